@@ -1,0 +1,49 @@
+package approvals
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Callers translate them at the edges (a Slack sentence, a CLI
+// exit code); Message is already a sentence a person can read.
+const (
+	ENotFound      = "not_found"
+	EConflict      = "conflict"        // the request is not in a state that allows this
+	ENotApprover   = "not_approver"    // the person may not decide this step
+	ESelfApproval  = "self_approval"   // requesters do not approve their own requests
+	EAlreadyDone   = "already_decided" // this approver already answered this step
+	EInvalid       = "invalid"         // bad input: missing reason, ticket, duration
+	EForbidden     = "forbidden"       // the person may not act on this request
+	EPolicy        = "policy"          // the policy refused the request
+	EIllegalChange = "illegal_transition"
+)
+
+// Error is the engine's domain error.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err, or "" when err is not an *Error.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Sentinel errors returned by Tx implementations.
+var (
+	ErrNotFound  = &Error{Code: ENotFound, Message: "not found"}
+	ErrConflict  = &Error{Code: EConflict, Message: "the record changed underneath; nothing was written"}
+	ErrDuplicate = &Error{Code: EAlreadyDone, Message: "already recorded"}
+)

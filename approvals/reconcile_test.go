@@ -1,0 +1,91 @@
+package approvals_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+)
+
+func (f *flaky) Members(ctx context.Context, group string) ([]string, error) {
+	return f.Provisioner.(approvals.MemberLister).Members(ctx, group)
+}
+
+func findings(t *testing.T, e *env, reportOnly bool) []approvals.DriftFinding {
+	t.Helper()
+	fs, err := e.svc.Reconcile(e.ctx, approvals.ReconcileOptions{ReportOnly: func(string, string) bool { return reportOnly }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestReconcile(t *testing.T) {
+	standing := approvals.Membership{Provider: "jira", Group: "confluence-finance", Person: "carol@example.com"}
+	t.Run("LeftoverRemoved", func(t *testing.T) {
+		e := newEnv(t)
+		e.ledger.DryRunAdd(e.ctx, standing)
+		r := e.submit("alice@example.com", "confluence-finance", 2*time.Hour)
+		e.settle()
+		// The revocation fails for good: the membership stays behind.
+		e.jira.fails, e.jira.err = 1, approvals.Permanent(errors.New("403"))
+		e.advance(2 * time.Hour)
+		if g := e.grants(r.ID)[0]; g.State != approvals.GrantFailed {
+			t.Fatalf("grant: got %s, want failed", g.State)
+		}
+		fs := findings(t, e, false)
+		if len(fs) != 1 || fs[0].Kind != approvals.DriftLeftover || fs[0].Action != approvals.DriftRemoved || fs[0].Person != "alice@example.com" {
+			t.Fatalf("findings: got %+v, want alice's leftover removed", fs)
+		}
+		if got := e.ledger.Members(); len(got) != 1 || got[0] != "confluence-finance/carol@example.com" {
+			t.Fatalf("members: got %v, want only carol's standing membership", got)
+		}
+		if n := e.count(`SELECT count(*) FROM audit_events WHERE action = 'drift.removed'`); n != 1 {
+			t.Errorf("drift events: got %d, want 1", n)
+		}
+		if fs := findings(t, e, false); len(fs) != 0 {
+			t.Errorf("second pass: got %+v, want nothing", fs)
+		}
+	})
+	t.Run("VanishedReprovisioned", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.submit("alice@example.com", "confluence-finance", 2*time.Hour)
+		e.settle()
+		m := e.grants(r.ID)[0].Membership()
+		e.ledger.DryRunRemove(e.ctx, m) // someone removed it by hand
+		fs := findings(t, e, false)
+		if len(fs) != 1 || fs[0].Kind != approvals.DriftVanished || fs[0].Action != approvals.DriftReprovisioned {
+			t.Fatalf("findings: got %+v, want the vanished membership re-provisioned", fs)
+		}
+		if ok, _ := e.ledger.DryRunIsMember(e.ctx, m); !ok {
+			t.Fatal("membership not back")
+		}
+		e.advance(2 * time.Hour) // and it still expires normally
+		if got := e.ledger.Members(); len(got) != 0 {
+			t.Fatalf("members after expiry: %v", got)
+		}
+	})
+	t.Run("ReportOnly", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.submit("alice@example.com", "confluence-finance", 2*time.Hour)
+		e.settle()
+		m := e.grants(r.ID)[0].Membership()
+		e.ledger.DryRunRemove(e.ctx, m)
+		fs := findings(t, e, true)
+		if len(fs) != 1 || fs[0].Action != approvals.DriftReported {
+			t.Fatalf("findings: got %+v, want one report", fs)
+		}
+		if ok, _ := e.ledger.DryRunIsMember(e.ctx, m); ok {
+			t.Fatal("report-only changed the membership")
+		}
+	})
+	t.Run("StandingLeftAlone", func(t *testing.T) {
+		e := newEnv(t)
+		e.ledger.DryRunAdd(e.ctx, standing)
+		if fs := findings(t, e, false); len(fs) != 0 {
+			t.Fatalf("findings: got %+v, want none for a member the bot never added", fs)
+		}
+	})
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/store"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Config is everything jitbot reads from flags and the environment.
+type Config struct {
+	Policy    string // JITBOT_POLICY, --policy
+	DB        string // JITBOT_DB, --db
+	LogLevel  string // JITBOT_LOG_LEVEL, --log-level
+	LogFormat string // JITBOT_LOG_FORMAT, --log-format
+	DryRun    bool   // JITBOT_DRY_RUN, --dry-run
+	// Reconcile is the drift reconciliation interval (JITBOT_RECONCILE_INTERVAL).
+	Reconcile time.Duration
+}
+
+// envDuration reads a Go duration from the environment, or def.
+func envDuration(c *cli, key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(c.getenv(key)); err == nil {
+		return d
+	}
+	return def
+}
+
+// commonFlags registers the flags every command shares, with defaults from
+// the environment, so that flags override the environment.
+func (c *cli) commonFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Policy, "policy", c.env("JITBOT_POLICY", "policy.yaml"), "policy file (env JITBOT_POLICY)")
+	fs.StringVar(&cfg.DB, "db", c.env("JITBOT_DB", "jitbot.db"), "SQLite database file (env JITBOT_DB)")
+	fs.StringVar(&cfg.LogLevel, "log-level", c.env("JITBOT_LOG_LEVEL", "info"), "debug | info | warn | error (env JITBOT_LOG_LEVEL)")
+	fs.StringVar(&cfg.LogFormat, "log-format", c.env("JITBOT_LOG_FORMAT", "json"), "json | console (env JITBOT_LOG_FORMAT)")
+}
+
+func (c *cli) env(key, def string) string {
+	if v := c.getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (c *cli) envBool(key string) bool {
+	b, _ := strconv.ParseBool(c.getenv(key))
+	return b
+}
+
+// parse parses args with fs; it prints errors and help itself and returns
+// the exit code to stop with, or -1 to go on.
+func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string) int {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(interleave(fs, args))
+	if err == flag.ErrHelp {
+		c.printHelp(fs, synopsis)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(c.stderr, "jitbot: %v\n", err)
+		c.printHelpTo(c.stderr, fs, synopsis)
+		return exitUsage
+	}
+	return -1
+}
+
+func (c *cli) printHelp(fs *flag.FlagSet, synopsis string) { c.printHelpTo(c.stdout, fs, synopsis) }
+
+func (c *cli) printHelpTo(w io.Writer, fs *flag.FlagSet, synopsis string) {
+	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+}
+
+// interleave moves flags after positional arguments to the front, so that
+// `jitbot grants revoke ID --reason x` works as people type it.
+func interleave(fs *flag.FlagSet, args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			flags = append(flags, args[i+1])
+			i++
+		}
+	}
+	return append(flags, pos...)
+}
+
+// logger builds the zap logger the configuration asks for.
+func (cfg *Config) logger(w io.Writer) (*zap.Logger, error) {
+	var level zapcore.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: expected debug, info, warn or error", cfg.LogLevel)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	var encoder zapcore.Encoder
+	switch cfg.LogFormat {
+	case "json":
+		encoder = zapcore.NewJSONEncoder(enc)
+	case "console":
+		encoder = zapcore.NewConsoleEncoder(enc)
+	default:
+		return nil, fmt.Errorf("log format %q: expected json or console", cfg.LogFormat)
+	}
+	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level)), nil
+}
+
+// openDB opens the database for a command.
+func (cfg *Config) openDB(ctx context.Context, readOnly bool) (*store.DB, error) {
+	return store.Open(ctx, cfg.DB, store.Options{ReadOnly: readOnly})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jitbot/jitbot/store"
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+)
+
+// Main is the whole program, so that tests can start it in-process:
+// ParseFlags, Open, Run, Close.
+type Main struct {
+	Config Config
+	Getenv func(string) string
+	Stderr io.Writer
+
+	// Set by tests before Open; defaults otherwise.
+	Clock     clockwork.Clock
+	Providers map[string]approvals.Provisioner
+
+	Log     *zap.Logger
+	DB      *store.DB
+	Policy  *policies.Policy
+	Service *approvals.Service
+
+	// frontEnds run beside the engine (the Slack bot).
+	frontEnds []func(ctx context.Context) error
+	closers   []func() error
+}
+
+// ParseFlags reads the run command's flags over the environment.
+func (m *Main) ParseFlags(c *cli, args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	c.commonFlags(fs, &m.Config)
+	fs.DurationVar(&m.Config.Reconcile, "reconcile-interval", envDuration(c, "JITBOT_RECONCILE_INTERVAL", time.Hour), "how often managed groups are compared with the grants (drift); 0 turns it off (env JITBOT_RECONCILE_INTERVAL)")
+	fs.BoolVar(&m.Config.DryRun, "dry-run", c.envBool("JITBOT_DRY_RUN"), "make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN)")
+	return c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]")
+}
+
+// Open loads the policy, opens the database and wires the engine. An
+// invalid policy stops it here.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Stderr == nil {
+		m.Stderr = io.Discard
+	}
+	if m.Log == nil {
+		log, err := m.Config.logger(m.Stderr)
+		if err != nil {
+			return err
+		}
+		m.Log = log
+	}
+	if m.Clock == nil {
+		m.Clock = clockwork.NewRealClock()
+	}
+	p, err := policies.Load(m.Config.Policy)
+	if err != nil {
+		return fmt.Errorf("the policy is invalid; jitbot will not start:\n%w", err)
+	}
+	m.Policy = p
+	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now})
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	m.closers = append(m.closers, db.Close)
+	if m.Providers == nil {
+		if m.Providers, err = m.buildProviders(ctx); err != nil {
+			return err
+		}
+	}
+	m.Service = approvals.New(approvals.Config{
+		Store:     db,
+		Policy:    p,
+		Clock:     m.Clock,
+		Log:       m.Log,
+		Providers: m.Providers,
+	})
+	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		return err
+	}
+	if channel := m.getenv("JITBOT_AUDIT_CHANNEL"); channel != "" {
+		poster, err := slackPoster(m.getenv)
+		if err != nil {
+			return err
+		}
+		m.frontEnds = append(m.frontEnds, func(ctx context.Context) error {
+			return anchorDaily(ctx, m.Clock, m.DB, channel, poster, m.Log)
+		})
+	}
+	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
+		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))
+	return nil
+}
+
+func (m *Main) getenv(key string) string {
+	if m.Getenv == nil {
+		return ""
+	}
+	return m.Getenv(key)
+}
+
+// buildProviders returns a provider for every provider name the policy uses.
+func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisioner, error) {
+	dry := provisioner.NewDryRun(m.DB, m.Log.Named("dryrun"))
+	out := map[string]approvals.Provisioner{provisioner.NameDryRun: dry}
+	for name := range m.Policy.Groups() {
+		if m.Config.DryRun || name == provisioner.NameDryRun {
+			out[name] = dry
+			continue
+		}
+		p, err := realProvider(ctx, m, name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = p
+	}
+	return out, nil
+}
+
+// realProvider builds a live provider; the Atlassian wiring registers itself here.
+var realProvider = func(ctx context.Context, m *Main, name string) (approvals.Provisioner, error) {
+	return nil, fmt.Errorf("provider %q is not available in this build; use --dry-run", name)
+}
+
+// Run runs the engine and the front ends until ctx ends.
+func (m *Main) Run(ctx context.Context) error {
+	// The first part to fail stops the others.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	parts := append([]func(context.Context) error{m.Service.Run, m.reconcileLoop}, m.frontEnds...)
+	for _, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := part(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// reconcileLoop compares the managed groups with the grants at start-up and
+// then every Config.Reconcile.
+func (m *Main) reconcileLoop(ctx context.Context) error {
+	if m.Config.Reconcile <= 0 {
+		return nil
+	}
+	opt := approvals.ReconcileOptions{ReportOnly: func(provider, group string) bool {
+		for _, r := range m.Service.Policy().Resources {
+			if r.Provider == provider && r.Group == group && r.Reconcile == "report" {
+				return true
+			}
+		}
+		return false
+	}}
+	t := m.Clock.NewTicker(m.Config.Reconcile)
+	defer t.Stop()
+	for {
+		fs, err := m.Service.Reconcile(ctx, opt)
+		if err != nil && ctx.Err() == nil {
+			m.Log.Error("reconcile", zap.Error(err))
+		}
+		if len(fs) > 0 {
+			m.Log.Warn("drift found", zap.Int("findings", len(fs)))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.Chan():
+		}
+	}
+}
+
+// Close releases everything Open acquired.
+func (m *Main) Close() error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	if m.Log != nil {
+		_ = m.Log.Sync()
+	}
+	return errors.Join(errs...)
+}
+
+func (c *cli) run(args []string) int {
+	m := &Main{Getenv: c.getenv, Stderr: c.stderr}
+	if code := m.ParseFlags(c, args); code >= 0 {
+		return code
+	}
+	if err := m.Open(c.ctx); err != nil {
+		m.Close()
+		return c.fail(exitFailure, "%v", err)
+	}
+	defer m.Close()
+	start := time.Now()
+	if err := m.Run(c.ctx); err != nil {
+		return c.fail(exitFailure, "%v", err)
+	}
+	m.Log.Info("jitbot stopped", zap.Duration("uptime", time.Since(start)))
+	return exitOK
+}

@@ -1,0 +1,107 @@
+package policies
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Codes of Error, returned by Evaluate and MaxFor.
+const (
+	// ErrUnknownPerson: the requester is not in the directory.
+	ErrUnknownPerson = "unknown_person"
+	// ErrUnknownResource: no resource has the id asked for.
+	ErrUnknownResource = "unknown_resource"
+	// ErrNoRule: no rule matches the request, so it is refused.
+	ErrNoRule = "no_rule"
+	// ErrNoApprovers: a step of the matching rule resolves to fewer
+	// approvers than its quorum, so the request could never be approved.
+	ErrNoApprovers = "no_approvers"
+	// ErrTooLong: the duration asked for exceeds the effective maximum.
+	ErrTooLong = "too_long"
+	// ErrInvalidDuration: the duration asked for is negative.
+	ErrInvalidDuration = "invalid_duration"
+)
+
+// Error is the domain error of Evaluate: a Code for callers to act on and
+// a plain-English Message a requester can read.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+func errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err when it is or wraps an *Error, and ""
+// otherwise.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Problem is one thing wrong in a policy file or its CSV directory.
+type Problem struct {
+	File    string
+	Line    int // from 1
+	Column  int // from 1, in bytes for a CSV file
+	Message string
+}
+
+// String formats the problem as "file:line:column: message", the form
+// editors and CI annotations understand.
+func (p Problem) String() string {
+	return fmt.Sprintf("%s:%d:%d: %s", p.File, p.Line, p.Column, p.Message)
+}
+
+// LoadError is returned by Load and Parse for an invalid policy. It lists
+// every problem found, sorted by file (the policy file first), line and
+// column.
+type LoadError struct {
+	Problems []Problem
+}
+
+// Error prints one problem per line.
+func (e *LoadError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// sortProblems orders problems deterministically, the policy file's own
+// first, and drops exact duplicates (a merged YAML mapping can produce the
+// same problem twice).
+func sortProblems(source string, ps []Problem) []Problem {
+	slices.SortFunc(ps, func(a, b Problem) int {
+		return cmp.Or(
+			cmpBool(a.File != source, b.File != source),
+			cmp.Compare(a.File, b.File),
+			cmp.Compare(a.Line, b.Line),
+			cmp.Compare(a.Column, b.Column),
+			cmp.Compare(a.Message, b.Message),
+		)
+	})
+	return slices.Compact(ps)
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	default:
+		return 1
+	}
+}

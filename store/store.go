@@ -1,0 +1,306 @@
+// Package store keeps jitbot's state in SQLite: requests, decisions, grants,
+// the memberships the bot manages, the outbox, and the audit chain. It
+// implements approvals.Store.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is an open jitbot database. Writes go through one connection in
+// IMMEDIATE transactions, so they never deadlock on lock upgrades; reads go
+// through a separate read-only pool and are never blocked by writes (WAL).
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	now   func() time.Time
+}
+
+var _ approvals.Store = (*DB)(nil)
+
+// Options tune Open.
+type Options struct {
+	// BusyTimeout is how long a write waits for another process's lock.
+	BusyTimeout time.Duration
+	// ReadOnly opens without migrating or writing (the CLI's read commands).
+	ReadOnly bool
+	// Now stamps rows that have no domain time (jobs, accounts). Default time.Now.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the database at path and brings its
+// schema up to date. A database written by a newer jitbot, a file that is
+// not a database, or a database locked past the busy timeout gives an error
+// that says so, and nothing is written.
+func Open(ctx context.Context, path string, opt Options) (*DB, error) {
+	if opt.BusyTimeout == 0 {
+		opt.BusyTimeout = 5 * time.Second
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open database %s: %w", path, err)
+		}
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
+	q.Set("_synchronous", "NORMAL")
+	wq := url.Values{}
+	for k, v := range q {
+		wq[k] = v
+	}
+	wq.Set("_txlock", "immediate")
+	rq := url.Values{}
+	for k, v := range q {
+		rq[k] = v
+	}
+	rq.Set("_query_only", "true")
+	db := &DB{path: path, now: opt.Now}
+	var err error
+	if db.write, err = sql.Open("sqlite3", "file:"+path+"?"+wq.Encode()); err != nil {
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	if db.read, err = sql.Open("sqlite3", "file:"+path+"?"+rq.Encode()); err != nil {
+		db.write.Close()
+		return nil, err
+	}
+	db.read.SetMaxOpenConns(8)
+	if err := db.check(ctx, opt.ReadOnly); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	err1 := db.read.Close()
+	err2 := db.write.Close()
+	return errors.Join(err1, err2)
+}
+
+// Path returns the file path.
+func (db *DB) Path() string { return db.path }
+
+func (db *DB) check(ctx context.Context, readOnly bool) error {
+	pool := db.write
+	if readOnly {
+		pool = db.read
+	}
+	var mode string
+	if err := pool.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return db.explain(err)
+	}
+	var ok string
+	if err := pool.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&ok); err != nil {
+		return db.explain(err)
+	}
+	if ok != "ok" {
+		return fmt.Errorf("database %s is damaged (%s); restore it from a backup, nothing was written", db.path, ok)
+	}
+	known, err := migrationVersions()
+	if err != nil {
+		return err
+	}
+	latest := known[len(known)-1]
+	current, err := db.schemaVersion(ctx, pool)
+	if err != nil {
+		return db.explain(err)
+	}
+	if current > latest {
+		return fmt.Errorf("database %s has schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.path, current, latest)
+	}
+	if readOnly {
+		if current < latest {
+			return fmt.Errorf("database %s has schema version %d; run jitbot once to migrate it to %d", db.path, current, latest)
+		}
+		return nil
+	}
+	return db.migrate(ctx, current)
+}
+
+// explain turns SQLite's terse errors into sentences.
+func (db *DB) explain(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrNotADB:
+			return fmt.Errorf("%s is not a jitbot database (not SQLite, or encrypted); nothing was written", db.path)
+		case sqlite3.ErrCorrupt:
+			return fmt.Errorf("database %s is corrupt; restore it from a backup, nothing was written", db.path)
+		case sqlite3.ErrBusy, sqlite3.ErrLocked:
+			return fmt.Errorf("database %s is locked by another process (is another jitbot running?); nothing was written", db.path)
+		case sqlite3.ErrCantOpen:
+			return fmt.Errorf("cannot open database %s: check the path and permissions", db.path)
+		case sqlite3.ErrReadonly:
+			return fmt.Errorf("database %s is read-only for this user", db.path)
+		}
+	}
+	return fmt.Errorf("database %s: %w", db.path, err)
+}
+
+func (db *DB) schemaVersion(ctx context.Context, pool *sql.DB) (int, error) {
+	var n int
+	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_migrations'`).Scan(&n)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	var v sql.NullInt64
+	err = pool.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+func migrationVersions() ([]int, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var vs []int
+	for _, n := range names {
+		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
+		if err != nil {
+			return nil, fmt.Errorf("migration %s: name must start with its version number", n)
+		}
+		vs = append(vs, v)
+	}
+	sort.Ints(vs)
+	return vs, nil
+}
+
+// migrate applies every migration newer than current, each in its own transaction.
+func (db *DB) migrate(ctx context.Context, current int) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return db.explain(err)
+	}
+	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	sort.Strings(names)
+	for _, n := range names {
+		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
+		if v <= current {
+			continue
+		}
+		body, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return err
+		}
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return db.explain(err)
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", n, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, db.now().UnixMilli()); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", n, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return db.explain(err)
+		}
+	}
+	return nil
+}
+
+// Update runs fn in one IMMEDIATE write transaction.
+func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return db.explain(err)
+	}
+	t := &Tx{tx: sqlTx, ctx: ctx, db: db}
+	if err := fn(t); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return db.explain(err)
+	}
+	return nil
+}
+
+// View runs fn in a read transaction on a consistent snapshot.
+func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return db.explain(err)
+	}
+	defer sqlTx.Rollback()
+	return fn(&Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: true})
+}
+
+// ReadDB returns the read-only pool for the audit and report queries.
+func (db *DB) ReadDB() *sql.DB { return db.read }
+
+// WriteDB returns the write pool (tests and benchmarks seed with it).
+func (db *DB) WriteDB() *sql.DB { return db.write }
+
+// Tx is one transaction; it implements approvals.Tx.
+type Tx struct {
+	tx       *sql.Tx
+	ctx      context.Context
+	db       *DB
+	readOnly bool
+}
+
+var _ approvals.Tx = (*Tx)(nil)
+
+func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
+	if t.readOnly {
+		return nil, errors.New("store: write in a read transaction")
+	}
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
+
+// casExec runs an UPDATE that must change exactly one row.
+func (t *Tx) casExec(q string, args ...any) error {
+	res, err := t.exec(q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return approvals.ErrConflict
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}

@@ -1,0 +1,162 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/store"
+	_ "github.com/mattn/go-sqlite3"
+)
+
+func open(t *testing.T, path string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestOpen_Errors(t *testing.T) {
+	ctx := context.Background()
+	t.Run("NewerSchema", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "j.db")
+		db := open(t, path)
+		if _, err := db.WriteDB().Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		before := fileBytes(t, path)
+		_, err := store.Open(ctx, path, store.Options{})
+		if err == nil || !strings.Contains(err.Error(), "newer jitbot") || !strings.Contains(err.Error(), "999") {
+			t.Fatalf("got %v, want a newer-schema error naming version 999", err)
+		}
+		if after := fileBytes(t, path); after != before {
+			t.Error("the newer database was modified")
+		}
+	})
+	t.Run("NotADatabase", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "j.db")
+		junk := strings.Repeat("this is not sqlite ", 400)
+		if err := os.WriteFile(path, []byte(junk), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := store.Open(ctx, path, store.Options{})
+		if err == nil || !strings.Contains(err.Error(), "not a jitbot database") {
+			t.Fatalf("got %v, want a not-a-database error", err)
+		}
+		if got := fileBytes(t, path); got != junk {
+			t.Error("the file was modified")
+		}
+	})
+	t.Run("Corrupt", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "j.db")
+		db := open(t, path)
+		for i := 0; i < 200; i++ {
+			db.WriteDB().Exec(`INSERT INTO accounts (provider, email, account_id, updated_at) VALUES ('jira', ?, 'x', 0)`, strings.Repeat("a", 200)+string(rune('a'+i%26))+time.Now().String())
+		}
+		db.Close()
+		os.Remove(path + "-wal")
+		os.Remove(path + "-shm")
+		b, _ := os.ReadFile(path)
+		for i := 4096 + 100; i < len(b) && i < 4096*3; i++ {
+			b[i] = 0xff // trash the second and third pages
+		}
+		os.WriteFile(path, b, 0o600)
+		_, err := store.Open(ctx, path, store.Options{})
+		if err == nil || !(strings.Contains(err.Error(), "corrupt") || strings.Contains(err.Error(), "damaged")) {
+			t.Fatalf("got %v, want a corruption error", err)
+		}
+	})
+	t.Run("Locked", func(t *testing.T) {
+		// Another program holds an exclusive lock on a database that still
+		// needs jitbot's schema.
+		path := filepath.Join(t.TempDir(), "j.db")
+		other, err := sql.Open("sqlite3", "file:"+path+"?_txlock=exclusive")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		tx, err := other.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.Exec(`CREATE TABLE other (x)`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = store.Open(ctx, path, store.Options{BusyTimeout: 50 * time.Millisecond})
+		if err == nil || !strings.Contains(err.Error(), "locked by another process") {
+			t.Fatalf("got %v, want a locked error", err)
+		}
+	})
+	t.Run("ReadOnlyMissing", func(t *testing.T) {
+		_, err := store.Open(ctx, filepath.Join(t.TempDir(), "missing.db"), store.Options{ReadOnly: true})
+		if err == nil {
+			t.Fatal("opening a missing database read-only must fail, not create it")
+		}
+	})
+}
+
+func fileBytes(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestAudit_AppendOnly(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "j.db"))
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		return tx.Append(&approvals.Event{Actor: "system", Action: "test"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit_events SET actor='mallory'`, `DELETE FROM audit_events`} {
+		if _, err := db.WriteDB().Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: got %v, want the trigger to refuse it", q, err)
+		}
+	}
+}
+
+func TestTx_CompareAndSet(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "j.db"))
+	ctx := context.Background()
+	r := &approvals.Request{ID: "r1", Requester: "a@x", Resource: "res", Duration: time.Hour, Reason: "x",
+		Rule: "rule", Steps: []approvals.Step{{Approvers: []string{"b@x"}, Quorum: 1}}, CorrelationID: "c",
+		State: approvals.StatePending, CreatedAt: time.Now()}
+	if err := db.Update(ctx, func(tx approvals.Tx) error { return tx.InsertRequest(r) }); err != nil {
+		t.Fatal(err)
+	}
+	stale := *r
+	r.State = approvals.StateApproved
+	if err := db.Update(ctx, func(tx approvals.Tx) error { return tx.UpdateRequest(r, approvals.StatePending) }); err != nil {
+		t.Fatal(err)
+	}
+	stale.State = approvals.StateDeclined
+	err := db.Update(ctx, func(tx approvals.Tx) error { return tx.UpdateRequest(&stale, approvals.StatePending) })
+	if err != approvals.ErrConflict {
+		t.Fatalf("stale update: got %v, want ErrConflict", err)
+	}
+	err = db.View(ctx, func(tx approvals.Tx) error {
+		got, err := tx.GetRequest("r1")
+		if err == nil && got.State != approvals.StateApproved {
+			t.Errorf("state: got %s, want approved", got.State)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
