@@ -114,9 +114,10 @@ func (ps *parser) nodef(n *yaml.Node, format string, args ...any) {
 	ps.add(ps.at(n), format, args...)
 }
 
-// where describes a position for a "first at ..." remark.
-func (ps *parser) where(at pos) string {
-	if at.file == ps.name {
+// where describes position at for a "first at ..." remark in a problem
+// reported at here: just the line when both are in the same file.
+func where(at, here pos) string {
+	if at.file == here.file {
 		return "line " + strconv.Itoa(at.line)
 	}
 	return fmt.Sprintf("%s:%d", at.file, at.line)
@@ -466,10 +467,10 @@ func (ps *parser) oneOf(n *yaml.Node, key string, choices ...string) (string, bo
 
 // personIn is a directory entry as read from YAML or CSV, with positions.
 type personIn struct {
-	at                                        pos
-	email, department, manager, employment    string
-	slackID                                   string
-	emailAt, managerAt, employmentAt, slackAt pos
+	at                                     pos
+	email, department, manager, employment string
+	slackID                                string
+	emailAt, managerAt, employmentAt       pos
 }
 
 func (ps *parser) directory(n *yaml.Node) {
@@ -507,14 +508,16 @@ func (ps *parser) inlinePerson(n *yaml.Node) {
 		}
 		s, ok := ps.str(e.val, key)
 		good = good && ok
-		*dst, *at = s, ps.at(ps.deref(e.val))
+		*dst = s
+		if at != nil {
+			*at = ps.at(ps.deref(e.val))
+		}
 	}
-	var departmentAt pos // not needed: any department is valid
 	read("email", &in.email, &in.emailAt)
-	read("department", &in.department, &departmentAt)
+	read("department", &in.department, nil)
 	read("manager", &in.manager, &in.managerAt)
 	read("employment", &in.employment, &in.employmentAt)
-	read("slack_id", &in.slackID, &in.slackAt)
+	read("slack_id", &in.slackID, nil)
 	if good {
 		ps.addPerson(in)
 	}
@@ -529,9 +532,18 @@ func (ps *parser) addPerson(in personIn) {
 		ok = false
 	}
 	manager := normEmail(in.manager)
-	if manager != "" && !isEmail(manager) {
+	switch {
+	case manager == "":
+	case !isEmail(manager):
 		ps.add(in.managerAt, "manager %q is not an email address", in.manager)
 		ok = false
+	case manager == normEmail(in.email):
+		ps.add(in.managerAt, "%s cannot be their own manager", manager)
+		ok = false
+	default:
+		// Checked once the whole directory is read, even if this entry
+		// has other problems, so that every problem is reported at once.
+		ps.managers = append(ps.managers, ref{manager, in.managerAt})
 	}
 	employment := strings.ToLower(strings.TrimSpace(in.employment))
 	if employment != "" && employment != EmploymentInternal && employment != EmploymentExternal {
@@ -542,7 +554,7 @@ func (ps *parser) addPerson(in personIn) {
 		return
 	}
 	if first, dup := ps.personAt[email]; dup {
-		ps.add(in.emailAt, "%s is listed twice in the directory (first at %s)", email, ps.where(first))
+		ps.add(in.emailAt, "%s is listed twice in the directory (first at %s)", email, where(first, in.emailAt))
 		return
 	}
 	ps.personAt[email] = in.emailAt
@@ -552,9 +564,6 @@ func (ps *parser) addPerson(in personIn) {
 		Manager:    manager,
 		Employment: employment,
 		SlackID:    strings.TrimSpace(in.slackID),
-	}
-	if manager != "" {
-		ps.managers = append(ps.managers, ref{manager, in.managerAt})
 	}
 }
 
@@ -631,7 +640,7 @@ func (ps *parser) csvFile(file string, n *yaml.Node) {
 			case "employment":
 				in.employment, in.employmentAt = v, at(i)
 			case "slack_id":
-				in.slackID, in.slackAt = v, at(i)
+				in.slackID = v
 			}
 		}
 		if in.email == "" {
@@ -677,7 +686,7 @@ func (ps *parser) resources(n *yaml.Node) {
 			continue
 		}
 		if first, dup := ps.resAt[r.ID]; dup {
-			ps.add(idAt, "resource id %q is already used (first at %s)", r.ID, ps.where(first))
+			ps.add(idAt, "resource id %q is already used (first at %s)", r.ID, where(first, idAt))
 			continue
 		}
 		ps.resAt[r.ID] = idAt

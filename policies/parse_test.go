@@ -61,8 +61,8 @@ func TestParse_Problems(t *testing.T) {
 		{name: "only a comment", give: "# nothing yet\n", want: []string{"p.yaml:1:1: the policy is empty"}},
 		{name: "a list", give: "- a\n- b\n", want: []string{"p.yaml:1:1: the policy must be a mapping with the keys directory, resources, rules, got a list"}},
 		{name: "a string", give: "\n\nhello\n", want: []string{`p.yaml:1:1: the policy must be a mapping with the keys directory, resources, rules, got "hello"`}},
-		{name: "syntax error", give: "rules: []\nresources:\n  - id: a\n   provider: x\n", want: []string{"p.yaml:4:1: invalid YAML: "}},
-		{name: "tab indentation", give: "rules:\n\t- a\n", want: []string{"p.yaml:1:1: invalid YAML: found character that cannot start any token"}},
+		{name: "syntax error", give: "rules: []\nresources:\n  - id: a\n   provider: x\n", want: []string{"p.yaml:2:1: invalid YAML: did not find expected '-' indicator"}},
+		{name: "tab indentation", give: "rules:\n\t- a\n", want: []string{"p.yaml:2:1: invalid YAML: found character that cannot start any token"}},
 		{name: "two documents", give: "resources: []\nrules: []\n---\nrules: []\n", want: []string{"p.yaml:4:1: a policy file holds one YAML document"}},
 		{name: "missing sections", give: "directory: {}\n", want: []string{
 			`p.yaml:1:1: the policy is missing the required key "resources"`,
@@ -99,6 +99,9 @@ func TestParse_Problems(t *testing.T) {
 		{name: "unknown manager", give: "directory:\n  people:\n    - {email: a@x.io, manager: c@x.io}\nresources: []\nrules: []\n", want: []string{
 			"p.yaml:3:32: manager c@x.io is not in the directory",
 		}},
+		{name: "own manager", give: "directory:\n  people:\n    - {email: a@x.io, manager: A@x.io}\nresources: []\nrules: []\n", want: []string{
+			"p.yaml:3:32: a@x.io cannot be their own manager",
+		}},
 
 		// The CSV directory file.
 		{name: "missing csv", give: "directory:\n  file: people.csv\nresources: []\nrules: []\n", want: []string{
@@ -116,14 +119,14 @@ func TestParse_Problems(t *testing.T) {
 				`staff.csv:3:18: employment must be internal | external, got "contractor"`,
 				"staff.csv:4:1: a@x.io is listed twice in the directory (first at p.yaml:3)",
 				"staff.csv:5:1: missing email",
-				"staff.csv:6:31: too many columns",
+				"staff.csv:6:30: too many columns",
 			}},
 		{name: "csv header", give: okPeople + "  file: staff.csv\nresources: []\nrules: []\n", files: files{"staff.csv": "email,phone,email\nc@x.io,1,2\n"}, want: []string{
 			`staff.csv:1:7: unknown column "phone"`,
 			`staff.csv:1:13: column "email" is repeated`,
 		}},
 		{name: "csv without header, reordered header", give: okPeople + "  file: staff.csv\nresources: []\nrules: []\n", files: files{"staff.csv": "c@x.io,IT,b@x.io,external\nd@x.io,IT,b@x.io,internal,U1,x\n"}, want: []string{
-			"staff.csv:2:31: too many columns: expected email,department,manager,employment,slack_id",
+			"staff.csv:2:30: too many columns: expected email,department,manager,employment,slack_id",
 		}},
 		{name: "csv syntax", give: okPeople + "  file: dir/staff.csv\nresources: []\nrules: []\n", files: files{"dir/staff.csv": "email\nc@x.io\n\"d@x.io\nx\"y\n"}, want: []string{
 			`dir/staff.csv:4:2: invalid CSV: extraneous or missing " in quoted-field`,
@@ -134,11 +137,11 @@ func TestParse_Problems(t *testing.T) {
 			`p.yaml:2:41: unknown key "owner" in a resource: expected one of id, name, provider, group, kind, max_duration, owners, bundle, reconcile`,
 		}},
 		{name: "missing resource keys", give: "resources:\n  - {name: R}\n  - id: s\n    kind: admin\nrules: []\n", want: []string{
+			`p.yaml:2:5: a resource is missing the required key "group"`,
 			`p.yaml:2:5: a resource is missing the required key "id"`,
 			`p.yaml:2:5: a resource is missing the required key "provider"`,
-			`p.yaml:2:5: a resource is missing the required key "group"`,
-			`p.yaml:3:5: resource "s" is missing the required key "provider"`,
 			`p.yaml:3:5: resource "s" is missing the required key "group"`,
+			`p.yaml:3:5: resource "s" is missing the required key "provider"`,
 		}},
 		{name: "bad resource values", give: "" +
 			"resources:\n" +
@@ -169,7 +172,7 @@ func TestParse_Problems(t *testing.T) {
 			"p.yaml:6:81: owner b@x.io is listed twice",
 		}},
 		{name: "duplicate ids", give: "resources:\n  - {id: r, provider: dryrun, group: g}\n  - {id: r, provider: jira, group: h}\nrules: []\n", want: []string{
-			`p.yaml:3:11: resource id "r" is already used (first at line 2)`,
+			`p.yaml:3:10: resource id "r" is already used (first at line 2)`,
 		}},
 		{name: "bundles", give: "" +
 			"resources:\n" +
@@ -179,10 +182,10 @@ func TestParse_Problems(t *testing.T) {
 			"  - {id: f, bundle: r}\n" +
 			"rules: []\n",
 			want: []string{
-				"p.yaml:3:34: a bundle has no provider of its own",
-				"p.yaml:3:50: a bundle has no group of its own",
-				`p.yaml:3:23: bundle member "nope" is not a resource defined under resources`,
-				`p.yaml:3:29: bundle member "r" is listed twice`,
+				`p.yaml:3:25: bundle member "nope" is not a resource defined under resources`,
+				`p.yaml:3:31: bundle member "r" is listed twice`,
+				"p.yaml:3:35: a bundle has no provider of its own",
+				"p.yaml:3:51: a bundle has no group of its own",
 				"p.yaml:4:21: bundle must list at least one resource id",
 				`p.yaml:5:21: bundle must be a list of strings, got "r"`,
 			}},
@@ -201,17 +204,17 @@ func TestParse_Problems(t *testing.T) {
 		// Rules.
 		{name: "unknown rule keys", give: "resources: []\nrules:\n  - name: x\n    when: {}\n    then: {auto_approve: true, approve: true}\n", want: []string{
 			`p.yaml:4:5: unknown key "when" in a rule: expected one of name, if, then`,
-			`p.yaml:5:31: unknown key "approve" in then: expected one of approvals, auto_approve, notify, max_duration, require_ticket, request_ttl, allow_self_approval`,
+			`p.yaml:5:32: unknown key "approve" in then: expected one of approvals, auto_approve, notify, max_duration, require_ticket, request_ttl, allow_self_approval`,
 		}},
 		{name: "unknown matcher keys", give: "resources: []\nrules:\n  - if: {group: x, requester: {title: boss}}\n    then: {auto_approve: true}\n", want: []string{
 			`p.yaml:3:10: unknown key "group" in if: expected one of requester, resource, resource_kind, duration_at_most, duration_longer_than`,
-			`p.yaml:3:34: unknown key "title" in requester: expected one of department, employment, email, email_domain`,
+			`p.yaml:3:32: unknown key "title" in requester: expected one of department, employment, email, email_domain`,
 		}},
 		{name: "missing then", give: "resources: []\nrules:\n  - name: x\n", want: []string{
 			`p.yaml:3:5: rule "x" is missing the required key "then"`,
 		}},
 		{name: "approvals and auto_approve", give: "resources: []\nrules:\n  - then: {auto_approve: true, approvals: [{approvers: [manager]}]}\n", want: []string{
-			"p.yaml:3:14: a rule either auto-approves or lists approvals, not both",
+			"p.yaml:3:12: a rule either auto-approves or lists approvals, not both",
 		}},
 		{name: "neither approvals nor auto_approve", give: "resources: []\nrules:\n  - then: {notify: [\"#x\"]}\n  - then: {auto_approve: false}\n", want: []string{
 			"p.yaml:3:11: then needs either approvals or auto_approve: true",
@@ -254,13 +257,13 @@ func TestParse_Problems(t *testing.T) {
 				`p.yaml:5:29: approver "group:": expected group: followed by a Slack user group handle`,
 				`p.yaml:5:37: approver "group:it leads"`,
 				`p.yaml:5:53: approver "x@" is not an email address`,
-				"p.yaml:6:44: quorum must be at least 1, got 0",
-				"p.yaml:7:51: quorum 2 can never be met: the step lists 1 distinct approvers",
-				`p.yaml:8:44: quorum must be a whole number, got "two"`,
-				"p.yaml:9:24: approvers must list at least one approver",
+				"p.yaml:6:42: quorum must be at least 1, got 0",
+				"p.yaml:7:49: quorum 2 can never be met: the step lists 1 distinct approvers",
+				`p.yaml:8:42: quorum must be a whole number, got "two"`,
+				"p.yaml:9:23: approvers must list at least one approver",
 				`p.yaml:10:11: an approval step is missing the required key "approvers"`,
-				`p.yaml:11:36: unknown key "who" in an approval step`,
-				"p.yaml:12:24: approvals must list at least one step",
+				`p.yaml:11:34: unknown key "who" in an approval step`,
+				"p.yaml:12:23: approvals must list at least one step",
 			}},
 		{name: "matcher values", give: okPeople + "" +
 			"resources:\n" +
@@ -278,16 +281,16 @@ func TestParse_Problems(t *testing.T) {
 			"  - if: []\n" +
 			"    then: {auto_approve: true}\n",
 			want: []string{
-				`p.yaml:10:21: unknown resource "s": expected an id defined under resources`,
-				`p.yaml:11:22: resource_kind must be admin | standard, got "root"`,
-				"p.yaml:12:25: duration_at_most 1h is not longer than duration_longer_than 2h: the rule can never match",
-				`p.yaml:14:32: employment: expected internal | external, got "staff"`,
-				`p.yaml:14:47: email: "bob" is not an email address`,
-				"p.yaml:14:66: email_domain entries must not be empty",
-				"p.yaml:14:82: department must list at least one value",
-				`p.yaml:16:20: unknown resource "nope"`,
-				`p.yaml:16:51: email_domain: "a b" is not a domain like example.com`,
-				"p.yaml:18:9: if must be a mapping with the keys requester, resource, resource_kind, duration_at_most, duration_longer_than, got a list",
+				`p.yaml:9:21: unknown resource "s": expected an id defined under resources`,
+				`p.yaml:10:22: resource_kind must be admin | standard, got "root"`,
+				"p.yaml:11:25: duration_at_most 1h is not longer than duration_longer_than 2h: the rule can never match",
+				`p.yaml:13:32: employment: expected internal | external, got "staff"`,
+				`p.yaml:13:47: email: "bob" is not an email address`,
+				"p.yaml:13:66: email_domain entries must not be empty",
+				"p.yaml:13:82: department must list at least one value",
+				`p.yaml:15:20: unknown resource "nope"`,
+				`p.yaml:15:53: email_domain: "a b" is not a domain like example.com`,
+				"p.yaml:17:9: if must be a mapping with the keys requester, resource, resource_kind, duration_at_most, duration_longer_than, got a list",
 			}},
 		{name: "duplicate rule names", give: "resources: []\nrules:\n  - {name: a, then: {auto_approve: true}}\n  - {name: a, then: {auto_approve: true}}\n", want: []string{
 			`p.yaml:4:12: rule name "a" is already used (first at line 3)`,
@@ -306,20 +309,20 @@ func TestParse_Problems(t *testing.T) {
 			want: []string{
 				"p.yaml:2:11: then needs either approvals or auto_approve",
 				`p.yaml:4:23: unknown provider "nope"`,
-				"p.yaml:4:50: owner z@x.io is not in the directory",
+				"p.yaml:4:48: owner z@x.io is not in the directory",
 				`p.yaml:7:40: employment must be internal | external, got "x"`,
 				"staff.csv:2:11: manager y@x.io is not in the directory",
 			}},
 
 		// Aliases cannot make the parser run away.
 		{name: "alias bomb", give: "" +
-			"a: &a [x, x, x, x, x, x, x, x, x, x]\n" +
-			"b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n" +
-			"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
-			"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n" +
-			"e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n" +
+			"a: &a {x: 1}\n" +
+			"b: &b {<<: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]}\n" +
+			"c: &c {<<: [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]}\n" +
+			"d: &d {<<: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]}\n" +
+			"e: &e {<<: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]}\n" +
 			"resources: []\n" +
-			"rules: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+			"rules: [{<<: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]}]\n",
 			want: []string{
 				`p.yaml:1:1: unknown key "a" in the policy`,
 				`p.yaml:2:1: unknown key "b" in the policy`,

@@ -24,8 +24,8 @@ const (
 
 // Employment types of a person.
 const (
-	EmploymentInternal = "internal"
-	EmploymentExternal = "external"
+	EmploymentInternal = "internal" // an employee
+	EmploymentExternal = "external" // a contractor, consultant or partner
 )
 
 // Drift handling of a resource: what reconciliation does with a member of

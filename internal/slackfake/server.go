@@ -1,0 +1,708 @@
+package slackfake
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// DefaultScopes are the bot token scopes granted when Options.Scopes is nil:
+// everything jitbot needs.
+var DefaultScopes = []string{
+	"app_mentions:read", "channels:read", "chat:write", "commands", "groups:read",
+	"im:history", "im:read", "im:write", "mpim:read", "mpim:write", "team:read",
+	"usergroups:read", "users:read", "users:read.email",
+}
+
+// Options configure a Server. The zero value is ready to use.
+type Options struct {
+	BotToken string // default "xoxb-test"
+	AppToken string // default "xapp-test"
+	// Scopes of the bot token; nil means DefaultScopes. A method needing a
+	// scope the token lacks answers missing_scope.
+	Scopes []string
+	// TriggerTTL is how long a trigger_id can open or push a view; default 3s
+	// as in Slack. Measured with Now.
+	TriggerTTL time.Duration
+	// Now is the emulator's clock for trigger expiry, message ts and
+	// records; default time.Now. It is called concurrently and with the
+	// emulator's lock held, so it must not call back into the Server. Ack
+	// latency always uses the wall clock.
+	Now func() time.Time
+	// SpecPath is the Slack Web API OpenAPI 2.0 spec. Default: the first
+	// shared/specs/slack-web-openapi-v2.json found walking up from the
+	// working directory (the repo's sibling ../shared/specs). When the file
+	// is absent, spec validation is skipped with a log line.
+	SpecPath string
+	// StrictSpec fails the test (t.Errorf) on every request that breaks the
+	// spec; nil means true. With new(false) violations are only recorded.
+	StrictSpec *bool
+	// StrictUnknownParams also records arguments the spec does not document
+	// as violations (failing the test under StrictSpec). By default they are
+	// logged once per method and parameter: the 2021 spec predates some
+	// parameters slack-go sends.
+	StrictUnknownParams bool
+	// StrictBlocks fails the test on every Block Kit violation. By default
+	// they are answered as Slack does and recorded in Violations.
+	StrictBlocks bool
+	// AckTimeout bounds the wait for a Socket Mode ack; default 3s, Slack's
+	// own deadline.
+	AckTimeout time.Duration
+	// ReconnectWait bounds how long a send waits for a socket connection;
+	// default 5s.
+	ReconnectWait time.Duration
+	// PingInterval is how often the emulator pings each socket; default 5s.
+	// slack-go reconnects when it hears no ping for 30s.
+	PingInterval time.Duration
+
+	TeamID     string // default "T0JITBOT"
+	TeamDomain string // default "jitbot-test"
+	AppID      string // default "A0JITBOT"
+	BotUserID  string // default "U0JITBOT"
+	BotID      string // default "B0JITBOT"
+}
+
+// Server is a Slack emulator on 127.0.0.1: the Web API under APIURL, Socket
+// Mode websockets, and response_url endpoints. Its methods are safe for
+// concurrent use.
+type Server struct {
+	tb         testing.TB
+	opts       Options
+	now        func() time.Time
+	hs         *httptest.Server
+	spec       *specIndex
+	strictSpec bool
+	rnd        *rand.Rand // guarded by mu
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change
+	closed  bool
+	seq     int64
+	tsSeq   int64
+
+	scopes  map[string]bool
+	revoked map[string]bool
+	faults  map[string]*fault
+
+	users      map[string]*User
+	userOrder  []string
+	groups     map[string]*userGroup
+	groupOrder []string
+	channels   map[string]*channel
+	chanOrder  []string
+
+	messages   map[string][]*Message // by channel
+	ephemerals []*Ephemeral
+	views      map[string]*viewRecord
+	viewOrder  []string
+	homes      map[string]string   // user → home view id
+	stacks     map[string][]string // user → open modal stack, root first
+	lastModal  map[string]string   // user → most recent modal view id
+	triggers   map[string]*trigger
+	responses  map[string]*responseTarget
+
+	calls       []Call
+	violations  []Violation
+	loggedParam map[string]bool
+
+	tickets   map[string]bool
+	conns     []*wsConn
+	connTotal int
+	pending   map[string]*pendingEnvelope
+	acked     map[string]bool
+	unacked   []string
+	acks      []Ack
+	pongs     atomic.Int64
+	events    map[string]*sentEvent
+	wg        sync.WaitGroup
+}
+
+// fault is an injected failure for the next calls of a method.
+type fault struct {
+	remaining  int
+	status     int
+	retryAfter int // seconds, for 429
+	code       string
+}
+
+type userGroup struct {
+	id, handle string
+	users      []string
+}
+
+type channel struct {
+	id, name string
+	dmUser   string // set for D... channels
+}
+
+type trigger struct {
+	user   string
+	issued time.Time
+	used   bool
+}
+
+// New starts an emulator for the test and stops it in tb.Cleanup.
+func New(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	if opts.BotToken == "" {
+		opts.BotToken = "xoxb-test"
+	}
+	if opts.AppToken == "" {
+		opts.AppToken = "xapp-test"
+	}
+	if opts.Scopes == nil {
+		opts.Scopes = DefaultScopes
+	}
+	if opts.TriggerTTL == 0 {
+		opts.TriggerTTL = 3 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.AckTimeout == 0 {
+		opts.AckTimeout = 3 * time.Second
+	}
+	if opts.ReconnectWait == 0 {
+		opts.ReconnectWait = 5 * time.Second
+	}
+	if opts.PingInterval == 0 {
+		opts.PingInterval = 5 * time.Second
+	}
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&opts.TeamID, "T0JITBOT")
+	def(&opts.TeamDomain, "jitbot-test")
+	def(&opts.AppID, "A0JITBOT")
+	def(&opts.BotUserID, "U0JITBOT")
+	def(&opts.BotID, "B0JITBOT")
+
+	s := &Server{
+		tb:          tb,
+		opts:        opts,
+		now:         opts.Now,
+		strictSpec:  opts.StrictSpec == nil || *opts.StrictSpec,
+		rnd:         rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
+		changed:     make(chan struct{}),
+		scopes:      map[string]bool{},
+		revoked:     map[string]bool{},
+		faults:      map[string]*fault{},
+		users:       map[string]*User{},
+		groups:      map[string]*userGroup{},
+		channels:    map[string]*channel{},
+		messages:    map[string][]*Message{},
+		views:       map[string]*viewRecord{},
+		homes:       map[string]string{},
+		stacks:      map[string][]string{},
+		lastModal:   map[string]string{},
+		triggers:    map[string]*trigger{},
+		responses:   map[string]*responseTarget{},
+		loggedParam: map[string]bool{},
+		tickets:     map[string]bool{},
+		pending:     map[string]*pendingEnvelope{},
+		acked:       map[string]bool{},
+		events:      map[string]*sentEvent{},
+	}
+	for _, sc := range opts.Scopes {
+		s.scopes[sc] = true
+	}
+	s.users[opts.BotUserID] = &User{ID: opts.BotUserID, Name: "jitbot", RealName: "jitbot", IsBot: true}
+	s.userOrder = append(s.userOrder, opts.BotUserID)
+
+	path := opts.SpecPath
+	if path == "" {
+		path = findSpec()
+	}
+	if idx, err := loadSpec(path); err != nil {
+		tb.Logf("slack spec not found at %s: skipping spec validation (%v)", path, err)
+	} else {
+		s.spec = idx
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/", s.handleAPI)
+	mux.HandleFunc("/socket", s.handleSocket)
+	mux.HandleFunc("/response/", s.handleResponseURL)
+	s.hs = httptest.NewServer(mux)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// APIURL is the Web API base URL, for slack.OptionAPIURL.
+func (s *Server) APIURL() string { return s.hs.URL + "/api/" }
+
+// SpecPath returns the path of the loaded Slack spec, or "" when spec
+// validation is off because the file was not found.
+func (s *Server) SpecPath() string {
+	if s.spec == nil {
+		return ""
+	}
+	return s.spec.path
+}
+
+// BotToken returns the bot token the emulator accepts.
+func (s *Server) BotToken() string { return s.opts.BotToken }
+
+// AppToken returns the app-level token the emulator accepts.
+func (s *Server) AppToken() string { return s.opts.AppToken }
+
+// BotUserID returns the bot's own user id (auth.test user_id).
+func (s *Server) BotUserID() string { return s.opts.BotUserID }
+
+// Close disconnects every socket and stops the server. New registers it with
+// tb.Cleanup; calling it twice is harmless.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	conns := slices.Clone(s.conns)
+	s.notifyLocked()
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+	s.hs.Close()
+	s.wg.Wait()
+}
+
+// notifyLocked wakes everyone waiting for a state change.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func (s *Server) nextIDLocked(prefix string) string {
+	s.seq++
+	return fmt.Sprintf("%s%08X", prefix, s.seq)
+}
+
+// randLocked returns n random characters from [A-Za-z0-9].
+func (s *Server) randLocked(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[s.rnd.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+func (s *Server) randHexLocked(n int) string {
+	const alphabet = "0123456789abcdef"
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = alphabet[s.rnd.IntN(len(alphabet))]
+	}
+	return string(b)
+}
+
+// nextTSLocked returns a fresh, unique message timestamp.
+func (s *Server) nextTSLocked() string {
+	s.tsSeq++
+	return fmt.Sprintf("%d.%06d", s.now().Unix(), s.tsSeq%1000000)
+}
+
+// AddUser adds or replaces a workspace member.
+func (s *Server) AddUser(u User) {
+	if u.ID == "" {
+		s.tb.Errorf("slackfake: AddUser without ID")
+		return
+	}
+	if u.Name == "" {
+		u.Name = u.ID
+	}
+	if u.TZ == "" {
+		u.TZ = "UTC"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.ID]; !ok {
+		s.userOrder = append(s.userOrder, u.ID)
+	}
+	s.users[u.ID] = &u
+	s.notifyLocked()
+}
+
+// AddUserGroup adds or replaces a user group (subteam) with its members.
+func (s *Server) AddUserGroup(id, handle string, memberIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.groups[id]; !ok {
+		s.groupOrder = append(s.groupOrder, id)
+	}
+	s.groups[id] = &userGroup{id: id, handle: handle, users: slices.Clone(memberIDs)}
+	s.notifyLocked()
+}
+
+// SetUserGroupMembers replaces the members of an existing user group.
+func (s *Server) SetUserGroupMembers(id string, memberIDs ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.groups[id]; ok {
+		g.users = slices.Clone(memberIDs)
+	} else {
+		s.tb.Errorf("slackfake: SetUserGroupMembers: no user group %s", id)
+	}
+}
+
+// AddChannel adds a public channel the bot can post to, e.g.
+// AddChannel("C0IT", "it-access").
+func (s *Server) AddChannel(id, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.channels[id]; !ok {
+		s.chanOrder = append(s.chanOrder, id)
+	}
+	s.channels[id] = &channel{id: id, name: strings.TrimPrefix(name, "#")}
+}
+
+// DMChannel returns the id of the direct-message channel between the bot and
+// userID ("D" followed by the user id without its first letter).
+func (s *Server) DMChannel(userID string) string {
+	if len(userID) < 2 {
+		return "D" + userID
+	}
+	return "D" + userID[1:]
+}
+
+// openDMLocked returns the DM channel with a known user, creating it.
+func (s *Server) openDMLocked(userID string) (string, bool) {
+	if _, ok := s.users[userID]; !ok {
+		return "", false
+	}
+	id := s.DMChannel(userID)
+	if _, ok := s.channels[id]; !ok {
+		s.channels[id] = &channel{id: id, name: userID, dmUser: userID}
+		s.chanOrder = append(s.chanOrder, id)
+	}
+	return id, true
+}
+
+// resolveChannelLocked turns a channel argument (id, #name, name, user id or
+// DM id) into a channel id.
+func (s *Server) resolveChannelLocked(arg string) (string, bool) {
+	if arg == "" {
+		return "", false
+	}
+	if c, ok := s.channels[arg]; ok {
+		return c.id, true
+	}
+	name := strings.TrimPrefix(arg, "#")
+	for _, id := range s.chanOrder {
+		if c := s.channels[id]; c.dmUser == "" && c.name == name {
+			return id, true
+		}
+	}
+	if _, ok := s.users[arg]; ok {
+		return s.openDMLocked(arg)
+	}
+	if strings.HasPrefix(arg, "D") {
+		for _, uid := range s.userOrder {
+			if s.DMChannel(uid) == arg {
+				return s.openDMLocked(uid)
+			}
+		}
+	}
+	return "", false
+}
+
+// RevokeBotToken makes every later call with the bot token answer
+// token_revoked.
+func (s *Server) RevokeBotToken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[s.opts.BotToken] = true
+}
+
+// RevokeAppToken makes apps.connections.open answer token_revoked.
+func (s *Server) RevokeAppToken() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[s.opts.AppToken] = true
+}
+
+// SetScopes replaces the bot token's scopes.
+func (s *Server) SetScopes(scopes ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = map[string]bool{}
+	for _, sc := range scopes {
+		s.scopes[sc] = true
+	}
+}
+
+// RateLimit answers the next n calls of method with HTTP 429, a Retry-After
+// header of retryAfter seconds and {"ok":false,"error":"ratelimited"}.
+// slack-go surfaces it as *slack.RateLimitedError.
+func (s *Server) RateLimit(method string, n, retryAfter int) {
+	s.setFault(method, &fault{remaining: n, status: 429, retryAfter: retryAfter, code: "ratelimited"})
+}
+
+// FailNext answers the next n calls of method with HTTP 200 and
+// {"ok":false,"error":code}, e.g. "channel_not_found" or "fatal_error".
+func (s *Server) FailNext(method string, n int, code string) {
+	s.setFault(method, &fault{remaining: n, status: 200, code: code})
+}
+
+// ServerErrorNext answers the next n calls of method with an HTTP error
+// status such as 500 or 503; slack-go surfaces it as slack.StatusCodeError.
+func (s *Server) ServerErrorNext(method string, n, status int) {
+	s.setFault(method, &fault{remaining: n, status: status, code: "internal_error"})
+}
+
+// setFault replaces any pending fault of method.
+func (s *Server) setFault(method string, f *fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = f
+}
+
+// Messages returns the current state of the messages in a channel (id or
+// name), oldest first, deleted ones left out.
+func (s *Server) Messages(channelID string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id, ok := s.resolveChannelLocked(channelID); ok {
+		channelID = id
+	}
+	var out []Message
+	for _, m := range s.messages[channelID] {
+		if !m.Deleted {
+			out = append(out, copyMessage(m))
+		}
+	}
+	return out
+}
+
+// Message returns one message by channel and ts, deleted or not.
+func (s *Server) Message(channelID, ts string) (Message, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.findMessageLocked(channelID, ts)
+	if m == nil {
+		return Message{}, false
+	}
+	return copyMessage(m), true
+}
+
+// DMsTo returns the current state of the messages in the bot's DM with
+// userID.
+func (s *Server) DMsTo(userID string) []Message { return s.Messages(s.DMChannel(userID)) }
+
+// Ephemerals returns the ephemeral messages shown to userID, oldest first.
+func (s *Server) Ephemerals(userID string) []Ephemeral {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Ephemeral
+	for _, e := range s.ephemerals {
+		if e.User == userID && !e.Deleted {
+			c := *e
+			c.Blocks = slices.Clone(e.Blocks)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// LastView returns the modal userID saw most recently (opened, pushed or
+// updated), open or not.
+func (s *Server) LastView(userID string) (View, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.lastModal[userID]
+	if !ok {
+		return View{}, false
+	}
+	return s.exportViewLocked(s.views[id]), true
+}
+
+// OpenViews returns userID's open modal stack, root first.
+func (s *Server) OpenViews(userID string) []View {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []View
+	for _, id := range s.stacks[userID] {
+		out = append(out, s.exportViewLocked(s.views[id]))
+	}
+	return out
+}
+
+// Home returns the App Home view published for userID.
+func (s *Server) Home(userID string) (View, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.homes[userID]
+	if !ok {
+		return View{}, false
+	}
+	return s.exportViewLocked(s.views[id]), true
+}
+
+// ViewByID returns a view by id.
+func (s *Server) ViewByID(id string) (View, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.views[id]
+	if !ok {
+		return View{}, false
+	}
+	return s.exportViewLocked(v), true
+}
+
+// Calls returns the recorded calls of method, or of every method when
+// method is "".
+func (s *Server) Calls(method string) []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Call
+	for _, c := range s.calls {
+		if method == "" || c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Violations returns every recorded violation, oldest first.
+func (s *Server) Violations() []Violation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.violations)
+}
+
+// Acks returns every Socket Mode ack received, in arrival order.
+func (s *Server) Acks() []Ack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.acks)
+}
+
+// NewTriggerID mints a trigger_id for userID, as a user interaction would.
+func (s *Server) NewTriggerID(userID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.newTriggerLocked(userID)
+}
+
+func (s *Server) newTriggerLocked(userID string) string {
+	s.seq++
+	id := fmt.Sprintf("%d.%d.%s", 800000000000+s.seq, 4158371226881, s.randHexLocked(32))
+	s.triggers[id] = &trigger{user: userID, issued: s.now()}
+	return id
+}
+
+// useTriggerLocked consumes a trigger, answering Slack's error code on
+// failure.
+func (s *Server) useTriggerLocked(id string) (*trigger, string) {
+	t, ok := s.triggers[id]
+	if !ok || t.used {
+		return nil, "invalid_trigger_id"
+	}
+	if s.now().Sub(t.issued) > s.opts.TriggerTTL {
+		return nil, "expired_trigger_id"
+	}
+	t.used = true
+	return t, ""
+}
+
+// WaitFor calls cond until it reports true or timeout passes, and reports
+// whether it did. cond runs without the emulator's lock held, so it may
+// call Messages, Calls and the like.
+func (s *Server) WaitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if cond() {
+			return true
+		}
+		s.mu.Lock()
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-tick.C:
+		case <-deadline.C:
+			return cond()
+		}
+	}
+}
+
+// violationLocked records a violation and, when fail is set, fails the test.
+func (s *Server) violationLocked(kind, method, msg string, fail bool) {
+	s.violations = append(s.violations, Violation{Kind: kind, Method: method, Message: msg, At: s.now()})
+	if fail {
+		s.tb.Errorf("slackfake: %s violation in %s: %s", kind, method, msg)
+	}
+	s.notifyLocked()
+}
+
+func copyMessage(m *Message) Message {
+	c := *m
+	c.Blocks = slices.Clone(m.Blocks)
+	c.Attachments = slices.Clone(m.Attachments)
+	c.Edits = slices.Clone(m.Edits)
+	return c
+}
+
+func (s *Server) findMessageLocked(channelID, ts string) *Message {
+	if id, ok := s.resolveChannelLocked(channelID); ok {
+		channelID = id
+	}
+	for _, m := range s.messages[channelID] {
+		if m.TS == ts {
+			return m
+		}
+	}
+	return nil
+}
+
+// messageJSONLocked renders a message as Slack does in API answers and
+// interaction payloads.
+func (s *Server) messageJSONLocked(m *Message) map[string]any {
+	out := map[string]any{
+		"type":    "message",
+		"user":    m.User,
+		"bot_id":  s.opts.BotID,
+		"app_id":  s.opts.AppID,
+		"team":    s.opts.TeamID,
+		"text":    m.Text,
+		"ts":      m.TS,
+		"channel": m.Channel,
+	}
+	if len(m.Blocks) > 0 {
+		out["blocks"] = json.RawMessage(m.Blocks)
+	}
+	if len(m.Attachments) > 0 {
+		out["attachments"] = json.RawMessage(m.Attachments)
+	}
+	if m.ThreadTS != "" {
+		out["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Edits) > 0 {
+		out["edited"] = map[string]any{"user": m.User, "ts": fmt.Sprintf("%d.000000", m.UpdatedAt.Unix())}
+	}
+	return out
+}
+
+// ErrNoConnection is returned when no Socket Mode connection was available
+// within Options.ReconnectWait.
+var ErrNoConnection = errors.New("slackfake: no socket mode connection")
+
+// ErrNoAck is returned when the app did not acknowledge an envelope within
+// Options.AckTimeout, or its socket closed first.
+var ErrNoAck = errors.New("slackfake: envelope not acknowledged")
