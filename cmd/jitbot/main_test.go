@@ -88,7 +88,11 @@ func TestCLI_PolicyExplain(t *testing.T) {
 func TestMain_RunWithCLI(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "jitbot.db")
-	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	// The CLI runs on the real clock and queues the revocation at its own
+	// "now", so the bot's fake clock starts at the real time: a fixed date
+	// would put that job days away from the fake clock.
+	start := time.Now().UTC().Truncate(time.Second)
+	clock := clockwork.NewFakeClockAt(start)
 	m := &Main{Config: Config{Policy: examplePolicy(t), DB: db, LogLevel: "error", LogFormat: "json", DryRun: true}, Clock: clock}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -136,7 +140,7 @@ func TestMain_RunWithCLI(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "ok: ") {
 		t.Fatalf("verify: exit %d %q", code, out)
 	}
-	code, out, _ = runCLI(t, env, "report", "access", "--resource", "confluence-finance", "--at", "2026-11-23T09:00:05Z")
+	code, out, _ = runCLI(t, env, "report", "access", "--resource", "confluence-finance", "--at", start.Add(5*time.Second).Format(time.RFC3339))
 	if code != 0 || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, "month-end close") || !strings.Contains(out, "revoked by security@example.com: left the finance project") {
 		t.Fatalf("report access: exit %d\n%s", code, out)
 	}
