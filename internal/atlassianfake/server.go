@@ -1,0 +1,537 @@
+// Package atlassianfake is a local Atlassian Cloud for tests: a Jira Cloud
+// site (platform REST v3) and the organisation Admin API (v2) on
+// 127.0.0.1, sharing one directory of users, groups and memberships, as a
+// real site and its organisation do.
+//
+// It checks basic auth (Jira) and bearer auth (Admin API), pages like the
+// real APIs (startAt/maxResults/isLast for Jira, cursors in links.next for
+// the Admin API), records every membership change with its time, and
+// injects faults: a fraction of 429 with Retry-After, of 503 and of 500,
+// added latency, a per-second rate limit answering 429 with Retry-After
+// and X-RateLimit-Reset, and a 403 on writes. Every Jira request is
+// validated against the official OpenAPI spec (see FindSpec) and every 2xx
+// Jira answer the fake gives too; a violation fails the test. Requests to
+// the Admin API v1 group-membership or suspend-access endpoints, which
+// Atlassian has switched off, fail the test too.
+package atlassianfake
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"golang.org/x/time/rate"
+)
+
+// Options configure a Server. The zero value is ready to use.
+type Options struct {
+	Email  string // the Jira API user's email; default "jitbot@example.com"
+	Token  string // the Jira API token; default "jira-api-token-0123456789"
+	APIKey string // the Admin API key; default "admin-api-key-0123456789"
+	OrgID  string // default "org-1"
+	// Directory is the id of the organisation's directory; default "dir-1".
+	Directory string
+	// SpecPath is the Jira spec; default FindSpec(). When there is none,
+	// requests are not validated (logged once).
+	SpecPath string
+	// Now stamps the change records (default time.Now). Rate limiting and
+	// latency always use the wall clock.
+	Now func() time.Time
+	// Faults to start with; SetFaults changes them.
+	Faults Faults
+}
+
+// Faults are what the fake does wrong on purpose.
+type Faults struct {
+	// Throttle, Unavailable and ServerError are the fractions of requests
+	// answered 429 (with Retry-After), 503 and 500.
+	Throttle, Unavailable, ServerError float64
+	// RetryAfter is sent with injected 429 answers, in whole seconds
+	// rounded up (0 sends "Retry-After: 0").
+	RetryAfter time.Duration
+	// Latency is added to every answer.
+	Latency time.Duration
+	// RateLimit, if positive, limits each API to that many requests per
+	// second (a token bucket of RateBurst, default one second's worth):
+	// beyond it the answer is 429 with Retry-After and X-RateLimit-Reset.
+	RateLimit float64
+	RateBurst int
+	// DenyWrites answers membership and suspension writes 403, as for an
+	// API user who is not a site or organisation admin.
+	DenyWrites bool
+}
+
+// User is an Atlassian account in the directory.
+type User struct {
+	AccountID string
+	Email     string
+	Name      string
+	Active    bool // false: deactivated
+	Suspended bool // access suspended in the directory (Admin API)
+	HideEmail bool // profile visibility hides the email from Jira
+}
+
+// Group is a group of the directory (a site group in Jira).
+type Group struct {
+	ID        string
+	Name      string
+	Directory string
+}
+
+// Change is one membership change made through an API.
+type Change struct {
+	Time      time.Time // Options.Now
+	Wall      time.Time // the wall clock
+	API       string    // "jira" or "admin"
+	Op        string    // "add" or "remove"
+	Group     string    // name
+	AccountID string
+	Email     string
+}
+
+// Server is the fake. Its methods are safe for concurrent use.
+type Server struct {
+	tb       testing.TB
+	opts     Options
+	now      func() time.Time
+	specPath string // "" when the spec is absent; loaded at the first Jira request
+	srv      *httptest.Server
+	mux      *http.ServeMux
+
+	mu        sync.Mutex
+	faults    Faults
+	limiters  map[string]*rate.Limiter
+	users     map[string]*User  // by account id
+	groups    map[string]*Group // by id
+	members   map[string]map[string]bool
+	changes   []Change
+	calls     map[string]int // by "METHOD pattern"
+	throttled int            // 429 answers, injected or rate limited
+	limited   int            // 429 answers from the rate limit
+	requests  int
+	problems  []string
+	nextID    int
+}
+
+// New starts a fake and stops it when the test ends.
+func New(tb testing.TB, opts Options) *Server {
+	tb.Helper()
+	if opts.Email == "" {
+		opts.Email = "jitbot@example.com"
+	}
+	if opts.Token == "" {
+		opts.Token = "jira-api-token-0123456789"
+	}
+	if opts.APIKey == "" {
+		opts.APIKey = "admin-api-key-0123456789"
+	}
+	if opts.OrgID == "" {
+		opts.OrgID = "org-1"
+	}
+	if opts.Directory == "" {
+		opts.Directory = "dir-1"
+	}
+	s := &Server{tb: tb, opts: opts, now: opts.Now, faults: opts.Faults, limiters: map[string]*rate.Limiter{},
+		users: map[string]*User{}, groups: map[string]*Group{}, members: map[string]map[string]bool{}, calls: map[string]int{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	path := opts.SpecPath
+	if path == "" {
+		path = FindSpec()
+	}
+	if path == "" {
+		tb.Logf("atlassianfake: shared/specs/%s not found: Jira requests are not validated", SpecFile)
+	}
+	s.specPath = path
+	s.mux = http.NewServeMux()
+	s.routeJira()
+	s.routeAdmin()
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	tb.Cleanup(s.srv.Close)
+	return s
+}
+
+// URL is the base URL of both APIs (the Jira site and api.atlassian.com).
+func (s *Server) URL() string { return s.srv.URL }
+
+// Client returns an HTTP client for the fake.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Options returns the options in force, credentials included.
+func (s *Server) Options() Options { return s.opts }
+
+// Validating reports whether Jira requests are checked against the spec.
+func (s *Server) Validating() bool { return s.specPath != "" }
+
+// SetFaults replaces the faults in force.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	s.limiters = map[string]*rate.Limiter{}
+}
+
+// AddUser adds an active account with email and returns its account id.
+func (s *Server) AddUser(email string) string {
+	return s.PutUser(User{Email: email, Active: true})
+}
+
+// PutUser adds or replaces an account; an empty AccountID is generated.
+func (s *Server) PutUser(u User) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u.AccountID == "" {
+		s.nextID++
+		u.AccountID = fmt.Sprintf("5b10ac8d82e05b22cc%06x", s.nextID)
+	}
+	if u.Name == "" {
+		u.Name, _, _ = strings.Cut(u.Email, "@")
+	}
+	s.users[u.AccountID] = &u
+	return u.AccountID
+}
+
+// User returns the account with the email (the first, by account id).
+func (s *Server) User(email string) (User, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u := s.userByEmail(email); u != nil {
+		return *u, true
+	}
+	return User{}, false
+}
+
+// AddGroup adds a group to the organisation's directory and returns its id.
+func (s *Server) AddGroup(name string) string {
+	return s.AddGroupIn(name, s.opts.Directory)
+}
+
+// AddGroupIn adds a group to directory dir and returns its id.
+func (s *Server) AddGroupIn(name, dir string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	id := fmt.Sprintf("276f955c-63d7-42c8-9520-%012x", s.nextID)
+	s.groups[id] = &Group{ID: id, Name: name, Directory: dir}
+	s.members[id] = map[string]bool{}
+	return id
+}
+
+// DeleteGroup deletes the group called name with its memberships.
+func (s *Server) DeleteGroup(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.groupByName(name); g != nil {
+		delete(s.groups, g.ID)
+		delete(s.members, g.ID)
+	}
+}
+
+// SetMember adds or removes a membership directly, as an admin clicking in
+// Atlassian Administration would: it is not recorded as a change.
+func (s *Server) SetMember(group, email string, member bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, u := s.groupByName(group), s.userByEmail(email)
+	if g == nil || u == nil {
+		s.tb.Fatalf("atlassianfake: SetMember(%q, %q): no such group or user", group, email)
+		return
+	}
+	if member {
+		s.members[g.ID][u.AccountID] = true
+	} else {
+		delete(s.members[g.ID], u.AccountID)
+	}
+}
+
+// IsMember reports whether the account with email is in group.
+func (s *Server) IsMember(group, email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, u := s.groupByName(group), s.userByEmail(email)
+	return g != nil && u != nil && s.members[g.ID][u.AccountID]
+}
+
+// Members returns the emails of group's members, sorted.
+func (s *Server) Members(group string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.groupByName(group)
+	if g == nil {
+		return nil
+	}
+	var out []string
+	for id := range s.members[g.ID] {
+		out = append(out, s.users[id].Email)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Suspended reports whether the account with email is suspended.
+func (s *Server) Suspended(email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.userByEmail(email)
+	return u != nil && u.Suspended
+}
+
+// Changes returns the membership changes made through the APIs, in order.
+func (s *Server) Changes() []Change {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Change(nil), s.changes...)
+}
+
+// Calls returns how many requests matched route, written as the fake's
+// routes are: "POST /rest/api/3/group/user",
+// "DELETE /admin/v2/orgs/{org}/directories/{dir}/groups/{group}/memberships/{account}".
+// Requests answered with an injected fault or a 429 count too.
+func (s *Server) Calls(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[route]
+}
+
+// Requests returns how many requests the fake received.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// Throttled returns how many 429 answers the fake gave, and how many of
+// them came from the per-second rate limit (the rest were injected).
+func (s *Server) Throttled() (all, rateLimited int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled, s.limited
+}
+
+// Violations returns every spec or protocol violation seen so far (each
+// has also failed the test).
+func (s *Server) Violations() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.problems...)
+}
+
+func (s *Server) violation(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.mu.Lock()
+	s.problems = append(s.problems, msg)
+	s.mu.Unlock()
+	s.tb.Errorf("atlassianfake: %s", msg)
+}
+
+func (s *Server) userByEmail(email string) *User {
+	var found *User
+	for _, u := range s.users {
+		if strings.EqualFold(u.Email, email) && (found == nil || u.AccountID < found.AccountID) {
+			found = u
+		}
+	}
+	return found
+}
+
+func (s *Server) groupByName(name string) *Group {
+	for _, g := range s.groups {
+		if strings.EqualFold(g.Name, name) {
+			return g
+		}
+	}
+	return nil
+}
+
+// change applies a membership change and records it; it reports whether
+// anything changed. The lock is held.
+func (s *Server) change(api, op string, g *Group, u *User) bool {
+	m := s.members[g.ID]
+	if (op == "add") == m[u.AccountID] {
+		return false
+	}
+	if op == "add" {
+		m[u.AccountID] = true
+	} else {
+		delete(m, u.AccountID)
+	}
+	s.changes = append(s.changes, Change{Time: s.now(), Wall: time.Now(), API: api, Op: op, Group: g.Name,
+		AccountID: u.AccountID, Email: u.Email})
+	return true
+}
+
+// serve is the front door: spec validation, auth, rate limit, faults and
+// latency, then the API handler.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read body", http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	api := ""
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/rest/"):
+		api = "jira"
+	case strings.HasPrefix(r.URL.Path, "/admin/"):
+		api = "admin"
+	}
+	_, pattern := s.mux.Handler(r)
+	s.mu.Lock()
+	s.requests++
+	if pattern != "" {
+		s.calls[pattern]++
+	}
+	f := s.faults
+	s.mu.Unlock()
+
+	if strings.HasPrefix(r.URL.Path, "/admin/v1/") {
+		s.violation("%s %s: the Admin API v1 endpoints for group membership and suspension are switched off; use v2", r.Method, r.URL.Path)
+		writeAdminError(w, http.StatusGone, "ADMIN-410", "Gone", "this v1 endpoint is no longer available")
+		return
+	}
+	if api == "" || pattern == "" {
+		s.violation("%s %s: not an endpoint the fake serves", r.Method, r.URL.Path)
+		http.NotFound(w, r)
+		return
+	}
+	var in *openapi3filter.RequestValidationInput
+	var spec *jiraSpec
+	if api == "jira" && s.specPath != "" {
+		var err error
+		if spec, err = loadSpec(s.specPath); err != nil {
+			s.violation("load the Jira spec: %v", err)
+			http.Error(w, "spec", http.StatusInternalServerError)
+			return
+		}
+		if in, err = spec.validateRequest(r); err != nil {
+			s.violation("%s %s?%s breaks the Jira spec: %v", r.Method, r.URL.Path, r.URL.RawQuery, err)
+			writeJiraError(w, http.StatusBadRequest, "The request does not match the API specification.")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	if !s.authorized(api, r) {
+		if api == "jira" {
+			w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, "Client must be authenticated to access this resource.")
+		} else {
+			writeAdminError(w, http.StatusUnauthorized, "ADMIN-401", "Unauthorized", "The API key is invalid or has expired.")
+		}
+		return
+	}
+	if f.Latency > 0 {
+		time.Sleep(f.Latency)
+	}
+	if wait, limited := s.rateLimited(api, f); limited {
+		s.throttle(w, api, wait, true)
+		return
+	}
+	switch x := rand.Float64(); {
+	case x < f.Throttle:
+		s.throttle(w, api, f.RetryAfter, false)
+		return
+	case x < f.Throttle+f.Unavailable:
+		s.fail(w, api, http.StatusServiceUnavailable)
+		return
+	case x < f.Throttle+f.Unavailable+f.ServerError:
+		s.fail(w, api, http.StatusInternalServerError)
+		return
+	}
+	if in == nil {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	s.mux.ServeHTTP(rec, r)
+	res := rec.Result()
+	out, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 200 && res.StatusCode < 300 {
+		if err := spec.validateResponse(in, res.StatusCode, res.Header, out); err != nil {
+			s.violation("the fake's own %d answer to %s %s breaks the Jira spec: %v", res.StatusCode, r.Method, r.URL.Path, err)
+		}
+	}
+	for k, v := range res.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(res.StatusCode)
+	w.Write(out)
+}
+
+func (s *Server) authorized(api string, r *http.Request) bool {
+	if api == "jira" {
+		user, pass, ok := r.BasicAuth()
+		return ok && user == s.opts.Email && pass == s.opts.Token
+	}
+	return r.Header.Get("Authorization") == "Bearer "+s.opts.APIKey
+}
+
+// rateLimited takes a token from api's bucket; when there is none it says
+// how long until there is.
+func (s *Server) rateLimited(api string, f Faults) (time.Duration, bool) {
+	if f.RateLimit <= 0 {
+		return 0, false
+	}
+	s.mu.Lock()
+	lim := s.limiters[api]
+	if lim == nil {
+		burst := f.RateBurst
+		if burst <= 0 {
+			burst = int(math.Ceil(f.RateLimit))
+		}
+		lim = rate.NewLimiter(rate.Limit(f.RateLimit), burst)
+		s.limiters[api] = lim
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	res := lim.ReserveN(now, 1)
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return d, true
+	}
+	return 0, false
+}
+
+func (s *Server) throttle(w http.ResponseWriter, api string, wait time.Duration, limited bool) {
+	s.mu.Lock()
+	s.throttled++
+	if limited {
+		s.limited++
+	}
+	f := s.faults
+	s.mu.Unlock()
+	secs := int(math.Ceil(wait.Seconds()))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	w.Header().Set("X-RateLimit-Reset", time.Now().Add(wait).UTC().Format(time.RFC3339Nano))
+	if f.RateLimit > 0 {
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(int(f.RateLimit)))
+		w.Header().Set("X-RateLimit-Remaining", "0")
+	}
+	if api == "jira" {
+		w.Header().Set("RateLimit-Reason", "jira-burst-based")
+		writeJiraError(w, http.StatusTooManyRequests, "Rate limit exceeded.")
+		return
+	}
+	writeAdminError(w, http.StatusTooManyRequests, "ADMIN-429", "Too Many Requests", "Rate limit exceeded.")
+}
+
+func (s *Server) fail(w http.ResponseWriter, api string, status int) {
+	if api == "jira" {
+		writeJiraError(w, status, http.StatusText(status))
+		return
+	}
+	writeAdminError(w, status, fmt.Sprintf("ADMIN-%d", status), http.StatusText(status), "injected fault")
+}

@@ -1,0 +1,440 @@
+// Package atlassian is the one HTTP transport behind jitbot's Atlassian
+// providers (Jira Cloud platform REST v3 and the organisation Admin API).
+//
+// Every call goes through a token bucket (one per Client, so one per API)
+// so the bot stays under the rate limit instead of bouncing off it, has a
+// timeout, and is retried on 429, 502, 503, 504 and network errors: after
+// Retry-After when the API sends it, else until X-RateLimit-Reset, else
+// with exponential backoff and jitter, with bounded attempts and a bounded
+// total wait, and never past the caller's context. A 429 pauses the whole
+// Client until the wait is over, so concurrent callers do not keep hitting
+// the limit. Answers that are not successes become *Error with both of
+// Atlassian's error shapes parsed; 4xx answers that retrying cannot fix
+// (401, 403, 404 and the like) are wrapped with approvals.Permanent.
+//
+// Credentials are Secret values and never appear in errors or logs: they
+// format as [redacted], and any echo of them in an API answer is scrubbed.
+package atlassian
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Defaults of Options.
+const (
+	DefaultRate        = 10.0 // requests per second per API
+	DefaultTimeout     = 30 * time.Second
+	DefaultMaxAttempts = 6
+	DefaultMaxWait     = 2 * time.Minute
+	DefaultBackoffBase = 500 * time.Millisecond
+	DefaultBackoffCap  = 30 * time.Second
+)
+
+// maxBody bounds how much of an answer is read.
+const maxBody = 32 << 20
+
+// Options configure a Client.
+type Options struct {
+	// Name names the API in errors and logs: "jira" or "admin".
+	Name string
+	// BaseURL is the site (https://example.atlassian.net) or
+	// https://api.atlassian.com.
+	BaseURL string
+	// Auth is the credential, from Basic or Bearer.
+	Auth Auth
+	// Rate is the token bucket's rate in requests per second (default
+	// DefaultRate); Burst its size (default 1: requests are spread evenly).
+	// A negative Rate turns the bucket off (tests).
+	Rate  float64
+	Burst int
+	// Timeout bounds each attempt (default DefaultTimeout).
+	Timeout time.Duration
+	// MaxAttempts bounds the attempts of one call (default DefaultMaxAttempts);
+	// MaxWait the total time spent waiting between them (default DefaultMaxWait).
+	MaxAttempts int
+	MaxWait     time.Duration
+	// BackoffBase and BackoffCap shape the exponential backoff used when
+	// the API gives no Retry-After or X-RateLimit-Reset.
+	BackoffBase time.Duration
+	BackoffCap  time.Duration
+	// Reasons maps a status (401, 403, 404) to the human reason given when
+	// the provider does not give a more exact one.
+	Reasons map[int]string
+	// HTTPClient sends the requests (default: a client with no overall
+	// timeout; each attempt has its own).
+	HTTPClient *http.Client
+	// Clock times the waits between attempts and reads Retry-After dates
+	// (default: the real clock). The token bucket always uses real time.
+	Clock clockwork.Clock
+	// Log receives one line per retry and per failed call. Never a credential.
+	Log *zap.Logger
+	// UserAgent is sent with every request (default "jitbot").
+	UserAgent string
+}
+
+// Client calls one Atlassian API. It is safe for concurrent use.
+type Client struct {
+	name    string
+	base    *url.URL
+	auth    Auth
+	hc      *http.Client
+	lim     *rate.Limiter
+	clock   clockwork.Clock
+	log     *zap.Logger
+	timeout time.Duration
+	tries   int
+	maxWait time.Duration
+	bbase   time.Duration
+	bcap    time.Duration
+	reasons map[int]string
+	ua      string
+
+	mu         sync.Mutex
+	pauseUntil time.Time // set by a 429: nobody sends before it
+
+	stats struct {
+		calls, attempts, retries, throttled, failed atomic.Int64
+	}
+}
+
+// Stats counts what a Client did.
+type Stats struct {
+	Calls     int64 // calls made (Do)
+	Attempts  int64 // HTTP requests sent
+	Retries   int64 // attempts after the first
+	Throttled int64 // 429 answers received
+	Failed    int64 // calls that ended in an error
+}
+
+// New returns a Client.
+func New(o Options) (*Client, error) {
+	if o.Name == "" {
+		o.Name = "atlassian"
+	}
+	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("%s: base URL %q is not an http(s) URL", o.Name, o.BaseURL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%s: put credentials in the token settings, not in the URL", o.Name)
+	}
+	if o.Auth.IsZero() {
+		return nil, fmt.Errorf("%s: no credential", o.Name)
+	}
+	c := &Client{name: o.Name, base: u, auth: o.Auth, hc: o.HTTPClient, clock: o.Clock, log: o.Log,
+		timeout: o.Timeout, tries: o.MaxAttempts, maxWait: o.MaxWait, bbase: o.BackoffBase, bcap: o.BackoffCap,
+		reasons: o.Reasons, ua: o.UserAgent}
+	if c.hc == nil {
+		c.hc = &http.Client{}
+	}
+	if c.clock == nil {
+		c.clock = clockwork.NewRealClock()
+	}
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.tries <= 0 {
+		c.tries = DefaultMaxAttempts
+	}
+	if c.maxWait <= 0 {
+		c.maxWait = DefaultMaxWait
+	}
+	if c.bbase <= 0 {
+		c.bbase = DefaultBackoffBase
+	}
+	if c.bcap <= 0 {
+		c.bcap = DefaultBackoffCap
+	}
+	if c.ua == "" {
+		c.ua = "jitbot"
+	}
+	r, burst := o.Rate, o.Burst
+	if r == 0 {
+		r = DefaultRate
+	}
+	if burst <= 0 {
+		burst = 1
+	}
+	if r < 0 {
+		c.lim = rate.NewLimiter(rate.Inf, 1)
+	} else {
+		c.lim = rate.NewLimiter(rate.Limit(r), burst)
+	}
+	return c, nil
+}
+
+// Name returns the API's name as given in Options.
+func (c *Client) Name() string { return c.name }
+
+// BaseURL returns the API's base URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Stats returns what the client has done so far.
+func (c *Client) Stats() Stats {
+	return Stats{Calls: c.stats.calls.Load(), Attempts: c.stats.attempts.Load(), Retries: c.stats.retries.Load(),
+		Throttled: c.stats.throttled.Load(), Failed: c.stats.failed.Load()}
+}
+
+// Request is one API call. Every call jitbot makes is idempotent (adding
+// an existing member and removing a non-member are harmless), which is what
+// makes retrying after a timeout safe.
+type Request struct {
+	Method string
+	Path   string     // absolute path, segments already escaped
+	Query  url.Values // optional
+	Body   any        // sent as JSON when non-nil
+}
+
+// Do sends req, retrying as the package documents, and decodes a 2xx JSON
+// answer into out when out is non-nil. It returns the status of the last
+// answer (0 if none came). A failure is an *Error for an answer, or the
+// network or context error otherwise; 4xx answers retrying cannot fix are
+// wrapped with approvals.Permanent.
+func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
+	c.stats.calls.Add(1)
+	var body []byte
+	path, err := url.PathUnescape(req.Path)
+	if err != nil {
+		return 0, fmt.Errorf("%s %s %s: bad path: %w", c.name, req.Method, req.Path, err)
+	}
+	if req.Body != nil {
+		if body, err = json.Marshal(req.Body); err != nil {
+			return 0, fmt.Errorf("%s %s %s: encode body: %w", c.name, req.Method, req.Path, err)
+		}
+	}
+	u := *c.base
+	u.Path = c.base.Path + path
+	u.RawPath = c.base.EscapedPath() + req.Path
+	if req.Query != nil {
+		u.RawQuery = req.Query.Encode()
+	}
+	log := c.log.With(zap.String("api", c.name), zap.String("method", req.Method), zap.String("path", req.Path))
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		if err := c.waitTurn(ctx); err != nil {
+			c.stats.failed.Add(1)
+			return 0, err
+		}
+		if attempt > 1 {
+			c.stats.retries.Add(1)
+		}
+		c.stats.attempts.Add(1)
+		status, hdr, respBody, err := c.once(ctx, req.Method, u.String(), body)
+		if err == nil && status >= 200 && status < 300 {
+			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
+				if err := json.Unmarshal(respBody, out); err != nil {
+					c.stats.failed.Add(1)
+					return status, fmt.Errorf("%s %s %s: decode %d answer: %w", c.name, req.Method, req.Path, status, err)
+				}
+			}
+			return status, nil
+		}
+		if ctx.Err() != nil {
+			c.stats.failed.Add(1)
+			return status, ctx.Err()
+		}
+		var apiErr *Error
+		if err == nil {
+			apiErr = c.newError(req.Method, req.Path, status, hdr, respBody, attempt)
+			if status == http.StatusTooManyRequests {
+				c.stats.throttled.Add(1)
+			}
+		}
+		retry := err != nil || Retryable(status)
+		var wait time.Duration
+		if retry {
+			wait = c.delay(hdr, status, attempt)
+		}
+		if !retry || attempt >= c.tries || waited+wait > c.maxWait {
+			c.stats.failed.Add(1)
+			if apiErr == nil {
+				log.Warn("call failed", zap.Int("attempts", attempt), zap.String("error", c.auth.scrub(err.Error())))
+				return 0, fmt.Errorf("%s %s %s: %w (after %d attempts)", c.name, req.Method, req.Path, err, attempt)
+			}
+			log.Warn("call failed", zap.Int("status", status), zap.Int("attempts", attempt), zap.String("detail", apiErr.Detail()))
+			if PermanentStatus(status) {
+				return status, approvals.Permanent(apiErr)
+			}
+			return status, apiErr
+		}
+		if status == http.StatusTooManyRequests {
+			c.pause(wait)
+		}
+		fields := []zap.Field{zap.Int("attempt", attempt), zap.Duration("wait", wait)}
+		if err != nil {
+			fields = append(fields, zap.String("error", c.auth.scrub(err.Error())))
+		} else {
+			fields = append(fields, zap.Int("status", status))
+		}
+		log.Info("retrying", fields...)
+		if err := c.sleep(ctx, wait); err != nil {
+			c.stats.failed.Add(1)
+			return status, err
+		}
+		waited += wait
+	}
+}
+
+// once sends one attempt under its own timeout.
+func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	hreq.Header.Set("Authorization", c.auth.header())
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", c.ua)
+	if body != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(hreq)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("read %d answer: %w", resp.StatusCode, err)
+	}
+	return resp.StatusCode, resp.Header, b, nil
+}
+
+func (c *Client) newError(method, path string, status int, hdr http.Header, body []byte, attempts int) *Error {
+	e := &Error{API: c.name, Method: method, Path: path, Status: status, Attempts: attempts, Reason: c.reasons[status]}
+	parseErrorBody(e, body)
+	for i, m := range e.Messages {
+		e.Messages[i] = c.auth.scrub(m)
+	}
+	for k, v := range e.Fields {
+		e.Fields[k] = c.auth.scrub(v)
+	}
+	if d, ok := c.headerDelay(hdr, status); ok {
+		e.RetryAfter = d
+	}
+	return e
+}
+
+// delay is how long to wait before the next attempt: Retry-After, else
+// (for a 429) X-RateLimit-Reset, else exponential backoff with jitter.
+func (c *Client) delay(hdr http.Header, status, attempt int) time.Duration {
+	if d, ok := c.headerDelay(hdr, status); ok {
+		return d
+	}
+	d := c.bbase
+	for i := 1; i < attempt && d < c.bcap; i++ {
+		d *= 2
+	}
+	if d > c.bcap {
+		d = c.bcap
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// headerDelay reads Retry-After (seconds or an HTTP date), else, on a 429,
+// X-RateLimit-Reset (an ISO 8601 time such as 2026-11-23T09:01Z, Unix
+// seconds, or seconds from now). Atlassian sends X-RateLimit-* on every
+// answer, so on a 503 it describes the rate window, not the outage, and is
+// not used. A reset already past (the ISO form has minute precision) is no
+// advice at all: backoff applies.
+func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) {
+	if hdr == nil {
+		return 0, false
+	}
+	now := c.clock.Now()
+	if v := strings.TrimSpace(hdr.Get("Retry-After")); v != "" {
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+			return time.Duration(n * float64(time.Second)), true
+		}
+		if t, err := http.ParseTime(v); err == nil {
+			return max(t.Sub(now), 0), true
+		}
+	}
+	v := strings.TrimSpace(hdr.Get("X-RateLimit-Reset"))
+	if status != http.StatusTooManyRequests || v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+		d = time.Duration(n) * time.Second
+		if n > 1_000_000_000 { // a Unix time
+			d = time.Unix(n, 0).Sub(now)
+		}
+	} else {
+		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z0700"} {
+			if t, err := time.Parse(layout, v); err == nil {
+				d = t.Sub(now)
+				break
+			}
+		}
+	}
+	return d, d > 0
+}
+
+// pause stops every caller of this client from sending for d.
+func (c *Client) pause(d time.Duration) {
+	until := c.clock.Now().Add(d)
+	c.mu.Lock()
+	if until.After(c.pauseUntil) {
+		c.pauseUntil = until
+	}
+	c.mu.Unlock()
+}
+
+// waitTurn waits out a pause, then for a token from the bucket.
+func (c *Client) waitTurn(ctx context.Context) error {
+	for {
+		c.mu.Lock()
+		d := c.pauseUntil.Sub(c.clock.Now())
+		c.mu.Unlock()
+		if d <= 0 {
+			break
+		}
+		if err := c.sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+	return c.lim.Wait(ctx)
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := c.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.Chan():
+		return nil
+	}
+}
+
+// IsNotFound reports whether err is an API answer 404.
+func IsNotFound(err error) bool { return StatusOf(err) == http.StatusNotFound }

@@ -1,0 +1,542 @@
+// Package atlassianadmin is the "atlassian-admin" provider: group
+// memberships in an organisation's directory through the Atlassian Admin
+// API v2 (https://api.atlassian.com, bearer organisation API key), for
+// organisations whose groups live at organisation level, plus the v2
+// suspend and restore user calls licence reviews use.
+//
+// Endpoints (Admin API v2, organisation REST API):
+//
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search        emails, accountIds, groupIds; cursor paging (links.next)
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search       groupNames; cursor paging
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships            {"accountId"}
+//	DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend | /restore
+//	GET    /admin/v2/orgs/{orgId}/directories?accountId=                        the directories a user is in
+//
+// The directory id defaults to "-", which the API documents as "every
+// directory the caller may manage" for reads. Writes go to a concrete
+// directory: a membership change to the group's own directoryId (from the
+// group search), a suspension to each directory the user is in (from the
+// directories call) unless a directory id is configured. The v1
+// suspend-access/restore-access and v1 group-membership endpoints, which
+// Atlassian switched off, are never used.
+package atlassianadmin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jitbot/jitbot/provisioner/atlassian"
+	"go.uber.org/zap"
+)
+
+// DefaultAPIURL is the Admin API's address.
+const DefaultAPIURL = "https://api.atlassian.com"
+
+// AnyDirectory is the directory id that means every directory the API key
+// may manage.
+const AnyDirectory = "-"
+
+// Human reasons for the answers retrying cannot fix.
+const (
+	ReasonUnauthorized = "the Admin API key was rejected"
+	ReasonForbidden    = "the Admin API key may not manage this organisation's users and groups"
+)
+
+// AccountCache keeps email → account id answers across restarts (the
+// store implements it).
+type AccountCache interface {
+	GetAccount(ctx context.Context, provider, email string) (string, bool, error)
+	PutAccount(ctx context.Context, provider, email, accountID string) error
+}
+
+// Config configures a Provider.
+type Config struct {
+	APIURL      string           // default DefaultAPIURL
+	OrgID       string           // the organisation id
+	DirectoryID string           // default AnyDirectory
+	APIKey      atlassian.Secret // an organisation API key
+	Cache       AccountCache     // nil keeps account ids in memory only
+	Log         *zap.Logger
+	// Transport tunes the HTTP transport; Name, BaseURL, Auth and Reasons
+	// are set by New.
+	Transport atlassian.Options
+}
+
+// Provider is the atlassian-admin provider. It is safe for concurrent use.
+type Provider struct {
+	c     *atlassian.Client
+	cache AccountCache
+	log   *zap.Logger
+	org   string
+	dir   string
+
+	mu     sync.RWMutex
+	groups map[string]group  // lower(name) → group
+	emails map[string]string // accountId → email, learnt from lookups
+}
+
+type group struct{ id, dir string }
+
+var (
+	_ approvals.Provisioner  = (*Provider)(nil)
+	_ approvals.MemberLister = (*Provider)(nil)
+)
+
+// New returns a provider. It does not call the API; CheckGroups does.
+func New(cfg Config) (*Provider, error) {
+	switch {
+	case strings.TrimSpace(cfg.OrgID) == "":
+		return nil, errors.New("atlassian-admin: no organisation id")
+	case cfg.APIKey == "":
+		return nil, errors.New("atlassian-admin: no API key")
+	}
+	if cfg.APIURL == "" {
+		cfg.APIURL = DefaultAPIURL
+	}
+	if cfg.DirectoryID == "" {
+		cfg.DirectoryID = AnyDirectory
+	}
+	o := cfg.Transport
+	o.Name, o.BaseURL, o.Auth = "admin", cfg.APIURL, atlassian.Bearer(cfg.APIKey)
+	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonForbidden}
+	if o.Log == nil {
+		o.Log = cfg.Log
+	}
+	c, err := atlassian.New(o)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID),
+		groups: map[string]group{}, emails: map[string]string{}}
+	if p.cache == nil {
+		p.cache = &memCache{m: map[string]string{}}
+	}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	return p, nil
+}
+
+// Client returns the provider's transport.
+func (p *Provider) Client() *atlassian.Client { return p.c }
+
+func (p *Provider) dirPath(dir string) string {
+	return "/admin/v2/orgs/" + url.PathEscape(p.org) + "/directories/" + url.PathEscape(dir)
+}
+
+// page is the Admin API's cursor page.
+type page[T any] struct {
+	Data  []T `json:"data"`
+	Links struct {
+		Next string `json:"next"`
+	} `json:"links"`
+}
+
+// search pages a v2 search (users or groups) through links.next.
+func search[T any](ctx context.Context, p *Provider, path string, body map[string]any, fn func(T) bool) error {
+	seen := map[string]bool{}
+	for {
+		var pg page[T]
+		if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: path, Body: body}, &pg); err != nil {
+			return err
+		}
+		for _, x := range pg.Data {
+			if !fn(x) {
+				return nil
+			}
+		}
+		next := pg.Links.Next
+		if next == "" || len(pg.Data) == 0 || seen[next] {
+			return nil
+		}
+		seen[next] = true
+		body["cursor"] = next
+	}
+}
+
+type adminGroup struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	DirectoryID string `json:"directoryId"`
+}
+
+// CheckGroups looks every group up by name, remembers their ids and
+// directories, and says exactly which do not exist (or exist in more than
+// one directory, when no directory is configured).
+func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
+	found, err := p.lookupGroups(ctx, names)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range dedupe(names) {
+		gs := found[strings.ToLower(n)]
+		switch len(gs) {
+		case 0:
+			errs = append(errs, fmt.Errorf("group %s does not exist in organisation %s", n, p.org))
+		case 1:
+		default:
+			errs = append(errs, fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", n, len(gs), p.org))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string][]group, error) {
+	names = dedupe(names)
+	found := map[string][]group{}
+	const perCall = 50
+	for i := 0; i < len(names); i += perCall {
+		chunk := names[i:min(i+perCall, len(names))]
+		err := search(ctx, p, p.dirPath(p.dir)+"/groups/search", map[string]any{"groupNames": chunk, "limit": 100}, func(g adminGroup) bool {
+			for _, n := range chunk {
+				if strings.EqualFold(n, g.Name) {
+					dir := g.DirectoryID
+					if dir == "" {
+						dir = p.dir
+					}
+					found[strings.ToLower(n)] = append(found[strings.ToLower(n)], group{id: g.ID, dir: dir})
+				}
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	p.mu.Lock()
+	for n, gs := range found {
+		if len(gs) == 1 {
+			p.groups[n] = gs[0]
+		}
+	}
+	p.mu.Unlock()
+	return found, nil
+}
+
+// groupOf returns a group's id and directory, looking it up when needed.
+func (p *Provider) groupOf(ctx context.Context, name string) (group, error) {
+	p.mu.RLock()
+	g, ok := p.groups[strings.ToLower(name)]
+	p.mu.RUnlock()
+	if ok {
+		return g, nil
+	}
+	found, err := p.lookupGroups(ctx, []string{name})
+	if err != nil {
+		return group{}, err
+	}
+	switch gs := found[strings.ToLower(name)]; len(gs) {
+	case 0:
+		return group{}, approvals.Permanent(&errNoGroup{group: name, org: p.org})
+	case 1:
+		return gs[0], nil
+	default:
+		return group{}, approvals.Permanent(fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID", name, len(gs), p.org))
+	}
+}
+
+type errNoGroup struct {
+	group, org string
+	deleted    bool
+}
+
+func (e *errNoGroup) Error() string {
+	if e.deleted {
+		return fmt.Sprintf("group %s was deleted (it is no longer in organisation %s)", e.group, e.org)
+	}
+	return fmt.Sprintf("group %s does not exist in organisation %s", e.group, e.org)
+}
+
+// forget drops a group's cached id and reports whether it still exists.
+func (p *Provider) forget(ctx context.Context, name string) (group, bool, error) {
+	p.mu.Lock()
+	delete(p.groups, strings.ToLower(name))
+	p.mu.Unlock()
+	found, err := p.lookupGroups(ctx, []string{name})
+	if err != nil {
+		return group{}, false, err
+	}
+	gs := found[strings.ToLower(name)]
+	if len(gs) != 1 {
+		return group{}, false, nil
+	}
+	return gs[0], true, nil
+}
+
+type adminUser struct {
+	AccountID        string `json:"accountId"`
+	Email            string `json:"email"`
+	AccountStatus    string `json:"accountStatus"`
+	MembershipStatus string `json:"membershipStatus"`
+}
+
+// AccountID returns the account id of the person with email: the cached
+// answer, or the one directory user whose email is exactly email (a v2
+// user search by email). None or several is a permanent error.
+func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameAtlassianAdmin, email)
+	if err != nil {
+		return "", fmt.Errorf("account cache: %w", err)
+	}
+	if !ok {
+		var ids []string
+		err := search(ctx, p, p.dirPath(p.dir)+"/users/search", map[string]any{"emails": []string{email}, "limit": 100}, func(u adminUser) bool {
+			if strings.EqualFold(strings.TrimSpace(u.Email), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
+				ids = append(ids, u.AccountID)
+			}
+			return true
+		})
+		if err != nil {
+			return "", err
+		}
+		switch len(ids) {
+		case 0:
+			return "", approvals.Permanent(fmt.Errorf("no user in organisation %s has the email %s", p.org, email))
+		case 1:
+			id = ids[0]
+		default:
+			slices.Sort(ids)
+			return "", approvals.Permanent(fmt.Errorf("the email %s matches %d accounts in organisation %s (%s): jitbot will not guess; fix the directory",
+				email, len(ids), p.org, strings.Join(ids, ", ")))
+		}
+		if err := p.cache.PutAccount(ctx, provisioner.NameAtlassianAdmin, email, id); err != nil {
+			return "", fmt.Errorf("account cache: %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.emails[id] = email
+	p.mu.Unlock()
+	return id, nil
+}
+
+func (p *Provider) membershipsPath(g group) string {
+	return p.dirPath(g.dir) + "/groups/" + url.PathEscape(g.id) + "/memberships"
+}
+
+// AddMember adds m.Person to m.Group. An existing membership is success.
+func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
+	g, err := p.groupOf(ctx, m.Group)
+	if err != nil {
+		return err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return err
+	}
+	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.membershipsPath(g), Body: map[string]string{"accountId": aid}}, nil)
+	e, isAPI := atlassian.AsError(err)
+	switch {
+	case err == nil:
+		p.log.Info("added to group", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	case isAPI && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already"):
+		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	case isAPI && e.Status == http.StatusNotFound:
+		if _, exists, ferr := p.forget(ctx, m.Group); ferr != nil {
+			return ferr
+		} else if !exists {
+			return approvals.Permanent(e.WithReason((&errNoGroup{group: m.Group, org: p.org, deleted: true}).Error()))
+		}
+		return approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
+	}
+	return err
+}
+
+// RemoveMember removes m.Person from m.Group. When the API answers 400 or
+// 404, a member search decides: not a member is success.
+func (p *Provider) RemoveMember(ctx context.Context, m approvals.Membership) error {
+	g, err := p.groupOf(ctx, m.Group)
+	var ng *errNoGroup
+	if errors.As(err, &ng) {
+		p.log.Warn("group no longer exists: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return err
+	}
+	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: p.membershipsPath(g) + "/" + url.PathEscape(aid)}, nil)
+	if err == nil {
+		p.log.Info("removed from group", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	}
+	e, ok := atlassian.AsError(err)
+	if !ok || (e.Status != http.StatusBadRequest && e.Status != http.StatusNotFound) {
+		return err
+	}
+	if _, exists, ferr := p.forget(ctx, m.Group); ferr == nil && !exists {
+		p.log.Warn("group was deleted: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	}
+	member, cerr := p.isMemberID(ctx, g, aid)
+	if cerr != nil {
+		return fmt.Errorf("the Admin API refused to remove %s from %s (%s), and a search could not confirm it: %w", m.Person, m.Group, e.Detail(), cerr)
+	}
+	if member {
+		return fmt.Errorf("the Admin API refused to remove %s from %s and they are still a member: %w", m.Person, m.Group, e)
+	}
+	return nil
+}
+
+// IsMember reports whether m.Person is in m.Group (one user search).
+func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, error) {
+	g, err := p.groupOf(ctx, m.Group)
+	if err != nil {
+		return false, err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return false, err
+	}
+	return p.isMemberID(ctx, g, aid)
+}
+
+func (p *Provider) isMemberID(ctx context.Context, g group, aid string) (bool, error) {
+	found := false
+	err := search(ctx, p, p.dirPath(g.dir)+"/users/search", map[string]any{"accountIds": []string{aid}, "groupIds": []string{g.id}, "limit": 100},
+		func(u adminUser) bool {
+			found = u.AccountID == aid
+			return !found
+		})
+	return found, err
+}
+
+// Members lists a group's members as emails; a member without one is
+// listed as "accountId:ID", which matches no grant.
+func (p *Provider) Members(ctx context.Context, groupName string) ([]string, error) {
+	g, err := p.groupOf(ctx, groupName)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = search(ctx, p, p.dirPath(g.dir)+"/users/search", map[string]any{"groupIds": []string{g.id}, "limit": 100}, func(u adminUser) bool {
+		e := strings.ToLower(strings.TrimSpace(u.Email))
+		if e == "" {
+			p.mu.RLock()
+			e = p.emails[u.AccountID]
+			p.mu.RUnlock()
+		}
+		if e == "" {
+			e = "accountId:" + u.AccountID
+		}
+		out = append(out, e)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Suspend suspends the account's access (v2 …/users/{accountId}/suspend):
+// it stops billing and keeps roles and group memberships for Restore. With
+// no directory configured it suspends in every directory the account is in.
+func (p *Provider) Suspend(ctx context.Context, accountID string) error {
+	return p.userAction(ctx, accountID, "suspend")
+}
+
+// Restore gives a suspended account its access back (v2 …/restore), with
+// the memberships it had.
+func (p *Provider) Restore(ctx context.Context, accountID string) error {
+	return p.userAction(ctx, accountID, "restore")
+}
+
+func (p *Provider) userAction(ctx context.Context, accountID, action string) error {
+	if accountID == "" {
+		return approvals.Permanent(fmt.Errorf("%s: no account id", action))
+	}
+	dirs := []string{p.dir}
+	if p.dir == AnyDirectory {
+		var err error
+		if dirs, err = p.directoriesOf(ctx, accountID); err != nil {
+			return err
+		}
+		if len(dirs) == 0 {
+			return approvals.Permanent(fmt.Errorf("%s: the account %s is in no directory of organisation %s", action, accountID, p.org))
+		}
+	}
+	for _, d := range dirs {
+		_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.dirPath(d) + "/users/" + url.PathEscape(accountID) + "/" + action}, nil)
+		if e, ok := atlassian.AsError(err); ok && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already") {
+			err = nil
+		}
+		if err != nil {
+			return err
+		}
+		p.log.Info("user "+action, zap.String("account_id", accountID), zap.String("directory", d))
+	}
+	return nil
+}
+
+// directoriesOf lists the directories an account is in:
+// GET /admin/v2/orgs/{orgId}/directories?accountId=.
+func (p *Provider) directoriesOf(ctx context.Context, accountID string) ([]string, error) {
+	var out []string
+	q := url.Values{"accountId": {accountID}}
+	seen := map[string]bool{}
+	for {
+		var pg page[struct {
+			DirectoryID string `json:"directoryId"`
+		}]
+		if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/admin/v2/orgs/" + url.PathEscape(p.org) + "/directories", Query: q}, &pg); err != nil {
+			return nil, err
+		}
+		for _, d := range pg.Data {
+			if d.DirectoryID != "" && !slices.Contains(out, d.DirectoryID) {
+				out = append(out, d.DirectoryID)
+			}
+		}
+		next := pg.Links.Next
+		if next == "" || len(pg.Data) == 0 || seen[next] {
+			return out, nil
+		}
+		seen[next] = true
+		q.Set("cursor", next)
+	}
+}
+
+func dedupe(names []string) []string {
+	var out []string
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type memCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (c *memCache) GetAccount(_ context.Context, provider, email string) (string, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[provider+"\x00"+strings.ToLower(email)]
+	return id, ok, nil
+}
+
+func (c *memCache) PutAccount(_ context.Context, provider, email, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[provider+"\x00"+strings.ToLower(email)] = id
+	return nil
+}

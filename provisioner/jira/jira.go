@@ -1,0 +1,527 @@
+// Package jira is the "jira" provider: group memberships on a Jira Cloud
+// site through the platform REST API v3, with basic auth (an admin's email
+// and API token). Site groups are shared by Jira and Confluence, so this
+// covers both, and the site-admin groups used for admin escalation.
+//
+// People are directory emails; the provider maps each to an Atlassian
+// account id with GET /rest/api/3/user/search, keeping only exact
+// (case-insensitive) email matches, and caches the answer. Group names map
+// to group ids through GET /rest/api/3/group/bulk, once, when CheckGroups
+// runs at start-up. Adding an existing member and removing a non-member
+// succeed, the latter only once the member list confirms it.
+package jira
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jitbot/jitbot/provisioner/atlassian"
+	"go.uber.org/zap"
+)
+
+// AccountCache keeps email → account id answers across restarts (the
+// store implements it).
+type AccountCache interface {
+	GetAccount(ctx context.Context, provider, email string) (string, bool, error)
+	PutAccount(ctx context.Context, provider, email, accountID string) error
+}
+
+// AccountEmailer is an optional ability of an AccountCache: the email a
+// cached account id belongs to. Members uses it for members whose email
+// Jira hides.
+type AccountEmailer interface {
+	AccountEmail(ctx context.Context, provider, accountID string) (string, bool, error)
+}
+
+// Config configures a Provider.
+type Config struct {
+	SiteURL string           // https://example.atlassian.net
+	Email   string           // the API user's email
+	Token   atlassian.Secret // the API user's API token
+	// Cache keeps account ids; nil keeps them in memory only.
+	Cache AccountCache
+	Log   *zap.Logger
+	// Transport tunes the HTTP transport (rate, timeouts, retries, client,
+	// clock). Name, BaseURL, Auth and Reasons are set by New.
+	Transport atlassian.Options
+}
+
+// Provider is the jira provider. It is safe for concurrent use.
+type Provider struct {
+	c     *atlassian.Client
+	cache AccountCache
+	log   *zap.Logger
+	site  string
+
+	mu     sync.RWMutex
+	groups map[string]string // lower(name) → groupId
+	emails map[string]string // accountId → email, learnt from lookups
+}
+
+var (
+	_ approvals.Provisioner  = (*Provider)(nil)
+	_ approvals.MemberLister = (*Provider)(nil)
+)
+
+// Human reasons for the answers retrying cannot fix.
+const (
+	ReasonUnauthorized = "the API token was rejected"
+	ReasonNotSiteAdmin = "the API token's user is not a site admin"
+	ReasonCannotBrowse = "the API token's user lacks the Browse users and groups permission"
+)
+
+// New returns a provider. It does not call Jira; CheckGroups does.
+func New(cfg Config) (*Provider, error) {
+	switch {
+	case strings.TrimSpace(cfg.SiteURL) == "":
+		return nil, errors.New("jira: no site URL")
+	case strings.TrimSpace(cfg.Email) == "":
+		return nil, errors.New("jira: no API user email")
+	case cfg.Token == "":
+		return nil, errors.New("jira: no API token")
+	}
+	o := cfg.Transport
+	o.Name, o.BaseURL, o.Auth = "jira", cfg.SiteURL, atlassian.Basic(strings.TrimSpace(cfg.Email), cfg.Token)
+	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonNotSiteAdmin}
+	if o.Log == nil {
+		o.Log = cfg.Log
+	}
+	c, err := atlassian.New(o)
+	if err != nil {
+		return nil, err
+	}
+	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, site: c.BaseURL(), groups: map[string]string{}, emails: map[string]string{}}
+	if p.cache == nil {
+		p.cache = newMemCache()
+	}
+	if p.log == nil {
+		p.log = zap.NewNop()
+	}
+	return p, nil
+}
+
+// Client returns the provider's transport (its Stats, for tests and benchmarks).
+func (p *Provider) Client() *atlassian.Client { return p.c }
+
+// CheckGroups looks every group up by name, remembers their ids, and says
+// exactly which do not exist on the site.
+func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
+	found, err := p.lookupGroups(ctx, names)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range dedupe(names) {
+		if _, ok := found[strings.ToLower(n)]; !ok {
+			errs = append(errs, fmt.Errorf("group %s does not exist on %s", n, p.site))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// lookupGroups pages GET /rest/api/3/group/bulk?groupName=… and records the
+// ids it finds.
+func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string]string, error) {
+	names = dedupe(names)
+	found := map[string]string{}
+	const perCall = 20 // names per request, to keep URLs short
+	for i := 0; i < len(names); i += perCall {
+		chunk := names[i:min(i+perCall, len(names))]
+		for start := 0; ; {
+			q := url.Values{"groupName": chunk, "startAt": {strconv.Itoa(start)}, "maxResults": {"50"}}
+			var page struct {
+				IsLast bool `json:"isLast"`
+				Values []struct {
+					GroupID string `json:"groupId"`
+					Name    string `json:"name"`
+				} `json:"values"`
+			}
+			if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/group/bulk", Query: q}, &page); err != nil {
+				return nil, p.explainRead(err)
+			}
+			for _, g := range page.Values {
+				for _, n := range chunk {
+					if strings.EqualFold(n, g.Name) {
+						found[strings.ToLower(n)] = g.GroupID
+					}
+				}
+			}
+			start += len(page.Values)
+			if page.IsLast || len(page.Values) == 0 {
+				break
+			}
+		}
+	}
+	p.mu.Lock()
+	for n, id := range found {
+		p.groups[n] = id
+	}
+	p.mu.Unlock()
+	return found, nil
+}
+
+// errNoGroup says a group is gone; it is permanent.
+type errNoGroup struct {
+	group, site string
+	deleted     bool
+}
+
+func (e *errNoGroup) Error() string {
+	if e.deleted {
+		return fmt.Sprintf("group %s was deleted (it is no longer on %s)", e.group, e.site)
+	}
+	return fmt.Sprintf("group %s does not exist on %s", e.group, e.site)
+}
+
+// groupID returns the id of a group, looking it up when it was not checked
+// at start-up.
+func (p *Provider) groupID(ctx context.Context, name string) (string, error) {
+	p.mu.RLock()
+	id, ok := p.groups[strings.ToLower(name)]
+	p.mu.RUnlock()
+	if ok {
+		return id, nil
+	}
+	found, err := p.lookupGroups(ctx, []string{name})
+	if err != nil {
+		return "", err
+	}
+	if id, ok := found[strings.ToLower(name)]; ok {
+		return id, nil
+	}
+	return "", approvals.Permanent(&errNoGroup{group: name, site: p.site})
+}
+
+// refreshGroup forgets a group's id and looks it up again: after a 404 it
+// tells "the group was deleted" from "the account is unknown".
+func (p *Provider) refreshGroup(ctx context.Context, name string) (string, bool, error) {
+	p.mu.Lock()
+	delete(p.groups, strings.ToLower(name))
+	p.mu.Unlock()
+	found, err := p.lookupGroups(ctx, []string{name})
+	if err != nil {
+		return "", false, err
+	}
+	id, ok := found[strings.ToLower(name)]
+	return id, ok, nil
+}
+
+// AccountID returns the Atlassian account id of the person with email: the
+// cached answer, or the one account whose email is exactly email. No
+// account, or more than one, is a permanent error: jitbot never guesses.
+func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameJira, email)
+	if err != nil {
+		return "", fmt.Errorf("account cache: %w", err)
+	}
+	if !ok {
+		if id, err = p.searchAccount(ctx, email); err != nil {
+			return "", err
+		}
+		if err := p.cache.PutAccount(ctx, provisioner.NameJira, email, id); err != nil {
+			return "", fmt.Errorf("account cache: %w", err)
+		}
+	}
+	p.mu.Lock()
+	p.emails[id] = email
+	p.mu.Unlock()
+	return id, nil
+}
+
+// searchAccount asks GET /rest/api/3/user/search, which matches prefixes of
+// names and emails, and keeps exact email matches only.
+func (p *Provider) searchAccount(ctx context.Context, email string) (string, error) {
+	var ids []string
+	const pageSize = 50
+	for start := 0; start < 1000; start += pageSize { // the endpoint stops at the thousandth user
+		q := url.Values{"query": {email}, "startAt": {strconv.Itoa(start)}, "maxResults": {strconv.Itoa(pageSize)}}
+		var users []struct {
+			AccountID    string `json:"accountId"`
+			EmailAddress string `json:"emailAddress"`
+		}
+		if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/user/search", Query: q}, &users); err != nil {
+			return "", p.explainRead(err)
+		}
+		for _, u := range users {
+			if strings.EqualFold(strings.TrimSpace(u.EmailAddress), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
+				ids = append(ids, u.AccountID)
+			}
+		}
+		if len(users) < pageSize {
+			break
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return "", approvals.Permanent(fmt.Errorf("no Jira account on %s has the email %s (or its profile hides the email)", p.site, email))
+	case 1:
+		return ids[0], nil
+	default:
+		slices.Sort(ids)
+		return "", approvals.Permanent(fmt.Errorf("the email %s matches %d Jira accounts on %s (%s): jitbot will not guess; fix the directory",
+			email, len(ids), p.site, strings.Join(ids, ", ")))
+	}
+}
+
+// explainRead makes a failed read's reason exact: the reads need the
+// Browse users and groups permission, not site admin.
+func (p *Provider) explainRead(err error) error {
+	if e, ok := atlassian.AsError(err); ok && e.Status == http.StatusForbidden {
+		return approvals.Permanent(e.WithReason(ReasonCannotBrowse))
+	}
+	return err
+}
+
+// AddMember adds m.Person to m.Group: POST /rest/api/3/group/user. An
+// existing membership ("already a member") is success.
+func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
+	return p.add(ctx, m, true)
+}
+
+func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) error {
+	gid, err := p.groupID(ctx, m.Group)
+	if err != nil {
+		return err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return err
+	}
+	status, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: "/rest/api/3/group/user",
+		Query: url.Values{"groupId": {gid}}, Body: map[string]string{"accountId": aid}}, nil)
+	e, isAPI := atlassian.AsError(err)
+	switch {
+	case err == nil:
+		p.log.Info("added to group", zap.String("group", m.Group), zap.String("person", m.Person), zap.Int("status", status))
+		return nil
+	case isAPI && e.Status == http.StatusBadRequest && e.Says("already a member"):
+		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	case isAPI && e.Status == http.StatusNotFound:
+		gone, retry, xerr := p.explain404(ctx, m, gid, aid, e)
+		switch {
+		case xerr != nil:
+			return xerr
+		case gone != nil:
+			return gone
+		case retry && again:
+			return p.add(ctx, m, false)
+		}
+	}
+	return err
+}
+
+// explain404 tells a deleted group from an unknown account after a 404,
+// and repairs a stale id (retry=true) when the group or account is there
+// under a new id.
+func (p *Provider) explain404(ctx context.Context, m approvals.Membership, gid, aid string, e *atlassian.Error) (gone error, retry bool, err error) {
+	newID, exists, err := p.refreshGroup(ctx, m.Group)
+	if err != nil {
+		return nil, false, err
+	}
+	if !exists {
+		return approvals.Permanent(e.WithReason((&errNoGroup{group: m.Group, site: p.site, deleted: true}).Error())), false, nil
+	}
+	if newID != gid {
+		return nil, true, nil
+	}
+	fresh, err := p.searchAccount(ctx, strings.ToLower(m.Person))
+	if err != nil {
+		return nil, false, err
+	}
+	if fresh != aid {
+		if err := p.cache.PutAccount(ctx, provisioner.NameJira, m.Person, fresh); err != nil {
+			return nil, false, err
+		}
+		return nil, true, nil
+	}
+	return approvals.Permanent(e.WithReason(fmt.Sprintf("Jira does not know the account %s of %s", aid, m.Person))), false, nil
+}
+
+// RemoveMember removes m.Person from m.Group: DELETE /rest/api/3/group/user.
+// When Jira answers 400 or 404 the member list decides: not a member is
+// success. A group that no longer exists has no members to remove.
+func (p *Provider) RemoveMember(ctx context.Context, m approvals.Membership) error {
+	gid, err := p.groupID(ctx, m.Group)
+	var ng *errNoGroup
+	if errors.As(err, &ng) {
+		p.log.Warn("group no longer exists: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return err
+	}
+	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: "/rest/api/3/group/user",
+		Query: url.Values{"groupId": {gid}, "accountId": {aid}}}, nil)
+	if err == nil {
+		p.log.Info("removed from group", zap.String("group", m.Group), zap.String("person", m.Person))
+		return nil
+	}
+	e, ok := atlassian.AsError(err)
+	if !ok || (e.Status != http.StatusBadRequest && e.Status != http.StatusNotFound) {
+		return err
+	}
+	member, cerr := p.isMemberID(ctx, gid, aid)
+	if atlassian.IsNotFound(cerr) {
+		if _, exists, rerr := p.refreshGroup(ctx, m.Group); rerr == nil && !exists {
+			p.log.Warn("group was deleted: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
+			return nil
+		}
+	}
+	if cerr != nil {
+		return fmt.Errorf("jira refused to remove %s from %s (%v), and the member list could not confirm it: %w", m.Person, m.Group, e.Detail(), cerr)
+	}
+	if member {
+		// Not marked permanent: the worker retries, then alerts.
+		return fmt.Errorf("jira refused to remove %s from %s and they are still a member: %w", m.Person, m.Group, e)
+	}
+	p.log.Info("not in group: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person), zap.Int("status", e.Status))
+	return nil
+}
+
+// IsMember reports whether m.Person is in m.Group, reading the member list.
+func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, error) {
+	gid, err := p.groupID(ctx, m.Group)
+	if err != nil {
+		return false, err
+	}
+	aid, err := p.AccountID(ctx, m.Person)
+	if err != nil {
+		return false, err
+	}
+	member, err := p.isMemberID(ctx, gid, aid)
+	if atlassian.IsNotFound(err) {
+		if _, exists, rerr := p.refreshGroup(ctx, m.Group); rerr == nil && !exists {
+			return false, approvals.Permanent(&errNoGroup{group: m.Group, site: p.site, deleted: true})
+		}
+	}
+	return member, err
+}
+
+func (p *Provider) isMemberID(ctx context.Context, gid, aid string) (bool, error) {
+	found := false
+	err := p.eachMember(ctx, gid, func(u member) bool {
+		found = u.AccountID == aid
+		return !found
+	})
+	return found, err
+}
+
+type member struct {
+	AccountID    string `json:"accountId"`
+	EmailAddress string `json:"emailAddress"`
+}
+
+// eachMember pages GET /rest/api/3/group/member, inactive users included,
+// until fn returns false or the last page.
+func (p *Provider) eachMember(ctx context.Context, gid string, fn func(member) bool) error {
+	const pageSize = 50 // the most Jira returns
+	for start := 0; ; {
+		q := url.Values{"groupId": {gid}, "includeInactiveUsers": {"true"}, "startAt": {strconv.Itoa(start)}, "maxResults": {strconv.Itoa(pageSize)}}
+		var page struct {
+			IsLast bool     `json:"isLast"`
+			Values []member `json:"values"`
+		}
+		if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/group/member", Query: q}, &page); err != nil {
+			return p.explainRead(err)
+		}
+		for _, u := range page.Values {
+			if !fn(u) {
+				return nil
+			}
+		}
+		start += len(page.Values)
+		if page.IsLast || len(page.Values) == 0 {
+			return nil
+		}
+	}
+}
+
+// Members lists a group's members as directory emails: Jira's
+// emailAddress, else the email jitbot looked the account up by. A member
+// whose email is unknown is listed as "accountId:ID", which matches no
+// grant, so drift reconciliation leaves them alone.
+func (p *Provider) Members(ctx context.Context, group string) ([]string, error) {
+	gid, err := p.groupID(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	var unknown []string
+	err = p.eachMember(ctx, gid, func(u member) bool {
+		if e := strings.TrimSpace(u.EmailAddress); e != "" {
+			out = append(out, strings.ToLower(e))
+			return true
+		}
+		unknown = append(unknown, u.AccountID)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	emailer, _ := p.cache.(AccountEmailer)
+	for _, id := range unknown {
+		p.mu.RLock()
+		e, ok := p.emails[id]
+		p.mu.RUnlock()
+		if !ok && emailer != nil {
+			if e, ok, err = emailer.AccountEmail(ctx, provisioner.NameJira, id); err != nil {
+				return nil, fmt.Errorf("account cache: %w", err)
+			}
+		}
+		if ok && e != "" {
+			out = append(out, strings.ToLower(e))
+		} else {
+			out = append(out, "accountId:"+id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func dedupe(names []string) []string {
+	var out []string
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// memCache is the in-memory AccountCache used when none is given.
+type memCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func newMemCache() *memCache { return &memCache{m: map[string]string{}} }
+
+func (c *memCache) GetAccount(_ context.Context, provider, email string) (string, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[provider+"\x00"+strings.ToLower(email)]
+	return id, ok, nil
+}
+
+func (c *memCache) PutAccount(_ context.Context, provider, email, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[provider+"\x00"+strings.ToLower(email)] = id
+	return nil
+}

@@ -1,0 +1,75 @@
+package jira_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jitbot/jitbot/internal/atlassianfake"
+	"github.com/jitbot/jitbot/provisioner/atlassian"
+	"github.com/jitbot/jitbot/provisioner/jira"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// The API token never appears in errors (however formatted), in logs, or
+// when the provider or its configuration is printed, through retries,
+// permanent failures and a rejected token alike.
+func TestSecrets_TokenNeverLeaves(t *testing.T) {
+	f := newFake(t)
+	f.AddGroup("jira-admins")
+	f.AddUser("alice@example.com")
+	core, logs := observer.New(zap.DebugLevel)
+	log := zap.New(core)
+	p := newProvider(t, f, nil, log)
+	o := f.Options()
+	secrets := []string{o.Token, base64.StdEncoding.EncodeToString([]byte(o.Email + ":" + o.Token))}
+
+	var errs []error
+	f.SetFaults(atlassianfake.Faults{Throttle: 0.3, Unavailable: 0.3})
+	for range 5 {
+		errs = append(errs, p.AddMember(ctx, mem("jira-admins", "alice@example.com")), p.RemoveMember(ctx, mem("jira-admins", "alice@example.com")))
+	}
+	f.SetFaults(atlassianfake.Faults{DenyWrites: true})
+	errs = append(errs, p.AddMember(ctx, mem("jira-admins", "alice@example.com")))
+	f.SetFaults(atlassianfake.Faults{ServerError: 1})
+	errs = append(errs, p.AddMember(ctx, mem("jira-admins", "alice@example.com")))
+	f.SetFaults(atlassianfake.Faults{})
+	errs = append(errs, p.CheckGroups(ctx, []string{"nope"}))
+	cfg := jira.Config{SiteURL: f.URL(), Email: o.Email, Token: atlassian.Secret(o.Token), Log: log}
+	bad, err := jira.New(jira.Config{SiteURL: f.URL(), Email: o.Email, Token: atlassian.Secret(o.Token + "x"), Log: log,
+		Transport: atlassian.Options{HTTPClient: f.Client(), Rate: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs = append(errs, bad.CheckGroups(ctx, []string{"jira-admins"}))
+
+	var texts []string
+	failures := 0
+	for _, err := range errs {
+		if err != nil {
+			failures++
+			texts = append(texts, fmt.Sprintf("%v|%+v|%#v|%s|%q", err, err, err, err, err))
+		}
+	}
+	if failures < 3 {
+		t.Fatalf("only %d errors to check", failures)
+	}
+	for _, v := range []any{p, bad, cfg, &cfg} {
+		texts = append(texts, fmt.Sprintf("%v|%+v|%#v|%s", v, v, v, v))
+	}
+	if len(logs.All()) < 10 {
+		t.Fatalf("only %d log lines to check", len(logs.All()))
+	}
+	for _, e := range logs.All() {
+		texts = append(texts, fmt.Sprint(e.Message, e.ContextMap()))
+	}
+	for _, text := range texts {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Fatalf("credential leaked in %q", text)
+			}
+		}
+	}
+}
