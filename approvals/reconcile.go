@@ -133,8 +133,19 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group string, op
 }
 
 // repair removes a leftover or re-adds a vanished membership, under the
-// membership's lock, and records the finding.
+// membership's lock, and records the finding. A failed repair alerts IT once
+// its alert.raised event is committed and the lock released.
 func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, report bool, m Membership) DriftFinding {
+	f, alert := s.repairLocked(ctx, prov, f, report, m)
+	if alert != "" {
+		s.alert(ctx, "", alert)
+	}
+	return f
+}
+
+// repairLocked is repair under the membership's lock; it returns the reason
+// of the alert.raised event it committed, if any.
+func (s *Service) repairLocked(ctx context.Context, prov Provisioner, f DriftFinding, report bool, m Membership) (DriftFinding, string) {
 	defer s.lockKey(m.Key())()
 	switch {
 	case report:
@@ -149,6 +160,10 @@ func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, 
 		if err := prov.AddMember(ctx, m); err != nil {
 			f.Action, f.Detail = DriftFailed, f.Detail+"; adding it back failed: "+err.Error()
 		}
+	}
+	alert := ""
+	if f.Action == DriftFailed {
+		alert = fmt.Sprintf("drift in %s/%s for %s: %s", f.Provider, f.Group, f.Person, f.Detail)
 	}
 	err := s.store.Update(ctx, func(tx Tx) error {
 		if f.Action == DriftRemoved {
@@ -166,15 +181,16 @@ func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, 
 			GrantID: f.GrantID, Reason: f.Detail, Data: data}); err != nil {
 			return err
 		}
-		if f.Action == DriftFailed {
+		if alert != "" {
 			return tx.Append(&Event{Time: s.now(), Actor: ActorSystem, Action: ActionAlert, Subject: f.Person,
-				GrantID: f.GrantID, Reason: fmt.Sprintf("drift in %s/%s for %s: %s", f.Provider, f.Group, f.Person, f.Detail)})
+				GrantID: f.GrantID, Reason: alert})
 		}
 		return nil
 	})
 	if err != nil {
 		s.log.Error("record drift finding", zap.Error(err))
+		alert = "" // not recorded: nothing committed to alert about
 	}
 	s.log.Warn("drift", zap.String("kind", f.Kind), zap.String("action", f.Action), zap.String("group", f.Group), zap.String("person", f.Person))
-	return f
+	return f, alert
 }

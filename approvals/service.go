@@ -30,7 +30,12 @@ type Notifier interface {
 	Notify(ctx context.Context, n Notification) error
 }
 
-// Alerter is told about failures IT must look at. Optional.
+// Alerter is told about failures IT must look at. Optional. The engine calls
+// Alert after the transaction that records the alert.raised audit event has
+// committed, with that event's reason as message, outside any transaction
+// and lock. Alert may be called from several goroutines at once; it should
+// return promptly (it runs on the caller's goroutine, bounded by
+// alertTimeout through ctx) and a panic in it is recovered and logged.
 type Alerter interface {
 	Alert(ctx context.Context, requestID, message string)
 }
@@ -67,6 +72,7 @@ type Config struct {
 	Groups    policies.GroupResolver
 	Providers map[string]Provisioner // by provider name
 	Notifier  Notifier               // optional
+	Alerter   Alerter                // optional; see also SetAlerter
 	Retry     RetryPolicy            // zero: DefaultRetry
 	Workers   int                    // concurrent outbox jobs, default 8
 	// SweepInterval bounds how long the expiry loop sleeps even when the
@@ -96,6 +102,7 @@ type Service struct {
 	groups    policies.GroupResolver
 	providers map[string]Provisioner
 	notifier  Notifier
+	alerter   atomic.Pointer[alerterBox]
 	retry     RetryPolicy
 	workers   int
 	interval  time.Duration
@@ -144,6 +151,7 @@ func New(cfg Config) *Service {
 		s.providers = map[string]Provisioner{}
 	}
 	s.policy.Store(cfg.Policy)
+	s.SetAlerter(cfg.Alerter)
 	return s
 }
 
@@ -158,6 +166,42 @@ func (s *Service) SetGroups(g policies.GroupResolver) { s.groups = g }
 
 // SetNotifier installs the notifier (the Slack front end is built after the engine).
 func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+
+// SetAlerter installs (or, with nil, removes) the alerter. It is safe to call
+// while the engine runs: the Slack front end is built after the engine.
+func (s *Service) SetAlerter(a Alerter) {
+	if a == nil {
+		s.alerter.Store(nil)
+		return
+	}
+	s.alerter.Store(&alerterBox{a: a})
+}
+
+// alerterBox lets an interface value live in an atomic.Pointer.
+type alerterBox struct{ a Alerter }
+
+// alertTimeout bounds the context an Alert call gets.
+const alertTimeout = 30 * time.Second
+
+// alert hands an alert whose alert.raised event has been committed to the
+// alerter, if there is one. Call it only after the transaction commits and
+// with no lock held. A panicking alerter is logged, never propagated: the
+// alert is already in the audit trail.
+func (s *Service) alert(ctx context.Context, requestID, message string) {
+	box := s.alerter.Load()
+	if box == nil || box.a == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, alertTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("alerter panicked", zap.String("request_id", requestID),
+				zap.String("alert", message), zap.Any("panic", p), zap.Stack("stack"))
+		}
+	}()
+	box.a.Alert(ctx, requestID, message)
+}
 
 // SetPolicy swaps the policy in force and records its hash in the audit trail.
 func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {

@@ -347,7 +347,9 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) {
 	msg := cause.Error()
 	log := s.log.With(zap.Int64("job_id", j.ID), zap.String("kind", string(j.Kind)),
 		zap.String("request_id", j.RequestID), zap.Int("attempt", attempts))
+	alert := "" // the reason of the alert.raised event, once recorded
 	err := s.store.Update(ctx, func(tx Tx) error {
+		alert = "" // the transaction function may run again
 		r, err := tx.GetRequest(j.RequestID)
 		if err != nil {
 			return err
@@ -363,8 +365,13 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) {
 			return err
 		}
 		if j.Kind == JobNotify {
-			return s.event(tx, r, ActorSystem, ActionAlert, "notification could not be delivered: "+msg,
-				map[string]string{"notification": j.Payload})
+			reason := "notification could not be delivered: " + msg
+			if err := s.event(tx, r, ActorSystem, ActionAlert, reason,
+				map[string]string{"notification": j.Payload}); err != nil {
+				return err
+			}
+			alert = reason
+			return nil
 		}
 		g, err := tx.GetGrant(j.GrantID)
 		if err != nil {
@@ -378,13 +385,14 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) {
 		if err := s.grantEvent(tx, r, g, ActionGrantFailed, msg, map[string]string{"job": string(j.Kind), "attempts": fmt.Sprint(attempts)}); err != nil {
 			return err
 		}
-		alert := fmt.Sprintf("%s of %s to %s for %s failed: %s", j.Kind, g.Person, g.Group, short(r.ID), msg)
+		reason := fmt.Sprintf("%s of %s to %s for %s failed: %s", j.Kind, g.Person, g.Group, short(r.ID), msg)
 		if j.Kind == JobRevoke {
-			alert = fmt.Sprintf("could not remove %s from %s (request %s): %s — the membership may still be there", g.Person, g.Group, short(r.ID), msg)
+			reason = fmt.Sprintf("could not remove %s from %s (request %s): %s — the membership may still be there", g.Person, g.Group, short(r.ID), msg)
 		}
-		if err := s.event(tx, r, ActorSystem, ActionAlert, alert, map[string]string{"grant_id": g.ID}); err != nil {
+		if err := s.event(tx, r, ActorSystem, ActionAlert, reason, map[string]string{"grant_id": g.ID}); err != nil {
 			return err
 		}
+		alert = reason
 		if j.Kind == JobProvision && r.State == StateApproved {
 			if err := s.transition(tx, r, StateFailed, ActorSystem, ActionRequestFailed, msg, nil); err != nil {
 				return err
@@ -402,6 +410,9 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) {
 	}
 	if final {
 		log.Error("job failed", zap.Error(cause))
+		if alert != "" {
+			s.alert(ctx, j.RequestID, alert)
+		}
 	} else {
 		log.Warn("job will be retried", zap.Error(cause))
 	}

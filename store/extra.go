@@ -89,6 +89,22 @@ func (db *DB) PutAccount(ctx context.Context, provider, email, accountID string)
 	return err
 }
 
+// AccountEmail returns the email a cached provider account id belongs to:
+// the reverse of GetAccount. When several emails map to the id (an address
+// changed), the most recently cached one wins. ok is false when the id is
+// not cached.
+func (db *DB) AccountEmail(ctx context.Context, provider, accountID string) (email string, ok bool, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT email FROM accounts WHERE provider=? AND account_id=?
+		ORDER BY updated_at DESC, email LIMIT 1`, provider, accountID).Scan(&email)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return email, true, nil
+}
+
 // SlackMessage is a message the Slack front end posted about a request and
 // edits in place as the request moves.
 type SlackMessage struct {
