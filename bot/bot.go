@@ -1,0 +1,447 @@
+// Package bot is jitbot's Slack front end over Socket Mode: the /access
+// command and its modal, the requester's DM edited in place, approver cards
+// with Approve and Decline, App Home, notify channels and IT alerts.
+//
+// It owns no state of its own beyond caches: every decision is made by the
+// approvals engine from the stored request, and the bot only translates
+// between Slack payloads and engine calls. Envelopes are acknowledged before
+// any slow work; the Socket Mode loop never waits on the database, a
+// provider or the Web API.
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// MessageRef is a message the bot posted about a request, so that later
+// notifications edit it instead of posting again.
+type MessageRef struct {
+	RequestID string
+	// Role says what the message is: "requester" (the one DM per request),
+	// "approver" (one card per approver), or a once-only marker such as
+	// "notify:JOB" or "reminder:JOB" that makes redelivery harmless.
+	Role    string
+	UserID  string
+	Channel string
+	TS      string
+}
+
+// MessageStore keeps MessageRefs durably (the SQLite store in production).
+// PutMessage replaces the ref with the same request, role and channel.
+type MessageStore interface {
+	PutMessage(ctx context.Context, m MessageRef) error
+	Messages(ctx context.Context, requestID string) ([]MessageRef, error)
+}
+
+// NewMemoryMessages returns a MessageStore in memory, for tests and tools.
+func NewMemoryMessages() MessageStore { return &memoryMessages{m: map[string][]MessageRef{}} }
+
+type memoryMessages struct {
+	mu sync.Mutex
+	m  map[string][]MessageRef
+}
+
+func (s *memoryMessages) PutMessage(_ context.Context, m MessageRef) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.m[m.RequestID]
+	for i, x := range list {
+		if x.Role == m.Role && x.Channel == m.Channel {
+			list[i] = m
+			return nil
+		}
+	}
+	s.m[m.RequestID] = append(list, m)
+	return nil
+}
+
+func (s *memoryMessages) Messages(_ context.Context, requestID string) ([]MessageRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]MessageRef(nil), s.m[requestID]...), nil
+}
+
+// Config wires a Bot.
+type Config struct {
+	Service  *approvals.Service
+	BotToken string // xoxb-, SLACK_BOT_TOKEN
+	AppToken string // xapp-, SLACK_APP_TOKEN
+	APIURL   string // SLACK_API_URL; default https://slack.com/api/
+	Messages MessageStore
+	// AlertChannel receives failures IT must look at (JITBOT_ALERT_CHANNEL).
+	AlertChannel string
+	// ITGroup is the Slack user group handle whose members may use
+	// /access audit (JITBOT_IT_GROUP). Empty: nobody may.
+	ITGroup string
+	// Audit answers /access audit: the evidence about one person as text.
+	Audit func(ctx context.Context, email string) (string, error)
+	Log   *zap.Logger
+	Clock clockwork.Clock // default: the Service's clock
+	// ChannelRate paces posts to one channel (default 1 per second, burst
+	// ChannelBurst, default 4), as Slack asks.
+	ChannelRate  rate.Limit
+	ChannelBurst int
+	// HTTPClient is used for the Web API; default http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Bot is the Slack front end. It implements approvals.Notifier,
+// approvals.Alerter and policies.GroupResolver.
+type Bot struct {
+	cfg   Config
+	svc   *approvals.Service
+	api   *slack.Client
+	log   *zap.Logger
+	clock clockwork.Clock
+	msgs  MessageStore
+
+	scopesMu sync.Mutex
+	scopes   string // X-OAuth-Scopes of the last auth.test
+
+	cache    *identityCache
+	seen     *dedup
+	reqLocks sync.Map // request id → *sync.Mutex: one notification at a time per request
+
+	paceMu sync.Mutex
+	pace   map[string]*rate.Limiter
+
+	wg sync.WaitGroup // handlers in flight
+}
+
+// New returns a Bot. It makes no network call; Check does.
+func New(cfg Config) (*Bot, error) {
+	if cfg.Service == nil {
+		return nil, errors.New("bot: Config.Service is required")
+	}
+	if cfg.Messages == nil {
+		cfg.Messages = NewMemoryMessages()
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = cfg.Service.Clock()
+	}
+	if cfg.ChannelRate == 0 {
+		cfg.ChannelRate = 1
+	}
+	if cfg.ChannelBurst <= 0 {
+		cfg.ChannelBurst = 4
+	}
+	if cfg.APIURL != "" && !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	b := &Bot{
+		cfg:   cfg,
+		svc:   cfg.Service,
+		log:   cfg.Log,
+		clock: cfg.Clock,
+		msgs:  cfg.Messages,
+		cache: newIdentityCache(),
+		seen:  newDedup(10 * time.Minute),
+		pace:  map[string]*rate.Limiter{},
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	opts := []slack.Option{
+		slack.OptionHTTPClient(hc),
+		// 429: wait for Retry-After; 5xx and dropped connections: back off.
+		slack.OptionRetryConfig(retryConfig()),
+		slack.OptionOnResponseHeaders(func(path string, h http.Header) {
+			if strings.HasSuffix(path, "auth.test") {
+				b.scopesMu.Lock()
+				b.scopes = h.Get("X-OAuth-Scopes")
+				b.scopesMu.Unlock()
+			}
+		}),
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slack.OptionAppLevelToken(cfg.AppToken))
+	}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	b.api = slack.New(cfg.BotToken, opts...)
+	return b, nil
+}
+
+func retryConfig() slack.RetryConfig {
+	c := slack.DefaultRetryConfig()
+	c.MaxRetries = 5
+	c.RetryAfterJitter = 250 * time.Millisecond
+	c.Handlers = slack.AllBuiltinRetryHandlers(c)
+	return c
+}
+
+// requiredScopes are the bot token scopes jitbot cannot work without.
+var requiredScopes = []string{"chat:write", "commands", "im:write", "users:read", "users:read.email", "usergroups:read"}
+
+// Check verifies the tokens and scopes before the bot starts, and answers
+// with one sentence a person can act on instead of a retry loop.
+func (b *Bot) Check(ctx context.Context) error {
+	switch {
+	case b.cfg.BotToken == "":
+		return errors.New("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from the Slack app's OAuth & Permissions page")
+	case !strings.HasPrefix(b.cfg.BotToken, "xoxb-"):
+		return errors.New("SLACK_BOT_TOKEN is not a bot token: it must start with xoxb-")
+	case b.cfg.AppToken == "":
+		return errors.New("SLACK_APP_TOKEN is not set: create an app-level token with the connections:write scope under Basic Information → App-Level Tokens")
+	case !strings.HasPrefix(b.cfg.AppToken, "xapp-"):
+		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
+	}
+	if _, err := b.api.AuthTestContext(ctx); err != nil {
+		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
+	}
+	b.scopesMu.Lock()
+	have := b.scopes
+	b.scopesMu.Unlock()
+	if have != "" {
+		got := map[string]bool{}
+		for _, s := range strings.Split(have, ",") {
+			got[strings.TrimSpace(s)] = true
+		}
+		var missing []string
+		for _, s := range requiredScopes {
+			if !got[s] {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("the Slack bot token lacks the %s scope(s): add them (deploy/slack-app-manifest.yaml lists every scope) and reinstall the app", strings.Join(missing, ", "))
+		}
+	}
+	if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
+		return fmt.Errorf("Slack refused SLACK_APP_TOKEN (%s): create an app-level token with connections:write and turn Socket Mode on", slackErrorCode(err))
+	}
+	return nil
+}
+
+// slackErrorCode returns Slack's error name for err, never a token.
+func slackErrorCode(err error) string {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return "ratelimited"
+	}
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 && len(msg)-i < 60 {
+		return msg[i+2:]
+	}
+	return msg
+}
+
+// fatalAuth reports whether a Socket Mode connect error will not go away by
+// retrying.
+func fatalAuth(err error) bool {
+	code := slackErrorCode(err)
+	for _, c := range []string{"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type", "missing_scope"} {
+		if strings.Contains(code, c) || strings.Contains(err.Error(), c) {
+			return true
+		}
+	}
+	return false
+}
+
+// Run connects over Socket Mode and serves until ctx ends. Dropped sockets
+// and Slack's disconnect requests reconnect; a refused token stops it.
+func (b *Bot) Run(ctx context.Context) error {
+	sm := socketmode.New(b.api, socketmode.OptionLog(zapStd{b.log}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.loop(ctx, sm)
+	}()
+	defer func() {
+		<-done
+		b.wg.Wait()
+	}()
+	delay := 500 * time.Millisecond
+	for {
+		started := time.Now()
+		err := sm.RunContext(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && fatalAuth(err) {
+			return fmt.Errorf("Slack refused the Socket Mode connection (%s): check SLACK_APP_TOKEN", slackErrorCode(err))
+		}
+		if time.Since(started) > time.Minute {
+			delay = 500 * time.Millisecond
+		}
+		b.log.Warn("socket mode stopped; reconnecting", zap.Error(err), zap.Duration("in", delay))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// loop reads Socket Mode events: it acks each envelope at once and hands
+// the work to a goroutine.
+func (b *Bot) loop(ctx context.Context, sm *socketmode.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case evt := <-sm.Events:
+			b.dispatch(ctx, sm, evt)
+		}
+	}
+}
+
+func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	switch evt.Type {
+	case socketmode.EventTypeConnected:
+		b.log.Info("connected to Slack")
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
+		b.log.Warn("socket mode", zap.String("event", string(evt.Type)))
+	case socketmode.EventTypeErrorBadMessage:
+		// Ack what we cannot parse, so Slack does not redeliver it forever.
+		if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
+			var env struct {
+				EnvelopeID string `json:"envelope_id"`
+			}
+			if json.Unmarshal(bad.Message, &env) == nil && env.EnvelopeID != "" {
+				_ = sm.AckCtx(ctx, env.EnvelopeID, nil)
+			}
+			b.log.Warn("unparseable envelope acked", zap.Error(bad.Cause))
+		}
+	case socketmode.EventTypeSlashCommand:
+		b.ack(ctx, sm, evt.Request, nil)
+		if cmd, ok := evt.Data.(slack.SlashCommand); ok {
+			b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
+		}
+	case socketmode.EventTypeInteractive:
+		ic, ok := evt.Data.(slack.InteractionCallback)
+		if !ok {
+			b.ack(ctx, sm, evt.Request, nil)
+			return
+		}
+		if ic.Type == slack.InteractionTypeViewSubmission {
+			// The answer to a submission is its ack (errors, or close), so
+			// it is decided off the loop, from memory, within Slack's 3 s.
+			req := evt.Request
+			b.spawn(ctx, func(ctx context.Context) {
+				payload, after := b.handleSubmission(ctx, ic)
+				b.ack(ctx, sm, req, payload)
+				if after != nil {
+					after(ctx)
+				}
+			})
+			return
+		}
+		b.ack(ctx, sm, evt.Request, nil)
+		if ic.Type == slack.InteractionTypeBlockActions {
+			b.spawn(ctx, func(ctx context.Context) { b.handleAction(ctx, ic) })
+		}
+	case socketmode.EventTypeEventsAPI:
+		b.ack(ctx, sm, evt.Request, nil)
+		b.handleEvent(ctx, evt)
+	}
+}
+
+func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, payload any) {
+	if req == nil || req.EnvelopeID == "" {
+		return
+	}
+	if err := sm.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
+		b.log.Warn("ack failed", zap.Error(err))
+	}
+}
+
+// spawn runs fn off the event loop, with a bound on its duration and a
+// recovered panic.
+func (b *Bot) spawn(ctx context.Context, fn func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				b.log.Error("handler panicked", zap.Any("panic", p))
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+// lockRequest serialises the notifications of one request, so that two
+// jobs never both post the requester's one DM.
+func (b *Bot) lockRequest(id string) func() {
+	v, _ := b.reqLocks.LoadOrStore(id, &sync.Mutex{})
+	mu := v.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+// paceChannel waits until a post to channel keeps within its pace.
+func (b *Bot) paceChannel(ctx context.Context, channel string) error {
+	b.paceMu.Lock()
+	l, ok := b.pace[channel]
+	if !ok {
+		l = rate.NewLimiter(b.cfg.ChannelRate, b.cfg.ChannelBurst)
+		b.pace[channel] = l
+	}
+	b.paceMu.Unlock()
+	return l.Wait(ctx)
+}
+
+// dedup remembers Events API event ids for a while: Slack redelivers an
+// event it thinks was not acked, and the bot must act on it once.
+type dedup struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	seen map[string]time.Time
+	last time.Time
+}
+
+func newDedup(ttl time.Duration) *dedup { return &dedup{ttl: ttl, seen: map[string]time.Time{}} }
+
+// first reports whether id is seen for the first time.
+func (d *dedup) first(id string, now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.last) > d.ttl {
+		for k, t := range d.seen {
+			if now.Sub(t) > d.ttl {
+				delete(d.seen, k)
+			}
+		}
+		d.last = now
+	}
+	if _, ok := d.seen[id]; ok {
+		return false
+	}
+	d.seen[id] = now
+	return true
+}
+
+// zapStd adapts zap to slack-go's logger interface.
+type zapStd struct{ l *zap.Logger }
+
+func (z zapStd) Output(_ int, s string) error {
+	z.l.Debug(strings.TrimSpace(s))
+	return nil
+}

@@ -1,0 +1,504 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/slackfake"
+)
+
+// The whole life of an admin escalation filed by command: two steps of
+// approvers, provisioning, the expiry warning, expiry and revocation, with
+// the requester's one DM and every card edited in place.
+func TestE2E_CommandToExpiry(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "jira-admins 1h fixing the deploy OPS-12")
+	e.ephemeralWith(uAlice, "filed")
+	r := e.request("alice@example.com")
+	short := approvals.Short(r.ID)
+	if r.Ticket != "OPS-12" || r.Rule != "admin escalation" {
+		t.Fatalf("filed with ticket %q rule %q", r.Ticket, r.Rule)
+	}
+
+	dm := e.dmWith(uAlice, short, "Waiting for approval", "step 1 of 2")
+	if !dm.HasAction("cancel") {
+		t.Errorf("pending DM has no Cancel button: %v", dm.ActionIDs())
+	}
+	card := e.dmWith(uBob, short, "ADMIN ESCALATION", "Alice Archer", "Engineering", "fixing the deploy", "OPS-12", "admin escalation", "1 of 2")
+	if !card.HasAction("approve") || !card.HasAction("decline") {
+		t.Fatalf("manager's card lacks buttons: %v", card.ActionIDs())
+	}
+	if len(e.srv.DMsTo(uDave)) != 0 {
+		t.Fatal("step 2 approvers were asked before step 1 decided")
+	}
+
+	e.click(uBob, card, "approve")
+	daveCard := e.dmWith(uDave, short, "2 of 2", "step 1 approved by bob@example.com")
+	e.dmWith(uBob, short, "step 1 approved by bob@example.com") // bob's card shows progress
+	if m, _ := e.srv.Message(card.Channel, card.TS); m.HasAction("approve") {
+		t.Error("bob's card still has buttons after he approved")
+	}
+	e.click(uDave, daveCard, "approve")
+	e.waitState(r.ID, approvals.StateActive)
+	if !e.member("jira-admins", "alice@example.com") {
+		t.Fatal("alice is not in jira-admins after approval")
+	}
+	e.dmWith(uAlice, short, "Active until")
+	e.dmWith(uDave, short, "Approved", "dave@example.com")
+	e.wait("a post in #it-access-log", func() bool {
+		for _, m := range e.srv.Messages(cLog) {
+			if strings.Contains(m.AllText(), short) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// 15 minutes before the end: a warning with an Extend button.
+	e.clock.Advance(46 * time.Minute)
+	warn := e.dmWith(uAlice, "ends soon")
+	if !warn.HasAction("extend") {
+		t.Errorf("expiry warning has no Extend button: %v", warn.ActionIDs())
+	}
+	e.clock.Advance(15 * time.Minute)
+	e.waitState(r.ID, approvals.StateExpired)
+	e.wait("alice removed", func() bool { return !e.member("jira-admins", "alice@example.com") })
+	final := e.dmWith(uAlice, short, "Ended", "expired")
+	if final.HasAction("release") {
+		t.Error("ended DM still offers Release")
+	}
+	// One DM about the request, edited in place: pending → approved → active → ended.
+	only := e.only(uAlice, short)
+	if len(only.Edits) < 3 {
+		t.Errorf("requester DM edited %d times, want ≥3 (pending→approved→active→ended)", len(only.Edits))
+	}
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
+}
+
+// A request through the modal: errors are answered inside the modal; the
+// duration picker follows the chosen resource; a two-person quorum.
+func TestE2E_ModalQuorum(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "")
+	var view slackfake.View
+	e.wait("the request modal", func() bool {
+		v, ok := e.srv.LastView(uAlice)
+		view = v
+		return ok && v.Open && v.CallbackID == "request"
+	})
+	if !strings.Contains(view.AllText(), "ADMIN") {
+		t.Error("admin escalations are not marked in the resource list")
+	}
+	if _, err := e.srv.BlockAction(uAlice, slackfake.BlockActionArgs{ViewID: view.ID, ActionID: "resource", SelectedOption: "it-tools"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait("the modal narrowed to it-tools", func() bool {
+		v, _ := e.srv.ViewByID(view.ID)
+		return strings.Contains(v.AllText(), "for you and it-tools") && !strings.Contains(v.AllText(), "14d")
+	})
+	vals := func(d, reason string) slackfake.Values {
+		return slackfake.Values{"resource": {"resource": "it-tools"}, "duration": {"duration": d}, "reason": {"text": reason}}
+	}
+	// A duration over the maximum is refused inside the modal.
+	e.srv.SetUserGroupMembers("S0IT", uDave, uFrank)
+	ack, err := e.srv.ViewSubmission(uAlice, view.ID, slackfake.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "7d"}, "reason": {"text": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack.ResponseAction() != "errors" || !strings.Contains(ack.Errors()["duration"], "at most") {
+		t.Fatalf("over-long duration: response_action %q errors %v", ack.ResponseAction(), ack.Errors())
+	}
+	// Admin escalations need a ticket: said next to the ticket field.
+	ack, _ = e.srv.ViewSubmission(uAlice, view.ID, slackfake.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "1h"}, "reason": {"text": "x"}})
+	if ack.ResponseAction() != "errors" || !strings.Contains(ack.Errors()["ticket"], "requires a ticket") {
+		t.Fatalf("missing ticket: %q %v", ack.ResponseAction(), ack.Errors())
+	}
+	ack, err = e.srv.ViewSubmission(uAlice, view.ID, vals("1d", "rotating the build agents"))
+	if err != nil || ack.ResponseAction() != "" {
+		t.Fatalf("valid submission: %v %q %v", err, ack.ResponseAction(), ack.Errors())
+	}
+	var r *approvals.Request
+	e.wait("the request filed", func() bool {
+		rs, _ := e.svc.List(context.Background(), approvals.RequestFilter{Requester: "alice@example.com"})
+		if len(rs) == 1 {
+			r = rs[0]
+		}
+		return r != nil
+	})
+	short := approvals.Short(r.ID)
+	d1 := e.dmWith(uDave, short, "rotating the build agents")
+	f1 := e.dmWith(uFrank, short)
+	e.click(uDave, d1, "approve")
+	e.dmWith(uFrank, short, "step 1 approved by dave@example.com")
+	if e.state(r.ID) != approvals.StatePending {
+		t.Fatal("quorum 2 was met by one approval")
+	}
+	e.click(uFrank, f1, "approve")
+	e.waitState(r.ID, approvals.StateActive)
+	if !e.member("it-tools", "alice@example.com") {
+		t.Fatal("not provisioned")
+	}
+}
+
+func TestE2E_DeclineWithReason(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	short := approvals.Short(r.ID)
+	card := e.dmWith(uBob, short)
+	e.click(uBob, card, "decline")
+	var modal slackfake.View
+	e.wait("the decline modal", func() bool {
+		v, ok := e.srv.LastView(uBob)
+		modal = v
+		return ok && v.Open && v.CallbackID == "decline"
+	})
+	ack, err := e.srv.ViewSubmission(uBob, modal.ID, slackfake.Values{"reason": {"text": "use the *read-only* role <!channel>"}})
+	if err != nil || ack.ResponseAction() != "" {
+		t.Fatalf("decline submission: %v %q", err, ack.ResponseAction())
+	}
+	e.waitState(r.ID, approvals.StateDeclined)
+	dm := e.dmWith(uAlice, short, "Declined", "bob@example.com", "use the *read-only* role <!channel>")
+	// The reason is shown as plain_text: Slack interprets neither markdown
+	// nor mentions there.
+	if !inPlainText(t, dm.Blocks, "use the *read-only* role <!channel>") {
+		t.Errorf("the decline reason is not in a plain_text object: %s", dm.Blocks)
+	}
+	if dm.HasAction("cancel") {
+		t.Error("declined DM still offers Cancel")
+	}
+	c := e.dmWith(uBob, short, "Declined")
+	if c.HasAction("approve") {
+		t.Error("card keeps its buttons after the decision")
+	}
+	if e.member("confluence-finance", "alice@example.com") {
+		t.Error("declined but provisioned")
+	}
+}
+
+func TestE2E_CancelReleaseExtend(t *testing.T) {
+	e := newEnv(t)
+	// Cancel from the DM button.
+	e.cmd(uAlice, "it-tools 2h build agents")
+	r := e.waitRequest("alice@example.com")
+	dm := e.dmWith(uAlice, approvals.Short(r.ID), "Waiting")
+	e.click(uAlice, dm, "cancel")
+	e.waitState(r.ID, approvals.StateCancelled)
+	e.dmWith(uDave, approvals.Short(r.ID), "Cancelled")
+
+	// Auto-approved access, released by command.
+	e.cmd(uAlice, "confluence-finance 2h month end")
+	r2 := e.waitRequestNot("alice@example.com", r.ID)
+	e.waitState(r2.ID, approvals.StateActive)
+	e.dmWith(uAlice, approvals.Short(r2.ID), "Active until")
+	e.cmd(uAlice, "extend "+approvals.Short(r2.ID)+" 4h still closing")
+	e.ephemeralWith(uAlice, "Extension filed")
+	ext := e.waitRequestNot("alice@example.com", r.ID, r2.ID)
+	if ext.ExtendsID != r2.ID {
+		t.Fatalf("extension extends %q, want %q", ext.ExtendsID, r2.ID)
+	}
+	e.waitState(ext.ID, approvals.StateActive) // 4h internal: auto-approved by the same rule
+	e.cmd(uAlice, "release "+approvals.Short(r2.ID))
+	e.ephemeralWith(uAlice, "released")
+	e.waitState(r2.ID, approvals.StateReleased)
+	// The extension still covers the membership: released, not removed.
+	e.wait("the released grant to end", func() bool {
+		gs, _ := e.svc.Grants(context.Background(), r2.ID)
+		return len(gs) == 1 && gs[0].State == approvals.GrantEnded
+	})
+	if !e.member("confluence-finance", "alice@example.com") {
+		t.Fatal("releasing one grant removed a membership another grant covers")
+	}
+	// Release from the DM button ends the last cover.
+	dm2 := e.dmWith(uAlice, approvals.Short(ext.ID), "Active until")
+	e.click(uAlice, dm2, "release")
+	e.waitState(ext.ID, approvals.StateReleased)
+	e.wait("alice removed", func() bool { return !e.member("confluence-finance", "alice@example.com") })
+	// #access-log heard of each decision.
+	if n := len(e.srv.Messages(cAcc)); n < 2 {
+		t.Errorf("#access-log got %d posts, want ≥2", n)
+	}
+}
+
+func TestE2E_TimeoutWithReminder(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	short := approvals.Short(r.ID)
+	e.dmWith(uBob, short)
+	e.clock.Advance(12*time.Hour + time.Second)
+	e.dmWith(uBob, "Reminder", "times out")
+	e.clock.Advance(12 * time.Hour)
+	e.waitState(r.ID, approvals.StateTimedOut)
+	e.dmWith(uAlice, short, "Timed out")
+	c := e.dmWith(uBob, short, "Timed out")
+	if c.HasAction("approve") {
+		t.Error("timed-out card still has buttons")
+	}
+}
+
+// Who may click what is decided from the stored request, never from the
+// payload: each case has exactly the right single effect.
+func TestE2E_Authorisation(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	short := approvals.Short(r.ID)
+	card := e.dmWith(uBob, short)
+
+	// Someone else clicking bob's card.
+	e.click(uCarol, card, "approve")
+	e.ephemeralWith(uCarol, "not an approver")
+	// The requester clicking the approver's card.
+	e.click(uAlice, card, "approve")
+	e.ephemeralWith(uAlice, "cannot decide your own request")
+	// A person Slack knows but the directory does not.
+	e.click(uMal, card, "approve")
+	e.ephemeralWith(uMal, "not in jitbot's directory")
+	if e.state(r.ID) != approvals.StatePending {
+		t.Fatal("an unauthorised click changed the request")
+	}
+	if ds, _ := e.svc.Decisions(context.Background(), r.ID); len(ds) != 0 {
+		t.Fatalf("unauthorised clicks recorded %d decisions", len(ds))
+	}
+
+	// A forged request id: alice's own pending request id in a command
+	// that only its owner may use, sent by carol.
+	e.cmd(uCarol, "cancel "+short)
+	e.ephemeralWith(uCarol, "no request "+short)
+	if e.state(r.ID) != approvals.StatePending {
+		t.Fatal("a forged id cancelled someone else's request")
+	}
+
+	// A double click: two envelopes at once.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() { _, _ = e.srv.ClickButton(uBob, card.Channel, card.TS, "approve") })
+	}
+	wg.Wait()
+	e.waitState(r.ID, approvals.StateActive)
+	if ds, _ := e.svc.Decisions(context.Background(), r.ID); len(ds) != 1 {
+		t.Fatalf("double click recorded %d decisions, want 1", len(ds))
+	}
+	if n := e.events(r.ID, approvals.ActionGrantProvisioned); n != 1 {
+		t.Fatalf("double click provisioned %d times", n)
+	}
+	e.ephemeralWith(uBob, "already")
+
+	// Two approvers of one step at once.
+	e.srv.SetUserGroupMembers("S0ITLEADS", uDave, uFrank)
+	e.cmd(uAlice, "jira-admins 1h hotfix OPS-7")
+	r2 := e.waitRequestNot("alice@example.com", r.ID)
+	s2 := approvals.Short(r2.ID)
+	e.click(uBob, e.dmWith(uBob, s2), "approve")
+	dc := e.dmWith(uDave, s2, "2 of 2")
+	fc := e.dmWith(uFrank, s2, "2 of 2")
+	wg.Go(func() { _, _ = e.srv.ClickButton(uDave, dc.Channel, dc.TS, "approve") })
+	wg.Go(func() { _, _ = e.srv.ClickButton(uFrank, fc.Channel, fc.TS, "approve") })
+	wg.Wait()
+	e.waitState(r2.ID, approvals.StateActive)
+	ds, _ := e.svc.Decisions(context.Background(), r2.ID)
+	if len(ds) != 2 { // bob's step 1 and exactly one of dave and frank
+		t.Fatalf("two approvers at once recorded %d decisions, want 2", len(ds))
+	}
+	if n := e.events(r2.ID, approvals.ActionRequestApproved); n != 1 {
+		t.Fatalf("request approved %d times", n)
+	}
+}
+
+// The emulator asks for a refresh and drops the socket mid-flow; the flow
+// completes and nothing accepted is lost.
+func TestE2E_Reconnect(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	card := e.dmWith(uBob, approvals.Short(r.ID))
+	if err := e.srv.Disconnect("refresh_requested"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait("a second connection", func() bool { return e.srv.Connections() >= 2 })
+	if err := e.srv.DropSocket(); err != nil {
+		t.Fatal(err)
+	}
+	// The click waits for the bot to reconnect, then is delivered.
+	e.click(uBob, card, "approve")
+	e.waitState(r.ID, approvals.StateActive)
+	e.dmWith(uAlice, approvals.Short(r.ID), "Active until")
+	if n := e.srv.Connections(); n < 3 {
+		t.Errorf("connections: %d, want ≥3 (first, after refresh, after drop)", n)
+	}
+}
+
+// Events are deduplicated by event_id; App Home shows my access, my
+// requests and what waits for me.
+func TestE2E_HomeAndEventDedup(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	e.dmWith(uBob, approvals.Short(r.ID))
+	if _, err := e.srv.AppHomeOpened(uBob); err != nil {
+		t.Fatal(err)
+	}
+	var home slackfake.View
+	e.wait("bob's home", func() bool {
+		v, ok := e.srv.Home(uBob)
+		home = v
+		return ok && strings.Contains(v.AllText(), approvals.Short(r.ID))
+	})
+	if !strings.Contains(home.AllText(), "Waiting for me") {
+		t.Fatalf("home: %s", home.AllText())
+	}
+	ack, err := e.srv.AppHomeOpened(uAlice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.wait("alice's home", func() bool { _, ok := e.srv.Home(uAlice); return ok })
+	before := len(e.srv.Calls("views.publish"))
+	if _, err := e.srv.RetryEvent(ack.EventID, "timeout"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // nothing should happen; give it the chance
+	if after := len(e.srv.Calls("views.publish")); after != before {
+		t.Errorf("a redelivered event was handled again: views.publish %d → %d", before, after)
+	}
+	// Cancel from App Home.
+	home, _ = e.srv.Home(uAlice)
+	if _, err := e.srv.BlockAction(uAlice, slackfake.BlockActionArgs{ViewID: home.ID, ActionID: "cancel." + r.ID}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(r.ID, approvals.StateCancelled)
+}
+
+func TestE2E_CommandMistakes(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "jira-admin 1h x")
+	e.ephemeralWith(uAlice, `no resource "jira-admin"`, "jira-admins")
+	e.cmd(uAlice, "jira-admins forever x")
+	e.ephemeralWith(uAlice, "not a duration")
+	e.cmd(uAlice, "jira-admins 5h x OPS-1")
+	e.ephemeralWith(uAlice, "Not filed", "at most 2h")
+	e.cmd(uAlice, "help")
+	e.ephemeralWith(uAlice, "/access release ID")
+	e.cmd(uMal, "list")
+	e.ephemeralWith(uMal, "not in jitbot's directory")
+	e.cmd(uAlice, "audit <@"+uBob+"|bob>")
+	e.ephemeralWith(uAlice, "IT only")
+	// Nothing was filed by any of it.
+	if rs, _ := e.svc.List(context.Background(), approvals.RequestFilter{Requester: "alice@example.com"}); len(rs) != 0 {
+		t.Fatalf("mistakes filed %d requests", len(rs))
+	}
+}
+
+func TestE2E_AuditForIT(t *testing.T) {
+	var asked []string
+	var mu sync.Mutex
+	e := newEnvWith(t, envOptions{audit: func(_ context.Context, email string) (string, error) {
+		mu.Lock()
+		asked = append(asked, email)
+		mu.Unlock()
+		return "person: " + email + "\nrequest 1: granted", nil
+	}})
+	e.cmd(uDave, "audit <@"+uAlice+"|alice>")
+	eph := e.ephemeralWith(uDave, "Evidence about alice@example.com", "request 1: granted")
+	if eph.Source == "" {
+		t.Fatal("no source")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 1 || asked[0] != "alice@example.com" {
+		t.Fatalf("audit asked for %v", asked)
+	}
+}
+
+// A revoked token or a missing scope stops the bot with one sentence.
+func TestCheck_Tokens(t *testing.T) {
+	e := newEnv(t)
+	e.stop()
+	e.srv.SetScopes("chat:write", "commands", "im:write", "users:read", "usergroups:read")
+	if err := e.bot.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "users:read.email") {
+		t.Fatalf("missing scope: %v", err)
+	}
+	e.srv.RevokeBotToken()
+	err := e.bot.Check(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "token_revoked") || strings.Contains(err.Error(), e.srv.BotToken()) {
+		t.Fatalf("revoked token: %v", err)
+	}
+}
+
+// inPlainText reports whether text is the whole of a plain_text object in blocks.
+func inPlainText(t *testing.T, blocks json.RawMessage, text string) bool {
+	t.Helper()
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			if x["type"] == "plain_text" && x["text"] == text {
+				return true
+			}
+			if x["type"] == "mrkdwn" && strings.Contains(fmt.Sprint(x["text"]), text) {
+				t.Errorf("user text in mrkdwn: %v", x["text"])
+			}
+			for _, c := range x {
+				if walk(c) {
+					return true
+				}
+			}
+		case []any:
+			for _, c := range x {
+				if walk(c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(blocks, &v); err != nil {
+		t.Fatal(err)
+	}
+	return walk(v)
+}
+
+func (e *env) waitRequest(requester string) *approvals.Request {
+	e.t.Helper()
+	return e.waitRequestNot(requester)
+}
+
+// waitRequestNot waits for a request of requester other than those given.
+func (e *env) waitRequestNot(requester string, not ...string) *approvals.Request {
+	e.t.Helper()
+	var got *approvals.Request
+	e.wait("a new request of "+requester, func() bool {
+		rs, _ := e.svc.List(context.Background(), approvals.RequestFilter{Requester: requester})
+		for _, r := range rs {
+			seen := false
+			for _, n := range not {
+				seen = seen || r.ID == n
+			}
+			if !seen {
+				got = r
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// events counts the audit events of one action on a request.
+func (e *env) events(requestID, action string) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.ReadDB().QueryRow(`SELECT count(*) FROM audit_events WHERE request_id = ? AND action = ?`, requestID, action).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}

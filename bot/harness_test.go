@@ -1,0 +1,316 @@
+package bot_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jitbot/jitbot/store"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/time/rate"
+)
+
+// testPolicy is the issue's example policy with every provider the dryrun
+// one, plus a resource without rules for anyone but IT.
+const testPolicy = `
+directory:
+  people:
+    - {email: alice@example.com, department: Engineering, manager: bob@example.com, employment: internal}
+    - {email: bob@example.com, department: Engineering, employment: internal}
+    - {email: erin@partner.io, department: Engineering, manager: bob@example.com, employment: external}
+    - {email: carol@example.com, department: Finance, manager: bob@example.com, employment: internal}
+    - {email: dave@example.com, department: IT, manager: bob@example.com, employment: internal}
+    - {email: frank@example.com, department: IT, manager: bob@example.com, employment: internal}
+resources:
+  - id: jira-admins
+    name: Jira administrators
+    provider: dryrun
+    group: jira-admins
+    kind: admin
+    max_duration: 4h
+  - id: confluence-finance
+    name: Confluence Finance space
+    provider: dryrun
+    group: confluence-finance
+    max_duration: 30d
+    owners: [carol@example.com]
+  - id: incident-bundle
+    name: Incident responder
+    bundle: [jira-admins, confluence-finance]
+    max_duration: 8h
+  - id: it-tools
+    name: IT tools
+    provider: dryrun
+    group: it-tools
+    max_duration: 7d
+rules:
+  - name: admin escalation
+    if: {resource_kind: admin}
+    then:
+      approvals:
+        - approvers: [manager]
+        - approvers: [group:it-leads]
+          quorum: 1
+      notify: ["#it-access-log"]
+      max_duration: 2h
+      require_ticket: true
+  - name: externals need the owner
+    if: {requester: {employment: external}}
+    then:
+      approvals:
+        - approvers: [manager]
+        - approvers: [owner]
+  - name: short internal access is automatic
+    if: {requester: {employment: internal}, resource: [confluence-finance], duration_at_most: 8h}
+    then: {auto_approve: true, notify: ["#access-log"]}
+  - name: two of IT
+    if: {resource: [it-tools]}
+    then:
+      approvals:
+        - approvers: [dave@example.com, frank@example.com]
+          quorum: 2
+  - name: default
+    then:
+      approvals:
+        - approvers: [manager]
+      request_ttl: 24h
+`
+
+// Slack users of the tests.
+const (
+	uAlice = "U0ALICE"
+	uBob   = "U0BOB"
+	uErin  = "U0ERIN"
+	uCarol = "U0CAROL"
+	uDave  = "U0DAVE"
+	uFrank = "U0FRANK"
+	uMal   = "U0MALLORY" // in Slack, not in the directory
+	cLog   = "C0ITLOG"
+	cAcc   = "C0ACCLOG"
+	cAlert = "C0ALERTS"
+	cGen   = "C0GENERAL"
+)
+
+// t0 is the fake clock's start: a fixed instant so golden files are stable.
+var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+type env struct {
+	t     testing.TB
+	srv   *slackfake.Server
+	db    *store.DB
+	svc   *approvals.Service
+	bot   *bot.Bot
+	clock *clockwork.FakeClock
+	dry   *provisioner.DryRun
+	cance context.CancelFunc
+	wg    sync.WaitGroup
+}
+
+type envOptions struct {
+	slack slackfake.Options
+	audit func(ctx context.Context, email string) (string, error)
+}
+
+func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
+
+func newEnvWith(t testing.TB, o envOptions) *env {
+	t.Helper()
+	e := &env{t: t, clock: clockwork.NewFakeClockAt(t0)}
+	e.srv = slackfake.New(t, o.slack)
+	for _, u := range []slackfake.User{
+		{ID: uAlice, Name: "alice", RealName: "Alice Archer", Email: "alice@example.com"},
+		{ID: uBob, Name: "bob", RealName: "Bob Baker", Email: "bob@example.com"},
+		{ID: uErin, Name: "erin", RealName: "Erin External", Email: "erin@partner.io", IsRestricted: true},
+		{ID: uCarol, Name: "carol", RealName: "Carol Chen", Email: "carol@example.com"},
+		{ID: uDave, Name: "dave", RealName: "Dave Dunn", Email: "dave@example.com"},
+		{ID: uFrank, Name: "frank", RealName: "Frank Fox", Email: "frank@example.com"},
+		{ID: uMal, Name: "mallory", RealName: "Mallory", Email: "mallory@elsewhere.example"},
+	} {
+		e.srv.AddUser(u)
+	}
+	e.srv.AddUserGroup("S0ITLEADS", "it-leads", uDave)
+	e.srv.AddUserGroup("S0IT", "it", uDave, uFrank)
+	e.srv.AddChannel(cLog, "it-access-log")
+	e.srv.AddChannel(cAcc, "access-log")
+	e.srv.AddChannel(cAlert, "jitbot-alerts")
+	e.srv.AddChannel(cGen, "general")
+
+	p, err := policies.Parse("policy.yaml", []byte(testPolicy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "jitbot.db"), store.Options{Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.db.Close() })
+	e.dry = provisioner.NewDryRun(e.db, nil)
+	e.svc = approvals.New(approvals.Config{
+		Store:     e.db,
+		Policy:    p,
+		Clock:     e.clock,
+		Providers: map[string]approvals.Provisioner{"dryrun": e.dry},
+		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3},
+	})
+	e.bot, err = bot.New(bot.Config{
+		Service:      e.svc,
+		BotToken:     e.srv.BotToken(),
+		AppToken:     e.srv.AppToken(),
+		APIURL:       e.srv.APIURL(),
+		AlertChannel: cAlert,
+		ITGroup:      "it",
+		Audit:        o.audit,
+		ChannelRate:  rate.Inf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.SetNotifier(e.bot)
+	e.svc.SetGroups(e.bot)
+	if err := e.bot.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	e.cance = cancel
+	e.wg.Add(2)
+	go func() { defer e.wg.Done(); _ = e.bot.Run(runCtx) }()
+	go func() { defer e.wg.Done(); _ = e.svc.Run(runCtx) }()
+	t.Cleanup(e.stop)
+	if !e.srv.WaitConnections(1, 5*time.Second) {
+		t.Fatal("the bot did not connect over Socket Mode")
+	}
+	return e
+}
+
+func (e *env) stop() {
+	e.cance()
+	e.wg.Wait()
+}
+
+// wait polls cond until it holds or fails the test after 10 s.
+func (e *env) wait(what string, cond func() bool) {
+	e.t.Helper()
+	if !e.srv.WaitFor(10*time.Second, cond) {
+		e.t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// cmd runs a slash command as user in #general.
+func (e *env) cmd(user, text string) {
+	e.t.Helper()
+	if _, err := e.srv.SlashCommand(user, cGen, "/access", text); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// ephemeralWith waits for an ephemeral to user that contains all of want.
+func (e *env) ephemeralWith(user string, want ...string) slackfake.Ephemeral {
+	e.t.Helper()
+	var got slackfake.Ephemeral
+	e.wait("an ephemeral to "+user+" saying "+strings.Join(want, " … "), func() bool {
+		for _, m := range e.srv.Ephemerals(user) {
+			if containsAll(m.AllText(), want...) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// dmWith waits for a DM to user whose current text contains all of want.
+func (e *env) dmWith(user string, want ...string) slackfake.Message {
+	e.t.Helper()
+	var got slackfake.Message
+	e.wait("a DM to "+user+" saying "+strings.Join(want, " … "), func() bool {
+		for _, m := range e.srv.DMsTo(user) {
+			if containsAll(m.AllText(), want...) {
+				got = m
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// only returns the one DM to user about request id, failing if there are more.
+func (e *env) only(user, short string) slackfake.Message {
+	e.t.Helper()
+	var found []slackfake.Message
+	for _, m := range e.srv.DMsTo(user) {
+		if strings.Contains(m.AllText(), short) && !strings.Contains(m.AllText(), "Reminder") && !strings.Contains(m.AllText(), "ends soon") && !strings.Contains(m.AllText(), "ends <!date") {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		e.t.Fatalf("want exactly one DM to %s about %s, got %d", user, short, len(found))
+	}
+	return found[0]
+}
+
+func containsAll(s string, want ...string) bool {
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// request returns the newest request of requester.
+func (e *env) request(requester string) *approvals.Request {
+	e.t.Helper()
+	rs, err := e.svc.List(context.Background(), approvals.RequestFilter{Requester: requester})
+	if err != nil || len(rs) == 0 {
+		e.t.Fatalf("no request of %s (%v)", requester, err)
+	}
+	newest := rs[0]
+	for _, r := range rs {
+		if r.CreatedAt.After(newest.CreatedAt) {
+			newest = r
+		}
+	}
+	return newest
+}
+
+func (e *env) state(id string) approvals.State {
+	e.t.Helper()
+	r, err := e.svc.Get(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return r.State
+}
+
+func (e *env) waitState(id string, want approvals.State) {
+	e.t.Helper()
+	e.wait("request "+approvals.Short(id)+" to be "+string(want), func() bool { return e.state(id) == want })
+}
+
+func (e *env) member(group, email string) bool {
+	ok, err := e.dry.IsMember(context.Background(), approvals.Membership{Provider: "dryrun", Group: group, Person: email})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ok
+}
+
+// click clicks a button in a message and fails the test if the emulator
+// refuses (no such button).
+func (e *env) click(user string, m slackfake.Message, action string) {
+	e.t.Helper()
+	if _, err := e.srv.ClickButton(user, m.Channel, m.TS, action); err != nil {
+		e.t.Fatal(err)
+	}
+}
