@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/slackfake"
 	"github.com/jonboulle/clockwork"
 )
 
@@ -83,6 +84,26 @@ func TestCLI_PolicyExplain(t *testing.T) {
 	}
 }
 
+// jitbot run without Slack tokens, or with a revoked one, stops with one
+// sentence instead of a retry loop.
+func TestCLI_RunSlackTokens(t *testing.T) {
+	env := map[string]string{"JITBOT_DB": filepath.Join(t.TempDir(), "j.db"), "JITBOT_POLICY": examplePolicy(t)}
+	code, _, errOut := runCLI(t, env, "run", "--dry-run")
+	if code != exitFailure || !strings.Contains(errOut, "SLACK_BOT_TOKEN is not set") {
+		t.Fatalf("no tokens: exit %d, %q", code, errOut)
+	}
+	srv := slackfake.New(t, slackfake.Options{})
+	srv.RevokeBotToken()
+	env["SLACK_BOT_TOKEN"], env["SLACK_APP_TOKEN"], env["SLACK_API_URL"] = srv.BotToken(), srv.AppToken(), srv.APIURL()
+	code, _, errOut = runCLI(t, env, "run", "--dry-run")
+	if code != exitFailure || !strings.Contains(errOut, "token_revoked") || strings.Contains(errOut, srv.BotToken()) {
+		t.Fatalf("revoked token: exit %d, %q", code, errOut)
+	}
+	if n := strings.Count(strings.TrimSpace(errOut), "\n"); n > 2 {
+		t.Errorf("want a short error, got %d lines: %q", n+1, errOut)
+	}
+}
+
 // The whole program in-process: Open, Run, the CLI reading the database
 // while it runs, a revoke from the CLI that the running bot carries out.
 func TestMain_RunWithCLI(t *testing.T) {
@@ -93,7 +114,11 @@ func TestMain_RunWithCLI(t *testing.T) {
 	// would put that job days away from the fake clock.
 	start := time.Now().UTC().Truncate(time.Second)
 	clock := clockwork.NewFakeClockAt(start)
-	m := &Main{Config: Config{Policy: examplePolicy(t), DB: db, LogLevel: "error", LogFormat: "json", DryRun: true}, Clock: clock}
+	srv := slackfake.New(t, slackfake.Options{})
+	srv.AddUser(slackfake.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
+	slackEnv := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL()}
+	m := &Main{Config: Config{Policy: examplePolicy(t), DB: db, LogLevel: "error", LogFormat: "json", DryRun: true}, Clock: clock,
+		Getenv: func(k string) string { return slackEnv[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := m.Open(ctx); err != nil {
@@ -113,6 +138,17 @@ func TestMain_RunWithCLI(t *testing.T) {
 		_, out, _ := runCLI(t, env, "grants", "list", "--active", "--json")
 		return strings.Contains(out, `"state":"active"`)
 	})
+	// The requester heard of it in Slack, through the bot run started.
+	if !srv.WaitFor(10*time.Second, func() bool {
+		for _, msg := range srv.DMsTo("U0ALICE") {
+			if strings.Contains(msg.AllText(), approvals.Short(r.ID)) && strings.Contains(msg.AllText(), "Active until") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("alice got no DM saying her access is active")
+	}
 	_, out, _ := runCLI(t, env, "grants", "list", "--json")
 	var row grantRow
 	if err := json.Unmarshal([]byte(strings.Split(out, "\n")[0]), &row); err != nil || row.Person != "alice@example.com" || row.Group != "confluence-finance" {

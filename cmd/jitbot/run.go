@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
@@ -32,6 +33,7 @@ type Main struct {
 	DB      *store.DB
 	Policy  *policies.Policy
 	Service *approvals.Service
+	Bot     *bot.Bot // the Slack front end
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -87,6 +89,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Providers: m.Providers,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		return err
+	}
+	if err := m.openSlack(ctx); err != nil {
 		return err
 	}
 	if channel := m.getenv("JITBOT_AUDIT_CHANNEL"); channel != "" {
