@@ -367,6 +367,17 @@ func channelMessage(s *snapshot) (string, []slack.Block) {
 	return fmt.Sprintf("%s: %s %s", r.Requester, r.Resource, r.State), blocks
 }
 
+// alertMessage is what the alert channel gets.
+func alertMessage(requestID, message string) (string, []slack.Block) {
+	head := ":rotating_light: jitbot alert"
+	if requestID != "" {
+		head += " on request `" + approvals.Short(requestID) + "`"
+	}
+	blocks := []slack.Block{section(mrkdwn("%s", head))}
+	blocks = append(blocks, userText("What happened", message)...)
+	return "jitbot alert: " + message, blocks
+}
+
 // durationChoices are the durations the pickers offer, up to max.
 var durationChoices = []time.Duration{15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour,
 	8 * time.Hour, 24 * time.Hour, 3 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 30 * 24 * time.Hour, 90 * 24 * time.Hour}

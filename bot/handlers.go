@@ -32,7 +32,7 @@ func (b *Bot) say(ctx context.Context, to replyTo, text string, blocks ...slack.
 		err = slack.PostWebhookContext(ctx, to.responseURL, &slack.WebhookMessage{
 			Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false, Blocks: blocksOrNil(blocks)})
 	case to.channel != "" && !strings.HasPrefix(to.channel, "D"):
-		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
 	default:
 		_, _, err = b.postDM(ctx, to.user, text, blocks)
 	}
@@ -114,7 +114,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		}
 		d, err := policies.ParseDuration(args[2])
 		if err != nil {
-			b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", args[2]))
+			b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", esc(args[2])))
 			return
 		}
 		nr, err := b.svc.Extend(ctx, r.ID, email, d, strings.Join(args[3:], " "))
@@ -136,7 +136,7 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 	res, ok := p.Resource(args[0])
 	if !ok {
 		b.say(ctx, to, fmt.Sprintf("There is no resource %q. You can ask for: %s. Or type `/access` for the form, `/access help` for the commands.",
-			args[0], strings.Join(b.catalogueIDs(email), ", ")))
+			esc(args[0]), strings.Join(b.catalogueIDs(email), ", ")))
 		return
 	}
 	if len(args) < 3 {
@@ -145,7 +145,7 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 	}
 	d, err := policies.ParseDuration(args[1])
 	if err != nil {
-		b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", args[1]))
+		b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", esc(args[1])))
 		return
 	}
 	reason := strings.Join(args[2:], " ")
@@ -155,7 +155,7 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 	}
 	r, err := b.svc.Submit(ctx, approvals.SubmitInput{Requester: email, Resource: res.ID, Duration: d, Reason: reason, Ticket: ticket})
 	if err != nil {
-		b.say(ctx, to, "Not filed: "+sentence(err))
+		b.say(ctx, to, "Not filed: "+esc(sentence(err)))
 		return
 	}
 	b.say(ctx, to, fmt.Sprintf("Request %s filed; jitbot will DM you as it moves.", approvals.Short(r.ID)))
@@ -199,7 +199,7 @@ func (b *Bot) findOwn(ctx context.Context, email, id string) (*approvals.Request
 			return r, nil
 		}
 	}
-	return nil, fmt.Errorf("you have no request %s; `/access list` shows yours", id)
+	return nil, fmt.Errorf("you have no request %s; `/access list` shows yours", esc(id))
 }
 
 func (b *Bot) list(ctx context.Context, to replyTo, email string) {

@@ -188,7 +188,7 @@ func (b *Bot) remind(ctx context.Context, s *snapshot, role string) error {
 		if err := b.paceChannel(ctx, m.Channel); err != nil {
 			return err
 		}
-		if _, _, err := b.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, false),
+		if _, _, err := b.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, true),
 			slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(m.TS)); err != nil {
 			errs = append(errs, fmt.Errorf("reminder to %s: %s", m.Channel, slackErrorCode(err)))
 		}
@@ -224,7 +224,7 @@ func (b *Bot) postChannels(ctx context.Context, s *snapshot, role string) error 
 		if err := b.paceChannel(ctx, ch); err != nil {
 			return err
 		}
-		if _, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+		if _, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
 			// A missing channel must not hold up the request: say so and go on.
 			b.log.Warn("notify channel post failed", zap.String("channel", ch), zap.String("error", slackErrorCode(err)))
 			errs = append(errs, fmt.Errorf("post to %s: %s", ch, slackErrorCode(err)))
@@ -246,16 +246,11 @@ func (b *Bot) Alert(ctx context.Context, requestID, message string) {
 		b.log.Warn("alert (no JITBOT_ALERT_CHANNEL set)", zap.String("request_id", requestID), zap.String("alert", message))
 		return
 	}
-	text := ":rotating_light: jitbot alert"
-	if requestID != "" {
-		text += " on request `" + approvals.Short(requestID) + "`"
-	}
-	blocks := []slack.Block{section(mrkdwn("%s", text))}
-	blocks = append(blocks, userText("What happened", message)...)
+	text, blocks := alertMessage(requestID, message)
 	if err := b.paceChannel(ctx, b.cfg.AlertChannel); err != nil {
 		return
 	}
-	if _, _, err := b.api.PostMessageContext(ctx, b.cfg.AlertChannel, slack.MsgOptionText(text+": "+message, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+	if _, _, err := b.api.PostMessageContext(ctx, b.cfg.AlertChannel, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
 		b.log.Error("alert could not be posted", zap.String("channel", b.cfg.AlertChannel), zap.String("error", slackErrorCode(err)), zap.String("alert", message))
 	}
 }
@@ -269,7 +264,7 @@ func (b *Bot) postDM(ctx context.Context, user, text string, blocks []slack.Bloc
 	if err := b.paceChannel(ctx, ch); err != nil {
 		return "", "", err
 	}
-	_, ts, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+	_, ts, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
 	if err != nil {
 		return "", "", fmt.Errorf("chat.postMessage to %s: %s", user, slackErrorCode(err))
 	}
@@ -278,7 +273,7 @@ func (b *Bot) postDM(ctx context.Context, user, text string, blocks []slack.Bloc
 
 // update edits a posted message in place.
 func (b *Bot) update(ctx context.Context, ch, ts, text string, blocks []slack.Block) error {
-	if _, _, _, err := b.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)); err != nil {
+	if _, _, _, err := b.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
 		return fmt.Errorf("chat.update %s: %s", ch, slackErrorCode(err))
 	}
 	return nil
