@@ -95,8 +95,11 @@ type Config struct {
 	// ChannelBurst, default 4), as Slack asks.
 	ChannelRate  rate.Limit
 	ChannelBurst int
-	// HTTPClient is used for the Web API; default http.DefaultClient.
+	// HTTPClient is used for the Web API; default a client with a 30 s timeout.
 	HTTPClient *http.Client
+	// Workers bounds the handlers running at once (default 8); more
+	// envelopes are acked at once and wait for a worker.
+	Workers int
 }
 
 // Bot is the Slack front end. It implements approvals.Notifier,
@@ -105,6 +108,7 @@ type Bot struct {
 	cfg   Config
 	svc   *approvals.Service
 	api   *slack.Client
+	http  *http.Client
 	log   *zap.Logger
 	clock clockwork.Clock
 	msgs  MessageStore
@@ -119,7 +123,8 @@ type Bot struct {
 	paceMu sync.Mutex
 	pace   map[string]*rate.Limiter
 
-	wg sync.WaitGroup // handlers in flight
+	work chan struct{}  // one token per handler running
+	wg   sync.WaitGroup // handlers in flight
 }
 
 // New returns a Bot. It makes no network call; Check does.
@@ -142,6 +147,9 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.ChannelBurst <= 0 {
 		cfg.ChannelBurst = 4
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
 	if cfg.APIURL != "" && !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
@@ -154,11 +162,17 @@ func New(cfg Config) (*Bot, error) {
 		cache: newIdentityCache(),
 		seen:  newDedup(10 * time.Minute),
 		pace:  map[string]*rate.Limiter{},
+		work:  make(chan struct{}, cfg.Workers),
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		// Every worker keeps its connection to Slack: the default of two
+		// idle connections per host would open and close one per call.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 2 * cfg.Workers
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
+	b.http = hc
 	opts := []slack.Option{
 		slack.OptionHTTPClient(hc),
 		// 429: wait for Retry-After; 5xx and dropped connections: back off.
@@ -342,7 +356,7 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			// The answer to a submission is its ack (errors, or close), so
 			// it is decided off the loop, from memory, within Slack's 3 s.
 			req := evt.Request
-			b.spawn(ctx, func(ctx context.Context) {
+			b.spawnNow(ctx, func(ctx context.Context) {
 				payload, after := b.handleSubmission(ctx, ic)
 				b.ack(ctx, sm, req, payload)
 				if after != nil {
@@ -370,21 +384,42 @@ func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Re
 	}
 }
 
-// spawn runs fn off the event loop, with a bound on its duration and a
-// recovered panic.
+// spawn runs fn off the event loop, at most Config.Workers at a time, with
+// a bound on its duration and a recovered panic. The bound keeps a burst of
+// slow work from starving the loop that acks envelopes.
 func (b *Bot) spawn(ctx context.Context, fn func(ctx context.Context)) {
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.Error("handler panicked", zap.Any("panic", p))
-			}
-		}()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		fn(ctx)
+		select {
+		case b.work <- struct{}{}:
+			defer func() { <-b.work }()
+		case <-ctx.Done():
+			return
+		}
+		b.run(ctx, fn)
 	}()
+}
+
+// spawnNow runs fn off the event loop without waiting for a worker: for
+// view submissions, whose answer is their ack and must leave within 3 s.
+func (b *Bot) spawnNow(ctx context.Context, fn func(ctx context.Context)) {
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.run(ctx, fn)
+	}()
+}
+
+func (b *Bot) run(ctx context.Context, fn func(ctx context.Context)) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("handler panicked", zap.Any("panic", p))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	fn(ctx)
 }
 
 // lockRequest serialises the notifications of one request, so that two

@@ -29,7 +29,7 @@ func (b *Bot) say(ctx context.Context, to replyTo, text string, blocks ...slack.
 	var err error
 	switch {
 	case to.responseURL != "":
-		err = slack.PostWebhookContext(ctx, to.responseURL, &slack.WebhookMessage{
+		err = slack.PostWebhookCustomHTTPContext(ctx, to.responseURL, b.http, &slack.WebhookMessage{
 			Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false, Blocks: blocksOrNil(blocks)})
 	case to.channel != "" && !strings.HasPrefix(to.channel, "D"):
 		_, err = b.api.PostEphemeralContext(ctx, to.channel, to.user, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
