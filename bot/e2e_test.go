@@ -502,3 +502,73 @@ func (e *env) events(requestID, action string) int {
 	}
 	return n
 }
+
+// An envelope the client cannot parse is still acked, so Slack does not
+// redeliver it, and the bot goes on working.
+func TestE2E_UnparseableEnvelopeAcked(t *testing.T) {
+	e := newEnv(t)
+	ack, err := e.srv.Envelope("interactive", "this is not an interaction")
+	if err != nil {
+		t.Fatalf("no ack for an unparseable envelope: %v", err)
+	}
+	if ack.EnvelopeID == "" {
+		t.Fatal("empty ack")
+	}
+	e.cmd(uAlice, "help")
+	e.ephemeralWith(uAlice, "/access release ID")
+}
+
+// Slack answering 429 with Retry-After is waited out, not dropped: the
+// card still arrives, after the pause.
+func TestE2E_RateLimitedWebAPI(t *testing.T) {
+	e := newEnv(t)
+	e.srv.RateLimit("chat.postMessage", 1, 1)
+	start := time.Now()
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	e.dmWith(uBob, approvals.Short(r.ID))
+	e.dmWith(uAlice, approvals.Short(r.ID))
+	limited := 0
+	for _, c := range e.srv.Calls("chat.postMessage") {
+		if c.Status == 429 {
+			limited++
+		}
+	}
+	if limited != 1 {
+		t.Fatalf("want one 429 answered, got %d", limited)
+	}
+	if time.Since(start) < 900*time.Millisecond {
+		t.Errorf("Retry-After: 1 was not honoured (all done in %v)", time.Since(start))
+	}
+}
+
+// Notify may be called again for a job after a crash: the second call
+// edits the same messages and posts nothing new.
+func TestNotifyIdempotent(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "jira-admins 1h fixing OPS-9")
+	r := e.waitRequest("alice@example.com")
+	e.dmWith(uBob, approvals.Short(r.ID))
+	count := func() int { return len(e.srv.Calls("chat.postMessage")) }
+	e.wait("the requester DM", func() bool { return len(e.srv.DMsTo(uAlice)) == 1 })
+	before := count()
+	for _, kind := range []string{approvals.NoteSubmitted, approvals.NoteReminder} {
+		n := approvals.Notification{Kind: kind, RequestID: r.ID, JobID: 424242}
+		if err := e.bot.Notify(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		mid := count()
+		if err := e.bot.Notify(context.Background(), n); err != nil {
+			t.Fatal(err)
+		}
+		if count() != mid {
+			t.Errorf("%s delivered twice posted %d new messages the second time", kind, count()-mid)
+		}
+	}
+	if got := count() - before; got != 1 { // the one reminder to bob
+		t.Errorf("replays posted %d messages, want 1 (the reminder)", got)
+	}
+	if n := len(e.srv.DMsTo(uAlice)); n != 1 {
+		t.Errorf("alice has %d DMs about one request", n)
+	}
+}

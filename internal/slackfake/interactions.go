@@ -782,6 +782,13 @@ func (s *Server) Event(eventType string, fields map[string]any) (Ack, error) {
 	return s.send("events_api", payload, map[string]any{"retry_attempt": 0, "retry_reason": ""}, Ack{EventID: eventID})
 }
 
+// Envelope sends an envelope of type typ with any payload, even one Slack
+// would never send, and waits for the ack: for testing that an app acks
+// what it cannot parse.
+func (s *Server) Envelope(typ string, payload any) (Ack, error) {
+	return s.send(typ, payload, nil, Ack{})
+}
+
 // RetryEvent delivers an event sent before again, with the same event_id,
 // a new envelope, retry_attempt one higher and retry_reason (default
 // "timeout"), as Slack does when an ack is late. Apps must deduplicate.
