@@ -220,7 +220,7 @@ func (b *Bot) Check(ctx context.Context) error {
 		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
 	}
 	if _, err := b.api.AuthTestContext(ctx); err != nil {
-		return fmt.Errorf("Slack refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
+		return fmt.Errorf("the Slack Web API refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
 	}
 	b.scopesMu.Lock()
 	have := b.scopes
@@ -241,7 +241,7 @@ func (b *Bot) Check(ctx context.Context) error {
 		}
 	}
 	if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
-		return fmt.Errorf("Slack refused SLACK_APP_TOKEN (%s): create an app-level token with connections:write and turn Socket Mode on", slackErrorCode(err))
+		return fmt.Errorf("the Slack Web API refused SLACK_APP_TOKEN (%s): create an app-level token with connections:write and turn Socket Mode on", slackErrorCode(err))
 	}
 	return nil
 }
@@ -266,6 +266,9 @@ func slackErrorCode(err error) string {
 // fatalAuth reports whether a Socket Mode connect error will not go away by
 // retrying.
 func fatalAuth(err error) bool {
+	if err == nil {
+		return false
+	}
 	code := slackErrorCode(err)
 	for _, c := range []string{"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive", "not_allowed_token_type", "missing_scope"} {
 		if strings.Contains(code, c) || strings.Contains(err.Error(), c) {
@@ -295,8 +298,8 @@ func (b *Bot) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil && fatalAuth(err) {
-			return fmt.Errorf("Slack refused the Socket Mode connection (%s): check SLACK_APP_TOKEN", slackErrorCode(err))
+		if fatalAuth(err) {
+			return fmt.Errorf("the Slack Socket Mode connection was refused (%s): check SLACK_APP_TOKEN", slackErrorCode(err))
 		}
 		if time.Since(started) > time.Minute {
 			delay = 500 * time.Millisecond

@@ -53,7 +53,6 @@ func golden(t *testing.T, name string, v any) {
 var (
 	gNow   = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	gAdmin = &policies.Resource{ID: "jira-admins", Name: "Jira administrators", Kind: "admin"}
-	gConf  = &policies.Resource{ID: "confluence-finance", Name: "Confluence Finance space"}
 )
 
 // hostile is a reason a requester could type: as long as the modal allows,
