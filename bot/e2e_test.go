@@ -572,3 +572,62 @@ func TestNotifyIdempotent(t *testing.T) {
 		t.Errorf("alice has %d DMs about one request", n)
 	}
 }
+
+// A provisioning failure Atlassian will not fix (a deleted group) ends the
+// request failed at once, tells the requester, and alerts IT in the alert
+// channel with the reason.
+func TestE2E_PermanentFailureAlerts(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "wiki-admins 2h tidy the space")
+	r := e.waitRequest("alice@example.com")
+	e.click(uBob, e.dmWith(uBob, approvals.Short(r.ID)), "approve")
+	e.waitState(r.ID, approvals.StateFailed)
+	e.dmWith(uAlice, approvals.Short(r.ID), "Failed", "group wiki-admins was deleted")
+	e.wait("an alert in the alert channel", func() bool {
+		for _, m := range e.srv.Messages(cAlert) {
+			if containsAll(m.AllText(), approvals.Short(r.ID), "group wiki-admins was deleted") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(e.srv.Messages(cAlert)); n != 1 {
+		t.Errorf("%d alerts, want 1", n)
+	}
+}
+
+// The Extend button on the expiry warning opens a modal; its submission
+// files an extension under the same rules.
+func TestE2E_ExtendFromWarning(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 1h month end")
+	r := e.waitRequest("alice@example.com")
+	e.waitState(r.ID, approvals.StateActive)
+	e.clock.Advance(46 * time.Minute)
+	warn := e.dmWith(uAlice, "ends soon")
+	e.click(uAlice, warn, "extend")
+	var modal slackfake.View
+	e.wait("the extend modal", func() bool {
+		v, ok := e.srv.LastView(uAlice)
+		modal = v
+		return ok && v.Open && v.CallbackID == "extend"
+	})
+	// Someone else cannot use alice's Extend button.
+	e.click(uBob, warn, "extend")
+	e.ephemeralWith(uBob, "only alice@example.com can extend")
+	ack, err := e.srv.ViewSubmission(uAlice, modal.ID, slackfake.Values{"duration": {"duration": "2h"}})
+	if err != nil || ack.ResponseAction() != "" {
+		t.Fatalf("extend submission: %v %q %v", err, ack.ResponseAction(), ack.Errors())
+	}
+	ext := e.waitRequestNot("alice@example.com", r.ID)
+	if ext.ExtendsID != r.ID || ext.Duration != 2*time.Hour {
+		t.Fatalf("extension %+v", ext)
+	}
+	e.waitState(ext.ID, approvals.StateActive)
+	// The first grant ends; the extension keeps alice in the group.
+	e.clock.Advance(15 * time.Minute)
+	e.waitState(r.ID, approvals.StateExpired)
+	if !e.member("confluence-finance", "alice@example.com") {
+		t.Fatal("alice lost access her extension covers")
+	}
+}

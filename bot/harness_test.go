@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,6 +47,11 @@ resources:
     name: Incident responder
     bundle: [jira-admins, confluence-finance]
     max_duration: 8h
+  - id: wiki-admins
+    name: Wiki administrators
+    provider: jira
+    group: wiki-admins
+    max_duration: 1d
   - id: it-tools
     name: IT tools
     provider: dryrun
@@ -158,7 +164,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Store:     e.db,
 		Policy:    p,
 		Clock:     e.clock,
-		Providers: map[string]approvals.Provisioner{"dryrun": e.dry},
+		Providers: map[string]approvals.Provisioner{"dryrun": e.dry, "jira": deletedGroup{}},
 		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3},
 	})
 	e.bot, err = bot.New(bot.Config{
@@ -175,6 +181,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.svc.SetNotifier(e.bot)
+	e.svc.SetAlerter(e.bot)
 	e.svc.SetGroups(e.bot)
 	if err := e.bot.Check(ctx); err != nil {
 		t.Fatal(err)
@@ -189,6 +196,20 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		t.Fatal("the bot did not connect over Socket Mode")
 	}
 	return e
+}
+
+// deletedGroup is a provider whose group was deleted: every call fails
+// permanently, as the jira provider reports a 404.
+type deletedGroup struct{}
+
+func (deletedGroup) AddMember(context.Context, approvals.Membership) error {
+	return approvals.Permanent(errors.New("group wiki-admins was deleted"))
+}
+func (deletedGroup) RemoveMember(context.Context, approvals.Membership) error {
+	return approvals.Permanent(errors.New("group wiki-admins was deleted"))
+}
+func (deletedGroup) IsMember(context.Context, approvals.Membership) (bool, error) {
+	return false, approvals.Permanent(errors.New("group wiki-admins was deleted"))
 }
 
 func (e *env) stop() {
