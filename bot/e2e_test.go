@@ -312,6 +312,17 @@ func TestE2E_Authorisation(t *testing.T) {
 	if n := e.events(r2.ID, approvals.ActionRequestApproved); n != 1 {
 		t.Fatalf("request approved %d times", n)
 	}
+	// Identities are cached: bob clicked and was notified many times, and
+	// Slack was asked who he is once.
+	lookups := 0
+	for _, c := range e.srv.Calls("users.info") {
+		if c.Args["user"] == uBob {
+			lookups++
+		}
+	}
+	if lookups < 1 || lookups > 2 { // two first lookups at once may both ask
+		t.Errorf("users.info for bob called %d times, want 1 or 2 (cached)", lookups)
+	}
 }
 
 // The emulator asks for a refresh and drops the socket mid-flow; the flow

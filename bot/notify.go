@@ -164,13 +164,6 @@ func (b *Bot) postCard(ctx context.Context, s *snapshot, email string) error {
 	if err != nil {
 		return err
 	}
-	b.cache.mu.Lock()
-	if c, ok := b.cache.byUser[user]; !ok || c.v.email == "" {
-		// The card's owner must be known by email when it is edited later.
-		c.v = person{userID: user, email: email, name: c.v.name}
-		b.cache.byUser[user] = c
-	}
-	b.cache.mu.Unlock()
 	return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleApprover, UserID: user, Channel: ch, TS: ts})
 }
 
