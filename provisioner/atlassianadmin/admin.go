@@ -53,10 +53,7 @@ const (
 
 // AccountCache keeps email → account id answers across restarts (the
 // store implements it).
-type AccountCache interface {
-	GetAccount(ctx context.Context, provider, email string) (string, bool, error)
-	PutAccount(ctx context.Context, provider, email, accountID string) error
-}
+type AccountCache = atlassian.AccountCache
 
 // Config configures a Provider.
 type Config struct {
@@ -118,7 +115,7 @@ func New(cfg Config) (*Provider, error) {
 	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID),
 		groups: map[string]group{}, emails: map[string]string{}}
 	if p.cache == nil {
-		p.cache = &memCache{m: map[string]string{}}
+		p.cache = atlassian.NewMemoryCache()
 	}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -178,7 +175,7 @@ func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
 		return err
 	}
 	var errs []error
-	for _, n := range dedupe(names) {
+	for _, n := range atlassian.Dedupe(names) {
 		gs := found[strings.ToLower(n)]
 		switch len(gs) {
 		case 0:
@@ -192,7 +189,7 @@ func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
 }
 
 func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string][]group, error) {
-	names = dedupe(names)
+	names = atlassian.Dedupe(names)
 	found := map[string][]group{}
 	const perCall = 50
 	for i := 0; i < len(names); i += perCall {
@@ -509,34 +506,4 @@ func (p *Provider) directoriesOf(ctx context.Context, accountID string) ([]strin
 		seen[next] = true
 		q.Set("cursor", next)
 	}
-}
-
-func dedupe(names []string) []string {
-	var out []string
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if n != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-type memCache struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (c *memCache) GetAccount(_ context.Context, provider, email string) (string, bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, ok := c.m[provider+"\x00"+strings.ToLower(email)]
-	return id, ok, nil
-}
-
-func (c *memCache) PutAccount(_ context.Context, provider, email, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[provider+"\x00"+strings.ToLower(email)] = id
-	return nil
 }

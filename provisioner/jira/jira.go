@@ -30,10 +30,7 @@ import (
 
 // AccountCache keeps email → account id answers across restarts (the
 // store implements it).
-type AccountCache interface {
-	GetAccount(ctx context.Context, provider, email string) (string, bool, error)
-	PutAccount(ctx context.Context, provider, email, accountID string) error
-}
+type AccountCache = atlassian.AccountCache
 
 // AccountEmailer is an optional ability of an AccountCache: the email a
 // cached account id belongs to. Members uses it for members whose email
@@ -101,7 +98,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, site: c.BaseURL(), groups: map[string]string{}, emails: map[string]string{}}
 	if p.cache == nil {
-		p.cache = newMemCache()
+		p.cache = atlassian.NewMemoryCache()
 	}
 	if p.log == nil {
 		p.log = zap.NewNop()
@@ -120,7 +117,7 @@ func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
 		return err
 	}
 	var errs []error
-	for _, n := range dedupe(names) {
+	for _, n := range atlassian.Dedupe(names) {
 		if _, ok := found[strings.ToLower(n)]; !ok {
 			errs = append(errs, fmt.Errorf("group %s does not exist on %s", n, p.site))
 		}
@@ -131,7 +128,7 @@ func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
 // lookupGroups pages GET /rest/api/3/group/bulk?groupName=… and records the
 // ids it finds.
 func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string]string, error) {
-	names = dedupe(names)
+	names = atlassian.Dedupe(names)
 	found := map[string]string{}
 	const perCall = 20 // names per request, to keep URLs short
 	for i := 0; i < len(names); i += perCall {
@@ -491,37 +488,4 @@ func (p *Provider) Members(ctx context.Context, group string) ([]string, error) 
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-func dedupe(names []string) []string {
-	var out []string
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if n != "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, n) }) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// memCache is the in-memory AccountCache used when none is given.
-type memCache struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func newMemCache() *memCache { return &memCache{m: map[string]string{}} }
-
-func (c *memCache) GetAccount(_ context.Context, provider, email string) (string, bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	id, ok := c.m[provider+"\x00"+strings.ToLower(email)]
-	return id, ok, nil
-}
-
-func (c *memCache) PutAccount(_ context.Context, provider, email, id string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.m[provider+"\x00"+strings.ToLower(email)] = id
-	return nil
 }
