@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -37,7 +38,13 @@ func (b *Bot) say(ctx context.Context, to replyTo, text string, blocks ...slack.
 		_, _, err = b.postDM(ctx, to.user, text, blocks)
 	}
 	if err != nil {
-		b.log.Warn("reply failed", zap.String("user", to.user), zap.Error(err))
+		// A response_url is a credential for half an hour: log the cause
+		// without the URL.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		b.log.Warn("reply failed", zap.String("user", to.user), zap.String("error", slackErrorCode(err)))
 	}
 }
 
