@@ -11,6 +11,9 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/slackfake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // The whole life of an admin escalation filed by command: two steps of
@@ -640,5 +643,34 @@ func TestE2E_ExtendFromWarning(t *testing.T) {
 	e.waitState(r.ID, approvals.StateExpired)
 	if !e.member("confluence-finance", "alice@example.com") {
 		t.Fatal("alice lost access her extension covers")
+	}
+}
+
+// Neither token appears in any log line, even when Slack revokes the bot
+// token mid-flow and every call fails.
+func TestSecretsNeverLogged(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	e := newEnvWith(t, envOptions{log: zap.New(core), slack: slackfake.Options{BotToken: "xoxb-secret-4242", AppToken: "xapp-secret-4343"}})
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	card := e.dmWith(uBob, approvals.Short(r.ID))
+	e.srv.RevokeBotToken()
+	e.click(uBob, card, "approve") // users.info fails now; the reply goes by response_url
+	e.ephemeralWith(uBob, "token_revoked")
+	if _, err := e.srv.AppHomeOpened(uAlice); err != nil { // views.publish fails and is logged
+		t.Fatal(err)
+	}
+	e.wait("a failed Web API call logged", func() bool { return logs.FilterMessage("views.publish").Len() > 0 })
+	e.stop()
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	for _, entry := range logs.All() {
+		buf, err := enc.EncodeEntry(entry.Entry, entry.Context)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := buf.String()
+		if strings.Contains(line, "secret-4242") || strings.Contains(line, "secret-4343") {
+			t.Fatalf("a token in the logs: %s", line)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
@@ -121,6 +122,7 @@ type env struct {
 }
 
 type envOptions struct {
+	log   *zap.Logger
 	slack slackfake.Options
 	audit func(ctx context.Context, email string) (string, error)
 }
@@ -176,6 +178,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		ITGroup:      "it",
 		Audit:        o.audit,
 		ChannelRate:  rate.Inf,
+		Log:          o.log,
 	})
 	if err != nil {
 		t.Fatal(err)
