@@ -77,13 +77,16 @@ func (db *DB) Head(ctx context.Context) (audit.Anchor, error) {
 const accessQuery = `SELECT g.id, g.request_id, g.person, g.resource, r.resource, r.reason, r.ticket, r.rule,
 	r.auto_approved, r.extends_id, r.state, r.state_reason, r.ends_at, g.standing, g.note, r.created_at, r.duration_ms,
 	coalesce((SELECT min(time) FROM audit_events a WHERE a.grant_id = g.id AND a.action = 'grant.provisioned'), 0),
-	coalesce((SELECT min(time) FROM audit_events a WHERE a.grant_id = g.id AND a.action IN ('grant.removed', 'grant.kept', 'grant.failed')), 0)
+	coalesce((SELECT min(time) FROM audit_events a WHERE a.grant_id = g.id AND (a.action IN ('grant.removed', 'grant.kept')
+		OR (a.action = 'grant.failed' AND coalesce(json_extract(a.data, '$.job'), '') <> 'revoke'))), 0),
+	EXISTS (SELECT 1 FROM audit_events a WHERE a.grant_id = g.id AND a.action = 'grant.failed' AND json_extract(a.data, '$.job') = 'revoke')
 	FROM grants g JOIN requests r ON r.id = g.request_id`
 
 type accessRow struct {
 	audit.Access
 	state, stateReason, note string
 	auto                     bool
+	removalFailed            bool // the bot gave up removing the membership
 	filed                    time.Time
 	duration                 time.Duration
 }
@@ -103,7 +106,7 @@ func (db *DB) accessRows(ctx context.Context, where string, args ...any) ([]acce
 		)
 		if err := rows.Scan(&a.GrantID, &a.RequestID, &a.Person, &a.Resource, &a.Requested, &a.Reason, &a.Ticket,
 			&a.Rule, &a.auto, &a.ExtendsID, &a.state, &a.stateReason, &ends, &a.Standing, &a.note, &created, &durMS,
-			&from, &til); err != nil {
+			&from, &til, &a.removalFailed); err != nil {
 			return nil, err
 		}
 		a.PlannedUntil, a.filed, a.From, a.Until = fromMS(ends), fromMS(created), fromMS(from), fromMS(til)
@@ -141,6 +144,11 @@ func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
 		rows.Close()
 	}
 	if a.Until.IsZero() {
+		if a.removalFailed {
+			// The bot could not take the membership away: the evidence must
+			// not claim the access ended, so it stays open (Until zero).
+			a.Ended = "removal failed: " + a.note + "; the membership may still be there"
+		}
 		return nil
 	}
 	var actor, action, reason string

@@ -826,3 +826,45 @@ func TestReport_PersonHistory(t *testing.T) {
 		t.Errorf("bob's history: %+v", h)
 	}
 }
+
+// stuckRemoval adds through the dry-run ledger but cannot remove: Atlassian
+// answers 403 for good (say the token's user lost its admin rights).
+type stuckRemoval struct{ *provisioner.DryRun }
+
+func (stuckRemoval) RemoveMember(context.Context, approvals.Membership) error {
+	return approvals.Permanent(fmt.Errorf("403: the API token's user is not a site admin"))
+}
+
+// A removal the bot gave up on does not end the access in the evidence:
+// the person may still be in the group, and the report says so instead of
+// showing nobody.
+func TestReport_FailedRemovalStaysOpen(t *testing.T) {
+	e := newReportEnv(t)
+	e.svc = approvals.New(approvals.Config{
+		Store:     e.db,
+		Policy:    e.svc.Policy(),
+		Clock:     e.clock,
+		Providers: map[string]approvals.Provisioner{"dryrun": stuckRemoval{provisioner.NewDryRun(e.db, nil)}},
+		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Minute, MaxAttempts: 4},
+	})
+	r := e.submit(alice, "wiki", 2*time.Hour, "incident", "")
+	e.approve(r.ID, bob)
+	g := e.grant(r.ID)
+	e.to(rt0.Add(2 * time.Hour))
+	e.state(r.ID, approvals.StateExpired)
+	if got := e.grant(r.ID); got.State != approvals.GrantFailed {
+		t.Fatalf("grant %s, want failed", got.State)
+	}
+	e.wantMembers("wiki", alice)
+
+	a := audit.Access{Person: alice, Resource: "wiki", Requested: "wiki", RequestID: r.ID, GrantID: g.ID,
+		From: rt0, PlannedUntil: rt0.Add(2 * time.Hour),
+		Ended:  "removal failed: 403: the API token's user is not a site admin; the membership may still be there",
+		Reason: "incident", Rule: "default", ApprovedBy: []string{bob}}
+	e.checkAccess("wiki", []point{
+		{"before", rt0.Add(-milli), nil},
+		{"granted", rt0, rows(a)},
+		{"at the planned end", rt0.Add(2 * time.Hour), rows(a)},
+		{"a day later", rt0.Add(26 * time.Hour), rows(a)},
+	})
+}
