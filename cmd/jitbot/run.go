@@ -40,13 +40,28 @@ type Main struct {
 	closers   []func() error
 }
 
+// runEnvHelp lists the settings run reads only from the environment.
+const runEnvHelp = `
+
+Environment (secrets are read only from here):
+  SLACK_BOT_TOKEN        xoxb- bot token (required)
+  SLACK_APP_TOKEN        xapp- app-level token with connections:write (required)
+  SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
+  JITBOT_ALERT_CHANNEL   channel for failures IT must act on
+  JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit
+  JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to daily
+  ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
+  ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
+  ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
+  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)`
+
 // ParseFlags reads the run command's flags over the environment.
 func (m *Main) ParseFlags(c *cli, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c.commonFlags(fs, &m.Config)
 	fs.DurationVar(&m.Config.Reconcile, "reconcile-interval", envDuration(c, "JITBOT_RECONCILE_INTERVAL", time.Hour), "how often managed groups are compared with the grants (drift); 0 turns it off (env JITBOT_RECONCILE_INTERVAL)")
 	fs.BoolVar(&m.Config.DryRun, "dry-run", c.envBool("JITBOT_DRY_RUN"), "make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN)")
-	return c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]")
+	return c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]"+runEnvHelp)
 }
 
 // Open loads the policy, opens the database and wires the engine. An
