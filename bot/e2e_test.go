@@ -679,3 +679,29 @@ func TestSecretsNeverLogged(t *testing.T) {
 		}
 	}
 }
+
+// An approver the directory names but Slack does not know cannot get a
+// card: the others still do, and IT is told instead of the request
+// waiting in silence.
+func TestE2E_UnreachableApproverAlerts(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "ghost-tools 2h audit prep")
+	r := e.waitRequest("alice@example.com")
+	e.dmWith(uBob, approvals.Short(r.ID))
+	e.wait("an alert naming the ghost", func() bool {
+		for _, m := range e.srv.Messages(cAlert) {
+			if containsAll(m.AllText(), approvals.Short(r.ID), "ghost@example.com cannot be asked in Slack") {
+				return true
+			}
+		}
+		return false
+	})
+	// Later notifications about the request do not alert again.
+	if err := e.bot.Notify(context.Background(), approvals.Notification{Kind: approvals.NoteReminder, RequestID: r.ID, JobID: 77}); err != nil {
+		t.Fatal(err)
+	}
+	e.dmWith(uBob, "Reminder")
+	if n := len(e.srv.Messages(cAlert)); n != 1 {
+		t.Errorf("%d alerts about one unreachable approver, want 1", n)
+	}
+}

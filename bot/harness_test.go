@@ -31,6 +31,7 @@ directory:
     - {email: carol@example.com, department: Finance, manager: bob@example.com, employment: internal}
     - {email: dave@example.com, department: IT, manager: bob@example.com, employment: internal}
     - {email: frank@example.com, department: IT, manager: bob@example.com, employment: internal}
+    - {email: ghost@example.com, department: IT, employment: internal}
 resources:
   - id: jira-admins
     name: Jira administrators
@@ -58,7 +59,17 @@ resources:
     provider: dryrun
     group: it-tools
     max_duration: 7d
+  - id: ghost-tools
+    name: Tools only a ghost approves
+    provider: dryrun
+    group: ghost-tools
+    max_duration: 1d
 rules:
+  - name: the ghost approves
+    if: {resource: [ghost-tools]}
+    then:
+      approvals:
+        - approvers: [ghost@example.com, bob@example.com]
   - name: admin escalation
     if: {resource_kind: admin}
     then:

@@ -15,6 +15,9 @@ import (
 const (
 	roleRequester = "requester"
 	roleApprover  = "approver"
+	// roleUnreachable marks an approver who could not be found in Slack;
+	// its Channel holds the approver's email.
+	roleUnreachable = "unreachable"
 )
 
 // snapshotOf reads everything the messages about request id show.
@@ -78,6 +81,9 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	// approvers of the current step get one if they have none.
 	cardFor := map[string]bool{}
 	for _, m := range refs {
+		if m.Role == roleUnreachable {
+			cardFor[m.Channel] = true // already reported
+		}
 		if m.Role != roleApprover {
 			continue
 		}
@@ -156,8 +162,12 @@ func (b *Bot) upsertRequester(ctx context.Context, s *snapshot, refs []MessageRe
 func (b *Bot) postCard(ctx context.Context, s *snapshot, email string) error {
 	user, err := b.userOf(ctx, email)
 	if err != nil {
+		// The other approvers still get theirs; IT hears that this one
+		// cannot, since the request would otherwise wait in silence.
 		b.log.Warn("approver not reachable in Slack", zap.String("request_id", s.Req.ID), zap.String("approver", email), zap.Error(err))
-		return nil // the other approvers still get theirs; the request times out if nobody can decide
+		b.Alert(ctx, s.Req.ID, fmt.Sprintf("approver %s cannot be asked in Slack (%v); the request waits for the others or times out", email, err))
+		// Remembered, so that later notifications do not alert again.
+		return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleUnreachable, Channel: email})
 	}
 	text, blocks := approverMessage(s, email)
 	ch, ts, err := b.postDM(ctx, user, text, blocks)
