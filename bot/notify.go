@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/slack-go/slack"
@@ -66,10 +66,6 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	if err != nil {
 		return err
 	}
-	have := map[string]MessageRef{} // role + channel
-	for _, m := range refs {
-		have[m.Role+"\x00"+m.Channel] = m
-	}
 	var errs []error
 
 	// The requester's one DM, edited in place.
@@ -105,14 +101,10 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 		}
 	}
 
-	marker := func(role string) (string, bool) {
-		key := fmt.Sprintf("%s:%d", role, n.JobID)
-		for k := range have {
-			if strings.HasPrefix(k, key+"\x00") {
-				return key, true
-			}
-		}
-		return key, false
+	// Once-only posts leave a marker per job: a replayed job finds it.
+	marker := func(kind string) (string, bool) {
+		role := fmt.Sprintf("%s:%d", kind, n.JobID)
+		return role, slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == role })
 	}
 	switch n.Kind {
 	case approvals.NoteReminder:
