@@ -108,7 +108,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 			b.say(ctx, to, sentence(err))
 			return
 		}
-		b.say(ctx, to, fmt.Sprintf("Done: request %s is %s.", approvals.Short(r.ID), map[string]string{"cancel": "cancelled", "release": "released; jitbot is removing the access now"}[verb]))
+		b.say(ctx, to, fmt.Sprintf("Done: request %s is %s.", approvals.Short(r.ID), map[string]string{"cancel": "cancelled", "release": "released; jitbot removes what it added unless another grant of yours still covers it, and your DM says which"}[verb]))
 	case "extend":
 		if len(args) < 3 {
 			b.say(ctx, to, "Usage: `/access extend ID DURATION [REASON…]`, e.g. `/access extend 1a2b3c4d 2h`.")
