@@ -141,11 +141,16 @@ func (s *snapshot) resourceLabel() string {
 }
 
 // stateLine is the one line that says where the request stands.
-func (s *snapshot) stateLine() string {
+// toRequester words it for the requester ("adding you"), else for others.
+func (s *snapshot) stateLine(toRequester bool) string {
 	r := s.Req
 	by := ""
 	if r.DecidedBy != "" && r.DecidedBy != approvals.ActorSystem {
 		by = " by " + esc(r.DecidedBy)
+	}
+	adding := " — being added to the group now."
+	if toRequester {
+		adding = " — adding you now."
 	}
 	switch r.State {
 	case approvals.StatePending:
@@ -153,9 +158,9 @@ func (s *snapshot) stateLine() string {
 			r.CurrentStep+1, len(r.Steps), esc(strings.Join(r.Steps[r.CurrentStep].Terms, ", ")), when(r.ExpiresAt))
 	case approvals.StateApproved:
 		if r.AutoApproved {
-			return ":white_check_mark: *Approved automatically* by rule " + esc(r.Rule) + " — adding you now."
+			return ":white_check_mark: *Approved automatically* by rule " + esc(r.Rule) + adding
 		}
-		return ":white_check_mark: *Approved*" + by + " — adding you now."
+		return ":white_check_mark: *Approved*" + by + adding
 	case approvals.StateActive:
 		return ":large_green_circle: *Active until " + when(r.EndsAt) + "*"
 	case approvals.StateExpired:
@@ -222,7 +227,7 @@ func (s *snapshot) outcome() []slack.Block {
 func requesterMessage(s *snapshot) (string, []slack.Block) {
 	r := s.Req
 	blocks := []slack.Block{
-		section(mrkdwn("Your access request\n%s", s.stateLine())),
+		section(mrkdwn("Your access request\n%s", s.stateLine(true))),
 	}
 	blocks = append(blocks, s.details()...)
 	blocks = append(blocks, userText("Reason", r.Reason)...)
@@ -288,7 +293,7 @@ func approverMessage(s *snapshot, approver string) (string, []slack.Block) {
 			blocks = append(blocks, section(mrkdwn(":white_check_mark: *Approved* by %s %s", esc(r.DecidedBy), when(r.DecidedAt))))
 		}
 	}
-	blocks = append(blocks, section(mrkdwn("%s", s.stateLine())))
+	blocks = append(blocks, section(mrkdwn("%s", s.stateLine(false))))
 	blocks = append(blocks, s.outcome()...)
 	return text, capBlocks(blocks, maxMessageBlocks)
 }
@@ -357,7 +362,7 @@ func reminderMessage(s *snapshot) (string, []slack.Block) {
 // channelMessage is the post a notify channel gets per decision.
 func channelMessage(s *snapshot) (string, []slack.Block) {
 	r := s.Req
-	line := fmt.Sprintf("%s — %s for %s: %s", esc(r.Requester), s.resourceLabel(), policies.FormatDuration(r.Duration), s.stateLine())
+	line := fmt.Sprintf("%s — %s for %s: %s", esc(r.Requester), s.resourceLabel(), policies.FormatDuration(r.Duration), s.stateLine(false))
 	blocks := []slack.Block{section(mrkdwn("%s", line))}
 	blocks = append(blocks, userText("Reason", r.Reason)...)
 	if r.StateReason != "" && (r.State == approvals.StateDeclined || r.State == approvals.StateRevoked || r.State == approvals.StateFailed) {

@@ -132,6 +132,8 @@ func goldenMessages() map[string]msg {
 	add("reminder", t, b)
 	t, b = channelMessage(gSnapshot(approvals.StateDeclined))
 	add("channel_declined", t, b)
+	t, b = channelMessage(gSnapshot(approvals.StateApproved))
+	add("channel_approved", t, b)
 	t, b = alertMessage("0b1e2c3d-0000-4000-8000-000000000001", "could not remove alice@example.com from jira-admins: the API token's user is not a site admin")
 	add("alert", t, b)
 
