@@ -279,6 +279,19 @@ func (e *env) dmWith(user string, want ...string) slackfake.Message {
 	return got
 }
 
+// postIn waits for a post in channel whose text contains all of want.
+func (e *env) postIn(channel string, want ...string) {
+	e.t.Helper()
+	e.wait("a post in "+channel+" saying "+strings.Join(want, " … "), func() bool {
+		for _, m := range e.srv.Messages(channel) {
+			if containsAll(m.AllText(), want...) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // only returns the one DM to user about request id, failing if there are more.
 func (e *env) only(user, short string) slackfake.Message {
 	e.t.Helper()
