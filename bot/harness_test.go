@@ -307,6 +307,29 @@ func (e *env) only(user, short string) slackfake.Message {
 	return found[0]
 }
 
+// pendingJobs counts the pending outbox jobs of a lane.
+func (e *env) pendingJobs(lane approvals.Lane) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.ReadDB().QueryRow(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lane = ?`, string(lane)).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// leasedJobs counts the jobs a worker holds right now.
+func (e *env) leasedJobs() int {
+	e.t.Helper()
+	var n int
+	if err := e.db.ReadDB().QueryRow(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// posted counts the messages posted in user's DM.
+func (e *env) posted(user string) int { return len(e.srv.DMsTo(user)) }
+
 func containsAll(s string, want ...string) bool {
 	for _, w := range want {
 		if !strings.Contains(s, w) {
