@@ -130,9 +130,48 @@ type Call struct {
 	Args map[string]string
 	// Token is "bot", "app", "unknown" or "" (none sent).
 	Token  string
-	Status int // HTTP status
+	Status int // HTTP status; 0 for an abandoned call
 	OK     bool
 	Error  string // Slack's error code when OK is false
+	// Outcome sums up how the call ended: OutcomeOK, OutcomeError,
+	// OutcomeRateLimited, OutcomeServerError or OutcomeAbandoned. Only an
+	// OutcomeOK call took effect (posted, updated, opened …).
+	Outcome string
+	// Injected marks a failure a test asked for (RateLimit, FailNext,
+	// ServerErrorNext, RateLimitFor, HangFor), as opposed to Slack's own
+	// behaviour such as the chat.postMessage pace.
+	Injected bool
+	// Held is the wall-clock time HangFor held the call before it was
+	// served or abandoned.
+	Held time.Duration
+}
+
+// Call outcomes.
+const (
+	// OutcomeOK: answered {"ok":true}; the call took effect.
+	OutcomeOK = "ok"
+	// OutcomeError: answered HTTP 200 {"ok":false,"error":…}.
+	OutcomeError = "error"
+	// OutcomeRateLimited: answered HTTP 429 ratelimited with Retry-After.
+	OutcomeRateLimited = "ratelimited"
+	// OutcomeServerError: answered an HTTP 5xx status (ServerErrorNext).
+	OutcomeServerError = "server_error"
+	// OutcomeAbandoned: held by HangFor until the client gave up or the
+	// emulator closed; never served.
+	OutcomeAbandoned = "abandoned"
+)
+
+// outcome classifies an answer.
+func outcome(status int, ok bool) string {
+	switch {
+	case status == 429:
+		return OutcomeRateLimited
+	case status >= 500:
+		return OutcomeServerError
+	case ok:
+		return OutcomeOK
+	}
+	return OutcomeError
 }
 
 // Ack is a Socket Mode acknowledgement received from the app.

@@ -63,6 +63,14 @@ type Options struct {
 	// PingInterval is how often the emulator pings each socket; default 5s.
 	// slack-go reconnects when it hears no ping for 30s.
 	PingInterval time.Duration
+	// PostRate is the pace of chat.postMessage per channel, in messages per
+	// second on Now: a call beyond it answers HTTP 429 ratelimited with an
+	// honest Retry-After. 0 means 1, Slack's documented pace; a negative
+	// value switches the pace off.
+	PostRate float64
+	// PostBurst is how many chat.postMessage calls a channel takes at once
+	// before the pace applies; 0 means 4.
+	PostBurst int
 
 	TeamID     string // default "T0JITBOT"
 	TeamDomain string // default "jitbot-test"
@@ -92,6 +100,13 @@ type Server struct {
 	scopes  map[string]bool
 	revoked map[string]bool
 	faults  map[string]*fault
+
+	postInterval time.Duration // 0: chat.postMessage is not paced
+	postBurst    int
+	pacers       map[string]*pacer // by channel
+	windows      []*window
+	released     chan struct{} // closed and replaced by Heal and Close
+	held         int
 
 	users      map[string]*User
 	userOrder  []string
@@ -177,6 +192,12 @@ func New(tb testing.TB, opts Options) *Server {
 	if opts.PingInterval == 0 {
 		opts.PingInterval = 5 * time.Second
 	}
+	if opts.PostRate == 0 {
+		opts.PostRate = defaultPostRate
+	}
+	if opts.PostBurst <= 0 {
+		opts.PostBurst = defaultPostBurst
+	}
 	def := func(p *string, v string) {
 		if *p == "" {
 			*p = v
@@ -198,6 +219,9 @@ func New(tb testing.TB, opts Options) *Server {
 		scopes:      map[string]bool{},
 		revoked:     map[string]bool{},
 		faults:      map[string]*fault{},
+		postBurst:   opts.PostBurst,
+		pacers:      map[string]*pacer{},
+		released:    make(chan struct{}),
 		users:       map[string]*User{},
 		groups:      map[string]*userGroup{},
 		channels:    map[string]*channel{},
@@ -213,6 +237,9 @@ func New(tb testing.TB, opts Options) *Server {
 		pending:     map[string]*pendingEnvelope{},
 		acked:       map[string]bool{},
 		events:      map[string]*sentEvent{},
+	}
+	if opts.PostRate > 0 {
+		s.postInterval = time.Duration(float64(time.Second) / opts.PostRate)
 	}
 	for _, sc := range opts.Scopes {
 		s.scopes[sc] = true
@@ -260,8 +287,9 @@ func (s *Server) AppToken() string { return s.opts.AppToken }
 // BotUserID returns the bot's own user id (auth.test user_id).
 func (s *Server) BotUserID() string { return s.opts.BotUserID }
 
-// Close disconnects every socket and stops the server. New registers it with
-// tb.Cleanup; calling it twice is harmless.
+// Close releases every held call unanswered, disconnects every socket and
+// stops the server. New registers it with tb.Cleanup; calling it twice is
+// harmless.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -269,6 +297,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	s.releaseLocked()
 	conns := slices.Clone(s.conns)
 	s.notifyLocked()
 	s.mu.Unlock()
