@@ -12,7 +12,11 @@
 //     ws:// URL; the socket says hello, pings, delivers envelopes and
 //     matches acks by envelope_id; Disconnect and DropSocket exercise
 //     reconnection;
-//   - response_url endpoints for slash commands and block actions.
+//   - response_url endpoints for slash commands and block actions;
+//   - file uploads: files.getUploadURLExternal, the upload URL it hands out
+//     and files.completeUploadExternal, the flow slack-go's
+//     UploadFileContext uses (rules in files.go; Files, File and FilesIn
+//     return what was uploaded and where it was shared).
 //
 // Requests are validated against Slack's OpenAPI spec (see spec.go for the
 // rules) and Block Kit limits; violations are recorded (Violations) and

@@ -39,9 +39,12 @@ type Message struct {
 	Blocks      json.RawMessage // as stored: Slack fills in missing block_id and action_id
 	Attachments json.RawMessage
 	Deleted     bool
-	Edits       []Edit // earlier versions, oldest first
-	PostedAt    time.Time
-	UpdatedAt   time.Time
+	// Files are the ids of the files shared with the message
+	// (files.completeUploadExternal); see Server.File.
+	Files     []string
+	Edits     []Edit // earlier versions, oldest first
+	PostedAt  time.Time
+	UpdatedAt time.Time
 }
 
 // Edit is an earlier version of a message, replaced at At.
@@ -243,6 +246,10 @@ const (
 	// ViolationUnknownParam: an argument the spec does not document; only
 	// recorded with Options.StrictUnknownParams.
 	ViolationUnknownParam = "unknown_param"
+	// ViolationUpload: bytes sent to a file upload URL that Slack's file
+	// service rejects (wrong length, unknown or used URL); fails the test
+	// under Options.StrictSpec.
+	ViolationUpload = "upload"
 )
 
 // Violation is a request or frame that real Slack would reject, or that

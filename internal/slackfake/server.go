@@ -18,7 +18,7 @@ import (
 // DefaultScopes are the bot token scopes granted when Options.Scopes is nil:
 // everything jitbot needs.
 var DefaultScopes = []string{
-	"app_mentions:read", "channels:read", "chat:write", "commands", "groups:read",
+	"app_mentions:read", "channels:read", "chat:write", "commands", "files:write", "groups:read",
 	"im:history", "im:read", "im:write", "mpim:read", "mpim:write", "team:read",
 	"usergroups:read", "users:read", "users:read.email",
 }
@@ -107,6 +107,10 @@ type Server struct {
 	windows      []*window
 	released     chan struct{} // closed and replaced by Heal and Close
 	held         int
+
+	files     map[string]*File
+	fileOrder []string
+	uploads   map[string]string // upload URL token → file id
 
 	users      map[string]*User
 	userOrder  []string
@@ -222,6 +226,8 @@ func New(tb testing.TB, opts Options) *Server {
 		postBurst:   opts.PostBurst,
 		pacers:      map[string]*pacer{},
 		released:    make(chan struct{}),
+		files:       map[string]*File{},
+		uploads:     map[string]string{},
 		users:       map[string]*User{},
 		groups:      map[string]*userGroup{},
 		channels:    map[string]*channel{},
@@ -261,6 +267,7 @@ func New(tb testing.TB, opts Options) *Server {
 	mux.HandleFunc("/api/", s.handleAPI)
 	mux.HandleFunc("/socket", s.handleSocket)
 	mux.HandleFunc("/response/", s.handleResponseURL)
+	mux.HandleFunc("/upload/v1/", s.handleUpload)
 	s.hs = httptest.NewServer(mux)
 	tb.Cleanup(s.Close)
 	return s
@@ -685,6 +692,7 @@ func copyMessage(m *Message) Message {
 	c.Blocks = slices.Clone(m.Blocks)
 	c.Attachments = slices.Clone(m.Attachments)
 	c.Edits = slices.Clone(m.Edits)
+	c.Files = slices.Clone(m.Files)
 	return c
 }
 
@@ -721,6 +729,10 @@ func (s *Server) messageJSONLocked(m *Message) map[string]any {
 	}
 	if m.ThreadTS != "" {
 		out["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Files) > 0 {
+		out["files"] = s.filesJSONLocked(m.Files)
+		out["upload"] = true
 	}
 	if len(m.Edits) > 0 {
 		out["edited"] = map[string]any{"user": m.User, "ts": fmt.Sprintf("%d.000000", m.UpdatedAt.Unix())}

@@ -185,6 +185,9 @@ var methods = map[string]methodDef{
 	"usergroups.list":       {token: "bot", scopes: []string{"usergroups:read"}, fn: (*Server).usergroupsList},
 	"usergroups.users.list": {token: "bot", scopes: []string{"usergroups:read"}, fn: (*Server).usergroupsUsersList},
 	"team.info":             {token: "bot", scopes: []string{"team:read"}, fn: (*Server).teamInfo},
+
+	"files.getUploadURLExternal":   {token: "bot", scopes: []string{"files:write"}, fn: (*Server).filesGetUploadURLExternal},
+	"files.completeUploadExternal": {token: "bot", scopes: []string{"files:write"}, fn: (*Server).filesCompleteUploadExternal},
 }
 
 func fail(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
