@@ -408,6 +408,9 @@ func (s *Server) composeLocked(q *request, requireContent bool) (text string, bl
 		if err != nil || !ok {
 			return "", nil, nil, fail("invalid_attachments")
 		}
+		if len(arr) > maxAttachments {
+			return "", nil, nil, fail("too_many_attachments")
+		}
 		if len(arr) > 0 {
 			atts, _ = json.Marshal(arr)
 		}
