@@ -33,8 +33,9 @@ type Options struct {
 	// TriggerTTL is how long a trigger_id can open or push a view; default 3s
 	// as in Slack. Measured with Now.
 	TriggerTTL time.Duration
-	// Now is the emulator's clock for trigger expiry, message ts and
-	// records; default time.Now. It is called concurrently and with the
+	// Now is the emulator's clock for trigger expiry, message ts, records,
+	// the chat.postMessage pace and the RateLimitFor/HangFor windows;
+	// default time.Now. It is called concurrently and with the
 	// emulator's lock held, so it must not call back into the Server. Ack
 	// latency always uses the wall clock.
 	Now func() time.Time
