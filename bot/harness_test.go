@@ -143,6 +143,9 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
 func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, clock: clockwork.NewFakeClockAt(t0)}
+	if o.slack.Now == nil {
+		o.slack.Now = e.clock.Now // Slack's pace and Retry-After run on the test's clock
+	}
 	e.srv = slackfake.New(t, o.slack)
 	for _, u := range []slackfake.User{
 		{ID: uAlice, Name: "alice", RealName: "Alice Archer", Email: "alice@example.com"},
