@@ -136,6 +136,11 @@ type envOptions struct {
 	log   *zap.Logger
 	slack slackfake.Options
 	audit func(ctx context.Context, email string) (string, error)
+	// policy replaces testPolicy; users are added to the local Slack.
+	policy string
+	users  []slackfake.User
+	// botConfig adjusts the bot's configuration before it is built.
+	botConfig func(*bot.Config)
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
@@ -158,6 +163,9 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	} {
 		e.srv.AddUser(u)
 	}
+	for _, u := range o.users {
+		e.srv.AddUser(u)
+	}
 	e.srv.AddUserGroup("S0ITLEADS", "it-leads", uDave)
 	e.srv.AddUserGroup("S0IT", "it", uDave, uFrank)
 	e.srv.AddChannel(cLog, "it-access-log")
@@ -165,7 +173,11 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	e.srv.AddChannel(cAlert, "jitbot-alerts")
 	e.srv.AddChannel(cGen, "general")
 
-	p, err := policies.Parse("policy.yaml", []byte(testPolicy), nil)
+	src := testPolicy
+	if o.policy != "" {
+		src = o.policy
+	}
+	p, err := policies.Parse("policy.yaml", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +195,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Providers: map[string]approvals.Provisioner{"dryrun": e.dry, "jira": deletedGroup{}},
 		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3},
 	})
-	e.bot, err = bot.New(bot.Config{
+	cfg := bot.Config{
 		Service:      e.svc,
 		BotToken:     e.srv.BotToken(),
 		AppToken:     e.srv.AppToken(),
@@ -193,7 +205,11 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Audit:        o.audit,
 		ChannelRate:  rate.Inf,
 		Log:          o.log,
-	})
+	}
+	if o.botConfig != nil {
+		o.botConfig(&cfg)
+	}
+	e.bot, err = bot.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
