@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
@@ -89,11 +88,9 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 		}
 		transport.Rate = r
 	}
-	if v := env("ATLASSIAN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("ATLASSIAN_TIMEOUT=%q is not a positive duration such as 30s", v))
-		}
+	if d, err := parseDurationSetting("ATLASSIAN_TIMEOUT", env("ATLASSIAN_TIMEOUT"), transport.Timeout, false); err != nil {
+		problems = append(problems, err.Error())
+	} else {
 		transport.Timeout = d
 	}
 	var (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,14 +25,6 @@ type Config struct {
 	Reconcile time.Duration
 }
 
-// envDuration reads a Go duration from the environment, or def.
-func envDuration(c *cli, key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(c.getenv(key)); err == nil {
-		return d
-	}
-	return def
-}
-
 // commonFlags registers the flags every command shares, with defaults from
 // the environment, so that flags override the environment.
 func (c *cli) commonFlags(fs *flag.FlagSet, cfg *Config) {
@@ -48,11 +39,6 @@ func (c *cli) env(key, def string) string {
 		return v
 	}
 	return def
-}
-
-func (c *cli) envBool(key string) bool {
-	b, _ := strconv.ParseBool(c.getenv(key))
-	return b
 }
 
 // parse parses args with fs; it prints errors and help itself and returns

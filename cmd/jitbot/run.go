@@ -59,9 +59,20 @@ Environment (secrets are read only from here):
 func (m *Main) ParseFlags(c *cli, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c.commonFlags(fs, &m.Config)
-	fs.DurationVar(&m.Config.Reconcile, "reconcile-interval", envDuration(c, "JITBOT_RECONCILE_INTERVAL", time.Hour), "how often managed groups are compared with the grants (drift); 0 turns it off (env JITBOT_RECONCILE_INTERVAL)")
-	fs.BoolVar(&m.Config.DryRun, "dry-run", c.envBool("JITBOT_DRY_RUN"), "make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN)")
-	return c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]"+runEnvHelp)
+	env := &settings{getenv: c.getenv}
+	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
+	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
+	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
+		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
+	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
+		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]"+runEnvHelp); code >= 0 {
+		return code
+	}
+	if err := errors.Join(env.errs...); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	return -1
 }
 
 // Open loads the policy, opens the database and wires the engine. An
