@@ -59,8 +59,9 @@ type parser struct {
 
 // ref is a reference to a person or resource, with where it is made.
 type ref struct {
-	key string
-	at  pos
+	key      string
+	at       pos
+	fromFile bool // made in the directory file: never echo key
 }
 
 // entry is one key and its value in a YAML mapping.
@@ -471,6 +472,19 @@ type personIn struct {
 	email, department, manager, employment string
 	slackID                                string
 	emailAt, managerAt, employmentAt       pos
+	// fromFile: the entry comes from the directory file, whose values are
+	// never repeated in problems (a file that is not a directory must not
+	// be echoed: its position and what is wrong say enough).
+	fromFile bool
+}
+
+// show quotes v for a problem about in, or names it by role for an entry
+// of the directory file.
+func (in personIn) show(role, v string) string {
+	if in.fromFile {
+		return "this " + role
+	}
+	return fmt.Sprintf("%s %q", role, v)
 }
 
 func (ps *parser) directory(n *yaml.Node) {
@@ -528,33 +542,45 @@ func (ps *parser) addPerson(in personIn) {
 	ok := true
 	email := normEmail(in.email)
 	if !isEmail(email) {
-		ps.add(in.emailAt, "email %q is not an email address", in.email)
+		ps.add(in.emailAt, "%s is not an email address", in.show("email", in.email))
 		ok = false
 	}
 	manager := normEmail(in.manager)
 	switch {
 	case manager == "":
 	case !isEmail(manager):
-		ps.add(in.managerAt, "manager %q is not an email address", in.manager)
+		ps.add(in.managerAt, "%s is not an email address", in.show("manager", in.manager))
 		ok = false
 	case manager == normEmail(in.email):
-		ps.add(in.managerAt, "%s cannot be their own manager", manager)
+		if in.fromFile {
+			ps.add(in.managerAt, "a person cannot be their own manager")
+		} else {
+			ps.add(in.managerAt, "%s cannot be their own manager", manager)
+		}
 		ok = false
 	default:
 		// Checked once the whole directory is read, even if this entry
 		// has other problems, so that every problem is reported at once.
-		ps.managers = append(ps.managers, ref{manager, in.managerAt})
+		ps.managers = append(ps.managers, ref{manager, in.managerAt, in.fromFile})
 	}
 	employment := strings.ToLower(strings.TrimSpace(in.employment))
 	if employment != "" && employment != EmploymentInternal && employment != EmploymentExternal {
-		ps.add(in.employmentAt, "employment must be internal | external, got %q", in.employment)
+		if in.fromFile {
+			ps.add(in.employmentAt, "employment must be internal | external")
+		} else {
+			ps.add(in.employmentAt, "employment must be internal | external, got %q", in.employment)
+		}
 		ok = false
 	}
 	if !ok {
 		return
 	}
 	if first, dup := ps.personAt[email]; dup {
-		ps.add(in.emailAt, "%s is listed twice in the directory (first at %s)", email, where(first, in.emailAt))
+		who := email
+		if in.fromFile {
+			who = "this person"
+		}
+		ps.add(in.emailAt, "%s is listed twice in the directory (first at %s)", who, where(first, in.emailAt))
 		return
 	}
 	ps.personAt[email] = in.emailAt
@@ -570,7 +596,11 @@ func (ps *parser) addPerson(in personIn) {
 func (ps *parser) checkManagers() {
 	for _, m := range ps.managers {
 		if _, ok := ps.pol.People[m.key]; !ok {
-			ps.add(m.at, "manager %s is not in the directory", m.key)
+			if m.fromFile {
+				ps.add(m.at, "this manager is not in the directory")
+			} else {
+				ps.add(m.at, "manager %s is not in the directory", m.key)
+			}
 		}
 	}
 }
@@ -582,10 +612,14 @@ var csvColumns = []string{"email", "department", "manager", "employment", "slack
 // with "email" is a header naming the columns; otherwise the columns are
 // csvColumns in order.
 func (ps *parser) csvFile(file string, n *yaml.Node) {
-	path := file
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(filepath.Dir(ps.name), file)
+	// The file must lie in the policy's folder: a policy may be checked by
+	// someone other than its author, and must not make jitbot read (and
+	// report on) any file it can reach.
+	if !filepath.IsLocal(filepath.FromSlash(file)) {
+		ps.nodef(n, "file must be a relative path inside the policy's folder, without .. (got %s)", file)
+		return
 	}
+	path := filepath.Join(filepath.Dir(ps.name), filepath.FromSlash(file))
 	data, err := ps.readFile(path)
 	if err != nil {
 		ps.nodef(n, "cannot read the directory file %s: %v", path, err)
@@ -627,7 +661,7 @@ func (ps *parser) csvFile(file string, n *yaml.Node) {
 			ps.add(at(len(cols)), "too many columns: expected %s", strings.Join(cols, ","))
 			continue
 		}
-		in := personIn{at: at(0)}
+		in := personIn{at: at(0), fromFile: true}
 		for i, v := range rec {
 			v = strings.TrimSpace(v)
 			switch cols[i] {
@@ -659,7 +693,7 @@ func (ps *parser) csvHeader(rec []string, at func(int) pos) []string {
 		c = strings.ToLower(strings.TrimSpace(c))
 		switch {
 		case !slices.Contains(csvColumns, c):
-			ps.add(at(i), "unknown column %q: expected %s", c, strings.Join(csvColumns, ","))
+			ps.add(at(i), "unknown column: expected %s", strings.Join(csvColumns, ","))
 			ok = false
 		case slices.Contains(cols[:i], c):
 			ps.add(at(i), "column %q is repeated", c)

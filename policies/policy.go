@@ -10,7 +10,11 @@
 package policies
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -142,26 +146,70 @@ type Approval struct {
 }
 
 // Load reads and validates the policy file at path. A directory.file it
-// names is read relative to the policy file's directory. An invalid policy
-// returns a *LoadError listing every problem.
+// names is read from the policy file's folder, never outside it. An invalid
+// policy returns a *LoadError listing every problem.
 func Load(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data, os.ReadFile)
+	return Parse(path, data, nil)
 }
 
 // Parse validates the policy in data. name is used in problems and as
-// Policy.Source. readFile reads the CSV a directory.file names, which is
-// resolved against the directory of name unless absolute; a nil readFile
-// means os.ReadFile. An invalid policy returns a *LoadError listing every
-// problem, sorted by position.
+// Policy.Source. readFile reads the CSV a directory.file names: a relative
+// path inside the folder of name (absolute paths and .. are refused before
+// readFile is called), joined to that folder. A nil readFile reads through
+// an os.Root at that folder, so that a symlink leading out of it is refused
+// too. An invalid policy returns a *LoadError listing every problem, sorted
+// by position.
 func Parse(name string, data []byte, readFile func(path string) ([]byte, error)) (*Policy, error) {
 	if readFile == nil {
-		readFile = os.ReadFile
+		dir := filepath.Dir(name)
+		readFile = func(path string) ([]byte, error) { return readInside(dir, path) }
 	}
 	return parse(name, data, readFile)
+}
+
+// maxDirectoryFile bounds the directory file jitbot reads.
+const maxDirectoryFile = 64 << 20
+
+// readInside reads path, which lies in dir, through an os.Root opened at
+// dir: symlinks are followed only while they stay inside dir, and only a
+// regular file of at most maxDirectoryFile bytes is read.
+func readInside(dir, path string) ([]byte, error) {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || !filepath.IsLocal(rel) {
+		return nil, fmt.Errorf("%s is not inside the policy's folder %s", path, dir)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.Open(rel)
+	if err != nil {
+		if strings.Contains(err.Error(), "path escapes") {
+			return nil, fmt.Errorf("it leads out of the policy's folder %s (a symlink?): the directory file must lie inside it", dir)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("it is not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxDirectoryFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxDirectoryFile {
+		return nil, fmt.Errorf("it is larger than %d MiB", maxDirectoryFile>>20)
+	}
+	return data, nil
 }
 
 // Person returns the directory entry for email, compared case-insensitively.
