@@ -109,7 +109,7 @@ func (c *cli) auditAnchor(args []string) int {
 	if err != nil && *channel != "" {
 		return c.fail(exitFailure, "%v", err)
 	}
-	head, err := anchor(c.ctx, db, *channel, poster)
+	head, err := (&audit.Anchorer{Chain: db, Poster: poster, Channel: *channel}).Anchor(c.ctx)
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}

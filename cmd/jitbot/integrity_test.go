@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jitbot/jitbot/audit"
 )
 
 // parseRun runs Main.ParseFlags over env and args and returns the exit code
@@ -106,5 +109,19 @@ func TestIntegrity14_DurationSettings(t *testing.T) {
 	}
 	if _, err := atlassianProvider(with("ATLASSIAN_TIMEOUT", "garbage"), "jira", nil, nil); err == nil || !strings.Contains(err.Error(), "ATLASSIAN_TIMEOUT") {
 		t.Errorf("ATLASSIAN_TIMEOUT=garbage: got %v, want an error naming ATLASSIAN_TIMEOUT", err)
+	}
+}
+
+// Issue 10 item 13, from the command line: the anchor of a fresh database
+// verifies.
+func TestIntegrity13_CLIEmptyChainAnchor(t *testing.T) {
+	env := map[string]string{"JITBOT_DB": filepath.Join(t.TempDir(), "j.db")}
+	code, out, errOut := runCLI(t, env, "audit", "anchor")
+	if code != exitOK || !strings.HasPrefix(out, "anchor 0:"+audit.GenesisHash) {
+		t.Fatalf("audit anchor on a fresh database: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, env, "audit", "verify", "--anchor", "0:"+audit.GenesisHash)
+	if code != exitOK || !strings.HasPrefix(out, "ok: 1 events") {
+		t.Fatalf("audit verify --anchor 0:…: got exit %d, %q %q; want ok", code, out, errOut)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
@@ -125,9 +126,8 @@ func (m *Main) Open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m.frontEnds = append(m.frontEnds, func(ctx context.Context) error {
-			return anchorDaily(ctx, m.Clock, m.DB, channel, poster, m.Log)
-		})
+		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
+		m.frontEnds = append(m.frontEnds, a.Run)
 	}
 	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
 		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))

@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/store"
+	"github.com/slack-go/slack"
 )
 
 // The Slack front end, configured from the environment:
@@ -75,4 +77,25 @@ func (m *Main) openSlack(ctx context.Context) error {
 	m.Service.SetGroups(b)
 	m.frontEnds = append(m.frontEnds, b.Run)
 	return nil
+}
+
+// slackAPIPoster posts the audit anchor with the Web API.
+type slackAPIPoster struct{ api *slack.Client }
+
+func (p slackAPIPoster) Post(ctx context.Context, channel, text string) error {
+	_, _, err := p.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false))
+	return err
+}
+
+// slackPoster builds a poster from SLACK_BOT_TOKEN and SLACK_API_URL.
+func slackPoster(getenv func(string) string) (audit.Poster, error) {
+	token := getenv("SLACK_BOT_TOKEN")
+	if token == "" {
+		return nil, errors.New("SLACK_BOT_TOKEN is not set: it is needed to post the anchor to Slack")
+	}
+	opts := []slack.Option{}
+	if u := getenv("SLACK_API_URL"); u != "" {
+		opts = append(opts, slack.OptionAPIURL(u))
+	}
+	return slackAPIPoster{api: slack.New(token, opts...)}, nil
 }
