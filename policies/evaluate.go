@@ -47,7 +47,10 @@ type Decision struct {
 	RequireTicket     bool
 	RequestTTL        time.Duration // how long the request waits for approvers
 	AllowSelfApproval bool
-	Admin             bool // the resource is an admin escalation
+	// AllowRepeatApprover: an approver of an earlier step may approve a
+	// later one too (the rule's allow_repeat_approver); false by default.
+	AllowRepeatApprover bool
+	Admin               bool // the resource is an admin escalation
 }
 
 // matched is the outcome of rule matching.
@@ -76,15 +79,16 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 	}
 	act := m.rule.Then
 	d := &Decision{
-		Rule:              m.rule.Name,
-		RuleLine:          m.rule.Line,
-		AutoApprove:       act.AutoApprove,
-		Notify:            slices.Clone(act.Notify),
-		MaxDuration:       m.max,
-		RequireTicket:     act.RequireTicket,
-		RequestTTL:        act.RequestTTL,
-		AllowSelfApproval: act.AllowSelfApproval,
-		Admin:             p.IsAdmin(m.res.ID),
+		Rule:                m.rule.Name,
+		RuleLine:            m.rule.Line,
+		AutoApprove:         act.AutoApprove,
+		Notify:              slices.Clone(act.Notify),
+		MaxDuration:         m.max,
+		RequireTicket:       act.RequireTicket,
+		RequestTTL:          act.RequestTTL,
+		AllowSelfApproval:   act.AllowSelfApproval,
+		AllowRepeatApprover: act.AllowRepeatApprover,
+		Admin:               p.IsAdmin(m.res.ID),
 	}
 	if d.RequestTTL <= 0 {
 		d.RequestTTL = defaultRequestTTL

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Issue 10 item 15: directory.file read any file and echoed it (file:
@@ -71,5 +72,95 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Issue 10 item 9: limits.pending_per_requester caps the pending requests
+// of one person; 10 when the policy says nothing.
+func TestIntegrity9_PendingPerRequesterKey(t *testing.T) {
+	p, err := Parse("p.yaml", []byte("resources: []\nrules: []\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Limits.PendingPerRequester; got != 10 {
+		t.Errorf("default: got %d, want 10", got)
+	}
+	p, err = Parse("p.yaml", []byte("resources: []\nrules: []\nlimits: {pending_per_requester: 3}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Limits.PendingPerRequester; got != 3 {
+		t.Errorf("pending_per_requester: 3: got %d, want 3", got)
+	}
+	for _, tc := range []struct{ give, want string }{
+		{"limits: {pending_per_requester: 0}\n", "p.yaml:3:33: pending_per_requester must be at least 1, got 0"},
+		{"limits: {pending_per_requester: -2}\n", "p.yaml:3:33: pending_per_requester must be at least 1, got -2"},
+		{"limits: {pending_per_requester: many}\n", `p.yaml:3:33: pending_per_requester must be a whole number, got "many"`},
+		{"limits: {pending: 3}\n", `p.yaml:3:10: unknown key "pending" in limits: expected one of pending_per_requester`},
+		{"limits: 3\n", "p.yaml:3:9: limits must be a mapping with the keys pending_per_requester, got the number 3"},
+	} {
+		got := problemsOf(t, "resources: []\nrules: []\n"+tc.give, nil)
+		if len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: got %q, want %q", strings.TrimSpace(tc.give), got, tc.want)
+		}
+	}
+}
+
+// Issue 10 item 10: by default an approver of an earlier step may not
+// approve a later one; then.allow_repeat_approver opts out, and the
+// evaluated route carries it.
+func TestIntegrity10_AllowRepeatApproverKey(t *testing.T) {
+	const pol = okPeople + `resources: [{id: r, provider: dryrun, group: g}]
+rules:
+  - name: two people
+    if: {resource: [r], duration_at_most: 1h}
+    then: {approvals: [{approvers: [manager]}, {approvers: [b@x.io]}]}
+  - name: one may do both
+    then:
+      approvals: [{approvers: [manager]}, {approvers: [b@x.io]}]
+      allow_repeat_approver: true
+`
+	p, err := Parse("p.yaml", []byte(pol), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Rules[0].Then.AllowRepeatApprover || !p.Rules[1].Then.AllowRepeatApprover {
+		t.Fatalf("rules: got %v and %v, want false then true", p.Rules[0].Then.AllowRepeatApprover, p.Rules[1].Then.AllowRepeatApprover)
+	}
+	for _, tc := range []struct {
+		d    time.Duration
+		want bool
+	}{{time.Hour, false}, {2 * time.Hour, true}} {
+		dec, err := p.Evaluate(t.Context(), Query{Requester: "a@x.io", Resource: "r", Duration: tc.d}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dec.AllowRepeatApprover != tc.want {
+			t.Errorf("%v: got AllowRepeatApprover %v, want %v", tc.d, dec.AllowRepeatApprover, tc.want)
+		}
+	}
+	got := problemsOf(t, okPeople+"resources: []\nrules:\n  - then: {auto_approve: true, allow_repeat_approver: sometimes}\n", nil)
+	if want := `p.yaml:7:55: allow_repeat_approver must be true or false, got "sometimes"`; len(got) != 1 || got[0] != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// Issue 10 item 3: reconcile takes remove (the default), repair or report.
+func TestIntegrity3_ReconcileRepairKey(t *testing.T) {
+	p, err := Parse("p.yaml", []byte(`resources:
+  - {id: a, provider: dryrun, group: a}
+  - {id: b, provider: dryrun, group: b, reconcile: repair}
+  - {id: c, provider: dryrun, group: c, reconcile: Report}
+rules: []
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range p.Resources {
+		got = append(got, r.Reconcile)
+	}
+	if want := []string{ReconcileRemove, ReconcileRepair, ReconcileReport}; strings.Join(got, ",") != strings.Join(want, ",") || ReconcileRepair != "repair" {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }

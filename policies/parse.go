@@ -24,14 +24,17 @@ const maxAliases = 10000
 
 // The keys allowed at each level of the file.
 var (
-	rootKeys      = []string{"directory", "resources", "rules"}
+	// sectionKeys are the sections that make a policy, named when the file
+	// is not a mapping at all.
+	sectionKeys   = []string{"directory", "resources", "rules"}
+	limitsKeys    = []string{"pending_per_requester"}
 	directoryKeys = []string{"file", "people"}
 	personKeys    = []string{"email", "department", "manager", "employment", "slack_id"}
 	resourceKeys  = []string{"id", "name", "provider", "group", "kind", "max_duration", "owners", "bundle", "reconcile"}
 	ruleKeys      = []string{"name", "if", "then"}
 	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than"}
 	requesterKeys = []string{"department", "employment", "email", "email_domain"}
-	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval"}
+	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver"}
 	stepKeys      = []string{"approvers", "quorum"}
 )
 
@@ -142,7 +145,7 @@ func (ps *parser) document(data []byte) (root *yaml.Node) {
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(rootKeys, ", "))
+			ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(sectionKeys, ", "))
 		} else {
 			ps.yamlError(err)
 		}
@@ -158,15 +161,15 @@ func (ps *parser) document(data []byte) (root *yaml.Node) {
 		ps.yamlError(err)
 	}
 	if len(doc.Content) == 0 {
-		ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(rootKeys, ", "))
+		ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(sectionKeys, ", "))
 		return nil
 	}
 	root = ps.deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		if isNull(root) {
-			ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(rootKeys, ", "))
+			ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(sectionKeys, ", "))
 		} else {
-			ps.add(start, "the policy must be a mapping with the keys %s, got %s", strings.Join(rootKeys, ", "), describe(root))
+			ps.add(start, "the policy must be a mapping with the keys %s, got %s", strings.Join(sectionKeys, ", "), describe(root))
 		}
 		return nil
 	}
@@ -184,24 +187,61 @@ func (ps *parser) yamlError(err error) {
 	ps.add(pos{ps.name, 1, 1}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
 }
 
-// policy reads the root mapping. The directory is read before the
-// resources and the resources before the rules, whatever their order in
-// the file, since each refers to the one before.
+// topLevel is the policy's top-level keys, each with its reader, in the
+// order they are read whatever their order in the file: the directory
+// before the resources and the resources before the rules, since each
+// refers to the one before. A new section is one more row.
+var topLevel = []struct {
+	key      string
+	required bool
+	read     func(ps *parser, n *yaml.Node)
+}{
+	{"directory", false, (*parser).directory},
+	{"resources", true, (*parser).resources},
+	{"rules", true, (*parser).rules},
+	{"limits", false, (*parser).limits},
+}
+
+// rootKeys lists topLevel's keys.
+func rootKeys() []string {
+	keys := make([]string, len(topLevel))
+	for i, t := range topLevel {
+		keys[i] = t.key
+	}
+	return keys
+}
+
+// policy reads the root mapping, section by section in topLevel's order,
+// and fills in the defaults of the sections the file leaves out.
 func (ps *parser) policy(root *yaml.Node) {
-	f, ok := ps.fields(root, "the policy", rootKeys)
+	ps.pol.Limits = Limits{PendingPerRequester: DefaultPendingPerRequester}
+	f, ok := ps.fields(root, "the policy", rootKeys())
 	if !ok {
 		return
 	}
-	if e, ok := f["directory"]; ok {
-		ps.directory(e.val)
+	for _, t := range topLevel {
+		if e, ok := f[t.key]; ok {
+			t.read(ps, e.val)
+		} else if t.required {
+			ps.require(root, f, "the policy", t.key)
+		}
 	}
-	ps.checkManagers()
-	ps.require(root, f, "the policy", "resources", "rules")
-	if e, ok := f["resources"]; ok {
-		ps.resources(e.val)
+}
+
+// limits reads the limits section.
+func (ps *parser) limits(n *yaml.Node) {
+	f, ok := ps.fields(n, "limits", limitsKeys)
+	if !ok {
+		return
 	}
-	if e, ok := f["rules"]; ok {
-		ps.rules(e.val)
+	if e, has := f["pending_per_requester"]; has {
+		if v, ok := ps.integer(e.val, "pending_per_requester"); ok {
+			if v < 1 {
+				ps.nodef(ps.deref(e.val), "pending_per_requester must be at least 1, got %d", v)
+			} else {
+				ps.pol.Limits.PendingPerRequester = v
+			}
+		}
 	}
 }
 
@@ -488,6 +528,8 @@ func (in personIn) show(role, v string) string {
 }
 
 func (ps *parser) directory(n *yaml.Node) {
+	// Managers are checked once the whole directory is read.
+	defer ps.checkManagers()
 	f, ok := ps.fields(n, "directory", directoryKeys)
 	if !ok {
 		return
@@ -794,7 +836,7 @@ func (ps *parser) resource(n *yaml.Node) (*Resource, pos) {
 			r.Group, _ = ps.str(e.val, "group")
 		}
 		if e, has := f["reconcile"]; has {
-			if s, ok := ps.oneOf(e.val, "reconcile", ReconcileRemove, ReconcileReport); ok {
+			if s, ok := ps.oneOf(e.val, "reconcile", ReconcileRemove, ReconcileRepair, ReconcileReport); ok {
 				r.Reconcile = s
 			}
 		}
@@ -1054,6 +1096,9 @@ func (ps *parser) action(n *yaml.Node, a *Action) {
 	}
 	if e, has := f["allow_self_approval"]; has {
 		a.AllowSelfApproval, _ = ps.boolean(e.val, "allow_self_approval")
+	}
+	if e, has := f["allow_repeat_approver"]; has {
+		a.AllowRepeatApprover, _ = ps.boolean(e.val, "allow_repeat_approver")
 	}
 }
 

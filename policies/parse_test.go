@@ -158,7 +158,7 @@ func TestParse_Problems(t *testing.T) {
 				"p.yaml:4:12: group must be a string, got a list",
 				`p.yaml:5:11: kind must be admin | standard, got "superuser"`,
 				`p.yaml:6:19: max_duration: invalid duration "4 hours"`,
-				`p.yaml:7:16: reconcile must be remove | report, got "ignore"`,
+				`p.yaml:7:16: reconcile must be remove | repair | report, got "ignore"`,
 				`p.yaml:8:13: owners must be a list of strings, got "nobody"`,
 			}},
 		{name: "bad durations", give: "resources:\n  - {id: r, provider: dryrun, group: g, max_duration: 0h}\n  - {id: s, provider: dryrun, group: g, max_duration: 8}\n  - {id: t, provider: dryrun, group: g, max_duration: -1d}\nrules: []\n", want: []string{

@@ -32,12 +32,23 @@ const (
 	EmploymentExternal = "external" // a contractor, consultant or partner
 )
 
-// Drift handling of a resource: what reconciliation does with a member of
-// the group that no grant covers.
+// Drift handling of a resource: what reconciliation does when a group and
+// the grants disagree.
 const (
-	ReconcileRemove = "remove" // remove the membership (the default)
-	ReconcileReport = "report" // only report it
+	// ReconcileRemove removes leftovers (members the bot added that no
+	// grant covers any more) and only reports a vanished membership of an
+	// active grant. The default.
+	ReconcileRemove = "remove"
+	// ReconcileRepair removes leftovers and adds vanished memberships of
+	// active grants back.
+	ReconcileRepair = "repair"
+	// ReconcileReport only reports either.
+	ReconcileReport = "report"
 )
+
+// DefaultPendingPerRequester is Limits.PendingPerRequester when the policy
+// sets none.
+const DefaultPendingPerRequester = 10
 
 // Providers are the provider names a leaf resource may use.
 var Providers = []string{"jira", "atlassian-admin", "dryrun"}
@@ -70,7 +81,7 @@ type Resource struct {
 	MaxDuration time.Duration // the longest grant; 8h when the file gives none
 	Owners      []string      // lower-cased emails, all in the directory
 	Bundle      []string      // ids of member resources; empty for a leaf
-	Reconcile   string        // "remove" (default) or "report": drift handling
+	Reconcile   string        // ReconcileRemove (default), ReconcileRepair or ReconcileReport
 }
 
 // IsBundle reports whether r is a bundle rather than a single membership.
@@ -84,8 +95,16 @@ type Policy struct {
 	People    map[string]*Person // keyed by lower-cased email
 	Resources []*Resource        // in file order
 	Rules     []*Rule            // in file order; the first that matches applies
+	Limits    Limits
 
 	byID map[string]*Resource
+}
+
+// Limits are the policy's bounds on what people may do.
+type Limits struct {
+	// PendingPerRequester caps how many requests one person may have
+	// waiting for approval at once (default DefaultPendingPerRequester).
+	PendingPerRequester int
 }
 
 // Rule is one if-then rule of the policy.
@@ -136,6 +155,10 @@ type Action struct {
 	RequireTicket     bool
 	RequestTTL        time.Duration // how long a request waits for approvers; 24h by default
 	AllowSelfApproval bool          // a requester who is also an approver may approve
+	// AllowRepeatApprover lets an approver of an earlier step approve a
+	// later step of the same request too. Off by default: two steps mean
+	// two people (the two-person rule).
+	AllowRepeatApprover bool
 }
 
 // Approval is one approval step of a rule, as written.
