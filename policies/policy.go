@@ -10,9 +10,6 @@
 package policies
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -192,47 +189,6 @@ func Parse(name string, data []byte, readFile func(path string) ([]byte, error))
 		readFile = func(path string) ([]byte, error) { return readInside(dir, path) }
 	}
 	return parse(name, data, readFile)
-}
-
-// maxDirectoryFile bounds the directory file jitbot reads.
-const maxDirectoryFile = 64 << 20
-
-// readInside reads path, which lies in dir, through an os.Root opened at
-// dir: symlinks are followed only while they stay inside dir, and only a
-// regular file of at most maxDirectoryFile bytes is read.
-func readInside(dir, path string) ([]byte, error) {
-	rel, err := filepath.Rel(dir, path)
-	if err != nil || !filepath.IsLocal(rel) {
-		return nil, fmt.Errorf("%s is not inside the policy's folder %s", path, dir)
-	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	f, err := root.Open(rel)
-	if err != nil {
-		if strings.Contains(err.Error(), "path escapes") {
-			return nil, fmt.Errorf("it leads out of the policy's folder %s (a symlink?): the directory file must lie inside it", dir)
-		}
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("it is not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxDirectoryFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxDirectoryFile {
-		return nil, fmt.Errorf("it is larger than %d MiB", maxDirectoryFile>>20)
-	}
-	return data, nil
 }
 
 // Person returns the directory entry for email, compared case-insensitively.
