@@ -47,8 +47,16 @@ const (
 // sets none.
 const DefaultPendingPerRequester = 10
 
-// Providers are the provider names a leaf resource may use.
-var Providers = []string{"jira", "atlassian-admin", "dryrun"}
+// Names of the providers a leaf resource may use: the one list of them
+// (package provisioner names its providers with these).
+const (
+	ProviderJira           = "jira"            // Jira / Confluence site groups
+	ProviderAtlassianAdmin = "atlassian-admin" // organisation groups, suspend and restore
+	ProviderDryRun         = "dryrun"          // records what it would do
+)
+
+// Providers lists the provider names a leaf resource may use.
+var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun}
 
 const (
 	defaultMaxDuration = 8 * time.Hour
