@@ -7,21 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
-	"github.com/jitbot/jitbot/policies"
 )
-
-func init() {
-	extraCommands["audit"] = func(c *cli, args []string) int {
-		return c.sub("audit", args, map[string]func([]string) int{
-			"verify": c.auditVerify, "export": c.auditExport, "anchor": c.auditAnchor})
-	}
-	extraCommands["report"] = func(c *cli, args []string) int {
-		return c.sub("report", args, map[string]func([]string) int{
-			"access": c.reportAccess, "person": c.reportPerson})
-	}
-}
 
 func (c *cli) auditVerify(args []string) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
@@ -197,6 +184,3 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
-
-var _ = approvals.ActorSystem
-var _ = policies.FormatDuration

@@ -13,7 +13,6 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
-	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -139,29 +138,6 @@ func (m *Main) getenv(key string) string {
 		return ""
 	}
 	return m.Getenv(key)
-}
-
-// buildProviders returns a provider for every provider name the policy uses.
-func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisioner, error) {
-	dry := provisioner.NewDryRun(m.DB, m.Log.Named("dryrun"))
-	out := map[string]approvals.Provisioner{provisioner.NameDryRun: dry}
-	for name := range m.Policy.Groups() {
-		if m.Config.DryRun || name == provisioner.NameDryRun {
-			out[name] = dry
-			continue
-		}
-		p, err := realProvider(ctx, m, name)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = p
-	}
-	return out, nil
-}
-
-// realProvider builds a live provider; the Atlassian wiring registers itself here.
-var realProvider = func(ctx context.Context, m *Main, name string) (approvals.Provisioner, error) {
-	return nil, fmt.Errorf("provider %q is not available in this build; use --dry-run", name)
 }
 
 // Run runs the engine and the front ends until ctx ends.
