@@ -106,19 +106,19 @@ func (c *cli) policyExplain(args []string) int {
 
 // grantRow is one line of `grants list`.
 type grantRow struct {
-	Request   string    `json:"request_id"`
-	Grant     string    `json:"grant_id"`
-	Person    string    `json:"person"`
-	Resource  string    `json:"resource"`
-	Requested string    `json:"requested"`
-	Provider  string    `json:"provider"`
-	Group     string    `json:"group"`
-	State     string    `json:"state"`
-	Request_  string    `json:"request_state"`
-	Admin     bool      `json:"admin"`
-	Standing  bool      `json:"standing"`
-	EndsAt    time.Time `json:"ends_at,omitempty"`
-	Note      string    `json:"note,omitempty"`
+	Request      string    `json:"request_id"`
+	Grant        string    `json:"grant_id"`
+	Person       string    `json:"person"`
+	Resource     string    `json:"resource"`
+	Requested    string    `json:"requested"`
+	Provider     string    `json:"provider"`
+	Group        string    `json:"group"`
+	State        string    `json:"state"`
+	RequestState string    `json:"request_state"`
+	Admin        bool      `json:"admin"`
+	Standing     bool      `json:"standing"`
+	EndsAt       time.Time `json:"ends_at,omitempty"`
+	Note         string    `json:"note,omitempty"`
 }
 
 func (c *cli) grantsList(args []string) int {
@@ -155,7 +155,7 @@ func (c *cli) grantsList(args []string) int {
 				}
 				rows = append(rows, grantRow{Request: r.ID, Grant: g.ID, Person: g.Person, Resource: g.Resource,
 					Requested: r.Resource, Provider: g.Provider, Group: g.Group, State: string(g.State),
-					Request_: string(r.State), Admin: r.Admin, Standing: g.Standing, EndsAt: r.EndsAt, Note: g.Note})
+					RequestState: string(r.State), Admin: r.Admin, Standing: g.Standing, EndsAt: r.EndsAt, Note: g.Note})
 			}
 		}
 		return nil
