@@ -161,8 +161,8 @@ func (ps *parser) checkManagers() {
 var csvColumns = []string{"email", "department", "manager", "employment", "slack_id"}
 
 // csvFile reads the directory file named at node n. A first row starting
-// with "email" is a header naming the columns; otherwise the columns are
-// csvColumns in order.
+// with "email", or with no @ anywhere, is a header naming the columns;
+// otherwise the columns are csvColumns in order.
 func (ps *parser) csvFile(file string, n *yaml.Node) {
 	// The file must lie in the policy's folder: a policy may be checked by
 	// someone other than its author, and must not make jitbot read (and
@@ -203,7 +203,10 @@ func (ps *parser) csvFile(file string, n *yaml.Node) {
 			line, col := r.FieldPos(i)
 			return pos{path, line, col}
 		}
-		if first && strings.EqualFold(strings.TrimSpace(rec[0]), "email") {
+		// A person's row always holds an email: a first row with no @ in
+		// it is a header, whatever it names (so a header that misspells
+		// email is reported, not read as a person).
+		if first && (strings.EqualFold(strings.TrimSpace(rec[0]), "email") || !slices.ContainsFunc(rec, func(f string) bool { return strings.Contains(f, "@") })) {
 			if cols = ps.csvHeader(rec, at); cols == nil {
 				return
 			}
@@ -252,6 +255,10 @@ func (ps *parser) csvHeader(rec []string, at func(int) pos) []string {
 			ok = false
 		}
 		cols[i] = c
+	}
+	if ok && !slices.Contains(cols, "email") {
+		ps.add(at(0), "the header names no email column: expected the columns %s (email required)", strings.Join(csvColumns, ","))
+		ok = false
 	}
 	if !ok {
 		return nil

@@ -28,7 +28,7 @@ func TestIntegrity15_DirectoryFileConfined(t *testing.T) {
 	must(t, os.Symlink(outside, filepath.Join(dir, "escape.csv")))
 	must(t, os.Symlink("/proc/self/environ", filepath.Join(dir, "environ.csv")))
 	must(t, os.Symlink("sub/staff.csv", filepath.Join(dir, "inside.csv")))
-	must(t, os.WriteFile(filepath.Join(dir, "secrets.csv"), []byte(secret+",x,"+secret+",y\n"+secret+"@x.io\nmail,"+secret+"\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "secrets.csv"), []byte("email,department,manager,employment\n"+secret+",x,"+secret+",y\n"+secret+"@x.io\nmail,"+secret+"\n"), 0o600))
 
 	load := func(file string) error {
 		path := filepath.Join(dir, "policy.yaml")
@@ -63,7 +63,7 @@ func TestIntegrity15_DirectoryFileConfined(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("a value of the directory file is echoed in the problems:\n%v", err)
 	}
-	if !strings.Contains(err.Error(), "secrets.csv:1:1: this email is not an email address") {
+	if !strings.Contains(err.Error(), "secrets.csv:2:1: this email is not an email address") {
 		t.Errorf("got %v, want the position and what is wrong", err)
 	}
 }
@@ -162,5 +162,25 @@ rules: []
 	}
 	if want := []string{ReconcileRemove, ReconcileRepair, ReconcileReport}; strings.Join(got, ",") != strings.Join(want, ",") || ReconcileRepair != "repair" {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// Issue 14 defect 7: a CSV without an email header read its header row as
+// a person.
+func TestFirstHour7_CSVHeaderWithoutEmail(t *testing.T) {
+	for _, tc := range []struct{ csv, want string }{
+		{"mail,department\nc@x.io,IT\n", "staff.csv:1:1: unknown column"},
+		{"department,manager\nIT,b@x.io\n", "staff.csv:1:1: the header names no email column"},
+		{"Name,Team\n", "staff.csv:1:1: unknown column"},
+	} {
+		got := problemsOf(t, okPeople+"  file: staff.csv\nresources: []\nrules: []\n", files{"staff.csv": tc.csv})
+		if len(got) == 0 || !strings.HasPrefix(got[0], tc.want) {
+			t.Errorf("%q: got %q, want a problem starting %q", tc.csv, got, tc.want)
+		}
+		for _, g := range got {
+			if strings.Contains(g, "not an email address") {
+				t.Errorf("%q: the header was read as a person: %q", tc.csv, g)
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/store"
 )
 
 // parseRun runs Main.ParseFlags over env and args and returns the exit code
@@ -116,6 +117,11 @@ func TestIntegrity14_DurationSettings(t *testing.T) {
 // verifies.
 func TestIntegrity13_CLIEmptyChainAnchor(t *testing.T) {
 	env := map[string]string{"JITBOT_DB": filepath.Join(t.TempDir(), "j.db")}
+	db, err := store.Open(context.Background(), env["JITBOT_DB"], store.Options{}) // as jitbot run creates it
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
 	code, out, errOut := runCLI(t, env, "audit", "anchor")
 	if code != exitOK || !strings.HasPrefix(out, "anchor 0:"+audit.GenesisHash) {
 		t.Fatalf("audit anchor on a fresh database: exit %d, %q %q", code, out, errOut)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 )
@@ -155,7 +156,10 @@ func (c *cli) group(cmd command, args []string) int {
 	return sub.run(c, args[1:])
 }
 
-func (c *cli) version([]string) int {
+func (c *cli) version(args []string) int {
+	if len(args) > 0 {
+		return c.fail(exitUsage, "jitbot version takes no arguments, got %q", strings.Join(args, " "))
+	}
 	fmt.Fprintf(c.stdout, "jitbot %s\n", Version)
 	return exitOK
 }

@@ -64,11 +64,13 @@ func (c *cli) checkOnline(p *policies.Policy, cfg *Config) error {
 		if provider == provisioner.NameDryRun {
 			continue
 		}
+		// newLiveProvider's errors name the provider already.
 		live, err := newLiveProvider(c.getenv, provider, nil, nil)
-		if err == nil {
-			err = live.CheckGroups(c.ctx, groups[provider])
-		}
 		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := live.CheckGroups(c.ctx, groups[provider]); err != nil {
 			errs = append(errs, fmt.Errorf("provider %s: %w", provider, err))
 		}
 	}

@@ -66,9 +66,10 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
 		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
-	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]"+runEnvHelp); code >= 0 {
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
 		return code
 	}
+	m.Config.PolicyFrom = c.policyFrom(fs)
 	if err := errors.Join(env.errs...); err != nil {
 		return c.fail(exitUsage, "%v", err)
 	}
@@ -91,9 +92,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Clock == nil {
 		m.Clock = clockwork.NewRealClock()
 	}
-	p, err := policies.Load(m.Config.Policy)
-	if err != nil {
+	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
+	var le *policies.LoadError
+	switch {
+	case errors.As(err, &le):
 		return fmt.Errorf("the policy is invalid; jitbot will not start:\n%w", err)
+	case err != nil:
+		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Policy = p
 	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now})
