@@ -184,3 +184,57 @@ func TestFirstHour7_CSVHeaderWithoutEmail(t *testing.T) {
 		}
 	}
 }
+
+// Issue 14 defect 1: policy check accepted rules that can never be met,
+// and durations far beyond sense.
+func TestFirstHour1_RulesThatCanNeverBeMet(t *testing.T) {
+	const people = `directory:
+  people:
+    - {email: a@x.io, manager: b@x.io}
+    - {email: b@x.io}
+    - {email: c@x.io}
+resources:
+  - {id: r, provider: dryrun, group: r, owners: [c@x.io]}
+  - {id: s, provider: dryrun, group: s, owners: [b@x.io, c@x.io]}
+rules:
+`
+	for _, tc := range []struct {
+		name, rules string
+		want        string // "" : valid
+	}{
+		{"ManagerQuorum3", "  - then: {approvals: [{approvers: [manager], quorum: 3}]}\n",
+			"p.yaml:10:55: quorum 3 can never be met: the step's approvers are at most 1 people (manager is one person)"},
+		{"ManagerAndEmail", "  - then: {approvals: [{approvers: [manager, c@x.io], quorum: 2}]}\n", ""},
+		{"OwnersOfTheRulesResources", "  - if: {resource: r}\n    then: {approvals: [{approvers: [owner], quorum: 2}]}\n",
+			"p.yaml:11:53: quorum 2 can never be met: the step's approvers are at most 1 people (owner is at most 1)"},
+		{"OwnersOfAnyResource", "  - then: {approvals: [{approvers: [owner], quorum: 2}]}\n", ""},
+		{"GroupsKnownOnlyOnline", "  - then: {approvals: [{approvers: [group:leads], quorum: 5}]}\n", ""},
+		{"TwoStepsOnePerson", "  - name: admin\n    then: {approvals: [{approvers: [manager]}, {approvers: [manager]}]}\n",
+			`p.yaml:11:48: steps 1 to 2 of rule "admin" need 2 different people (an approver of an earlier step may not approve a later one) but name at most 1`},
+		{"TwoStepsOnePersonAllowed", "  - then: {approvals: [{approvers: [manager]}, {approvers: [manager]}], allow_repeat_approver: true}\n", ""},
+		{"TwoStepsTwoPeople", "  - then: {approvals: [{approvers: [manager]}, {approvers: [c@x.io]}]}\n", ""},
+		{"Durations", "  - then: {auto_approve: true, max_duration: 100000d, request_ttl: 366d}\n", "p.yaml:10:46: max_duration: 100000d is longer than the limit of 365d"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := problemsOf(t, people+tc.rules, nil)
+			switch {
+			case tc.want == "" && len(got) > 0:
+				t.Errorf("got %q, want the policy valid", got)
+			case tc.want != "" && (len(got) == 0 || !strings.HasPrefix(got[0], tc.want)):
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// With group sizes from Slack, CheckQuorums finds what only Slack knows.
+	p, err := Parse("p.yaml", []byte(people+"  - then: {approvals: [{approvers: [group:leads, c@x.io], quorum: 3}]}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.CheckQuorums(func(h string) (int, bool) { return map[string]int{"leads": 1}[h], h == "leads" })
+	if want := "p.yaml:10:67: quorum 3 can never be met: the step's approvers are at most 2 people (group:leads has 1 members)"; len(got) != 1 || got[0].String() != want {
+		t.Errorf("CheckQuorums: got %v, want %q", got, want)
+	}
+	if got := p.CheckQuorums(func(string) (int, bool) { return 2, true }); len(got) != 0 {
+		t.Errorf("CheckQuorums with a big enough group: got %v, want none", got)
+	}
+}

@@ -118,6 +118,8 @@ type Rule struct {
 	Line int    // where the rule starts in the policy file
 	If   Match
 	Then Action
+
+	stepAt []pos // where each step's quorum is written, for CheckQuorums
 }
 
 // Match is the condition of a rule. Every field that is set must hold;

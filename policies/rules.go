@@ -19,6 +19,11 @@ func (ps *parser) rules(n *yaml.Node) {
 		r := ps.rule(it, i, names)
 		if r != nil {
 			ps.pol.Rules = append(ps.pol.Rules, r)
+			// What the policy alone says about who can approve: a rule
+			// that can never be met is refused here, not at every request.
+			for _, pr := range ps.pol.unmeetable(r, nil) {
+				ps.add(pos{pr.File, pr.Line, pr.Column}, "%s", pr.Message)
+			}
 		}
 	}
 }
@@ -46,7 +51,7 @@ func (ps *parser) rule(n *yaml.Node, i int, names map[string]int) *Rule {
 		ps.match(e.val, &r.If)
 	}
 	if e, has := f["then"]; has {
-		ps.action(e.val, &r.Then)
+		r.stepAt = ps.action(e.val, &r.Then)
 	} else {
 		ps.require(n, f, what, "then")
 	}
@@ -140,11 +145,13 @@ func (ps *parser) requester(n *yaml.Node, m *PersonMatch) {
 	})
 }
 
-func (ps *parser) action(n *yaml.Node, a *Action) {
+// action reads a rule's then; it returns, for each step read, where its
+// quorum is written (the step itself when it has none).
+func (ps *parser) action(n *yaml.Node, a *Action) (stepAt []pos) {
 	a.RequestTTL = defaultRequestTTL
 	f, ok := ps.fields(n, "then", actionKeys)
 	if !ok {
-		return
+		return nil
 	}
 	autoKnown := true
 	if e, has := f["auto_approve"]; has {
@@ -159,8 +166,9 @@ func (ps *parser) action(n *yaml.Node, a *Action) {
 			ps.nodef(ps.deref(e.val), "approvals must list at least one step")
 		}
 		for _, it := range items {
-			if st, ok := ps.step(it); ok {
+			if st, at, ok := ps.step(it); ok {
 				a.Approvals = append(a.Approvals, st)
+				stepAt = append(stepAt, at)
 			}
 		}
 	} else if !a.AutoApprove && autoKnown {
@@ -186,13 +194,15 @@ func (ps *parser) action(n *yaml.Node, a *Action) {
 	if e, has := f["allow_repeat_approver"]; has {
 		a.AllowRepeatApprover, _ = ps.boolean(e.val, "allow_repeat_approver")
 	}
+	return stepAt
 }
 
-func (ps *parser) step(n *yaml.Node) (Approval, bool) {
+func (ps *parser) step(n *yaml.Node) (Approval, pos, bool) {
 	st := Approval{Quorum: 1}
+	at := ps.at(ps.deref(n))
 	f, ok := ps.fields(n, "an approval step", stepKeys)
 	if !ok || !ps.require(n, f, "an approval step", "approvers") {
-		return st, false
+		return st, at, false
 	}
 	ok = true
 	terms, nodes, good := ps.strs(f["approvers"].val, "approvers", false)
@@ -201,22 +211,16 @@ func (ps *parser) step(n *yaml.Node) (Approval, bool) {
 		ps.nodef(v, "approvers must list at least one approver: manager, owner, group:HANDLE or an email address")
 		ok = false
 	}
-	emails := map[string]bool{}
-	allEmails := true
 	for i, t := range terms {
 		if err := checkTerm(t); err != nil {
 			ps.nodef(nodes[i], "%v", err)
 			ok = false
 			continue
 		}
-		if strings.Contains(t, "@") && !strings.HasPrefix(t, "group:") {
-			emails[normEmail(t)] = true
-		} else {
-			allEmails = false
-		}
 		st.Approvers = append(st.Approvers, t)
 	}
 	if e, has := f["quorum"]; has {
+		at = ps.at(ps.deref(e.val))
 		q, good := ps.integer(e.val, "quorum")
 		switch {
 		case !good:
@@ -224,14 +228,11 @@ func (ps *parser) step(n *yaml.Node) (Approval, bool) {
 		case q < 1:
 			ps.nodef(ps.deref(e.val), "quorum must be at least 1, got %d", q)
 			ok = false
-		case ok && allEmails && q > len(emails):
-			ps.nodef(ps.deref(e.val), "quorum %d can never be met: the step lists %d distinct approvers", q, len(emails))
-			ok = false
 		default:
 			st.Quorum = q
 		}
 	}
-	return st, ok
+	return st, at, ok
 }
 
 // checkTerm validates an approver term.

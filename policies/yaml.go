@@ -252,6 +252,10 @@ func (ps *parser) duration(n *yaml.Node, key string) (time.Duration, bool) {
 		ps.nodef(n, "%s: %v", key, err)
 		return 0, false
 	}
+	if d > MaxPolicyDuration {
+		ps.nodef(n, "%s: %s is longer than the limit of %s", key, strings.TrimSpace(n.Value), FormatDuration(MaxPolicyDuration))
+		return 0, false
+	}
 	return d, true
 }
 

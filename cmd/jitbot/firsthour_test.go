@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/slackfake"
 	"github.com/jitbot/jitbot/store"
 )
 
@@ -301,4 +302,54 @@ func TestFirstHour7_CLIRoughEdges(t *testing.T) {
 			t.Errorf("report access --resource nope: got exit %d, %q; want it called unknown", code, errOut)
 		}
 	})
+}
+
+// Issue 14 defect 1: policy check accepted rules that can never be met
+// (quorum 3 with approvers [manager]) and 100000d; a group's size is known
+// only online.
+func TestFirstHour1_PolicyCheckUnmeetableRules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, rules string) string {
+		path := filepath.Join(dir, name)
+		must(t, os.WriteFile(path, []byte(`directory:
+  people:
+    - {email: a@x.io, manager: b@x.io}
+    - {email: b@x.io}
+resources:
+  - {id: r, provider: dryrun, group: r}
+rules:
+`+rules), 0o600))
+		return path
+	}
+	bad := write("bad.yaml", "  - then: {approvals: [{approvers: [manager], quorum: 3}], max_duration: 100000d}\n")
+	code, _, errOut := runCLI(t, nil, "policy", "check", bad)
+	for _, want := range []string{"bad.yaml:8:55: quorum 3 can never be met", "bad.yaml:8:74: max_duration: 100000d is longer than the limit of 365d"} {
+		if code != exitFailure || !strings.Contains(errOut, want) {
+			t.Errorf("policy check: got exit %d, %q; want exit 1 with %q", code, errOut, want)
+		}
+	}
+
+	groups := write("groups.yaml", "  - then: {approvals: [{approvers: [group:it-leads], quorum: 2}, {approvers: [group:nobody]}]}\n")
+	if code, out, errOut := runCLI(t, nil, "policy", "check", groups); code != exitOK {
+		t.Fatalf("offline, a group's size is unknown: got exit %d, %q %q; want ok", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, nil, "policy", "check", groups, "--online"); code != exitOK || !strings.Contains(errOut, "Slack user groups not checked") {
+		t.Errorf("--online without a Slack token: got exit %d, %q; want ok with a note", code, errOut)
+	}
+	srv := slackfake.New(t, slackfake.Options{})
+	srv.AddUser(slackfake.User{ID: "U1", Name: "dave", Email: "dave@x.io"})
+	srv.AddUserGroup("S1", "it-leads", "U1")
+	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_API_URL": srv.APIURL()}
+	code, _, errOut = runCLI(t, env, "policy", "check", groups, "--online")
+	for _, want := range []string{"groups.yaml:8:62: quorum 2 can never be met: the step's approvers are at most 1 people (group:it-leads has 1 members)",
+		"there is no user group @nobody"} {
+		if code != exitFailure || !strings.Contains(errOut, want) {
+			t.Errorf("--online: got exit %d, %q; want exit 1 with %q", code, errOut, want)
+		}
+	}
+	srv.SetUserGroupMembers("S1", "U1", "U2")
+	srv.AddUserGroup("S2", "nobody", "U1")
+	if code, out, errOut := runCLI(t, env, "policy", "check", groups, "--online"); code != exitOK {
+		t.Errorf("--online with groups large enough: got exit %d, %q %q", code, out, errOut)
+	}
 }

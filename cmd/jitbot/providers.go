@@ -56,9 +56,10 @@ func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisi
 	return out, nil
 }
 
-// checkOnline asks every provider the policy uses whether its groups exist.
+// checkOnline asks every provider the policy uses whether its groups
+// exist, and Slack how large the user groups its rules name are.
 func (c *cli) checkOnline(p *policies.Policy, cfg *Config) error {
-	var errs []error
+	errs := []error{c.checkSlackGroups(p)}
 	groups := p.Groups()
 	for _, provider := range sortedKeys(groups) {
 		if provider == provisioner.NameDryRun {
