@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/internal/slackfake"
 	"github.com/jitbot/jitbot/store"
 )
@@ -351,5 +352,32 @@ rules:
 	srv.AddUserGroup("S2", "nobody", "U1")
 	if code, out, errOut := runCLI(t, env, "policy", "check", groups, "--online"); code != exitOK {
 		t.Errorf("--online with groups large enough: got exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// Issue 14 defect 8: without ../shared/specs the contract tests were
+// skipped invisibly. The fakes say so once per test binary (package) on
+// stderr, without -v.
+func TestFirstHour8_SpecNoticeOncePerPackage(t *testing.T) {
+	if os.Getenv("JITBOT_TEST_SPEC_NOTICE") == "1" {
+		// The working directory has no shared/specs above it.
+		for i := 0; i < 2; i++ {
+			slackfake.New(t, slackfake.Options{})
+			atlassianfake.New(t, atlassianfake.Options{})
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFirstHour8_SpecNoticeOncePerPackage$")
+	cmd.Env = append(os.Environ(), "JITBOT_TEST_SPEC_NOTICE=1")
+	cmd.Dir = t.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child: %v\n%s%s", err, out.String(), errb.String())
+	}
+	for _, want := range []string{"slackfake: ", "atlassianfake: "} {
+		if n := strings.Count(errb.String(), want); n != 1 || !strings.Contains(errb.String(), "not validated") {
+			t.Errorf("stderr: got %d notices from %s in %q, want exactly 1", n, strings.TrimSpace(want), errb.String())
+		}
 	}
 }
