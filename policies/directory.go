@@ -178,6 +178,7 @@ func (ps *parser) csvFile(file string, n *yaml.Node) {
 		return
 	}
 	ps.csv = data
+	ps.pol.DirectoryFile = path
 	// A byte-order mark is invisible in editors: drop it so that columns
 	// on the first line count as people see them.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))

@@ -95,12 +95,15 @@ func (r *Resource) IsBundle() bool { return len(r.Bundle) > 0 }
 // Policy is a validated policy file. Build one with Load or Parse; treat it
 // as read-only afterwards.
 type Policy struct {
-	Source    string             // the path or name the policy was loaded from
-	Hash      string             // hex SHA-256 of the policy file bytes followed by the CSV bytes, if any
-	People    map[string]*Person // keyed by lower-cased email
-	Resources []*Resource        // in file order
-	Rules     []*Rule            // in file order; the first that matches applies
-	Limits    Limits
+	Source string // the path or name the policy was loaded from
+	Hash   string // hex SHA-256 of the policy file bytes followed by the CSV bytes, if any
+	// DirectoryFile is the path of the CSV directory.file names, as read
+	// (joined to the policy's folder); "" when there is none.
+	DirectoryFile string
+	People        map[string]*Person // keyed by lower-cased email
+	Resources     []*Resource        // in file order
+	Rules         []*Rule            // in file order; the first that matches applies
+	Limits        Limits
 
 	byID map[string]*Resource
 }

@@ -31,7 +31,7 @@ type Main struct {
 
 	Log     *zap.Logger
 	DB      *store.DB
-	Policy  *policies.Policy
+	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
 	Bot     *bot.Bot // the Slack front end
 
@@ -133,6 +133,8 @@ func (m *Main) Open(ctx context.Context) error {
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
 		m.frontEnds = append(m.frontEnds, a.Run)
 	}
+	w, hup := m.openPolicyWatch()
+	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
 	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
 		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))
 	return nil
