@@ -49,11 +49,16 @@ Environment (secrets are read only from here):
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
   JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit
-  JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to daily
+  JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
+                         the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
-  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)`
+  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
+
+Booleans read 1/0, true/false, yes/no, on/off, y/n; durations 30s, 90m, 4h, 1d.
+SIGHUP, or a change of the policy file, reloads the policy; an invalid one is
+refused (logged and alerted) and the one in force stays.`
 
 // ParseFlags reads the run command's flags over the environment.
 func (m *Main) ParseFlags(c *cli, args []string) int {
