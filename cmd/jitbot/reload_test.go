@@ -16,7 +16,7 @@ import (
 
 // reloadBot starts the whole program on a copy of the example policy in its
 // own folder, with an alert channel.
-func reloadBot(t *testing.T) (*Main, *slackfake.Server, *clockwork.FakeClock, string) {
+func reloadBot(t *testing.T, extraEnv ...string) (*Main, *slackfake.Server, *clockwork.FakeClock, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"policy.yaml", "people.csv"} {
@@ -27,8 +27,12 @@ func reloadBot(t *testing.T) (*Main, *slackfake.Server, *clockwork.FakeClock, st
 	policy := filepath.Join(dir, "policy.yaml")
 	srv := slackfake.New(t, slackfake.Options{})
 	srv.AddChannel("C0ALERT", "it-alerts")
+	srv.AddChannel("C0AUDIT", "audit")
 	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(),
 		"JITBOT_ALERT_CHANNEL": "C0ALERT"}
+	for i := 0; i+1 < len(extraEnv); i += 2 {
+		env[extraEnv[i]] = extraEnv[i+1]
+	}
 	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Second))
 	m := &Main{Config: Config{Policy: policy, DB: filepath.Join(dir, "jitbot.db"), LogLevel: "error", LogFormat: "json", DryRun: true},
 		Clock: clock, Getenv: func(k string) string { return env[k] }}
@@ -161,5 +165,21 @@ func TestReload_FileChange(t *testing.T) {
 	}
 	if got := m.isPolicyFile(filepath.Join(filepath.Dir(policy), "people.csv")); !got {
 		t.Error("a change of the directory file does not count as a policy change")
+	}
+}
+
+// Issue 10 item 13, end to end: a bot started with an audit channel posts
+// the anchor at start-up (no anchor yet), not only after a day of uptime.
+func TestIntegrity13_BotAnchorsAtStartUp(t *testing.T) {
+	_, srv, _, _ := reloadBot(t, "JITBOT_AUDIT_CHANNEL", "C0AUDIT")
+	if !srv.WaitFor(10*time.Second, func() bool {
+		for _, msg := range srv.Messages("C0AUDIT") {
+			if strings.Contains(msg.AllText(), "jitbot audit verify --anchor") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no anchor posted at start-up; audit channel: %+v", srv.Messages("C0AUDIT"))
 	}
 }
