@@ -106,7 +106,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Policy = p
-	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now})
+	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now, Exclusive: true})
 	if err != nil {
 		return err
 	}
