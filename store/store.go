@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,8 +72,14 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		opt.Now = time.Now
 	}
 	if opt.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("open database %s: %w", path, err)
+		return openReadOnly(ctx, path, opt)
+	}
+	// Connecting in WAL mode rewrites the file header: look at an existing
+	// file read-only first, so that another application's file is refused
+	// untouched.
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := probe(ctx, path, opt); err != nil {
+			return nil, err
 		}
 	}
 	q := url.Values{}
@@ -117,6 +124,82 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 			db.Close()
 			return nil, db.explain(err)
 		}
+	}
+	return db, nil
+}
+
+// openReadOnly opens an existing jitbot database for reading only: it
+// never creates, migrates or writes the file, so that an auditor can read a
+// copy in a read-only folder. mode=ro works beside a running bot (WAL: the
+// -wal and -shm files exist). A database closed cleanly has neither, and in
+// a read-only folder SQLite cannot create the -shm file: with no -wal file
+// there is no writer and nothing beyond the main file, so it is then opened
+// immutable=1 (no locks, no change detection), which is safe for exactly
+// that case.
+func openReadOnly(ctx context.Context, path string, opt Options) (*DB, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no jitbot database at %s: check --db or JITBOT_DB (jitbot run creates it)", path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot read the database %s: %w", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("no jitbot database at %s: it is a folder", path)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
+	db, err := openPools(ctx, path, q, opt)
+	if err == nil {
+		return db, nil
+	}
+	if _, werr := os.Stat(path + "-wal"); werr == nil || !errors.Is(werr, fs.ErrNotExist) {
+		return nil, err
+	}
+	q.Set("immutable", "1")
+	if db, ierr := openPools(ctx, path, q, opt); ierr == nil {
+		return db, nil
+	}
+	return nil, err
+}
+
+// probe checks, read-only, that an existing file is a jitbot database or
+// an empty one.
+func probe(ctx context.Context, path string, opt Options) error {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
+	conn, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	db := &DB{path: path}
+	version, err := db.schemaVersion(ctx, conn)
+	if err != nil {
+		return db.explain(err)
+	}
+	return db.checkOwner(ctx, conn, version, false)
+}
+
+// openPools opens both pools of a read-only database on one DSN and checks it.
+func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB, error) {
+	dsn := "file:" + path + "?" + q.Encode()
+	db := &DB{path: path, now: opt.Now}
+	var err error
+	if db.read, err = sql.Open("sqlite3", dsn); err != nil {
+		return nil, err
+	}
+	db.read.SetMaxOpenConns(8)
+	if db.write, err = sql.Open("sqlite3", dsn); err != nil {
+		db.read.Close()
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	if err := db.check(ctx, Options{ReadOnly: true}); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -184,6 +267,9 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if err != nil {
 		return db.explain(err)
 	}
+	if err := db.checkOwner(ctx, pool, current, readOnly); err != nil {
+		return err
+	}
 	if current > latest {
 		return fmt.Errorf("database %s has schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.path, current, latest)
 	}
@@ -194,6 +280,43 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 		return nil
 	}
 	return db.migrate(ctx, current, opt.maxVersion)
+}
+
+// checkOwner refuses a database that is not jitbot's: tables but no
+// jitbot schema (another application's file), or a schema_migrations table
+// without jitbot's tables. An empty database is jitbot's to create, except
+// for a read-only open, which has nothing to read in it.
+func (db *DB) checkOwner(ctx context.Context, pool *sql.DB, version int, readOnly bool) error {
+	rows, err := pool.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return db.explain(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return db.explain(err)
+		}
+		tables = append(tables, n)
+	}
+	if err := rows.Err(); err != nil {
+		return db.explain(err)
+	}
+	switch {
+	case len(tables) == 0 && readOnly:
+		return fmt.Errorf("no jitbot database at %s: the file is empty (jitbot run creates the schema)", db.path)
+	case len(tables) == 0:
+		return nil
+	case version == 0 || !slices.Contains(tables, "audit_events"):
+		shown := tables
+		if len(shown) > 5 {
+			shown = append(slices.Clip(shown[:5]), "…")
+		}
+		return fmt.Errorf("%s is not a jitbot database: it is another application's SQLite file (tables %s); jitbot will not add its tables to it: name another file with --db or JITBOT_DB, nothing was written",
+			db.path, strings.Join(shown, ", "))
+	}
+	return nil
 }
 
 // explain turns SQLite's terse errors into sentences.
