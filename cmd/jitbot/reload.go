@@ -88,7 +88,7 @@ func (m *Main) checkReload(ctx context.Context, p *policies.Policy) error {
 }
 
 // refuseReload records the refusal in the audit trail and raises an alert
-// (after the alert.raised event commits, as the Alerter expects).
+// in the same transaction (its delivery is a message-lane job).
 func (m *Main) refuseReload(ctx context.Context, cause error) {
 	lines := strings.Split(cause.Error(), "\n")
 	shown := lines
@@ -109,14 +109,13 @@ func (m *Main) refuseReload(ctx context.Context, cause error) {
 			Reason: "the policy file is invalid; the policy in force stays", Data: data}); err != nil {
 			return err
 		}
-		return tx.Append(&approvals.Event{Time: m.Clock.Now(), Actor: approvals.ActorSystem, Action: approvals.ActionAlert, Reason: msg})
+		return m.Service.RaiseAlertTx(tx, "", "", msg, nil)
 	})
 	if err != nil {
 		m.Log.Error("the refused policy reload could not be recorded", zap.Error(err))
+		return
 	}
-	if m.Bot != nil {
-		m.Bot.Alert(ctx, "", msg)
-	}
+	m.Service.Wake()
 }
 
 // openPolicyWatch starts watching the policy's folder (not the file:
