@@ -76,8 +76,9 @@ type Provider struct {
 	org   string
 	dir   string
 
+	groups *atlassian.Groups[group]
+
 	mu     sync.RWMutex
-	groups map[string]group  // lower(name) → group
 	emails map[string]string // accountId → email, learnt from lookups
 }
 
@@ -113,7 +114,10 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID),
-		groups: map[string]group{}, emails: map[string]string{}}
+		emails: map[string]string{}}
+	p.groups = atlassian.NewGroups(p.lookupGroups, "in organisation "+p.org, func(name string, n int) error {
+		return fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", name, n, p.org)
+	})
 	if p.cache == nil {
 		p.cache = atlassian.NewMemoryCache()
 	}
@@ -170,23 +174,10 @@ type adminGroup struct {
 // directories, and says exactly which do not exist (or exist in more than
 // one directory, when no directory is configured).
 func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
-	found, err := p.lookupGroups(ctx, names)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, n := range atlassian.Dedupe(names) {
-		gs := found[strings.ToLower(n)]
-		switch len(gs) {
-		case 0:
-			errs = append(errs, fmt.Errorf("group %s does not exist in organisation %s", n, p.org))
-		case 1:
-		default:
-			errs = append(errs, fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", n, len(gs), p.org))
-		}
-	}
-	return errors.Join(errs...)
+	return p.groups.Check(ctx, names)
 }
+
+// lookupGroups searches the directory for names (lowercased in the answer).
 
 func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string][]group, error) {
 	names = atlassian.Dedupe(names)
@@ -210,64 +201,7 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 			return nil, err
 		}
 	}
-	p.mu.Lock()
-	for n, gs := range found {
-		if len(gs) == 1 {
-			p.groups[n] = gs[0]
-		}
-	}
-	p.mu.Unlock()
 	return found, nil
-}
-
-// groupOf returns a group's id and directory, looking it up when needed.
-func (p *Provider) groupOf(ctx context.Context, name string) (group, error) {
-	p.mu.RLock()
-	g, ok := p.groups[strings.ToLower(name)]
-	p.mu.RUnlock()
-	if ok {
-		return g, nil
-	}
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return group{}, err
-	}
-	switch gs := found[strings.ToLower(name)]; len(gs) {
-	case 0:
-		return group{}, approvals.Permanent(&errNoGroup{group: name, org: p.org})
-	case 1:
-		return gs[0], nil
-	default:
-		return group{}, approvals.Permanent(fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID", name, len(gs), p.org))
-	}
-}
-
-type errNoGroup struct {
-	group, org string
-	deleted    bool
-}
-
-func (e *errNoGroup) Error() string {
-	if e.deleted {
-		return fmt.Sprintf("group %s was deleted (it is no longer in organisation %s)", e.group, e.org)
-	}
-	return fmt.Sprintf("group %s does not exist in organisation %s", e.group, e.org)
-}
-
-// forget drops a group's cached id and reports whether it still exists.
-func (p *Provider) forget(ctx context.Context, name string) (group, bool, error) {
-	p.mu.Lock()
-	delete(p.groups, strings.ToLower(name))
-	p.mu.Unlock()
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return group{}, false, err
-	}
-	gs := found[strings.ToLower(name)]
-	if len(gs) != 1 {
-		return group{}, false, nil
-	}
-	return gs[0], true, nil
 }
 
 type adminUser struct {
@@ -323,7 +257,7 @@ func (p *Provider) membershipsPath(g group) string {
 
 // AddMember adds m.Person to m.Group. An existing membership is success.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
-	g, err := p.groupOf(ctx, m.Group)
+	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return err
 	}
@@ -341,10 +275,10 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
 		return nil
 	case isAPI && e.Status == http.StatusNotFound:
-		if _, exists, ferr := p.forget(ctx, m.Group); ferr != nil {
+		if _, exists, ferr := p.groups.Refresh(ctx, m.Group); ferr != nil {
 			return ferr
 		} else if !exists {
-			return approvals.Permanent(e.WithReason((&errNoGroup{group: m.Group, org: p.org, deleted: true}).Error()))
+			return p.groups.Deleted(m.Group, e)
 		}
 		return approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
 	}
@@ -354,45 +288,35 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 // RemoveMember removes m.Person from m.Group. When the API answers 400 or
 // 404, a member search decides: not a member is success.
 func (p *Provider) RemoveMember(ctx context.Context, m approvals.Membership) error {
-	g, err := p.groupOf(ctx, m.Group)
-	var ng *errNoGroup
-	if errors.As(err, &ng) {
-		p.log.Warn("group no longer exists: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	aid, err := p.AccountID(ctx, m.Person)
-	if err != nil {
-		return err
-	}
-	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: p.membershipsPath(g) + "/" + url.PathEscape(aid)}, nil)
-	if err == nil {
-		p.log.Info("removed from group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	e, ok := atlassian.AsError(err)
-	if !ok || (e.Status != http.StatusBadRequest && e.Status != http.StatusNotFound) {
-		return err
-	}
-	if _, exists, ferr := p.forget(ctx, m.Group); ferr == nil && !exists {
-		p.log.Warn("group was deleted: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	member, cerr := p.isMemberID(ctx, g, aid)
-	if cerr != nil {
-		return fmt.Errorf("the Admin API refused to remove %s from %s (%s), and a search could not confirm it: %w", m.Person, m.Group, e.Detail(), cerr)
-	}
-	if member {
-		return fmt.Errorf("the Admin API refused to remove %s from %s and they are still a member: %w", m.Person, m.Group, e)
-	}
-	return nil
+	var (
+		g   group
+		aid string
+	)
+	return atlassian.RemoveMember(ctx, p.log, m, atlassian.RemoveSteps{API: "the Admin API", Checker: "a search",
+		Resolve: func(ctx context.Context) (err error) {
+			if g, err = p.groups.Get(ctx, m.Group); err != nil {
+				return err
+			}
+			aid, err = p.AccountID(ctx, m.Person)
+			return err
+		},
+		Delete: func(ctx context.Context) error {
+			_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: p.membershipsPath(g) + "/" + url.PathEscape(aid)}, nil)
+			return err
+		},
+		Confirm: func(ctx context.Context) (bool, bool, error) {
+			if _, exists, err := p.groups.Refresh(ctx, m.Group); err == nil && !exists {
+				return false, true, nil
+			}
+			member, err := p.isMemberID(ctx, g, aid)
+			return member, false, err
+		},
+	})
 }
 
 // IsMember reports whether m.Person is in m.Group (one user search).
 func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, error) {
-	g, err := p.groupOf(ctx, m.Group)
+	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return false, err
 	}
@@ -416,7 +340,7 @@ func (p *Provider) isMemberID(ctx context.Context, g group, aid string) (bool, e
 // Members lists a group's members as emails; a member without one is
 // listed as "accountId:ID", which matches no grant.
 func (p *Provider) Members(ctx context.Context, groupName string) ([]string, error) {
-	g, err := p.groupOf(ctx, groupName)
+	g, err := p.groups.Get(ctx, groupName)
 	if err != nil {
 		return nil, err
 	}
