@@ -30,7 +30,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
@@ -70,16 +69,12 @@ type Config struct {
 
 // Provider is the atlassian-admin provider. It is safe for concurrent use.
 type Provider struct {
-	c     *atlassian.Client
-	cache AccountCache
-	log   *zap.Logger
-	org   string
-	dir   string
-
-	groups *atlassian.Groups[group]
-
-	mu     sync.RWMutex
-	emails map[string]string // accountId → email, learnt from lookups
+	c        *atlassian.Client
+	log      *zap.Logger
+	org      string
+	dir      string
+	groups   *atlassian.Groups[group]
+	accounts *atlassian.Accounts
 }
 
 type group struct{ id, dir string }
@@ -113,14 +108,11 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID),
-		emails: map[string]string{}}
+	p := &Provider{c: c, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID)}
+	p.accounts = atlassian.NewAccounts(cfg.Cache, provisioner.NameAtlassianAdmin, p.searchAccount)
 	p.groups = atlassian.NewGroups(p.lookupGroups, "in organisation "+p.org, func(name string, n int) error {
 		return fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", name, n, p.org)
 	})
-	if p.cache == nil {
-		p.cache = atlassian.NewMemoryCache()
-	}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -215,40 +207,22 @@ type adminUser struct {
 // answer, or the one directory user whose email is exactly email (a v2
 // user search by email). None or several is a permanent error.
 func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameAtlassianAdmin, email)
+	return p.accounts.ID(ctx, email)
+}
+
+// searchAccount finds the one directory user whose email is exactly email.
+func (p *Provider) searchAccount(ctx context.Context, email string) (string, error) {
+	var ids []string
+	err := search(ctx, p, p.dirPath(p.dir)+"/users/search", map[string]any{"emails": []string{email}, "limit": 100}, func(u adminUser) bool {
+		if strings.EqualFold(strings.TrimSpace(u.Email), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
+			ids = append(ids, u.AccountID)
+		}
+		return true
+	})
 	if err != nil {
-		return "", fmt.Errorf("account cache: %w", err)
+		return "", err
 	}
-	if !ok {
-		var ids []string
-		err := search(ctx, p, p.dirPath(p.dir)+"/users/search", map[string]any{"emails": []string{email}, "limit": 100}, func(u adminUser) bool {
-			if strings.EqualFold(strings.TrimSpace(u.Email), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
-				ids = append(ids, u.AccountID)
-			}
-			return true
-		})
-		if err != nil {
-			return "", err
-		}
-		switch len(ids) {
-		case 0:
-			return "", approvals.Permanent(fmt.Errorf("no user in organisation %s has the email %s", p.org, email))
-		case 1:
-			id = ids[0]
-		default:
-			slices.Sort(ids)
-			return "", approvals.Permanent(fmt.Errorf("the email %s matches %d accounts in organisation %s (%s): jitbot will not guess; fix the directory",
-				email, len(ids), p.org, strings.Join(ids, ", ")))
-		}
-		if err := p.cache.PutAccount(ctx, provisioner.NameAtlassianAdmin, email, id); err != nil {
-			return "", fmt.Errorf("account cache: %w", err)
-		}
-	}
-	p.mu.Lock()
-	p.emails[id] = email
-	p.mu.Unlock()
-	return id, nil
+	return atlassian.OneAccount(email, ids, atlassian.AccountWords{One: "user", Many: "accounts", Where: "in organisation " + p.org})
 }
 
 func (p *Provider) membershipsPath(g group) string {
@@ -348,9 +322,7 @@ func (p *Provider) Members(ctx context.Context, groupName string) ([]string, err
 	err = search(ctx, p, p.dirPath(g.dir)+"/users/search", map[string]any{"groupIds": []string{g.id}, "limit": 100}, func(u adminUser) bool {
 		e := strings.ToLower(strings.TrimSpace(u.Email))
 		if e == "" {
-			p.mu.RLock()
-			e = p.emails[u.AccountID]
-			p.mu.RUnlock()
+			e, _ = p.accounts.Email(u.AccountID)
 		}
 		if e == "" {
 			e = "accountId:" + u.AccountID

@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
@@ -54,15 +53,11 @@ type Config struct {
 
 // Provider is the jira provider. It is safe for concurrent use.
 type Provider struct {
-	c     *atlassian.Client
-	cache AccountCache
-	log   *zap.Logger
-	site  string
-
-	groups *atlassian.Groups[string] // name → groupId
-
-	mu     sync.RWMutex
-	emails map[string]string // accountId → email, learnt from lookups
+	c        *atlassian.Client
+	log      *zap.Logger
+	site     string
+	groups   *atlassian.Groups[string] // name → groupId
+	accounts *atlassian.Accounts
 }
 
 var (
@@ -97,11 +92,9 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, site: c.BaseURL(), emails: map[string]string{}}
+	p := &Provider{c: c, log: cfg.Log, site: c.BaseURL()}
 	p.groups = atlassian.NewGroups(p.lookupGroups, "on "+p.site, nil)
-	if p.cache == nil {
-		p.cache = atlassian.NewMemoryCache()
-	}
+	p.accounts = atlassian.NewAccounts(cfg.Cache, provisioner.NameJira, p.searchAccount)
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -157,23 +150,7 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 // cached answer, or the one account whose email is exactly email. No
 // account, or more than one, is a permanent error: jitbot never guesses.
 func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameJira, email)
-	if err != nil {
-		return "", fmt.Errorf("account cache: %w", err)
-	}
-	if !ok {
-		if id, err = p.searchAccount(ctx, email); err != nil {
-			return "", err
-		}
-		if err := p.cache.PutAccount(ctx, provisioner.NameJira, email, id); err != nil {
-			return "", fmt.Errorf("account cache: %w", err)
-		}
-	}
-	p.mu.Lock()
-	p.emails[id] = email
-	p.mu.Unlock()
-	return id, nil
+	return p.accounts.ID(ctx, email)
 }
 
 // searchAccount asks GET /rest/api/3/user/search, which matches prefixes of
@@ -199,16 +176,8 @@ func (p *Provider) searchAccount(ctx context.Context, email string) (string, err
 			break
 		}
 	}
-	switch len(ids) {
-	case 0:
-		return "", approvals.Permanent(fmt.Errorf("no Jira account on %s has the email %s (or its profile hides the email)", p.site, email))
-	case 1:
-		return ids[0], nil
-	default:
-		slices.Sort(ids)
-		return "", approvals.Permanent(fmt.Errorf("the email %s matches %d Jira accounts on %s (%s): jitbot will not guess; fix the directory",
-			email, len(ids), p.site, strings.Join(ids, ", ")))
-	}
+	return atlassian.OneAccount(email, ids, atlassian.AccountWords{One: "Jira account", Many: "Jira accounts", Where: "on " + p.site,
+		Hint: " (or its profile hides the email)"})
 }
 
 // explainRead makes a failed read's reason exact: the reads need the
@@ -278,7 +247,7 @@ func (p *Provider) explain404(ctx context.Context, m approvals.Membership, gid, 
 		return nil, false, err
 	}
 	if fresh != aid {
-		if err := p.cache.PutAccount(ctx, provisioner.NameJira, m.Person, fresh); err != nil {
+		if err := p.accounts.Put(ctx, m.Person, fresh); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil
@@ -399,11 +368,9 @@ func (p *Provider) Members(ctx context.Context, group string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	emailer, _ := p.cache.(AccountEmailer)
+	emailer, _ := p.accounts.Cache().(AccountEmailer)
 	for _, id := range unknown {
-		p.mu.RLock()
-		e, ok := p.emails[id]
-		p.mu.RUnlock()
+		e, ok := p.accounts.Email(id)
 		if !ok && emailer != nil {
 			if e, ok, err = emailer.AccountEmail(ctx, provisioner.NameJira, id); err != nil {
 				return nil, fmt.Errorf("account cache: %w", err)
