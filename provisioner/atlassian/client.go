@@ -55,8 +55,12 @@ type Options struct {
 	// Name names the API in errors and logs: "jira" or "admin".
 	Name string
 	// BaseURL is the site (https://example.atlassian.net) or
-	// https://api.atlassian.com.
+	// https://api.atlassian.com. It must be https, except to a loopback
+	// address (see CheckBaseURL).
 	BaseURL string
+	// Setting names where BaseURL came from, for errors: the setting IT
+	// must fix (ATLASSIAN_SITE_URL). Default: Name + " base URL".
+	Setting string
 	// Auth is the credential, from Basic or Bearer.
 	Auth Auth
 	// Rate is the token bucket's rate in requests per second (default
@@ -128,12 +132,15 @@ func New(o Options) (*Client, error) {
 	if o.Name == "" {
 		o.Name = "atlassian"
 	}
-	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("%s: base URL %q is not an http(s) URL", o.Name, o.BaseURL)
+	if o.Setting == "" {
+		o.Setting = o.Name + " base URL"
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%s: put credentials in the token settings, not in the URL", o.Name)
+	if err := CheckBaseURL(o.Setting, o.BaseURL); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Name, err)
+	}
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(o.BaseURL), "/"))
+	if err != nil { // CheckBaseURL parsed it already; url errors would repeat the URL
+		return nil, fmt.Errorf("%s: %s is not a URL", o.Name, o.Setting)
 	}
 	if o.Auth.IsZero() {
 		return nil, fmt.Errorf("%s: no credential", o.Name)
@@ -144,6 +151,9 @@ func New(o Options) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{}
 	}
+	hc := *c.hc // a copy: the caller's client keeps its own policy
+	hc.CheckRedirect = noDowngrade(hc.CheckRedirect)
+	c.hc = &hc
 	if c.clock == nil {
 		c.clock = clockwork.NewRealClock()
 	}

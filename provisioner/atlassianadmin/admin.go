@@ -62,7 +62,7 @@ type Config struct {
 	APIKey      atlassian.Secret // an organisation API key
 	Cache       AccountCache     // nil keeps account ids in memory only
 	Log         *zap.Logger
-	// Transport tunes the HTTP transport; Name, BaseURL, Auth and Reasons
+	// Transport tunes the HTTP transport; Name, BaseURL, Setting, Auth and Reasons
 	// are set by New.
 	Transport atlassian.Options
 }
@@ -99,7 +99,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.DirectoryID = AnyDirectory
 	}
 	o := cfg.Transport
-	o.Name, o.BaseURL, o.Auth = "admin", cfg.APIURL, atlassian.Bearer(cfg.APIKey)
+	o.Name, o.BaseURL, o.Setting, o.Auth = "admin", cfg.APIURL, "ATLASSIAN_API_URL", atlassian.Bearer(cfg.APIKey)
 	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonForbidden}
 	if o.Log == nil {
 		o.Log = cfg.Log

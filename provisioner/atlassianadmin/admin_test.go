@@ -266,3 +266,18 @@ func TestProvider_RetriesAndSecrets(t *testing.T) {
 		}
 	}
 }
+
+// Integrity item 17: a plain-http Admin API URL is refused, naming the
+// setting, before any request carries the API key.
+func TestIntegrity17_HTTPSRequired(t *testing.T) {
+	_, err := atlassianadmin.New(atlassianadmin.Config{APIURL: "http://api.atlassian.com", OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"})
+	if err == nil || !strings.Contains(err.Error(), `ATLASSIAN_API_URL="http://api.atlassian.com" must be an https URL`) || strings.Contains(err.Error(), "key-SECRET") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := atlassianadmin.New(atlassianadmin.Config{APIURL: "http://[::1]:1", OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("loopback refused: %v", err)
+	}
+	if _, err := atlassianadmin.New(atlassianadmin.Config{OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("the default https://api.atlassian.com refused: %v", err)
+	}
+}

@@ -47,7 +47,7 @@ type Config struct {
 	Cache AccountCache
 	Log   *zap.Logger
 	// Transport tunes the HTTP transport (rate, timeouts, retries, client,
-	// clock). Name, BaseURL, Auth and Reasons are set by New.
+	// clock). Name, BaseURL, Setting, Auth and Reasons are set by New.
 	Transport atlassian.Options
 }
 
@@ -83,7 +83,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("jira: no API token")
 	}
 	o := cfg.Transport
-	o.Name, o.BaseURL, o.Auth = "jira", cfg.SiteURL, atlassian.Basic(strings.TrimSpace(cfg.Email), cfg.Token)
+	o.Name, o.BaseURL, o.Setting, o.Auth = "jira", cfg.SiteURL, "ATLASSIAN_SITE_URL", atlassian.Basic(strings.TrimSpace(cfg.Email), cfg.Token)
 	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonNotSiteAdmin}
 	if o.Log == nil {
 		o.Log = cfg.Log

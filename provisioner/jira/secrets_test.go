@@ -73,3 +73,15 @@ func TestSecrets_TokenNeverLeaves(t *testing.T) {
 		}
 	}
 }
+
+// Integrity item 17: a plain-http site URL is refused, naming the setting,
+// before any request carries the API token; loopback fakes are allowed.
+func TestIntegrity17_HTTPSRequired(t *testing.T) {
+	_, err := jira.New(jira.Config{SiteURL: "http://example.atlassian.net", Email: "a@example.com", Token: "tok-SECRET-7f3a9c"})
+	if err == nil || !strings.Contains(err.Error(), `ATLASSIAN_SITE_URL="http://example.atlassian.net" must be an https URL`) || strings.Contains(err.Error(), "tok-SECRET") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := jira.New(jira.Config{SiteURL: "http://127.0.0.1:1", Email: "a@example.com", Token: "tok-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("loopback refused: %v", err)
+	}
+}
