@@ -1,13 +1,16 @@
 // Package atlassianadmin is the "atlassian-admin" provider: group
 // memberships in an organisation's directory through the Atlassian Admin
 // API v2 (https://api.atlassian.com, bearer organisation API key), for
-// organisations whose groups live at organisation level, plus the v2
-// suspend and restore user calls licence reviews use.
+// organisations whose groups live at organisation level, plus what
+// licence reviews read and do (directory.go): every user with their
+// product activity, one user's last-active dates, a user's groups,
+// suspend and restore.
 //
-// Endpoints (Admin API v2, organisation REST API):
+// Endpoints (Admin API v2, organisation REST API, and one v1 read):
 //
-//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search        emails, accountIds, groupIds; cursor paging (links.next)
-//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search       groupNames; cursor paging
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search        filters, expand; cursor paging (links.next)
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search       groupNames, accountIds; cursor paging
+//	GET    /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates  per user; cursor paging
 //	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships            {"accountId"}
 //	DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}
 //	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend | /restore
@@ -335,46 +338,6 @@ func (p *Provider) Members(ctx context.Context, groupName string) ([]string, err
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// Suspend suspends the account's access (v2 …/users/{accountId}/suspend):
-// it stops billing and keeps roles and group memberships for Restore. With
-// no directory configured it suspends in every directory the account is in.
-func (p *Provider) Suspend(ctx context.Context, accountID string) error {
-	return p.userAction(ctx, accountID, "suspend")
-}
-
-// Restore gives a suspended account its access back (v2 …/restore), with
-// the memberships it had.
-func (p *Provider) Restore(ctx context.Context, accountID string) error {
-	return p.userAction(ctx, accountID, "restore")
-}
-
-func (p *Provider) userAction(ctx context.Context, accountID, action string) error {
-	if accountID == "" {
-		return approvals.Permanent(fmt.Errorf("%s: no account id", action))
-	}
-	dirs := []string{p.dir}
-	if p.dir == AnyDirectory {
-		var err error
-		if dirs, err = p.directoriesOf(ctx, accountID); err != nil {
-			return err
-		}
-		if len(dirs) == 0 {
-			return approvals.Permanent(fmt.Errorf("%s: the account %s is in no directory of organisation %s", action, accountID, p.org))
-		}
-	}
-	for _, d := range dirs {
-		_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.dirPath(d) + "/users/" + url.PathEscape(accountID) + "/" + action}, nil)
-		if e, ok := atlassian.AsError(err); ok && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already") {
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-		p.log.Info("user "+action, zap.String("account_id", accountID), zap.String("directory", d))
-	}
-	return nil
 }
 
 // directoriesOf lists the directories an account is in:

@@ -2,6 +2,7 @@ package atlassianadmin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,18 +162,23 @@ func TestProvider_SuspendRestore(t *testing.T) {
 	for _, dir := range []string{"-", "dir-1"} {
 		t.Run("Directory"+dir, func(t *testing.T) {
 			p := newProvider(t, f, dir, nil)
-			for range 2 {
-				if err := p.Suspend(ctx, id); err != nil {
-					t.Fatal(err)
-				}
+			// The second time the API says it is done already: a typed
+			// error, so the evidence can tell "suspended by jitbot" from
+			// "found suspended".
+			if err := p.Suspend(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Suspend(ctx, id); !errors.Is(err, atlassianadmin.ErrAlreadySuspended) {
+				t.Fatalf("suspend again: got %v, want ErrAlreadySuspended", err)
 			}
 			if !f.Suspended("erin@partner.io") {
 				t.Fatal("not suspended")
 			}
-			for range 2 {
-				if err := p.Restore(ctx, id); err != nil {
-					t.Fatal(err)
-				}
+			if err := p.Restore(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Restore(ctx, id); !errors.Is(err, atlassianadmin.ErrNotSuspended) {
+				t.Fatalf("restore again: got %v, want ErrNotSuspended", err)
 			}
 			if f.Suspended("erin@partner.io") {
 				t.Fatal("still suspended")
@@ -180,7 +186,7 @@ func TestProvider_SuspendRestore(t *testing.T) {
 		})
 	}
 	p := newProvider(t, f, "-", nil)
-	if err := p.Suspend(ctx, "no-such-account"); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "in no directory") {
+	if err := p.Suspend(ctx, "no-such-account"); !approvals.IsPermanent(err) || !errors.Is(err, atlassianadmin.ErrNotFound) || !strings.Contains(err.Error(), "in no directory") {
 		t.Errorf("unknown account: %v", err)
 	}
 }
