@@ -261,16 +261,7 @@ func TestProvider_RetriesAndSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	key := o.APIKey
-	texts := []string{fmt.Sprintf("%v %+v %#v %s", err, err, err, err), fmt.Sprintf("%v %+v %#v", p, p, p)}
-	for _, e := range logs.All() {
-		texts = append(texts, fmt.Sprint(e.Message, e.ContextMap()))
-	}
-	for _, s := range texts {
-		if strings.Contains(s, key) {
-			t.Fatalf("the API key leaked: %s", s)
-		}
-	}
+	atlassianfake.CheckNoLeak(t, []string{o.APIKey}, []error{err}, logs.All(), p)
 }
 
 // Integrity item 17: a plain-http Admin API URL is refused, naming the

@@ -366,23 +366,7 @@ func TestProvider_DirectorySecrets(t *testing.T) {
 	if p.Client().Stats().Retries == 0 {
 		t.Fatalf("no retries: %+v", p.Client().Stats())
 	}
-	var texts []string
-	failures := 0
-	for _, err := range errs {
-		if err != nil {
-			failures++
-			texts = append(texts, fmt.Sprintf("%v|%+v|%#v|%s|%q", err, err, err, err, err))
-		}
-	}
-	if failures < 5 {
-		t.Fatalf("only %d errors to check", failures)
-	}
-	for _, e := range logs.All() {
-		texts = append(texts, fmt.Sprint(e.Message, e.ContextMap()))
-	}
-	for _, s := range texts {
-		if strings.Contains(s, o.APIKey) {
-			t.Fatalf("the API key leaked: %s", s)
-		}
+	if n := atlassianfake.CheckNoLeak(t, []string{o.APIKey}, errs, logs.All(), p, bad); n < 5 {
+		t.Fatalf("only %d errors to check", n)
 	}
 }
