@@ -431,7 +431,12 @@ func (s *Server) throttle(w http.ResponseWriter, api string, wait time.Duration,
 	s.mu.Unlock()
 	// Both APIs send X-RateLimit-Reset, an ISO 8601 time in UTC; only
 	// Jira sends Retry-After too.
-	w.Header().Set("X-RateLimit-Reset", isoTime(time.Now().Add(wait)))
+	// Rounded up: at the time it names, the window has reset.
+	reset := time.Now().Add(wait)
+	if r := reset.Truncate(time.Millisecond); r.Before(reset) {
+		reset = r.Add(time.Millisecond)
+	}
+	w.Header().Set("X-RateLimit-Reset", isoTime(reset))
 	if f.RateLimit > 0 {
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(int(f.RateLimit)))
 		w.Header().Set("X-RateLimit-Remaining", "0")
