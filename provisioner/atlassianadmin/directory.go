@@ -380,7 +380,7 @@ func or(s, def string) string {
 func (p *Provider) UserGroups(ctx context.Context, accountID string) ([]Group, error) {
 	var out []Group
 	err := search(ctx, p, p.dirPath(p.dir)+"/groups/search", map[string]any{"accountIds": []string{accountID}, "limit": 100}, func(g adminGroup) bool {
-		out = append(out, Group{ID: g.ID, Name: g.Name, DirectoryID: g.DirectoryID})
+		out = append(out, Group(g))
 		return true
 	})
 	if err != nil {
