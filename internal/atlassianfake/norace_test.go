@@ -1,0 +1,5 @@
+//go:build !race
+
+package atlassianfake
+
+const raceEnabled = false
