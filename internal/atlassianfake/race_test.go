@@ -1,5 +1,0 @@
-//go:build race
-
-package atlassianfake
-
-const raceEnabled = true
