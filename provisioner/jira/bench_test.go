@@ -36,11 +36,16 @@ func envNumber(name string, def float64) float64 {
 // and the 429s the fake answered (each one was retried; all grants end
 // removed or the benchmark fails; a 429's retry waits on the real clock, so
 // the fake clock is not advanced). JITBOT_BENCH_WORKERS sets the engine's
-// workers and JITBOT_BENCH_FAKE_BURST the fake's bucket size (default R).
+// access-lane workers, JITBOT_BENCH_MESSAGE_WORKERS its message-lane
+// workers, and JITBOT_BENCH_FAKE_BURST the fake's bucket size (default R).
+// JITBOT_BENCH_TX_STATS=1 counts and times the engine's write transactions
+// after the sweep (statStore) and logs how busy SQLite's write connection was.
 func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 	r := envNumber("JITBOT_BENCH_RATE", 200)
 	n := int(envNumber("JITBOT_BENCH_GRANTS", 10000))
 	workers := int(envNumber("JITBOT_BENCH_WORKERS", 0))
+	messageWorkers := int(envNumber("JITBOT_BENCH_MESSAGE_WORKERS", 0))
+	txStats := os.Getenv("JITBOT_BENCH_TX_STATS") == "1"
 	burst := int(envNumber("JITBOT_BENCH_FAKE_BURST", 0)) // the fake's bucket; default one second's worth
 	for range b.N {
 		b.StopTimer()
@@ -65,8 +70,14 @@ func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 		if err := p.CheckGroups(ctx, []string{"confluence-finance"}); err != nil {
 			b.Fatal(err)
 		}
-		svc := approvals.New(approvals.Config{Store: db, Policy: pol, Clock: clock, Workers: workers,
-			Providers: map[string]approvals.Provisioner{"jira": p}})
+		var engineStore approvals.Store = db
+		var stats *statStore
+		if txStats {
+			stats = newStatStore(db)
+			engineStore = stats
+		}
+		svc := approvals.New(approvals.Config{Store: engineStore, Policy: pol, Clock: clock, Workers: workers,
+			MessageWorkers: messageWorkers, Providers: map[string]approvals.Provisioner{"jira": p}})
 		f.SetFaults(atlassianfake.Faults{RateLimit: r, RateBurst: burst})
 		before := f.Requests()
 		time.Sleep(time.Second) // let the fake's bucket fill, as after a quiet second
@@ -78,6 +89,9 @@ func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 			b.Fatalf("sweep: %+v %v", res, err)
 		}
 		swept := time.Since(start)
+		if stats != nil {
+			stats.reset()
+		}
 		// The engine's own loops revoke them: the access lane's workers
 		// pull jobs continuously.
 		runCtx, stop := context.WithCancel(ctx)
@@ -128,6 +142,9 @@ func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 		b.ReportMetric(float64(f.Requests()-before), "requests")
 		b.Logf("R=%.0f/s grants=%d: %.1f revocations/s (%.3f R), last out after %s (sweep %s), requests %d, 429s %d (rate limit %d), client %+v",
 			r, n, perSec, perSec/r, walls[n-1].Sub(start).Round(time.Millisecond), swept.Round(time.Millisecond), f.Requests()-before, throttled, limited, st)
+		if stats != nil {
+			b.Logf("after the sweep: %s", stats.report(walls[n-1].Sub(start)-swept))
+		}
 		db.Close()
 	}
 }
