@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -295,6 +296,7 @@ func runBurst(b *testing.B, s burstSetup) {
 	ctx := context.Background()
 	reset := resetPeakRSS()
 	rssBefore := procStatusKB("VmRSS")
+	goPeak := sampleGoMemory(b)
 	b.StartTimer()
 	wallStart := time.Now()
 
@@ -462,6 +464,7 @@ func runBurst(b *testing.B, s burstSetup) {
 	rmStats.firstToLast = lastRm.Sub(deadline)
 	b.StopTimer()
 	peak := procStatusKB("VmHWM")
+	heapPeak, goTotalPeak := goPeak()
 	wall := time.Since(wallStart)
 
 	allAcks := append(slices.Clone(fileAcks), clickAcks...)
@@ -492,8 +495,10 @@ func runBurst(b *testing.B, s burstSetup) {
 	b.Logf("work: %s; Slack calls: chat.postMessage %d (paced 429s %d), chat.update %d, views.publish %d",
 		e.jobsDone(), len(e.srv.Calls("chat.postMessage")), e.srv.RateLimited("chat.postMessage"),
 		len(e.srv.Calls("chat.update")), len(e.srv.Calls("views.publish")))
-	b.Logf("RSS: %.1f MiB once connected; peak %.1f MiB (VmHWM%s)", float64(rssBefore)/1024, float64(peak)/1024,
-		map[bool]string{true: ", reset once connected", false: " since the process started: clear_refs refused"}[reset])
+	b.Logf("RSS: %.1f MiB once connected; peak %.1f MiB (VmHWM%s); Go's own peaks: heap objects %.1f MiB, all Go memory %.1f MiB",
+		float64(rssBefore)/1024, float64(peak)/1024,
+		map[bool]string{true: ", reset once connected", false: " since the process started: clear_refs refused"}[reset],
+		float64(heapPeak)/(1<<20), float64(goTotalPeak)/(1<<20))
 }
 
 // jobsDone lists the outbox jobs run to completion, by kind.
@@ -514,4 +519,37 @@ func (e *env) jobsDone() string {
 		parts = append(parts, fmt.Sprintf("%s %d", kind, n))
 	}
 	return "jobs done: " + strings.Join(parts, ", ")
+}
+
+// sampleGoMemory samples the Go runtime's heap objects and all the memory
+// it maps every 20 ms until the benchmark ends (runtime/metrics, no stop
+// of the world); the returned func stops it and gives the peaks. What
+// VmHWM holds beyond them is SQLite's and the C runtime's memory, and the
+// binary itself.
+func sampleGoMemory(b *testing.B) func() (heap, total uint64) {
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/total:bytes"}}
+	var heap, total uint64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			heap, total = max(heap, samples[0].Value.Uint64()), max(total, samples[1].Value.Uint64())
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	var once sync.Once
+	finish := func() (uint64, uint64) {
+		once.Do(func() { close(stop); <-done })
+		return heap, total
+	}
+	b.Cleanup(func() { finish() })
+	return finish
 }
