@@ -24,6 +24,8 @@ import (
 	"github.com/jitbot/jitbot/provisioner/jira"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
 )
 
 // benchEnvInt reads a positive number from the environment, else def.
@@ -552,4 +554,65 @@ func sampleGoMemory(b *testing.B) func() (heap, total uint64) {
 	}
 	b.Cleanup(func() { finish() })
 	return finish
+}
+
+// BenchmarkDecodePageClick measures what slack-go's Socket Mode client does
+// with a click on a full page of waiting requests before the bot can ack
+// it: decode the envelope (socketmode.Request), then its payload
+// (slack.InteractionCallback), which carries the whole message the button
+// is in. slack-go does this for every envelope, one after another, on one
+// goroutine, so clicks that arrive together are acked no faster than this.
+// The page is the bot's own, posted to the local Slack for 30 requests to
+// one approver; the envelope is shaped like the local Slack's.
+//
+//	go test -run '^$' -bench BenchmarkDecodePageClick -benchmem ./bot/
+func BenchmarkDecodePageClick(b *testing.B) {
+	s := burstSetup{requesters: 30, approvers: 1, rate: 100000}
+	e, _, _ := newBurstEnv(b, s)
+	for i := range s.requesters {
+		user, _ := person(i)
+		if _, err := e.srv.SlashCommand(user, cGen, "/access", burstGroup+" 1h incident"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var page slackfake.Message
+	var action string
+	if _, ok := e.advanceWhenIdle(100*time.Millisecond, time.Minute, func() bool {
+		for _, m := range e.srv.DMsTo("U0M00") {
+			for _, a := range m.ActionIDs() {
+				if strings.HasPrefix(a, "approve.") && len(m.Blocks) > len(page.Blocks) {
+					page, action = m, a
+				}
+			}
+		}
+		return len(page.Blocks) > 0 && strings.Count(string(page.Blocks), `"approve.`) >= 20
+	}); !ok {
+		b.Fatal("no page listing 20 requests")
+	}
+	payload := map[string]any{
+		"type": "block_actions", "user": map[string]any{"id": "U0M00", "name": "m00"}, "api_app_id": "A0JITBOT",
+		"container": map[string]any{"type": "message", "message_ts": page.TS, "channel_id": page.Channel},
+		"channel":   map[string]any{"id": page.Channel}, "response_url": "http://127.0.0.1/response",
+		"message": map[string]any{"type": "message", "text": page.Text, "ts": page.TS, "blocks": page.Blocks},
+		"actions": []any{map[string]any{"action_id": action, "block_id": "b", "type": "button", "value": strings.TrimPrefix(action, "approve.")}},
+	}
+	env, err := json.Marshal(map[string]any{"envelope_id": "e1", "type": "interactive", "accepts_response_payload": true, "payload": payload})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(env)))
+	b.ResetTimer()
+	for range b.N {
+		var req socketmode.Request
+		if err := json.Unmarshal(env, &req); err != nil {
+			b.Fatal(err)
+		}
+		var ic slack.InteractionCallback
+		if err := json.Unmarshal(req.Payload, &ic); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(strings.Count(string(page.Blocks), `"approve.`)), "requests/page")
+	b.ReportMetric(float64(len(env)), "envelope-bytes")
 }
