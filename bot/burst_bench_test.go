@@ -94,9 +94,6 @@ type burstSetup struct {
 // burstGroup is the Jira group of the benchmark's one resource.
 const burstGroup = "ops-tools"
 
-// burstDuration is how long each grant lasts on the test clock.
-const burstDuration = time.Hour
-
 // newBurstEnv wires the pieces as production does, with the jira provider
 // against a fake site: the same env the other bot tests use, built here
 // because newEnv's providers are the dryrun one.
