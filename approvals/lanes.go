@@ -21,13 +21,19 @@ import (
 //
 // Each lane's workers pull jobs continuously: there is no batch that a slow
 // job holds up.
+//
+// With a Config.Leader (several replicas), the sweep runs only while this
+// replica leads (leadSweep); the lanes run on every replica.
 func (s *Service) Run(ctx context.Context) error {
-	if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	sweep := s.sweepLoop
+	if s.leader != nil {
+		sweep = s.leadSweep
+	} else if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("start-up sweep", zap.Error(err))
 	}
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){
-		s.sweepLoop,
+		sweep,
 		func(ctx context.Context) { s.runLane(ctx, LaneAccess, s.workers, s.wakeAccess) },
 		func(ctx context.Context) { s.runLane(ctx, LaneMessage, s.messageWorkers, s.wakeMessage) },
 	} {

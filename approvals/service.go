@@ -67,6 +67,9 @@ type Config struct {
 	WarnBefore time.Duration
 	// Hooks lets tests stop the process at exact points. Nil in production.
 	Hooks *Hooks
+	// Leader decides whether this replica sweeps (see Elector). Nil: this
+	// process is the only one and always sweeps (SQLite).
+	Leader Elector
 }
 
 // Hooks are called at crash-sensitive points of the worker (tests only).
@@ -90,6 +93,7 @@ type Service struct {
 	interval  time.Duration
 	warn      time.Duration
 	hooks     *Hooks
+	leader    Elector // nil: always the leader
 
 	workers, messageWorkers int
 	lease, jobTimeout       time.Duration
@@ -118,6 +122,7 @@ func New(cfg Config) *Service {
 		interval:  cfg.SweepInterval,
 		warn:      cfg.WarnBefore,
 		hooks:     cfg.Hooks,
+		leader:    cfg.Leader,
 		lease:     cfg.Lease,
 		owner:     uuid.NewString(),
 		types:     map[JobKind]JobType{},
