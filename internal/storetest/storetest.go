@@ -503,7 +503,9 @@ func testRollback(t *testing.T, open func() Store) {
 		t.Errorf("jobs after rollback: got %d, want none", len(got))
 	}
 	// The chain goes on from the genesis.
-	update(t, s, func(tx approvals.Tx) error { return tx.Append(&approvals.Event{Time: t0, Actor: "system", Action: "test"}) })
+	update(t, s, func(tx approvals.Tx) error {
+		return tx.Append(&approvals.Event{Time: t0, Actor: "system", Action: "test"})
+	})
 	if h, _ := s.Head(ctx); h.Seq != 1 {
 		t.Errorf("first event after rollback: seq %d, want 1", h.Seq)
 	}
@@ -553,7 +555,7 @@ func testClaimOrder(t *testing.T, open func() Store) {
 		&approvals.Job{Kind: approvals.JobRevoke, RequestID: "r1", GrantID: "g1", RunAt: t0.Add(2 * time.Second)},
 		&approvals.Job{Kind: approvals.JobProvision, RequestID: "r2", GrantID: "g2", Ref: "ref", Note: "n", RunAt: t0},
 		&approvals.Job{Kind: approvals.JobProvision, RunAt: t0.Add(time.Second)},
-		&approvals.Job{Kind: approvals.JobProvision, RunAt: t0.Add(time.Hour)}, // not due
+		&approvals.Job{Kind: approvals.JobProvision, RunAt: t0.Add(time.Hour)},            // not due
 		&approvals.Job{Kind: approvals.JobNotify, Lane: approvals.LaneMessage, RunAt: t0}, // another lane
 	)
 	if ids[0] == 0 || ids[0] == ids[1] {
