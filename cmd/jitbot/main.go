@@ -61,6 +61,10 @@ var commands = []command{
 		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
 		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
 	}},
+	{name: "db", summary: "move and back up the database", sub: []command{
+		{name: "copy", summary: "copy a SQLite database into an empty PostgreSQL database, audit chain verified on both sides", run: (*cli).dbCopy},
+		{name: "backup", summary: "write a consistent copy of the SQLite database, while the bot runs", run: (*cli).dbBackup},
+	}},
 	{name: "version", summary: "print the version", run: (*cli).version},
 }
 

@@ -13,7 +13,7 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
-	"github.com/jitbot/jitbot/store"
+	"github.com/jitbot/jitbot/store/postgres"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 )
@@ -30,13 +30,20 @@ type Main struct {
 	Providers map[string]approvals.Provisioner
 
 	Log     *zap.Logger
-	DB      *store.DB
+	DB      database
+	// Leader is this replica's elector: on PostgreSQL the lease row that
+	// one replica holds at a time; on SQLite, which one process works
+	// alone, always this process. The sweep, reconciliation and the daily
+	// anchor run only while it leads.
+	Leader approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
 	Bot     *bot.Bot // the Slack front end
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
+	// campaign runs the leader election (PostgreSQL), nil otherwise.
+	campaign func(ctx context.Context) error
 	closers   []func() error
 }
 
@@ -55,6 +62,8 @@ Environment (secrets are read only from here):
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
   ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
+  JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
+                         the leader dies, another replica takes over within it
 
 Booleans read 1/0, true/false, yes/no, on/off, y/n; durations 30s, 90m, 4h, 1d.
 SIGHUP, or a change of the policy file, reloads the policy; an invalid one is
@@ -67,6 +76,7 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	env := &settings{getenv: c.getenv}
 	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
+	m.Config.LeaderLease = env.duration("JITBOT_LEADER_LEASE", postgres.DefaultLease, false)
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
@@ -106,12 +116,19 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Policy = p
-	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now, Exclusive: true})
+	db, err := openDatabase(ctx, m.Config.DB, dbOptions{run: true, now: m.Clock.Now})
 	if err != nil {
 		return err
 	}
 	m.DB = db
 	m.closers = append(m.closers, db.Close)
+	var leader approvals.Elector // nil: the engine sweeps alone, as ever
+	m.Leader = approvals.AlwaysLeader{}
+	if pg, ok := db.(*postgres.DB); ok {
+		el := postgres.NewElector(pg, postgres.ElectorOptions{Lease: m.Config.LeaderLease, Log: m.Log.Named("leader")})
+		m.Leader, leader = el, el
+		m.campaign = el.Run
+	}
 	if m.Providers == nil {
 		if m.Providers, err = m.buildProviders(ctx); err != nil {
 			return err
@@ -123,6 +140,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Clock:     m.Clock,
 		Log:       m.Log,
 		Providers: m.Providers,
+		Leader:    leader,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
@@ -136,12 +154,12 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
-		m.frontEnds = append(m.frontEnds, a.Run)
+		m.frontEnds = append(m.frontEnds, m.leading(a.Run))
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
 	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
-		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))
+		zap.String("policy_sha256", p.Hash), zap.String("db", dbName(m.DB, m.Config.DB)), zap.Bool("dry_run", m.Config.DryRun))
 	return nil
 }
 
@@ -158,7 +176,10 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	parts := append([]func(context.Context) error{m.Service.Run, m.reconcileLoop}, m.frontEnds...)
+	parts := append([]func(context.Context) error{m.Service.Run, m.leading(m.reconcileLoop)}, m.frontEnds...)
+	if m.campaign != nil {
+		parts = append(parts, m.campaign)
+	}
 	for _, part := range parts {
 		wg.Add(1)
 		go func() {
@@ -173,6 +194,20 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// leading wraps a loop that must run on one replica only: it runs while
+// this replica leads, and stops when it no longer does.
+func (m *Main) leading(loop func(ctx context.Context) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var failed error
+		err := m.Leader.Lead(ctx, func(ctx context.Context) {
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				failed = err
+			}
+		})
+		return errors.Join(err, failed)
+	}
 }
 
 // reconcileLoop compares the managed groups with the grants at start-up and

@@ -26,7 +26,7 @@ import (
 
 // slackMessages keeps the bot's message references in the store, so that
 // a restarted bot edits the messages it posted before.
-type slackMessages struct{ db *store.DB }
+type slackMessages struct{ db database }
 
 func (s slackMessages) PutMessage(ctx context.Context, m bot.MessageRef) error {
 	return s.db.PutSlackMessage(ctx, store.SlackMessage(m))
