@@ -29,13 +29,13 @@ type Main struct {
 	Clock     clockwork.Clock
 	Providers map[string]approvals.Provisioner
 
-	Log     *zap.Logger
-	DB      database
+	Log *zap.Logger
+	DB  database
 	// Leader is this replica's elector: on PostgreSQL the lease row that
 	// one replica holds at a time; on SQLite, which one process works
 	// alone, always this process. The sweep, reconciliation and the daily
 	// anchor run only while it leads.
-	Leader approvals.Elector
+	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
 	Bot     *bot.Bot // the Slack front end
@@ -44,7 +44,7 @@ type Main struct {
 	frontEnds []func(ctx context.Context) error
 	// campaign runs the leader election (PostgreSQL), nil otherwise.
 	campaign func(ctx context.Context) error
-	closers   []func() error
+	closers  []func() error
 }
 
 // runEnvHelp lists the settings run reads only from the environment.
