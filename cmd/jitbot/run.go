@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -125,7 +126,7 @@ func (m *Main) Open(ctx context.Context) error {
 	var leader approvals.Elector // nil: the engine sweeps alone, as ever
 	m.Leader = approvals.AlwaysLeader{}
 	if pg, ok := db.(*postgres.DB); ok {
-		el := postgres.NewElector(pg, postgres.ElectorOptions{Lease: m.Config.LeaderLease, Log: m.Log.Named("leader")})
+		el := postgres.NewElector(pg, postgres.ElectorOptions{ID: replicaID(), Lease: m.Config.LeaderLease, Log: m.Log.Named("leader")})
 		m.Leader, leader = el, el
 		m.campaign = el.Run
 	}
@@ -194,6 +195,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// replicaID names this process in the leader row: host and pid, so that
+// an operator reading the row knows which replica leads.
+func replicaID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "jitbot"
+	}
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }
 
 // leading wraps a loop that must run on one replica only: it runs while

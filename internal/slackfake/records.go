@@ -189,6 +189,7 @@ type Ack struct {
 	EventID   string // events_api only
 	ViewID    string // view_submission / view_closed / block action in a view
 	At        time.Time
+	Conn      int // the connection that acked (numbered from 1 in the order they opened)
 }
 
 // Decode unmarshals the ack payload into v.

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/atlassianfake"
+	"github.com/jitbot/jitbot/internal/pgtest"
+	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/store/postgres"
+)
+
+// syncBuffer is a bytes.Buffer safe for a child's stderr and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// replica is one `jitbot run` process: this test binary run as the CLI.
+type replica struct {
+	name string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// startReplica starts `jitbot run` in a child process with env.
+func startReplica(t *testing.T, name string, env map[string]string) *replica {
+	t.Helper()
+	argv, _ := json.Marshal([]string{"run"})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = []string{"JITBOT_TEST_RUN_CLI=" + string(argv), "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	r := &replica{name: name, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = r.logs, r.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-r.done
+		}
+		if t.Failed() {
+			t.Logf("replica %s (pid %d) logs:\n%s", r.name, cmd.Process.Pid, tail(r.logs.String(), 60))
+		}
+	})
+	return r
+}
+
+// id is the replica's name in the leader row (replicaID).
+func (r *replica) id() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, r.cmd.Process.Pid)
+}
+
+// logged returns the log entries with message msg.
+func (r *replica) logged(msg string) []map[string]any {
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(r.logs.String()))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e["msg"] == msg {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitFor polls cond every 20 ms for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// twoReplicas is the setting of the replica tests: one PostgreSQL schema,
+// the local Slack spreading envelopes over both replicas' connections, the
+// local Jira, an approver (bob) and n requesters, each bob's report.
+type twoReplicas struct {
+	url   string
+	srv   *slackfake.Server
+	jira  *atlassianfake.Server
+	env   map[string]string
+	db    *postgres.DB // the test's own view of the database
+	users []slackfake.User
+}
+
+func newTwoReplicas(t *testing.T, n int, lease time.Duration) *twoReplicas {
+	t.Helper()
+	url, _ := pgtest.Schema(t)
+	x := &twoReplicas{url: url}
+	x.srv = slackfake.New(t, slackfake.Options{Spread: true, PostRate: -1})
+	x.srv.AddUser(slackfake.User{ID: "U0BOB", Name: "bob", Email: "bob@example.com"})
+	x.srv.AddChannel("C0GENERAL", "general")
+	x.jira = atlassianfake.New(t, atlassianfake.Options{})
+	x.jira.AddGroup("wiki")
+	var people strings.Builder
+	people.WriteString("    - {email: bob@example.com, department: Engineering, employment: internal}\n")
+	for i := range n {
+		u := slackfake.User{ID: fmt.Sprintf("U%04d", i), Name: fmt.Sprintf("user%d", i), Email: fmt.Sprintf("user%d@example.com", i)}
+		x.srv.AddUser(u)
+		x.jira.AddUser(u.Email)
+		x.users = append(x.users, u)
+		fmt.Fprintf(&people, "    - {email: %s, department: Engineering, manager: bob@example.com, employment: internal}\n", u.Email)
+	}
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	must(t, os.WriteFile(policy, []byte(`directory:
+  people:
+`+people.String()+`resources:
+  - id: wiki
+    name: Engineering wiki
+    provider: jira
+    group: wiki
+    max_duration: 1h
+rules:
+  - name: manager approves
+    then:
+      approvals:
+        - approvers: [manager]
+limits:
+  pending_per_requester: 1000
+`), 0o600))
+	x.env = jiraEnv(x.jira)
+	for k, v := range map[string]string{
+		"JITBOT_DB": url, "JITBOT_POLICY": policy, "JITBOT_LOG_FORMAT": "json", "JITBOT_LOG_LEVEL": "info",
+		"JITBOT_LEADER_LEASE": lease.String(), "JITBOT_RECONCILE_INTERVAL": "0",
+		"SLACK_BOT_TOKEN": x.srv.BotToken(), "SLACK_APP_TOKEN": x.srv.AppToken(), "SLACK_API_URL": x.srv.APIURL(),
+	} {
+		x.env[k] = v
+	}
+	// The schema is made before the replicas start, so that they do not
+	// race to create it in the test's first second.
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	must(t, err)
+	t.Cleanup(func() { db.Close() })
+	x.db = db
+	return x
+}
+
+// start starts both replicas, a first so that it leads, and waits until
+// both are connected to Slack.
+func (x *twoReplicas) start(t *testing.T) (a, b *replica) {
+	t.Helper()
+	a = startReplica(t, "A", x.env)
+	waitFor(t, 30*time.Second, "replica A to lead", func() bool { return x.leader(t) == a.id() })
+	b = startReplica(t, "B", x.env)
+	if !x.srv.WaitConnections(2, 30*time.Second) {
+		t.Fatal("the replicas did not both connect to Slack")
+	}
+	waitFor(t, 30*time.Second, "both replicas connected", func() bool { return x.srv.OpenConnections() == 2 })
+	return a, b
+}
+
+// leader returns the holder of a running lease, "" if none.
+func (x *twoReplicas) leader(t *testing.T) string {
+	holder, _, running, err := x.db.Leader(context.Background(), "engine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !running {
+		return ""
+	}
+	return holder
+}
+
+// requests returns every request, newest first.
+func (x *twoReplicas) requests(t *testing.T) []*approvals.Request {
+	t.Helper()
+	var rs []*approvals.Request
+	must(t, x.db.View(context.Background(), func(tx approvals.Tx) error {
+		var err error
+		rs, err = tx.ListRequests(approvals.RequestFilter{})
+		return err
+	}))
+	return rs
+}
+
+// file has every requester ask for the wiki for d, through Slack: the
+// slash commands are spread over both replicas.
+func (x *twoReplicas) file(t *testing.T, d time.Duration) map[string]*approvals.Request {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, u := range x.users {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := x.srv.SlashCommand(u.ID, "C0GENERAL", "/access", "wiki "+d.String()+" release notes"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	byEmail := map[string]*approvals.Request{}
+	waitFor(t, 30*time.Second, "every request filed", func() bool {
+		for _, r := range x.requests(t) {
+			byEmail[r.Requester] = r
+		}
+		return len(byEmail) == len(x.users)
+	})
+	return byEmail
+}
+
+// cards waits for bob's approval card of every request.
+func (x *twoReplicas) cards(t *testing.T, rs map[string]*approvals.Request) map[string]slackfake.Message {
+	t.Helper()
+	out := map[string]slackfake.Message{}
+	waitFor(t, 60*time.Second, "bob's card for every request", func() bool {
+		for _, m := range x.srv.DMsTo("U0BOB") {
+			for _, r := range rs {
+				if strings.Contains(m.AllText(), approvals.Short(r.ID)) && strings.Contains(m.AllText(), "Approve") {
+					out[r.ID] = m
+				}
+			}
+		}
+		return len(out) == len(rs)
+	})
+	return out
+}
+
+// approve clicks bob's Approve button of request id in m: a card of its
+// own, or a row of a page that lists several (its action id names the
+// request).
+func (x *twoReplicas) approve(t *testing.T, id string, m slackfake.Message) slackfake.Ack {
+	t.Helper()
+	ack, err := x.srv.ClickButton("U0BOB", m.Channel, m.TS, "approve."+id)
+	if err != nil {
+		ack, err = x.srv.ClickButton("U0BOB", m.Channel, m.TS, "approve")
+	}
+	if err != nil {
+		t.Fatalf("approve %s: %v", approvals.Short(id), err)
+	}
+	return ack
+}
+
+// The issue's failover: two `jitbot run` processes on one PostgreSQL
+// schema with the local Slack and Jira; grants approved through either
+// replica; the leader killed with SIGKILL just before the first grant
+// expires; the other replica takes the lease over and revokes every grant
+// within the lease plus one second of its deadline; no membership added or
+// removed twice; the audit chain verifies. The leader change is read from
+// the leader row and from both replicas' logs.
+func TestFailover_LeaderKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the failover test runs two processes for half a minute")
+	}
+	const (
+		n     = 8
+		lease = 3 * time.Second
+		dur   = 12 * time.Second
+	)
+	x := newTwoReplicas(t, n, lease)
+	a, b := x.start(t)
+
+	rs := x.file(t, dur)
+	cards := x.cards(t, rs)
+	conns := map[int]int{} // acks of approve clicks by connection
+	for id, m := range cards {
+		conns[x.approve(t, id, m).Conn]++
+	}
+	if len(conns) != 2 {
+		t.Errorf("approve clicks by connection: %v, want both replicas to have taken some", conns)
+	}
+	var active []*approvals.Request
+	waitFor(t, 30*time.Second, "every grant provisioned and active", func() bool {
+		active = active[:0]
+		for _, r := range x.requests(t) {
+			if r.State == approvals.StateActive {
+				active = append(active, r)
+			}
+		}
+		return len(active) == n
+	})
+	first := active[0].EndsAt
+	for _, r := range active {
+		if r.EndsAt.Before(first) {
+			first = r.EndsAt
+		}
+		if !x.jira.IsMember("wiki", r.Requester) {
+			t.Fatalf("%s is active but not in the group", r.Requester)
+		}
+	}
+	if wait := time.Until(first.Add(-time.Second)); wait > 0 {
+		time.Sleep(wait)
+	} else {
+		t.Fatalf("the grants were active too late to kill the leader before the first deadline (%s ago)", -wait)
+	}
+
+	if got := x.leader(t); got != a.id() {
+		t.Fatalf("leader before the kill: got %q, want A (%s)", got, a.id())
+	}
+	killed := time.Now()
+	must(t, a.cmd.Process.Signal(syscall.SIGKILL))
+	<-a.done
+
+	waitFor(t, lease+5*time.Second, "B to take the lease over", func() bool { return x.leader(t) == b.id() })
+	tookOver := time.Since(killed)
+	waitFor(t, dur+lease+10*time.Second, "every grant revoked", func() bool {
+		for _, r := range x.requests(t) {
+			if r.State != approvals.StateExpired {
+				return false
+			}
+		}
+		for _, r := range active {
+			if x.jira.IsMember("wiki", r.Requester) {
+				return false
+			}
+		}
+		return true
+	})
+
+	removed := map[string]time.Time{}
+	adds, removes := map[string]int{}, map[string]int{}
+	for _, c := range x.jira.Changes() {
+		switch c.Op {
+		case "add":
+			adds[c.Email]++
+		case "remove":
+			removes[c.Email]++
+			removed[c.Email] = c.Wall
+		}
+	}
+	var worst time.Duration
+	for _, r := range active {
+		if adds[r.Requester] != 1 || removes[r.Requester] != 1 {
+			t.Errorf("%s: added %d times and removed %d times, want once each", r.Requester, adds[r.Requester], removes[r.Requester])
+		}
+		late := removed[r.Requester].Sub(r.EndsAt)
+		worst = max(worst, late)
+		if late > lease+time.Second {
+			t.Errorf("%s: removed %s after its deadline, want within the lease (%s) plus 1s", r.Requester, late.Round(time.Millisecond), lease)
+		}
+	}
+	t.Logf("leader A killed %s before the first deadline; B led %s later; the latest removal came %s after its deadline",
+		first.Sub(killed).Round(time.Millisecond), tookOver.Round(time.Millisecond), worst.Round(time.Millisecond))
+
+	// The logs tell the same story: A led and never said it stopped (it
+	// was killed); B led after it.
+	if len(a.logged("leader: this replica leads")) != 1 || len(a.logged("leader: this replica no longer leads")) != 0 {
+		t.Errorf("A's logs: %d times leader, %d times stepped down; want 1 and 0", len(a.logged("leader: this replica leads")), len(a.logged("leader: this replica no longer leads")))
+	}
+	bl := b.logged("leader: this replica leads")
+	if len(bl) != 1 || bl[0]["replica"] != b.id() || bl[0]["term"].(float64) != 2 {
+		t.Errorf("B's logs: leader entries %v, want one, term 2", bl)
+	}
+	if _, term, _, _ := x.db.Leader(context.Background(), "engine"); term != 2 {
+		t.Errorf("leader term: got %d, want 2", term)
+	}
+
+	if code, out, errOut := runCLI(t, map[string]string{"JITBOT_DB": x.url}, "audit", "verify"); code != exitOK || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("audit verify: exit %d %s%s", code, out, errOut)
+	}
+	must(t, b.cmd.Process.Signal(syscall.SIGTERM))
+	if err := <-b.done; err != nil {
+		t.Errorf("B after SIGTERM: %v", err)
+	}
+	if got := x.leader(t); got != "" {
+		t.Errorf("after B stopped cleanly the lease is still held by %q", got)
+	}
+}
