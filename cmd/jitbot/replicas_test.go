@@ -399,3 +399,98 @@ func TestFailover_LeaderKilled(t *testing.T) {
 		t.Errorf("after B stopped cleanly the lease is still held by %q", got)
 	}
 }
+
+// 200 clicks spread over two replicas make exactly one decision each: 100
+// requests to one approver, each of whose Approve buttons is clicked twice
+// at the same instant (a double click); the local Slack hands the
+// envelopes to the two replicas' connections in turn, so both replicas
+// take half the clicks and most double clicks reach both. Each request
+// ends with one decision, one approval event and one membership added.
+func TestReplicas_200ClicksOneDecisionEach(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two processes")
+	}
+	const n = 100
+	x := newTwoReplicas(t, n, 3*time.Second)
+	x.start(t)
+	rs := x.file(t, time.Hour)
+	cards := x.cards(t, rs)
+
+	var (
+		mu        sync.Mutex
+		delivered int
+		conns     = map[int]int{}
+		wg        sync.WaitGroup
+		gate      = make(chan struct{})
+	)
+	for id, m := range cards {
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-gate
+				ack, err := x.srv.ClickButton("U0BOB", m.Channel, m.TS, "approve."+id)
+				if err != nil {
+					ack, err = x.srv.ClickButton("U0BOB", m.Channel, m.TS, "approve")
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					// The card was already updated (its buttons gone): the
+					// second click never left Slack.
+					t.Logf("click on %s not delivered: %v", approvals.Short(id), err)
+					return
+				}
+				delivered++
+				conns[ack.Conn]++
+			}()
+		}
+	}
+	close(gate)
+	wg.Wait()
+	t.Logf("%d of %d clicks delivered, by connection %v", delivered, 2*n, conns)
+	if delivered < 2*n*9/10 || len(conns) != 2 {
+		t.Fatalf("delivered %d of %d clicks over %d connections; want nearly all, over both replicas", delivered, 2*n, len(conns))
+	}
+	waitFor(t, 60*time.Second, "every request active", func() bool {
+		for _, r := range x.requests(t) {
+			if r.State != approvals.StateActive {
+				return false
+			}
+		}
+		return true
+	})
+	ctx := context.Background()
+	approvalsRecorded := map[string]int{}
+	must(t, x.db.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		if e.Action == approvals.ActionApprovalRecorded {
+			approvalsRecorded[e.RequestID]++
+		}
+		return nil
+	}))
+	for _, r := range rs {
+		var ds []*approvals.Decision
+		must(t, x.db.View(ctx, func(tx approvals.Tx) error {
+			var err error
+			ds, err = tx.Decisions(r.ID)
+			return err
+		}))
+		if len(ds) != 1 || !ds[0].Approve || ds[0].Approver != "bob@example.com" || approvalsRecorded[r.ID] != 1 {
+			t.Errorf("request %s: %d decisions, %d approval events; want exactly one of each", approvals.Short(r.ID), len(ds), approvalsRecorded[r.ID])
+		}
+	}
+	adds := map[string]int{}
+	for _, c := range x.jira.Changes() {
+		if c.Op == "add" {
+			adds[c.Email]++
+		}
+	}
+	for _, u := range x.users {
+		if adds[u.Email] != 1 {
+			t.Errorf("%s added %d times, want once", u.Email, adds[u.Email])
+		}
+	}
+	if code, out, errOut := runCLI(t, map[string]string{"JITBOT_DB": x.url}, "audit", "verify"); code != exitOK {
+		t.Fatalf("audit verify: exit %d %s%s", code, out, errOut)
+	}
+}
