@@ -293,13 +293,15 @@ func (db *DB) schemaVersion(ctx context.Context, q querier) (int, error) {
 }
 
 // Update runs fn in one write transaction (READ COMMITTED). The first
-// statement fn makes, other than a job claim, locks the audit chain's head
-// row: write transactions are then serialised across every replica, as
-// SQLite's IMMEDIATE transactions are in one process, so the engine's
-// read-then-write steps (a quorum count, the covering grants) see every
-// transaction committed before them, and no lock order between two
-// transactions can deadlock. Job claims take only the job rows they lease,
-// FOR UPDATE SKIP LOCKED, and never wait for another replica.
+// statement fn makes, other than a job claim or a job's outcome, locks the
+// audit chain's head row: write transactions are then serialised across
+// every replica, as SQLite's IMMEDIATE transactions are in one process, so
+// the engine's read-then-write steps (a quorum count, the covering grants)
+// see every transaction committed before them, and two transactions cannot
+// deadlock. Job claims take only the job rows they lease, FOR UPDATE SKIP
+// LOCKED, and never wait for another replica; a job's outcome (done,
+// retry, defer, failed) is a compare-and-set of its one row, atomic alone.
+// The new chain head is written once, just before commit.
 func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	if db.readOnly {
 		return fmt.Errorf("%s is open read-only", db.name)
@@ -312,6 +314,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	if err := fn(t); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
+	}
+	if t.err == nil {
+		_ = t.finish()
 	}
 	if t.err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))

@@ -25,6 +25,7 @@ type Tx struct {
 	serial   bool   // this transaction holds the chain head row
 	headSeq  int64  // the chain head while serial
 	headHash string // ″
+	appended bool   // the head moved: finish writes it
 	err      error  // a failure that must roll the transaction back
 }
 
@@ -95,6 +96,26 @@ func (t *Tx) casExec(q string, args ...any) error {
 	tag, err := t.exec(q, args...)
 	if err != nil {
 		return err
+	}
+	if tag.RowsAffected() != 1 {
+		return approvals.ErrConflict
+	}
+	return nil
+}
+
+// jobExec records the outcome of a job the caller holds: one row's
+// compare-and-set, atomic on its own, so it does not take the chain head.
+// A transaction that goes on to other writes takes the head after it while
+// holding that job's row; no transaction that holds the head waits for a
+// held job's row (coalescing skips held jobs, hurrying skips jobs already
+// due), so the order cannot deadlock.
+func (t *Tx) jobExec(q string, args ...any) error {
+	if t.readOnly {
+		return errors.New("postgres: write in a read transaction")
+	}
+	tag, err := t.tx.Exec(t.ctx, q, args...)
+	if err != nil {
+		return t.fail(err)
 	}
 	if tag.RowsAffected() != 1 {
 		return approvals.ErrConflict
@@ -467,23 +488,23 @@ func (t *Tx) EnqueueJob(j *approvals.Job) error {
 		return errors.New("postgres: a job needs a lane")
 	}
 	now := ms(t.db.now())
-	if j.Coalesce && j.Key != "" {
-		var id int64
-		err := t.queryRow(`UPDATE jobs SET note = CASE WHEN note = '' THEN $1 WHEN $1 = '' THEN note ELSE note || ',' || $1 END,
-			updated_at = $2 WHERE id = (SELECT id FROM jobs WHERE job_key = $3 AND job_key <> '' AND state = 'pending'
-			AND kind = $4 AND lease_owner = '' ORDER BY id DESC LIMIT 1) AND state = 'pending' AND lease_owner = '' RETURNING id`,
-			j.Note, now, j.Key, string(j.Kind)).Scan(&id)
-		if err == nil {
-			j.ID = id
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
+	if !j.Coalesce || j.Key == "" {
+		return t.queryRow(`INSERT INTO jobs (kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, created_at, updated_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id`,
+			string(j.Kind), string(j.Lane), j.Key, j.RequestID, j.GrantID, j.Ref, j.Note, j.Attempts, ms(j.RunAt), now, now).Scan(&j.ID)
 	}
-	return t.queryRow(`INSERT INTO jobs (kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, created_at, updated_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING id`,
-		string(j.Kind), string(j.Lane), j.Key, j.RequestID, j.GrantID, j.Ref, j.Note, j.Attempts, ms(j.RunAt), now, now).Scan(&j.ID)
+	// Fold, or else insert: one statement, one round trip.
+	return t.queryRow(`WITH folded AS (
+			UPDATE jobs SET note = CASE WHEN note = '' THEN $7 WHEN $7 = '' THEN note ELSE note || ',' || $7 END, updated_at = $10
+			WHERE id = (SELECT id FROM jobs WHERE job_key = $3 AND job_key <> '' AND state = 'pending'
+				AND kind = $1 AND lease_owner = '' ORDER BY id DESC LIMIT 1) AND state = 'pending' AND lease_owner = ''
+			RETURNING id),
+		queued AS (
+			INSERT INTO jobs (kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, created_at, updated_at)
+			SELECT $1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10 WHERE NOT EXISTS (SELECT 1 FROM folded)
+			RETURNING id)
+		SELECT id FROM folded UNION ALL SELECT id FROM queued`,
+		string(j.Kind), string(j.Lane), j.Key, j.RequestID, j.GrantID, j.Ref, j.Note, j.Attempts, ms(j.RunAt), now).Scan(&j.ID)
 }
 
 // ClaimJobs leases the due jobs of a lane. The rows are taken FOR UPDATE
@@ -561,24 +582,24 @@ func (t *Tx) PendingJobs(lane approvals.Lane) ([]*approvals.Job, error) {
 
 // CompleteJob marks a job done. Completing a job that is not pending is a conflict.
 func (t *Tx) CompleteJob(id int64) error {
-	return t.casExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=$1 WHERE id=$2 AND state='pending'`, ms(t.db.now()), id)
+	return t.jobExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=$1 WHERE id=$2 AND state='pending'`, ms(t.db.now()), id)
 }
 
 // RetryJob schedules another attempt.
 func (t *Tx) RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error {
-	return t.casExec(`UPDATE jobs SET attempts=$1, run_at=$2, last_error=$3, lease_owner='', lease_until=0, updated_at=$4 WHERE id=$5 AND state='pending'`,
+	return t.jobExec(`UPDATE jobs SET attempts=$1, run_at=$2, last_error=$3, lease_owner='', lease_until=0, updated_at=$4 WHERE id=$5 AND state='pending'`,
 		attempts, ms(runAt), lastErr, ms(t.db.now()), id)
 }
 
 // DeferJob puts a job back until runAt without counting an attempt.
 func (t *Tx) DeferJob(id int64, runAt time.Time, why string) error {
-	return t.casExec(`UPDATE jobs SET run_at=$1, last_error=$2, lease_owner='', lease_until=0, updated_at=$3 WHERE id=$4 AND state='pending'`,
+	return t.jobExec(`UPDATE jobs SET run_at=$1, last_error=$2, lease_owner='', lease_until=0, updated_at=$3 WHERE id=$4 AND state='pending'`,
 		ms(runAt), why, ms(t.db.now()), id)
 }
 
 // FailJob gives up on a job.
 func (t *Tx) FailJob(id int64, lastErr string) error {
-	return t.casExec(`UPDATE jobs SET state='failed', attempts=attempts+1, last_error=$1, lease_owner='', lease_until=0, updated_at=$2 WHERE id=$3 AND state='pending'`,
+	return t.jobExec(`UPDATE jobs SET state='failed', attempts=attempts+1, last_error=$1, lease_owner='', lease_until=0, updated_at=$2 WHERE id=$3 AND state='pending'`,
 		lastErr, ms(t.db.now()), id)
 }
 
@@ -652,9 +673,15 @@ func (t *Tx) Append(e *approvals.Event) error {
 		e.Rule, e.CorrelationID, jsonText(data), e.PrevHash, e.Hash); err != nil {
 		return t.fail(err)
 	}
-	if _, err := t.tx.Exec(t.ctx, `UPDATE audit_head SET seq = $1, hash = $2`, e.Seq, e.Hash); err != nil {
-		return t.fail(err)
-	}
-	t.headSeq, t.headHash = e.Seq, e.Hash
+	t.headSeq, t.headHash, t.appended = e.Seq, e.Hash, true
 	return nil
+}
+
+// finish writes the new chain head, once per transaction, before commit.
+func (t *Tx) finish() error {
+	if !t.appended {
+		return nil
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE audit_head SET seq = $1, hash = $2`, t.headSeq, t.headHash)
+	return t.fail(err)
 }
