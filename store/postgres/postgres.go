@@ -51,7 +51,9 @@ type Options struct {
 	ReadOnly bool
 	// Now stamps rows that have no domain time (jobs, accounts). Default time.Now.
 	Now func() time.Time
-	// MaxConns bounds the pool (default 16).
+	// MaxConns bounds the pool (default 40): the engine's two lanes hold up
+	// to 16 transactions at once, and a pool smaller than what they and the
+	// Slack front end ask for turns into a queue of its own.
 	MaxConns int32
 
 	maxVersion int // tests: migrate no further than this version
@@ -84,7 +86,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opt.Schema
 		db.schema = opt.Schema
 	}
-	cfg.MaxConns = 16
+	cfg.MaxConns = 40
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
