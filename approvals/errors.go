@@ -8,21 +8,41 @@ import (
 // Error codes. Callers translate them at the edges (a Slack sentence, a CLI
 // exit code); Message is already a sentence a person can read.
 const (
-	ENotFound      = "not_found"
-	EConflict      = "conflict"        // the request is not in a state that allows this
-	ENotApprover   = "not_approver"    // the person may not decide this step
-	ESelfApproval  = "self_approval"   // requesters do not approve their own requests
-	EAlreadyDone   = "already_decided" // this approver already answered this step
-	EInvalid       = "invalid"         // bad input: missing reason, ticket, duration
-	EForbidden     = "forbidden"       // the person may not act on this request
-	EPolicy        = "policy"          // the policy refused the request
-	EIllegalChange = "illegal_transition"
+	ENotFound       = "not_found"
+	EConflict       = "conflict"        // the request is not in a state that allows this
+	ENotApprover    = "not_approver"    // the person may not decide this step
+	ESelfApproval   = "self_approval"   // requesters do not approve their own requests
+	EAlreadyDone    = "already_decided" // this approver already answered this step
+	EInvalid        = "invalid"         // bad input: missing reason, ticket, duration
+	EForbidden      = "forbidden"       // the person may not act on this request
+	EPolicy         = "policy"          // the policy refused the request
+	EIllegalChange  = "illegal_transition"
+	ETooMany        = "too_many"        // the requester has as many pending requests as the policy allows
+	ERepeatApprover = "repeat_approver" // the person approved an earlier step: another must approve this one
 )
 
 // Error is the engine's domain error.
 type Error struct {
 	Code    string
 	Message string
+	// Field names the input the error is about, for forms: FieldResource,
+	// FieldDuration, FieldReason or FieldTicket; "" for none.
+	Field string
+}
+
+// Inputs of a request an Error can be about.
+const (
+	FieldResource = "resource"
+	FieldDuration = "duration"
+	FieldReason   = "reason"
+	FieldTicket   = "ticket"
+)
+
+// fieldErrorf returns an *Error about one input.
+func fieldErrorf(code, field, format string, args ...any) *Error {
+	e := Errorf(code, format, args...)
+	e.Field = field
+	return e
 }
 
 func (e *Error) Error() string { return e.Message }

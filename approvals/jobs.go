@@ -174,8 +174,24 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) error {
 		zap.String("request_id", j.RequestID), zap.Int("attempt", attempts))
 	t, _ := s.jobType(j.Kind)
 	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.now()
+		next := now.Add(s.retry.delay(attempts))
+		if !final && j.Kind == JobProvision {
+			// Provisioning may keep trying only so long after approval:
+			// what was added of a bundle is live meanwhile.
+			r, err := tx.GetRequest(j.RequestID)
+			if err != nil {
+				return err
+			}
+			if by := r.DecidedAt.Add(s.provisionFor); !now.Before(by) {
+				final = true
+				msg = fmt.Sprintf("%s (gave up: provisioning did not succeed within %s of approval)", msg, s.provisionFor)
+			} else if next.After(by) {
+				next = by
+			}
+		}
 		if !final {
-			if err := tx.RetryJob(j.ID, attempts, s.now().Add(s.retry.delay(attempts)), msg); err != nil {
+			if err := tx.RetryJob(j.ID, attempts, next, msg); err != nil {
 				return err
 			}
 			if j.RequestID == "" {

@@ -3,7 +3,9 @@ package approvals
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +60,10 @@ type Config struct {
 	// Lease is how long a claimed job is held before another worker may
 	// take it (default 5m); a job runs at most half of it.
 	Lease time.Duration
+	// ProvisionFor is how long after approval provisioning may keep
+	// trying (default 15m); then the request fails and what was added of
+	// it is removed.
+	ProvisionFor time.Duration
 	// SweepInterval bounds how long the expiry loop sleeps even when the
 	// next deadline is far away (default 10s): work queued by another
 	// process (the CLI) is picked up within it.
@@ -73,6 +79,9 @@ type Config struct {
 type Hooks struct {
 	AfterProviderAdd    func(g *Grant)
 	AfterProviderRemove func(g *Grant)
+	// AfterReconcileSnapshot runs after reconciliation read a group's
+	// members and records, before it acts on them.
+	AfterReconcileSnapshot func(provider, group string)
 }
 
 // Service is the engine: it files requests, records decisions, runs the
@@ -93,6 +102,7 @@ type Service struct {
 
 	workers, messageWorkers int
 	lease, jobTimeout       time.Duration
+	provisionFor            time.Duration
 	owner                   string // this process, as the holder of job leases
 
 	typesMu sync.RWMutex
@@ -119,9 +129,11 @@ func New(cfg Config) *Service {
 		warn:      cfg.WarnBefore,
 		hooks:     cfg.Hooks,
 		lease:     cfg.Lease,
-		owner:     uuid.NewString(),
-		types:     map[JobKind]JobType{},
-		holds:     map[int64]time.Duration{},
+
+		provisionFor: cfg.ProvisionFor,
+		owner:        uuid.NewString(),
+		types:        map[JobKind]JobType{},
+		holds:        map[int64]time.Duration{},
 
 		messageWorkers: cfg.MessageWorkers,
 		wakeSweep:      make(chan struct{}, 1),
@@ -147,6 +159,9 @@ func New(cfg Config) *Service {
 		s.lease = 5 * time.Minute
 	}
 	s.jobTimeout = s.lease / 2
+	if s.provisionFor <= 0 {
+		s.provisionFor = 15 * time.Minute
+	}
 	if s.interval <= 0 {
 		s.interval = 10 * time.Second
 	}
@@ -249,32 +264,60 @@ type SubmitInput struct {
 	ExtendsID string // set by Extend
 }
 
-// Submit files a request. The policy decides its route; a request the policy
-// refuses, or whose approvers resolve to nobody, is refused at once and
-// recorded as refused. An auto-approved request is approved in the same
-// transaction.
-func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
+// ticketRe is what a ticket reference looks like: a key such as OPS-1234.
+var ticketRe = regexp.MustCompile(`^[A-Z][A-Z0-9]+-[0-9]+$`)
+
+// Check decides whether in may be filed, the one place that does: the
+// request form calls it to show problems next to their fields before
+// anything is filed, and Submit calls it again. It returns the route the
+// policy gives the request, or an *Error whose Field names the input at
+// fault. in is normalised in place.
+func (s *Service) Check(ctx context.Context, in *SubmitInput) (*policies.Route, error) {
 	in.Requester = strings.ToLower(strings.TrimSpace(in.Requester))
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.Ticket = strings.TrimSpace(in.Ticket)
-	p := s.Policy()
 	if in.Duration <= 0 {
-		return nil, Errorf(EInvalid, "say for how long you need access, for example 2h or 3d")
+		return nil, fieldErrorf(EInvalid, FieldDuration, "Say for how long you need access, for example 2h or 3d.")
 	}
-	dec, err := p.Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration}, s.groups)
-	if err == nil && in.Reason == "" {
-		err = Errorf(EInvalid, "a reason is required")
+	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration}, s.groups)
+	if err != nil {
+		field := FieldResource
+		if policies.ErrorCode(err) == policies.CodeTooLong {
+			field = FieldDuration
+		}
+		if policies.ErrorCode(err) == "" {
+			return nil, err // the group resolver failed: not the request's fault
+		}
+		return nil, fieldErrorf(EPolicy, field, "%s", err.Error())
 	}
-	if err == nil && dec.RequireTicket && in.Ticket == "" {
-		err = Errorf(EInvalid, "rule %q requires a ticket reference", dec.Rule)
+	if in.Reason == "" {
+		return nil, fieldErrorf(EInvalid, FieldReason, "Say why you need it: a reason is required.")
 	}
+	if in.Ticket != "" && !ticketRe.MatchString(in.Ticket) {
+		return nil, fieldErrorf(EInvalid, FieldTicket, "A ticket is a key such as OPS-1234.")
+	}
+	if route.RequireTicket && in.Ticket == "" {
+		return nil, fieldErrorf(EInvalid, FieldTicket, "Rule %q requires a ticket for this request, such as OPS-1234.", route.Rule)
+	}
+	return route, nil
+}
+
+// Submit files a request. The policy decides its route (Check); a request
+// it refuses, or whose approvers resolve to nobody, is refused at once and
+// recorded as refused. An auto-approved request is approved in the same
+// transaction.
+func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) {
+	p := s.Policy()
+	dec, err := s.Check(ctx, &in)
 	now := s.now()
 	if err != nil {
 		msg := err.Error()
 		if ErrorCode(err) == "" {
 			err = &Error{Code: EPolicy, Message: msg}
 		}
-		s.refused(ctx, in, msg, now)
+		if in.Duration > 0 { // without a duration nothing was asked for yet
+			s.refused(ctx, in, msg, now)
+		}
 		return nil, err
 	}
 	r := &Request{
@@ -288,6 +331,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Rule:          dec.Rule,
 		Notify:        dec.Notify,
 		AllowSelf:     dec.AllowSelfApproval,
+		AllowRepeat:   dec.AllowRepeatApprover,
 		ExtendsID:     in.ExtendsID,
 		CorrelationID: uuid.NewString(),
 		State:         StatePending,
@@ -298,6 +342,10 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	for _, st := range dec.Steps {
 		r.Steps = append(r.Steps, Step{Terms: st.Terms, Approvers: st.Approvers, Quorum: st.Quorum})
 	}
+	limit := p.Limits.PendingPerRequester
+	if limit <= 0 {
+		limit = policies.DefaultPendingPerRequester
+	}
 	err = s.store.Update(ctx, func(tx Tx) error {
 		if in.ExtendsID != "" {
 			orig, err := tx.GetRequest(in.ExtendsID)
@@ -305,6 +353,17 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 				return err
 			}
 			r.CorrelationID = orig.CorrelationID
+		}
+		if !dec.AutoApprove {
+			// Counted in the transaction that files, so that a flood of
+			// requests at once cannot slip past the cap together.
+			pending, err := tx.ListRequests(RequestFilter{Requester: r.Requester, States: []State{StatePending}})
+			if err != nil {
+				return err
+			}
+			if len(pending) >= limit {
+				return Errorf(ETooMany, "you have %d requests waiting for approval already, the most the policy allows; cancel one (/access list shows them) or wait for a decision", len(pending))
+			}
 		}
 		if err := tx.InsertRequest(r); err != nil {
 			return err
@@ -326,6 +385,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		return s.notify(tx, r, NoteSubmitted)
 	})
 	if err != nil {
+		if ErrorCode(err) == ETooMany {
+			s.refused(ctx, in, err.Error(), now)
+		}
 		return nil, err
 	}
 	s.log.Info("request submitted", zap.String("request_id", r.ID), zap.String("requester", r.Requester),
@@ -417,7 +479,11 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		if err != nil {
 			return notFound(err, id)
 		}
-		if err := s.mayDecide(r, approver); err != nil {
+		ds, err := tx.Decisions(r.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.mayDecide(r, ds, approver); err != nil {
 			return err
 		}
 		d := &Decision{RequestID: r.ID, Step: r.CurrentStep, Approver: approver, Approve: approve, Reason: reason, At: s.now()}
@@ -437,10 +503,7 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 			return s.notify(tx, r, NoteDeclined)
 		}
 		step := r.Steps[r.CurrentStep]
-		ds, err := tx.Decisions(r.ID)
-		if err != nil {
-			return err
-		}
+		ds = append(ds, d)
 		count := 0
 		for _, d := range ds {
 			if d.Step == r.CurrentStep && d.Approve {
@@ -450,6 +513,12 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		data := map[string]string{"step": strconv.Itoa(r.CurrentStep + 1), "approvals": strconv.Itoa(count), "quorum": strconv.Itoa(step.Quorum)}
 		if approver == r.Requester {
 			data["self_approval"] = "allowed by rule"
+		}
+		for _, d := range ds {
+			if d.Step < r.CurrentStep && d.Approve && d.Approver == approver {
+				data["repeat_approver"] = fmt.Sprintf("approved step %d too; allowed by rule %s (allow_repeat_approver)", d.Step+1, r.Rule)
+				break
+			}
 		}
 		if err := s.event(tx, r, approver, ActionApprovalRecorded, reason, data); err != nil {
 			return err
@@ -484,8 +553,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 	return out, nil
 }
 
-// mayDecide checks that approver may decide the current step of r.
-func (s *Service) mayDecide(r *Request, approver string) error {
+// mayDecide checks that approver may decide the current step of r, whose
+// decisions so far are ds.
+func (s *Service) mayDecide(r *Request, ds []*Decision, approver string) error {
 	if r.State != StatePending {
 		who := ""
 		if r.DecidedBy != "" {
@@ -493,10 +563,21 @@ func (s *Service) mayDecide(r *Request, approver string) error {
 		}
 		return Errorf(EConflict, "this request is already %s%s", r.State, who)
 	}
+	if !s.now().Before(r.ExpiresAt) {
+		// The sweep may not have moved it yet: the deadline decides.
+		return Errorf(EConflict, "this request expired without a decision at %s; the requester can ask again", r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
+	}
 	if approver == r.Requester && !r.AllowSelf {
 		return Errorf(ESelfApproval, "you cannot decide your own request")
 	}
 	if contains(r.Steps[r.CurrentStep].Approvers, approver) {
+		if !r.AllowRepeat {
+			for _, d := range ds {
+				if d.Step < r.CurrentStep && d.Approve && d.Approver == approver {
+					return Errorf(ERepeatApprover, "you approved step %d of this request; step %d needs another person (the two-person rule)", d.Step+1, r.CurrentStep+1)
+				}
+			}
+		}
 		return nil
 	}
 	for i := r.CurrentStep + 1; i < len(r.Steps); i++ {
@@ -508,8 +589,12 @@ func (s *Service) mayDecide(r *Request, approver string) error {
 }
 
 // MayDecide reports whether approver may decide request r now (for UIs).
-func (s *Service) MayDecide(r *Request, approver string) error {
-	return s.mayDecide(r, strings.ToLower(approver))
+func (s *Service) MayDecide(ctx context.Context, r *Request, approver string) error {
+	ds, err := s.Decisions(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	return s.mayDecide(r, ds, strings.ToLower(approver))
 }
 
 // Cancel withdraws a pending request; only its requester may.
@@ -609,6 +694,19 @@ func (s *Service) revokeGrantsTx(tx Tx, r *Request) error {
 		// is revoking.
 		if err := tx.HurryGrantJobs(g.ID, now); err != nil {
 			return err
+		}
+		// A later grant of the same membership that is approved but not
+		// yet in keeps the membership from now on: its clock starts now.
+		covering, err := tx.CoveringGrants(g.Membership(), g.ID)
+		if err != nil {
+			return err
+		}
+		for _, c := range covering {
+			if c.State == GrantProvisioning && c.RequestID != r.ID {
+				if err := s.startClockKept(tx, c.RequestID, "the membership was kept for it when request "+short(r.ID)+" ended"); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

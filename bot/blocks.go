@@ -140,6 +140,19 @@ func (s *snapshot) resourceLabel() string {
 	return label
 }
 
+// resourceName is the resource's name from the policy, with admin
+// escalations marked, as plain text.
+func (s *snapshot) resourceName() string {
+	name := s.Req.Resource
+	if s.Resource != nil {
+		name = s.Resource.Name
+	}
+	if s.Req.Admin {
+		name += " (ADMIN ESCALATION)"
+	}
+	return name
+}
+
 // stateLine is the one line that says where the request stands.
 // toRequester words it for the requester ("adding you"), else for others.
 func (s *snapshot) stateLine(toRequester bool) string {
@@ -191,7 +204,8 @@ func (s *snapshot) details() []slack.Block {
 		mrkdwn("*Rule*\n%s", esc(r.Rule)),
 	}
 	if r.Ticket != "" {
-		fields = append(fields, mrkdwn("*Ticket*\n%s", esc(r.Ticket)))
+		// Typed by the requester: plain text, so nothing in it renders.
+		fields = append(fields, plain("Ticket\n"+r.Ticket))
 	}
 	if r.ExtendsID != "" {
 		fields = append(fields, mrkdwn("*Extends*\n`%s`", approvals.Short(r.ExtendsID)))
@@ -255,9 +269,11 @@ func approverMessage(s *snapshot, approver string) (string, []slack.Block) {
 	if manager == "" {
 		manager = "none"
 	}
-	head := fmt.Sprintf("*%s* (%s) asks for %s", esc(q.Name), esc(q.Email), s.resourceLabel())
+	// The name is the requester's own Slack display name: plain text, so
+	// that markdown, emoji and links in it do not render on the card.
+	head := fmt.Sprintf("%s (%s) asks for %s", q.Name, q.Email, s.resourceName())
 	blocks := []slack.Block{
-		section(mrkdwn("%s", head)),
+		section(plain(head)),
 		slack.NewSectionBlock(nil, []*slack.TextBlockObject{
 			mrkdwn("*Department*\n%s", esc(orNone(q.Department))),
 			mrkdwn("*Manager*\n%s", esc(manager)),

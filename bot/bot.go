@@ -150,8 +150,10 @@ type Bot struct {
 	clock clockwork.Clock
 	msgs  MessageStore
 
-	scopesMu sync.Mutex
-	scopes   string // X-OAuth-Scopes of the last auth.test
+	scopesMu   sync.Mutex
+	scopes     string // X-OAuth-Scopes of the last auth.test
+	team       string // the workspace auth.test named
+	enterprise string
 
 	cache    *identityCache
 	seen     *dedup
@@ -258,10 +260,12 @@ func (b *Bot) Check(ctx context.Context) error {
 	case !strings.HasPrefix(b.cfg.AppToken, "xapp-"):
 		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
 	}
-	if _, err := b.api.AuthTestContext(ctx); err != nil {
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
 	}
 	b.scopesMu.Lock()
+	b.team, b.enterprise = auth.TeamID, auth.EnterpriseID
 	have := b.scopes
 	b.scopesMu.Unlock()
 	if have != "" {

@@ -333,7 +333,7 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 	case actDecline:
 		r, err := b.svc.Get(ctx, id)
 		if err == nil {
-			err = b.svc.MayDecide(r, email)
+			err = b.svc.MayDecide(ctx, r, email)
 		}
 		if err != nil {
 			actErr = err
@@ -425,28 +425,14 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 	case cbRequest:
 		in := approvals.SubmitInput{Requester: email, Resource: inputValue(v, blkResource),
 			Reason: inputValue(v, blkReason), Ticket: inputValue(v, blkTicket)}
-		errs := map[string]string{}
 		d, err := policies.ParseDuration(inputValue(v, blkDuration))
 		if err != nil {
-			errs[blkDuration] = "Choose a duration."
+			return errorsAck(map[string]string{blkDuration: "Choose a duration."}), nil
 		}
 		in.Duration = d
-		if in.Reason == "" {
-			errs[blkReason] = "Say why you need it."
-		}
-		if len(errs) == 0 {
-			dec, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: in.Resource, Duration: d}, nil)
-			switch {
-			case err != nil && policies.ErrorCode(err) == policies.CodeTooLong:
-				errs[blkDuration] = sentence(err)
-			case err != nil:
-				errs[blkResource] = sentence(err)
-			case dec.RequireTicket && in.Ticket == "":
-				errs[blkTicket] = fmt.Sprintf("Rule %q requires a ticket for this request.", dec.Rule)
-			}
-		}
-		if len(errs) > 0 {
-			return errorsAck(errs), nil
+		// The engine decides; the form shows its answer next to the field.
+		if _, err := b.svc.Check(ctx, &in); err != nil {
+			return errorsAck(map[string]string{fieldBlock(err): sentence(err)}), nil
 		}
 		return nil, func(ctx context.Context) {
 			if _, err := b.svc.Submit(ctx, in); err != nil {
@@ -460,7 +446,7 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 		}
 		r, err := b.svc.Get(ctx, v.PrivateMetadata)
 		if err == nil {
-			err = b.svc.MayDecide(r, email)
+			err = b.svc.MayDecide(ctx, r, email)
 		}
 		if err != nil {
 			return errorsAck(map[string]string{blkReason: sentence(err)}), nil
@@ -483,6 +469,22 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 		}
 	}
 	return nil, nil
+}
+
+// fieldBlock is the modal block of the input an engine error is about.
+func fieldBlock(err error) string {
+	var ae *approvals.Error
+	if errors.As(err, &ae) {
+		switch ae.Field {
+		case approvals.FieldDuration:
+			return blkDuration
+		case approvals.FieldReason:
+			return blkReason
+		case approvals.FieldTicket:
+			return blkTicket
+		}
+	}
+	return blkResource
 }
 
 func errorsAck(errs map[string]string) *slack.ViewSubmissionResponse {

@@ -16,6 +16,9 @@ type person struct {
 	userID string
 	email  string // lower-cased profile email; "" when Slack gives none
 	name   string // real name, else display name, else handle
+	// refused says why this account may not act in jitbot (a bot, a
+	// deactivated account, someone of another workspace); "" when it may.
+	refused string
 }
 
 // identityCache maps Slack users to directory emails and back. Profiles
@@ -34,7 +37,10 @@ type cached[T any] struct {
 }
 
 const (
-	identityTTL = 30 * time.Minute
+	// identityTTL is short: a profile email decides who may approve, and
+	// an account that changed its email or was deactivated must stop
+	// acting as the old person soon.
+	identityTTL = 5 * time.Minute
 	groupTTL    = time.Minute
 )
 
@@ -69,6 +75,16 @@ func (b *Bot) personOf(ctx context.Context, userID string) (person, error) {
 		return person{}, fmt.Errorf("users.info %s: %s", userID, slackErrorCode(err))
 	}
 	p := person{userID: u.ID, email: strings.ToLower(strings.TrimSpace(u.Profile.Email)), name: u.RealName}
+	switch {
+	case u.Deleted:
+		p.refused = "this Slack account is deactivated"
+	case u.IsBot || u.ID == "USLACKBOT":
+		p.refused = "bots cannot act in jitbot"
+	case u.IsStranger:
+		p.refused = "this Slack account belongs to another organisation (Slack Connect)"
+	case b.foreignTeam(u):
+		p.refused = "this Slack account belongs to another workspace"
+	}
 	if p.name == "" {
 		p.name = u.Profile.DisplayName
 	}
@@ -84,20 +100,58 @@ func (b *Bot) personOf(ctx context.Context, userID string) (person, error) {
 	return p, nil
 }
 
+// foreignTeam reports whether u belongs to a workspace other than the
+// bot's (as auth.test named it; unknown before Check).
+func (b *Bot) foreignTeam(u *slack.User) bool {
+	b.scopesMu.Lock()
+	team, enterprise := b.team, b.enterprise
+	b.scopesMu.Unlock()
+	if team == "" || u.TeamID == "" || u.TeamID == team {
+		return false
+	}
+	// On Enterprise Grid, users of sibling workspaces of the same
+	// organisation carry the organisation's id.
+	return enterprise == "" || u.Enterprise.EnterpriseID != enterprise
+}
+
 // emailOf returns the directory email of the Slack user, or an error
-// saying why they cannot use jitbot.
+// saying why they cannot use jitbot. When the directory names the person's
+// Slack account (slack_id), only that account is them: another account
+// with the same profile email is refused.
 func (b *Bot) emailOf(ctx context.Context, userID string) (string, error) {
-	p, err := b.personOf(ctx, userID)
-	if err != nil {
-		return "", err
+	for fresh := false; ; fresh = true {
+		p, err := b.personOf(ctx, userID)
+		if err != nil {
+			return "", err
+		}
+		if p.refused != "" {
+			return "", errors.New(p.refused + "; jitbot only acts for people of its own workspace")
+		}
+		if p.email == "" {
+			return "", errNoEmail
+		}
+		dir, ok := b.svc.Policy().Person(p.email)
+		if !ok {
+			return "", fmt.Errorf("%s is not in jitbot's directory; ask IT to add you to the policy file", p.email)
+		}
+		if dir.SlackID == "" || dir.SlackID == userID {
+			return p.email, nil
+		}
+		if fresh {
+			return "", fmt.Errorf("this Slack account is not the one jitbot's directory names for %s; ask IT", dir.Email)
+		}
+		b.forget(userID) // the cached profile may be stale: ask Slack once more
 	}
-	if p.email == "" {
-		return "", errNoEmail
+}
+
+// forget drops a user from the identity cache.
+func (b *Bot) forget(userID string) {
+	b.cache.mu.Lock()
+	defer b.cache.mu.Unlock()
+	if c, ok := b.cache.byUser[userID]; ok {
+		delete(b.cache.byEmail, c.v.email)
 	}
-	if _, ok := b.svc.Policy().Person(p.email); !ok {
-		return "", fmt.Errorf("%s is not in jitbot's directory; ask IT to add you to the policy file", p.email)
-	}
-	return p.email, nil
+	delete(b.cache.byUser, userID)
 }
 
 // userOf returns the Slack user id of a directory email: the directory's

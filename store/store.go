@@ -420,6 +420,40 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	return nil
 }
 
+// UpdateDurable is Update with synchronous=FULL: the transaction is on
+// disk when it returns, even across a power loss (approvals.DurableUpdater).
+// The engine records a membership change it is about to make with it.
+// Other writes keep synchronous=NORMAL, which in WAL mode may lose the last
+// commits on power loss but never corrupts; FULL on every write would cost
+// an fsync per transaction.
+func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	defer db.writeStmts.prepare(ctx, db.write)
+	conn, err := db.write.Conn(ctx) // the pool's one connection, held for the pragma and the transaction
+	if err != nil {
+		return db.explain(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return db.explain(err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return db.explain(err)
+	}
+	t := &Tx{tx: sqlTx, ctx: ctx, db: db}
+	if err := fn(t); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return db.explain(err)
+	}
+	return nil
+}
+
+var _ approvals.DurableUpdater = (*DB)(nil)
+
 // View runs fn in a read transaction on a consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	defer db.readStmts.prepare(ctx, db.read)

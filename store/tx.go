@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,7 +17,7 @@ import (
 
 const requestCols = `id, requester, resource, admin, duration_ms, reason, ticket, rule, steps, current_step,
 	notify, allow_self, auto_approved, extends_id, correlation_id, state, state_reason, decided_by,
-	created_at, expires_at, remind_at, reminded, decided_at, starts_at, ends_at, warn_at, warned, ended_at, version`
+	created_at, expires_at, remind_at, reminded, decided_at, starts_at, ends_at, warn_at, warned, ended_at, version, allow_repeat`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -26,15 +27,15 @@ func scanRequest(s scanner) (*approvals.Request, error) {
 		durMS                                                        int64
 		steps, notify, state                                         string
 		created, expires, remind, decided, starts, ends, warn, ended int64
-		admin, allowSelf, auto, reminded, warned                     bool
+		admin, allowSelf, auto, reminded, warned, allowRepeat        bool
 	)
 	err := s.Scan(&r.ID, &r.Requester, &r.Resource, &admin, &durMS, &r.Reason, &r.Ticket, &r.Rule, &steps,
 		&r.CurrentStep, &notify, &allowSelf, &auto, &r.ExtendsID, &r.CorrelationID, &state, &r.StateReason,
-		&r.DecidedBy, &created, &expires, &remind, &reminded, &decided, &starts, &ends, &warn, &warned, &ended, &r.Version)
+		&r.DecidedBy, &created, &expires, &remind, &reminded, &decided, &starts, &ends, &warn, &warned, &ended, &r.Version, &allowRepeat)
 	if err != nil {
 		return nil, err
 	}
-	r.Admin, r.AllowSelf, r.AutoApproved, r.Reminded, r.Warned = admin, allowSelf, auto, reminded, warned
+	r.Admin, r.AllowSelf, r.AutoApproved, r.Reminded, r.Warned, r.AllowRepeat = admin, allowSelf, auto, reminded, warned, allowRepeat
 	r.Duration = time.Duration(durMS) * time.Millisecond
 	r.State = approvals.State(state)
 	r.CreatedAt, r.ExpiresAt, r.RemindAt, r.DecidedAt = fromMS(created), fromMS(expires), fromMS(remind), fromMS(decided)
@@ -96,11 +97,11 @@ func (t *Tx) InsertRequest(r *approvals.Request) error {
 	if notify == nil {
 		notify = []string{}
 	}
-	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		r.ID, r.Requester, r.Resource, r.Admin, r.Duration.Milliseconds(), r.Reason, r.Ticket, r.Rule, jsonText(r.Steps),
 		r.CurrentStep, jsonText(notify), r.AllowSelf, r.AutoApproved, r.ExtendsID, r.CorrelationID, string(r.State),
 		r.StateReason, r.DecidedBy, ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.RemindAt), r.Reminded, ms(r.DecidedAt),
-		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.Version)
+		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.Version, r.AllowRepeat)
 	return err
 }
 
@@ -152,12 +153,22 @@ func (t *Tx) ListRequests(f approvals.RequestFilter) ([]*approvals.Request, erro
 		me := strings.ToLower(f.Approver)
 		kept := rs[:0]
 		for _, r := range rs {
-			for _, a := range r.Steps[r.CurrentStep].Approvers {
-				if a == me && (me != r.Requester || r.AllowSelf) {
-					kept = append(kept, r)
-					break
+			if !slices.Contains(r.Steps[r.CurrentStep].Approvers, me) || (me == r.Requester && !r.AllowSelf) {
+				continue
+			}
+			if r.CurrentStep > 0 && !r.AllowRepeat {
+				// One person is never two approvers: who approved an
+				// earlier step does not see the later one as theirs.
+				var n int
+				if err := t.queryRow(`SELECT count(*) FROM decisions WHERE request_id = ? AND approver = ? AND step < ? AND approve = 1`,
+					r.ID, me, r.CurrentStep).Scan(&n); err != nil {
+					return nil, err
+				}
+				if n > 0 {
+					continue
 				}
 			}
+			kept = append(kept, r)
 		}
 		rs = kept
 	}
@@ -282,12 +293,18 @@ func (t *Tx) GetMembership(m approvals.Membership) (*approvals.MembershipRecord,
 	return &rec, err
 }
 
-// PutMembership records a membership the bot manages.
-func (t *Tx) PutMembership(rec *approvals.MembershipRecord) error {
-	_, err := t.exec(`INSERT INTO memberships (provider, grp, person, origin, since) VALUES (?,?,?,?,?)
-		ON CONFLICT (provider, grp, person) DO UPDATE SET origin=excluded.origin, since=excluded.since`,
+// InsertMembership records a membership the bot manages, unless a record
+// of it exists: a record is never overwritten, so bot never becomes
+// standing (nor the reverse) behind the engine's back.
+func (t *Tx) InsertMembership(rec *approvals.MembershipRecord) (bool, error) {
+	res, err := t.exec(`INSERT INTO memberships (provider, grp, person, origin, since) VALUES (?,?,?,?,?)
+		ON CONFLICT (provider, grp, person) DO NOTHING`,
 		rec.Provider, rec.Group, rec.Person, string(rec.Origin), ms(rec.Since))
-	return err
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 // DeleteMembership forgets a membership.
@@ -324,7 +341,7 @@ func (t *Tx) Memberships(provider, group string) ([]*approvals.MembershipRecord,
 	return out, rows.Err()
 }
 
-const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error`
+const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error, claims`
 
 func scanJob(s scanner) (*approvals.Job, error) {
 	var (
@@ -332,7 +349,7 @@ func scanJob(s scanner) (*approvals.Job, error) {
 		kind, lane string
 		runAt      int64
 	)
-	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError); err != nil {
+	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError, &j.Claims); err != nil {
 		return nil, err
 	}
 	j.Kind, j.Lane, j.RunAt = approvals.JobKind(kind), approvals.Lane(lane), fromMS(runAt)
@@ -392,7 +409,7 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 	args := []any{owner, ms(leaseUntil), ms(t.db.now()), string(lane), ms(now), ms(now), owner}
 	args = append(args, skipArgs...)
 	args = append(args, limit)
-	rows, err := t.query(`UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN (
+	rows, err := t.query(`UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?, claims = claims + 1 WHERE id IN (
 		SELECT j.id FROM jobs j INDEXED BY jobs_due WHERE j.state = 'pending' AND j.lane = ? AND j.run_at <= ?
 		AND (j.lease_until <= ? OR j.lease_owner = ?)`+skipSQL+`
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
@@ -490,6 +507,12 @@ func (t *Tx) DueActive(now time.Time, limit int) ([]*approvals.Request, error) {
 	return t.queryRequests(`SELECT `+requestCols+` FROM requests INDEXED BY requests_due_active WHERE state = 'active' AND ends_at <= ? ORDER BY ends_at LIMIT ?`, ms(now), limit)
 }
 
+// DueStarted returns approved requests whose clock started (a bundle's
+// first membership is in) and whose time is up.
+func (t *Tx) DueStarted(now time.Time, limit int) ([]*approvals.Request, error) {
+	return t.queryRequests(`SELECT `+requestCols+` FROM requests INDEXED BY requests_due_started WHERE state = 'approved' AND ends_at > 0 AND ends_at <= ? ORDER BY ends_at LIMIT ?`, ms(now), limit)
+}
+
 // DuePending returns pending requests past their TTL.
 func (t *Tx) DuePending(now time.Time, limit int) ([]*approvals.Request, error) {
 	return t.queryRequests(`SELECT `+requestCols+` FROM requests INDEXED BY requests_due_pending WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT ?`, ms(now), limit)
@@ -511,6 +534,7 @@ func (t *Tx) NextDeadline() (time.Time, bool, error) {
 	var v sql.NullInt64
 	err := t.queryRow(`SELECT min(x) FROM (
 		SELECT min(ends_at) AS x FROM requests INDEXED BY requests_due_active WHERE state = 'active'
+		UNION ALL SELECT min(ends_at) FROM requests INDEXED BY requests_due_started WHERE state = 'approved' AND ends_at > 0
 		UNION ALL SELECT min(warn_at) FROM requests INDEXED BY requests_due_warn WHERE state = 'active' AND warned = 0
 		UNION ALL SELECT min(expires_at) FROM requests INDEXED BY requests_due_pending WHERE state = 'pending'
 		UNION ALL SELECT min(remind_at) FROM requests INDEXED BY requests_due_remind WHERE state = 'pending' AND reminded = 0)`).Scan(&v)
