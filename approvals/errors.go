@@ -1,8 +1,7 @@
 package approvals
 
 import (
-	"errors"
-	"fmt"
+	"github.com/jitbot/jitbot"
 )
 
 // Error codes. Callers translate them at the edges (a Slack sentence, a CLI
@@ -21,14 +20,10 @@ const (
 	ERepeatApprover = "repeat_approver" // the person approved an earlier step: another must approve this one
 )
 
-// Error is the engine's domain error.
-type Error struct {
-	Code    string
-	Message string
-	// Field names the input the error is about, for forms: FieldResource,
-	// FieldDuration, FieldReason or FieldTicket; "" for none.
-	Field string
-}
+// Error is the engine's domain error: jitbot's one domain error, with a
+// code above, a sentence a person can read, and, for forms, the Field of
+// the input it is about.
+type Error = jitbot.Error
 
 // Inputs of a request an Error can be about.
 const (
@@ -45,21 +40,12 @@ func fieldErrorf(code, field, format string, args ...any) *Error {
 	return e
 }
 
-func (e *Error) Error() string { return e.Message }
-
 // Errorf returns an *Error with the given code.
-func Errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
+func Errorf(code, format string, args ...any) *Error { return jitbot.Errorf(code, format, args...) }
 
-// ErrorCode returns the code of err, or "" when err is not an *Error.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
+// ErrorCode returns the code of err, jitbot.EInternal for an error that is
+// not an *Error, and "" for nil.
+func ErrorCode(err error) string { return jitbot.ErrorCode(err) }
 
 // Sentinel errors returned by Tx implementations.
 var (

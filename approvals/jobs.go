@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -308,4 +309,27 @@ func (s *Service) RunJobs(ctx context.Context) (int, error) {
 		// Jobs create jobs (a provision queues a notification), and a done
 		// job lets the next of its key go: go again until nothing is due.
 	}
+}
+
+// RetryPolicy shapes the outbox worker's retries.
+type RetryPolicy struct {
+	Base        time.Duration // first delay
+	Cap         time.Duration // largest delay
+	MaxAttempts int           // then the job fails and IT is alerted
+}
+
+// DefaultRetry retries for about an hour before giving up.
+var DefaultRetry = RetryPolicy{Base: 2 * time.Second, Cap: 10 * time.Minute, MaxAttempts: 12}
+
+// delay returns the full-jitter backoff before attempt n+1.
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.Base
+	for i := 1; i < n && d < p.Cap; i++ {
+		d *= 2
+	}
+	if d > p.Cap {
+		d = p.Cap
+	}
+	// Half fixed, half random: never zero, never in lock-step.
+	return d/2 + rand.N(d/2+1)
 }

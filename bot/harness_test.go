@@ -214,9 +214,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.SetNotifier(e.bot)
-	e.svc.SetAlerter(e.bot)
-	e.svc.SetGroups(e.bot)
+	e.svc.Attach(e.bot)
 	if err := e.bot.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
