@@ -76,7 +76,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		}
 		b.say(ctx, to, fmt.Sprintf("Extension filed as request %s; its messages follow in your DM.", approvals.Short(nr.ID)))
 	case "audit":
-		b.audit(ctx, to, email, args[1:])
+		b.auditCommand(ctx, to, email, args[1:])
 	default:
 		b.submitCommand(ctx, to, email, args)
 	}
@@ -187,8 +187,8 @@ func (b *Bot) resourceName(id string) string {
 // mentionRe matches a user mention as Slack sends it in command text.
 var mentionRe = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
 
-// audit answers `/access audit @person` for members of the IT group.
-func (b *Bot) audit(ctx context.Context, to replyTo, email string, args []string) {
+// auditCommand answers `/access audit @person` for members of the IT group.
+func (b *Bot) auditCommand(ctx context.Context, to replyTo, email string, args []string) {
 	ok, err := b.isIT(ctx, email)
 	if err != nil {
 		b.say(ctx, to, b.sentence(err, ""))
