@@ -203,8 +203,20 @@ func (b *Bot) auditCommand(ctx context.Context, to replyTo, email string, args [
 		return
 	}
 	subject := strings.ToLower(args[0])
-	if m := mentionRe.FindStringSubmatch(args[0]); m != nil {
-		p, err := b.personOf(ctx, m[1])
+	userID := ""
+	switch m := mentionRe.FindStringSubmatch(args[0]); {
+	case m != nil: // <@U…|name>: what Slack sends with should_escape on
+		userID = m[1]
+	case strings.HasPrefix(args[0], "@"): // @name: as typed, escaping off
+		id, err := b.userByHandle(ctx, strings.TrimPrefix(args[0], "@"))
+		if err != nil {
+			b.say(ctx, to, b.sentence(err, ""))
+			return
+		}
+		userID = id
+	}
+	if userID != "" {
+		p, err := b.personOf(ctx, userID)
 		if err != nil || p.email == "" {
 			b.say(ctx, to, "That Slack user has no email jitbot can see.")
 			return
@@ -223,6 +235,25 @@ func (b *Bot) auditCommand(ctx context.Context, to replyTo, email string, args [
 	for _, page := range pageLines("Evidence about "+subject, lines) {
 		b.say(ctx, to, "Evidence about "+subject, page...)
 	}
+}
+
+// userByHandle finds a Slack user by the handle or display name a person
+// typed after @.
+func (b *Bot) userByHandle(ctx context.Context, handle string) (string, error) {
+	var users []slack.User
+	if err := b.slackCall(ctx, mUsersList, "", func(ctx context.Context) error {
+		var err error
+		users, err = b.api.GetUsersContext(ctx)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	for _, u := range users {
+		if !u.Deleted && (strings.EqualFold(u.Name, handle) || strings.EqualFold(u.Profile.DisplayName, handle)) {
+			return u.ID, nil
+		}
+	}
+	return "", jitbot.Errorf("no_such_user", "No Slack user is called @%s; pick them from the list Slack offers as you type.", esc(handle))
 }
 
 // Audit returns the evidence report about one person.
