@@ -97,6 +97,13 @@ const (
 // job is still pending in the store, and taking it again at once would
 // repeat its side effects thousands of times a second.
 func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
+	start := s.clock.Now()
+	outcome := OutcomeDone
+	defer func() {
+		if s.observer != nil && ctx.Err() == nil {
+			s.observer.JobDone(j.Lane, j.Kind, outcome, s.clock.Since(start))
+		}
+	}()
 	err := s.perform(ctx, j)
 	if err == nil || ctx.Err() != nil {
 		if err == nil {
@@ -105,13 +112,42 @@ func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
 		}
 		return 0
 	}
+	var later *DeferError
+	switch {
+	case errors.As(err, &later):
+		outcome = OutcomeDeferred
+	case IsPermanent(err) || j.Attempts+1 >= s.retry.MaxAttempts:
+		outcome = OutcomeFailed
+	default:
+		outcome = OutcomeRetry
+	}
 	if rerr := s.jobFailed(ctx, j, err); rerr != nil {
 		s.log.Error("the outcome of a job could not be recorded; it waits in memory before it runs again",
 			zap.Int64("job_id", j.ID), zap.String("kind", string(j.Kind)), zap.Error(rerr), zap.NamedError("cause", err))
+		outcome = OutcomeHeld
 		return s.nextHold(j.ID)
 	}
 	s.unhold(j.ID)
 	return 0
+}
+
+// Job outcomes an Observer is told.
+const (
+	OutcomeDone     = "done"
+	OutcomeDeferred = "deferred" // put back with Later
+	OutcomeRetry    = "retry"
+	OutcomeFailed   = "failed"
+	OutcomeHeld     = "held" // its outcome could not be recorded
+)
+
+// Observer is told what the engine does, for metrics. Optional; its
+// methods are called from the workers and must return at once.
+type Observer interface {
+	// JobDone: a job ran, with its outcome and how long it took.
+	JobDone(lane Lane, kind JobKind, outcome string, took time.Duration)
+	// Removed: a membership was removed lag after the moment its grant
+	// ended (its deadline, or the release or revocation).
+	Removed(lag time.Duration)
 }
 
 // perform runs the job's handler, turning a panic into a permanent failure:

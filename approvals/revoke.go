@@ -89,6 +89,13 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 		}
 		return s.maybeEnded(tx, r.ID)
 	})
+	if err == nil && remove && s.observer != nil {
+		due := r.EndedAt
+		if r.State == StateExpired && !r.EndsAt.IsZero() {
+			due = r.EndsAt
+		}
+		s.observer.Removed(s.now().Sub(due))
+	}
 	if err == nil {
 		s.log.Info("revocation done", zap.String("request_id", g.RequestID), zap.String("grant_id", g.ID),
 			zap.String("group", g.Group), zap.String("note", note))

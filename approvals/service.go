@@ -42,6 +42,8 @@ type Config struct {
 	// WarnBefore: requesters are warned this long before expiry (default
 	// 15m, at most a quarter of the grant).
 	WarnBefore time.Duration
+	// Observer is told what the engine does (metrics); optional.
+	Observer Observer
 	// Hooks lets tests stop the process at exact points. Nil in production.
 	Hooks *Hooks
 }
@@ -71,6 +73,7 @@ type Service struct {
 	interval  time.Duration
 	warn      time.Duration
 	hooks     *Hooks
+	observer  Observer
 
 	workers, messageWorkers int
 	lease, jobTimeout       time.Duration
@@ -100,6 +103,7 @@ func New(cfg Config) *Service {
 		interval:  cfg.SweepInterval,
 		warn:      cfg.WarnBefore,
 		hooks:     cfg.Hooks,
+		observer:  cfg.Observer,
 		lease:     cfg.Lease,
 
 		provisionFor: cfg.ProvisionFor,

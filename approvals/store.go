@@ -113,3 +113,16 @@ type Tx interface {
 	// Append adds an event to the audit chain.
 	Append(e *Event) error
 }
+
+// Stats is how the engine's state looks at one moment, for metrics.
+type Stats struct {
+	Requests  map[State]int      // requests by state
+	Pending   map[Lane]int       // pending jobs by lane
+	OldestDue map[Lane]time.Time // run_at of the oldest job due by lane (absent: none due)
+	AuditHead int64              // the sequence number of the last audit event
+}
+
+// StatsReader is an optional ability of a Store: read Stats at now.
+type StatsReader interface {
+	Stats(ctx context.Context, now time.Time) (Stats, error)
+}

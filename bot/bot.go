@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -62,6 +63,8 @@ type Config struct {
 	// Workers bounds the handlers running at once (default 8); more
 	// envelopes are acked at once and wait for a worker.
 	Workers int
+	// Observer is told how the bot talks to Slack (metrics); optional.
+	Observer Observer
 }
 
 // Bot is the Slack front end. It implements approvals.Notifier,
@@ -84,7 +87,8 @@ type Bot struct {
 	seen     *dedup
 	reqLocks sync.Map // request id → *sync.Mutex: one notification at a time per request
 
-	gate *gate
+	gate      *gate
+	connected atomic.Bool
 
 	work chan struct{}  // one token per handler running
 	wg   sync.WaitGroup // handlers in flight
@@ -333,9 +337,14 @@ func (b *Bot) loop(ctx context.Context, sm *socketmode.Client) {
 }
 
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	read := time.Now()
+	ack := func(ctx context.Context, req *socketmode.Request, payload any) { b.ack(ctx, sm, req, payload, read) }
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
+		b.connected.Store(true)
 		b.log.Info("connected to Slack")
+	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
 		fields := []zap.Field{zap.String("event", string(evt.Type))}
 		switch d := evt.Data.(type) {
@@ -357,14 +366,14 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Warn("unparseable envelope acked", zap.Error(bad.Cause))
 		}
 	case socketmode.EventTypeSlashCommand:
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		if cmd, ok := evt.Data.(slack.SlashCommand); ok {
 			b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
 		}
 	case socketmode.EventTypeInteractive:
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
-			b.ack(ctx, sm, evt.Request, nil)
+			ack(ctx, evt.Request, nil)
 			return
 		}
 		if ic.Type == slack.InteractionTypeViewSubmission {
@@ -373,31 +382,58 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			req := evt.Request
 			b.spawnNow(ctx, func(ctx context.Context) {
 				payload, after := b.handleSubmission(ctx, ic)
-				b.ack(ctx, sm, req, payload)
+				ack(ctx, req, payload)
 				if after != nil {
 					after(ctx)
 				}
 			})
 			return
 		}
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		if ic.Type == slack.InteractionTypeBlockActions {
 			b.spawn(ctx, func(ctx context.Context) { b.handleAction(ctx, ic) })
 		}
 	case socketmode.EventTypeEventsAPI:
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		b.handleEvent(ctx, evt)
 	}
 }
 
-func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, payload any) {
+func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, payload any, read time.Time) {
 	if req == nil || req.EnvelopeID == "" {
 		return
 	}
 	if err := sm.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
 		b.log.Warn("ack failed", zap.Error(err))
+		return
+	}
+	if b.cfg.Observer != nil {
+		b.cfg.Observer.Acked(time.Since(read))
 	}
 }
+
+// Connected reports whether the Socket Mode connection is up (readiness).
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// Observer is told how the bot talks to Slack, for metrics. Optional; its
+// methods must return at once.
+type Observer interface {
+	// Acked: an envelope was acknowledged, took after it was read.
+	Acked(took time.Duration)
+	// SlackCall: a Web API call ended with outcome (CallOK, CallError,
+	// CallRateLimited, CallUnreachable), or was not made (CallHeld: a
+	// channel's pace or a 429 window).
+	SlackCall(method, outcome string, took time.Duration)
+}
+
+// Outcomes of Web API calls an Observer is told.
+const (
+	CallOK          = "ok"
+	CallError       = "error"
+	CallRateLimited = "rate_limited"
+	CallUnreachable = "unreachable"
+	CallHeld        = "held"
+)
 
 // spawn runs fn off the event loop, at most Config.Workers at a time, with
 // a bound on its duration and a recovered panic. The bound keeps a burst of
