@@ -187,7 +187,7 @@ func (ps *parser) yamlError(err error) {
 // resources and the resources before the rules, whatever their order in
 // the file, since each refers to the one before.
 func (ps *parser) policy(root *yaml.Node) {
-	f, ok := ps.fields(root, "the policy", rootKeys)
+	f, ok := ps.fields(root, "the policy", append(rootKeys, reviewRootKeys...)) // reviews.go
 	if !ok {
 		return
 	}
@@ -202,6 +202,7 @@ func (ps *parser) policy(root *yaml.Node) {
 	if e, ok := f["rules"]; ok {
 		ps.rules(e.val)
 	}
+	ps.reviewSection(f) // reviews.go
 }
 
 // ---- generic YAML helpers ----

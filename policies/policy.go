@@ -80,6 +80,7 @@ type Policy struct {
 	People    map[string]*Person // keyed by lower-cased email
 	Resources []*Resource        // in file order
 	Rules     []*Rule            // in file order; the first that matches applies
+	Review    ReviewSettings     // reviews:, licence_costs: and timezone: (reviews.go)
 
 	byID map[string]*Resource
 }
