@@ -1,0 +1,365 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/policies"
+	"go.uber.org/zap"
+)
+
+// batchSize is how many items one first-pass transaction inserts.
+const batchSize = 500
+
+// RunOptions tune RunReview.
+type RunOptions struct {
+	DryRun  bool   // report what would happen and change nothing (on top of the rule's dry_run)
+	Trigger string // TriggerSchedule or TriggerManual (default)
+}
+
+// ErrRunning is returned when a rule's first pass is already under way in
+// this process.
+var ErrRunning = approvals.Errorf(EConflict, "this review rule is already running")
+
+// RunReview runs one rule now, synchronously: it reads the stored
+// directory, decides for every person the rule covers, and records the
+// run, its items, their audit events and the jobs they cause (prompts,
+// warnings, suspensions, the digest). A run of the rule that a crash left
+// running is resumed instead: its items already recorded keep their state,
+// so nobody is asked or suspended twice.
+func (e *Engine) RunReview(ctx context.Context, rule *policies.ReviewRule, opt RunOptions) (*Run, error) {
+	if opt.Trigger == "" {
+		opt.Trigger = TriggerManual
+	}
+	e.runMu.Lock()
+	if e.running[rule.Name] {
+		e.runMu.Unlock()
+		return nil, ErrRunning
+	}
+	e.running[rule.Name] = true
+	e.runMu.Unlock()
+	defer func() {
+		e.runMu.Lock()
+		delete(e.running, rule.Name)
+		e.runMu.Unlock()
+	}()
+	p := e.Policy()
+	run, resumed, err := e.startRun(ctx, rule, opt)
+	if err != nil {
+		return nil, err
+	}
+	log := e.log.With(zap.String("run_id", run.ID), zap.String("rule", run.Rule))
+	if resumed {
+		log.Info("resuming review run")
+	}
+	if err := e.firstPass(ctx, p, rule, run); err != nil {
+		if ctx.Err() == nil {
+			log.Error("review run", zap.Error(err))
+		}
+		return run, err
+	}
+	log.Info("review run done", zap.String("state", string(run.State)), zap.Int("items", run.Counts.Items),
+		zap.Int("covered", run.Counts.Covered), zap.Bool("dry_run", run.DryRun))
+	e.poke()
+	return run, nil
+}
+
+// startRun creates the run, or finds the one of this rule a crash left
+// running. A scheduled run moves the rule's next run in the same
+// transaction, so however long the bot was down it runs once.
+func (e *Engine) startRun(ctx context.Context, rule *policies.ReviewRule, opt RunOptions) (*Run, bool, error) {
+	var (
+		run     *Run
+		resumed bool
+	)
+	err := e.store.UpdateReview(ctx, func(tx Tx) error {
+		now := e.now()
+		if opt.Trigger == TriggerSchedule {
+			if err := tx.SetNextRun(rule.Name, rule.Schedule, rule.Next(now)); err != nil {
+				return err
+			}
+		}
+		rs, err := tx.Runs(RunFilter{Rule: rule.Name, States: []RunState{RunRunning}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(rs) > 0 {
+			run, resumed = rs[0], true
+			return e.event(tx, approvals.ActorSystem, ActionRunResumed, "", run.Rule, "resumed after a restart",
+				map[string]string{"run_id": run.ID})
+		}
+		run = &Run{ID: uuid.NewString(), Rule: rule.Name, State: RunRunning, Trigger: opt.Trigger,
+			DryRun: rule.DryRun || opt.DryRun, AsOf: now, StartedAt: now, Settings: SettingsOf(rule)}
+		run.Settings.DryRun = run.DryRun
+		if err := tx.InsertRun(run); err != nil {
+			return err
+		}
+		return e.event(tx, actorOf(opt.Trigger), ActionRunStarted, "", run.Rule, "",
+			map[string]string{"run_id": run.ID, "trigger": run.Trigger, "dry_run": strconv.FormatBool(run.DryRun),
+				"action": run.Settings.Action, "inactive_for": policies.FormatDuration(run.Settings.InactiveFor)})
+	})
+	return run, resumed, err
+}
+
+func actorOf(trigger string) string {
+	if trigger == TriggerSchedule {
+		return approvals.ActorSystem
+	}
+	return "cli"
+}
+
+// firstPass finds the run's people and records them in batches.
+func (e *Engine) firstPass(ctx context.Context, p *policies.Policy, rule *policies.ReviewRule, run *Run) error {
+	s := &subject{rule: rule, set: run.Settings, policy: p, asOf: run.AsOf, dryRun: run.DryRun}
+	var counts Counts
+	var items []*Item
+	seen := map[string]bool{} // emails Atlassian has
+	err := e.store.ViewReview(ctx, func(tx Tx) error {
+		var err error
+		if s.keeps, err = tx.Keeps(run.AsOf); err != nil {
+			return err
+		}
+		if s.restores, err = tx.Restores(); err != nil {
+			return err
+		}
+		if s.open, err = tx.OpenPeople(); err != nil {
+			return err
+		}
+		// Items of this run recorded before a crash are open too: they are
+		// not "under review elsewhere".
+		mine, err := tx.Items(ItemFilter{RunID: run.ID})
+		if err != nil {
+			return err
+		}
+		for _, it := range mine {
+			delete(s.open, it.PersonKey)
+		}
+		return tx.EachUser(func(u *User) error {
+			counts.Directory++
+			if u.Email != "" && !u.Gone {
+				seen[u.Email] = true
+			}
+			v, it := s.assess(u)
+			switch v {
+			case VerdictApp:
+				counts.Apps++
+			case VerdictClosed:
+				counts.Closed++
+			case VerdictNotCovered:
+				counts.NotCovered++
+			case VerdictTooNew:
+				counts.Covered++
+				counts.TooNew++
+			case VerdictActive:
+				counts.Covered++
+				counts.Active++
+			case VerdictStillKept:
+				counts.Covered++
+				counts.StillKept++
+			case VerdictUnderReview:
+				counts.Covered++
+				counts.UnderReview++
+			case VerdictItem:
+				counts.Covered++
+				items = append(items, it)
+			}
+			return ctx.Err()
+		})
+	})
+	if err != nil {
+		return e.failRun(ctx, run, err)
+	}
+	// People jitbot's directory knows that Atlassian does not.
+	for _, email := range sortedKeys(p.People) {
+		if seen[email] {
+			continue
+		}
+		dept, employment, person := p.ReviewSubject(email, "")
+		if p.Review.RuleFor(email, dept, employment) != rule {
+			continue
+		}
+		counts.Covered++
+		items = append(items, &Item{Rule: rule.Name, PersonKey: "email:" + email, Email: email, Department: dept,
+			Manager: person.Manager, Unassigned: person.Manager == "", State: ItemNotInAtlassian,
+			Finding: "in jitbot's directory but not in the Atlassian organisation"})
+	}
+	counts.Items = len(items)
+	for start := 0; start < len(items); start += batchSize {
+		batch := items[start:min(start+batchSize, len(items))]
+		if err := e.store.UpdateReview(ctx, func(tx Tx) error { return e.recordItems(tx, run, batch) }); err != nil {
+			return e.failRun(ctx, run, err)
+		}
+		if e.hooks.AfterBatch != nil {
+			e.hooks.AfterBatch(run.ID, start+len(batch))
+		}
+	}
+	return e.finishRun(ctx, run, counts)
+}
+
+// recordItems inserts a batch of items with their events and jobs. An item
+// a crashed attempt already recorded is left as it is.
+func (e *Engine) recordItems(tx Tx, run *Run, batch []*Item) error {
+	now := e.now()
+	for _, it := range batch {
+		it.ID, it.RunID, it.CreatedAt, it.UpdatedAt = uuid.NewString(), run.ID, now, now
+		if !it.State.Open() {
+			it.DoneAt = now
+		}
+		ok, err := tx.InsertItem(it)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		data := map[string]string{"run_id": run.ID, "item_id": it.ID}
+		switch it.State {
+		case ItemSuspending:
+			if err := e.event(tx, it.DecidedBy, ActionDecided, it.Email, it.Rule, it.Reason, withData(data, "decision", "suspend")); err != nil {
+				return err
+			}
+			if err := tx.EnqueueJob(newJob(JobSuspend, it.ID, now)); err != nil {
+				return err
+			}
+		case ItemWarned:
+			if err := e.event(tx, ActorPolicy, ActionWarned, it.Email, it.Rule, it.Finding,
+				withData(data, "suspend_at", it.SuspendAt.Format(time.RFC3339))); err != nil {
+				return err
+			}
+			if err := tx.EnqueueJob(newJob(JobWarning, it.ID, now)); err != nil {
+				return err
+			}
+		case ItemExcluded:
+			if err := e.event(tx, ActorPolicy, ActionExcluded, it.Email, it.Rule, it.Reason, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func withData(m map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(m)+len(kv)/2)
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
+
+// finishRun ends the first pass: counts, the prompts to managers (one per
+// manager, with their reminders), the digest, and the run's state.
+func (e *Engine) finishRun(ctx context.Context, run *Run, counts Counts) error {
+	return e.store.UpdateReview(ctx, func(tx Tx) error {
+		now := e.now()
+		run.Counts, run.FinishedAt = counts, now
+		pending, err := tx.Items(ItemFilter{RunID: run.ID, States: []ItemState{ItemPending}})
+		if err != nil {
+			return err
+		}
+		open, err := tx.Items(ItemFilter{RunID: run.ID, States: []ItemState{ItemPending, ItemWarned, ItemSuspending}})
+		if err != nil {
+			return err
+		}
+		from := run.State
+		run.State = RunOpen
+		if len(open) == 0 {
+			run.State, run.ClosedAt = RunClosed, now
+		}
+		if err := tx.UpdateRun(run, from); err != nil {
+			return err
+		}
+		managers := map[string]bool{}
+		for _, it := range pending {
+			managers[it.Manager] = true
+		}
+		for _, m := range sortedKeys(managers) {
+			ref := PromptRef(run.ID, m)
+			if err := tx.EnqueueJob(newJob(JobPrompt, ref, now)); err != nil {
+				return err
+			}
+			for _, at := range reminders(run.AsOf, run.Settings.AnswerWithin) {
+				if err := tx.EnqueueJob(newJob(JobReminder, ref, at)); err != nil {
+					return err
+				}
+			}
+		}
+		if run.Settings.Digest != "" {
+			if err := tx.EnqueueJob(withPayload(newJob(JobDigest, run.ID, now), DigestOpened)); err != nil {
+				return err
+			}
+		}
+		data := map[string]string{"run_id": run.ID, "state": string(run.State), "dry_run": strconv.FormatBool(run.DryRun),
+			"covered": strconv.Itoa(counts.Covered), "items": strconv.Itoa(counts.Items), "active": strconv.Itoa(counts.Active),
+			"too_new": strconv.Itoa(counts.TooNew), "still_kept": strconv.Itoa(counts.StillKept),
+			"prompts": strconv.Itoa(len(managers)), "apps": strconv.Itoa(counts.Apps)}
+		return e.event(tx, approvals.ActorSystem, ActionRunFinished, "", run.Rule, "", data)
+	})
+}
+
+// reminders returns when a prompt's manager is reminded: halfway through
+// answer_within, and a day before it runs out when it is longer than two days.
+func reminders(asOf time.Time, within time.Duration) []time.Time {
+	if within <= 0 {
+		return nil
+	}
+	out := []time.Time{asOf.Add(within / 2)}
+	if within > 2*policies.Day {
+		out = append(out, asOf.Add(within-policies.Day))
+	}
+	return out
+}
+
+// withPayload sets a job's payload beside its ref. Until the job-lane API
+// gives jobs a Ref of their own, the ref shares Payload: "ref\x00payload".
+func withPayload(j *approvals.Job, payload string) *approvals.Job {
+	j.Payload += "\x00" + payload
+	return j
+}
+
+// JobPayload returns what a review job carries besides its ref.
+func JobPayload(j *approvals.Job) string {
+	for i := 0; i < len(j.Payload); i++ {
+		if j.Payload[i] == 0 {
+			return j.Payload[i+1:]
+		}
+	}
+	return ""
+}
+
+// failRun records that a run's first pass failed. A cancelled context
+// leaves the run running, to be resumed.
+func (e *Engine) failRun(ctx context.Context, run *Run, cause error) error {
+	if errors.Is(cause, context.Canceled) || ctx.Err() != nil {
+		return cause
+	}
+	err := e.store.UpdateReview(context.WithoutCancel(ctx), func(tx Tx) error {
+		from := run.State
+		run.State, run.Error, run.ClosedAt = RunFailed, cause.Error(), e.now()
+		if err := tx.UpdateRun(run, from); err != nil {
+			return err
+		}
+		return e.event(tx, approvals.ActorSystem, ActionRunFailed, "", run.Rule, cause.Error(), map[string]string{"run_id": run.ID})
+	})
+	if err != nil {
+		return fmt.Errorf("%w (and recording the failure: %v)", cause, err)
+	}
+	return cause
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

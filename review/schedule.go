@@ -1,0 +1,182 @@
+package review
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/policies"
+	"go.uber.org/zap"
+)
+
+// RuleSchedule is a rule with its next run, as the store holds it.
+type RuleSchedule struct {
+	Rule *policies.ReviewRule
+	Next time.Time
+}
+
+// Schedules returns every rule of the policy with its next run.
+func (e *Engine) Schedules(ctx context.Context) ([]RuleSchedule, error) {
+	p := e.Policy()
+	var out []RuleSchedule
+	err := e.store.ViewReview(ctx, func(tx Tx) error {
+		for _, r := range p.Review.Rules {
+			spec, at, ok, err := tx.NextRun(r.Name)
+			if err != nil {
+				return err
+			}
+			if !ok || spec != r.Schedule {
+				at = r.Next(e.now())
+			}
+			out = append(out, RuleSchedule{Rule: r, Next: at})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Tick is the scheduler's synchronous step: runs a crash left running are
+// resumed, every rule whose next run is due runs (side by side, each
+// once however many slots were missed), after a sync when the stored
+// activity is older than SyncMaxAge, and then the deadlines are swept.
+func (e *Engine) Tick(ctx context.Context) error {
+	p := e.Policy()
+	now := e.now()
+	var due []*policies.ReviewRule
+	err := e.store.UpdateReview(ctx, func(tx Tx) error {
+		due = nil
+		running, err := tx.Runs(RunFilter{States: []RunState{RunRunning}})
+		if err != nil {
+			return err
+		}
+		resume := map[string]bool{}
+		for _, r := range running {
+			resume[r.Rule] = true
+		}
+		for _, r := range p.Review.Rules {
+			spec, at, ok, err := tx.NextRun(r.Name)
+			if err != nil {
+				return err
+			}
+			switch {
+			case !ok || spec != r.Schedule:
+				// A new rule or a new schedule starts counting from now.
+				if err := tx.SetNextRun(r.Name, r.Schedule, r.Next(now)); err != nil {
+					return err
+				}
+				if resume[r.Name] {
+					due = append(due, r)
+				}
+			case !at.After(now) || resume[r.Name]:
+				due = append(due, r)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(due) > 0 && e.dir != nil && e.syncAge > 0 {
+		if err := e.syncIfStale(ctx, now); err != nil && ctx.Err() == nil {
+			e.log.Error("activity sync before the scheduled review failed; reviewing the stored activity", zap.Error(err))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, r := range due {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.RunReview(ctx, r, RunOptions{Trigger: TriggerSchedule}); err != nil && !errors.Is(err, ErrRunning) && ctx.Err() == nil {
+				e.log.Error("scheduled review", zap.String("rule", r.Name), zap.Error(err))
+			}
+		}()
+	}
+	wg.Wait()
+	_, err = e.Sweep(ctx)
+	return err
+}
+
+func (e *Engine) syncIfStale(ctx context.Context, now time.Time) error {
+	var last *SyncRecord
+	err := e.store.ViewReview(ctx, func(tx Tx) error {
+		var err error
+		last, err = tx.LastSync()
+		if notFound(err) {
+			last, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if last != nil && now.Sub(last.StartedAt) < e.syncAge {
+		return nil
+	}
+	_, err = e.Sync(ctx, nil)
+	return err
+}
+
+// Start runs the scheduler in the background: Tick at once (a run due while
+// the bot was down runs now), then whenever the next deadline comes, or
+// every SweepInterval at the latest. Stop ends it.
+func (e *Engine) Start(ctx context.Context) {
+	e.loopMu.Lock()
+	defer e.loopMu.Unlock()
+	if e.cancel != nil {
+		return
+	}
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.done = make(chan struct{})
+	go e.loop(ctx, e.done)
+}
+
+// Stop ends the scheduler and waits for the current step to finish.
+func (e *Engine) Stop() {
+	e.loopMu.Lock()
+	cancel, done := e.cancel, e.done
+	e.cancel, e.done = nil, nil
+	e.loopMu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// Loop runs the scheduler until ctx ends (Start in the foreground).
+func (e *Engine) Loop(ctx context.Context) error {
+	e.loop(ctx, nil)
+	return nil
+}
+
+func (e *Engine) loop(ctx context.Context, done chan struct{}) {
+	if done != nil {
+		defer close(done)
+	}
+	backoff := time.Duration(0)
+	for {
+		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+			backoff = min(max(2*backoff, time.Second), e.interval)
+			e.log.Error("review scheduler", zap.Error(err), zap.Duration("retry_in", backoff))
+		} else {
+			backoff = 0
+		}
+		wait := e.interval
+		if backoff > 0 {
+			wait = backoff
+		} else if next, ok, err := e.NextDeadline(ctx); err == nil && ok {
+			if d := next.Sub(e.clock.Now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		timer := e.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.Chan():
+		case <-e.wake:
+			timer.Stop()
+		}
+	}
+}
