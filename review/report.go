@@ -305,5 +305,3 @@ func oneLine(s string) string {
 	}
 	return s
 }
-
-

@@ -37,7 +37,7 @@ const (
 
 // ProductActivity is a person's last activity in one product.
 type ProductActivity struct {
-	Key        string    `json:"key"`                   // product key: jira-software, confluence…
+	Key        string    `json:"key"`                  // product key: jira-software, confluence…
 	LastActive time.Time `json:"last_active,omitzero"` // zero: never used
 }
 
@@ -64,7 +64,9 @@ type DirectoryUser struct {
 }
 
 // IsPerson reports whether the account is a person's (not an app or bot).
-func (u *DirectoryUser) IsPerson() bool { return u.AccountType == "" || u.AccountType == AccountTypePerson }
+func (u *DirectoryUser) IsPerson() bool {
+	return u.AccountType == "" || u.AccountType == AccountTypePerson
+}
 
 // Suspended reports whether the user's access is suspended.
 func (u *DirectoryUser) Suspended() bool { return u.MembershipStatus == MembershipSuspended }
@@ -346,4 +348,6 @@ type FailedGroup struct {
 
 func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-func equalFold(a, b string) bool { return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b)) }
+func equalFold(a, b string) bool {
+	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
+}

@@ -102,5 +102,3 @@ func (e *Engine) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 	})
 	return next, ok, err
 }
-
-
