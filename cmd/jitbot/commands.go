@@ -48,8 +48,12 @@ func (c *cli) policyExplain(args []string) int {
 	requester := fs.String("requester", "", "the requester's email (required)")
 	resource := fs.String("resource", "", "the resource id (required)")
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
-	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D]"); code >= 0 {
+	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
+	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL"); code >= 0 {
 		return code
+	}
+	if *user != "" {
+		return c.explainUser(&cfg, *user) // review.go
 	}
 	if *requester == "" || *resource == "" {
 		return c.fail(exitUsage, "policy explain needs --requester and --resource")

@@ -37,10 +37,14 @@ Usage:
   jitbot policy check FILE [--online]      validate a policy file
   jitbot policy explain --requester EMAIL --resource ID [--duration D]
                                            show which rule applies and who approves
+  jitbot policy explain --user EMAIL       which licence review rule covers a person
   jitbot grants list [--active] [--json]   list grants
   jitbot grants revoke ID --reason TEXT    revoke a grant now
   jitbot audit verify|export|anchor        check and export the audit trail
   jitbot report access|person              who had access, and why
+  jitbot activity sync|show                last-active dates from the Atlassian directory
+  jitbot review list|run|runs|report       licence reviews: rules, runs, outcomes
+  jitbot users restore EMAIL               restore a suspended person's access
   jitbot version                           print the version
 
 Run 'jitbot COMMAND --help' for a command's flags. Every flag can also be set
