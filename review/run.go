@@ -211,34 +211,43 @@ func (e *Engine) recordItems(tx Tx, run *Run, batch []*Item) error {
 		if !it.State.Open() {
 			it.DoneAt = now
 		}
-		ok, err := tx.InsertItem(it)
-		if err != nil {
-			return err
-		}
-		if !ok {
+	}
+	inserted, err := tx.InsertItems(batch)
+	if err != nil {
+		return err
+	}
+	var (
+		events []*approvals.Event
+		jobs   []*approvals.Job
+	)
+	ev := func(actor, action string, it *Item, reason string, data map[string]string) {
+		events = append(events, &approvals.Event{Time: now, Actor: actor, Action: action, Subject: it.Email,
+			Rule: it.Rule, Reason: reason, Data: data})
+	}
+	for i, it := range batch {
+		if !inserted[i] {
 			continue
 		}
 		data := map[string]string{"run_id": run.ID, "item_id": it.ID}
 		switch it.State {
 		case ItemSuspending:
-			if err := e.event(tx, it.DecidedBy, ActionDecided, it.Email, it.Rule, it.Reason, withData(data, "decision", "suspend")); err != nil {
-				return err
-			}
-			if err := tx.EnqueueJob(newJob(JobSuspend, it.ID, now)); err != nil {
-				return err
-			}
+			data["decision"] = "suspend"
+			ev(it.DecidedBy, ActionDecided, it, it.Reason, data)
+			jobs = append(jobs, newJob(JobSuspend, it.ID, now))
 		case ItemWarned:
-			if err := e.event(tx, ActorPolicy, ActionWarned, it.Email, it.Rule, it.Finding,
-				withData(data, "suspend_at", it.SuspendAt.Format(time.RFC3339))); err != nil {
-				return err
-			}
-			if err := tx.EnqueueJob(newJob(JobWarning, it.ID, now)); err != nil {
-				return err
-			}
+			data["suspend_at"] = it.SuspendAt.Format(time.RFC3339)
+			ev(ActorPolicy, ActionWarned, it, it.Finding, data)
+			jobs = append(jobs, newJob(JobWarning, it.ID, now))
 		case ItemExcluded:
-			if err := e.event(tx, ActorPolicy, ActionExcluded, it.Email, it.Rule, it.Reason, data); err != nil {
-				return err
-			}
+			ev(ActorPolicy, ActionExcluded, it, it.Reason, data)
+		}
+	}
+	if err := tx.AppendEvents(events); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := tx.EnqueueJob(j); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -257,31 +266,27 @@ func withData(m map[string]string, kv ...string) map[string]string {
 
 // finishRun ends the first pass: counts, the prompts to managers (one per
 // manager, with their reminders), the digest, and the run's state.
-func (e *Engine) finishRun(ctx context.Context, run *Run, counts Counts) error {
+func (e *Engine) finishRun(ctx context.Context, run *Run, first Counts) error {
 	return e.store.UpdateReview(ctx, func(tx Tx) error {
 		now := e.now()
-		run.Counts, run.FinishedAt = counts, now
-		pending, err := tx.Items(ItemFilter{RunID: run.ID, States: []ItemState{ItemPending}})
+		run.Counts, run.FinishedAt = first, now
+		counts, err := tx.ItemCounts(run.ID)
 		if err != nil {
 			return err
 		}
-		open, err := tx.Items(ItemFilter{RunID: run.ID, States: []ItemState{ItemPending, ItemWarned, ItemSuspending}})
+		managers, err := tx.PromptManagers(run.ID)
 		if err != nil {
 			return err
 		}
 		from := run.State
 		run.State = RunOpen
-		if len(open) == 0 {
+		if counts[ItemPending]+counts[ItemWarned]+counts[ItemSuspending] == 0 {
 			run.State, run.ClosedAt = RunClosed, now
 		}
 		if err := tx.UpdateRun(run, from); err != nil {
 			return err
 		}
-		managers := map[string]bool{}
-		for _, it := range pending {
-			managers[it.Manager] = true
-		}
-		for _, m := range sortedKeys(managers) {
+		for _, m := range managers {
 			ref := PromptRef(run.ID, m)
 			if err := tx.EnqueueJob(newJob(JobPrompt, ref, now)); err != nil {
 				return err
@@ -298,9 +303,9 @@ func (e *Engine) finishRun(ctx context.Context, run *Run, counts Counts) error {
 			}
 		}
 		data := map[string]string{"run_id": run.ID, "state": string(run.State), "dry_run": strconv.FormatBool(run.DryRun),
-			"covered": strconv.Itoa(counts.Covered), "items": strconv.Itoa(counts.Items), "active": strconv.Itoa(counts.Active),
-			"too_new": strconv.Itoa(counts.TooNew), "still_kept": strconv.Itoa(counts.StillKept),
-			"prompts": strconv.Itoa(len(managers)), "apps": strconv.Itoa(counts.Apps)}
+			"covered": strconv.Itoa(first.Covered), "items": strconv.Itoa(first.Items), "active": strconv.Itoa(first.Active),
+			"too_new": strconv.Itoa(first.TooNew), "still_kept": strconv.Itoa(first.StillKept),
+			"prompts": strconv.Itoa(len(managers)), "apps": strconv.Itoa(first.Apps)}
 		return e.event(tx, approvals.ActorSystem, ActionRunFinished, "", run.Rule, "", data)
 	})
 }

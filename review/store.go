@@ -71,9 +71,9 @@ type Tx interface {
 	UpdateRun(r *Run, from RunState) error
 	Runs(f RunFilter) ([]*Run, error)
 
-	// InsertItem adds an item unless the run already has one for the same
-	// person; it reports whether it did.
-	InsertItem(it *Item) (bool, error)
+	// InsertItems adds items, each unless the run already has one for the
+	// same person; inserted[i] reports whether items[i] was added.
+	InsertItems(items []*Item) (inserted []bool, err error)
 	GetItem(id string) (*Item, error) // by id or an unambiguous prefix
 	// UpdateItem writes it if it is still in state from at it.Version;
 	// then it.Version is incremented.
@@ -82,6 +82,9 @@ type Tx interface {
 	// OpenPeople returns the person keys with an open item in any run.
 	OpenPeople() (map[string]bool, error)
 	ItemCounts(runID string) (map[ItemState]int, error)
+	// PromptManagers returns the distinct managers ("" for IT) of a run's
+	// pending items, sorted.
+	PromptManagers(runID string) ([]string, error)
 	// DueItems returns pending items past AnswerBy and warned items past
 	// SuspendAt.
 	DueItems(now time.Time, limit int) ([]*Item, error)
@@ -102,4 +105,6 @@ type Tx interface {
 	// The outbox and the audit chain, shared with the approvals engine.
 	EnqueueJob(j *approvals.Job) error
 	Append(e *approvals.Event) error
+	// AppendEvents appends events in order, as many Append calls would.
+	AppendEvents(events []*approvals.Event) error
 }

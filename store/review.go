@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/review"
 )
 
@@ -428,23 +430,86 @@ func scanItem(s scanner) (*review.Item, error) {
 	return &it, nil
 }
 
-// InsertItem adds an item unless its run already has one for the person.
-func (t *Tx) InsertItem(it *review.Item) (bool, error) {
-	products := it.Products
-	if products == nil {
-		products = []review.ProductActivity{}
+// InsertItems adds items, skipping any whose run already has one for the
+// same person; inserted[i] says whether items[i] was added. One prepared
+// statement serves the whole batch.
+func (t *Tx) InsertItems(items []*review.Item) ([]bool, error) {
+	if t.readOnly {
+		return nil, errors.New("store: write in a read transaction")
 	}
-	res, err := t.exec(`INSERT INTO review_items (`+itemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (run_id, person_key) DO NOTHING`,
-		it.ID, it.RunID, it.Rule, it.PersonKey, it.AccountID, it.Email, it.Name, it.Department, it.Manager, it.Unassigned,
-		it.IdPManaged, jsonText(products), ms(it.InactiveSince), it.NeverUsed, it.Finding, string(it.State), it.Would,
-		it.DecidedBy, it.Reason, ms(it.DecidedAt), ms(it.DoneAt), ms(it.AnswerBy), ms(it.SuspendAt), it.KeepRequest,
-		ms(it.KeepRequestedAt), ms(it.CreatedAt), ms(it.UpdatedAt), it.Version)
+	st, err := t.tx.PrepareContext(t.ctx, `INSERT INTO review_items (`+itemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (run_id, person_key) DO NOTHING`)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	defer st.Close()
+	out := make([]bool, len(items))
+	for i, it := range items {
+		products := it.Products
+		if products == nil {
+			products = []review.ProductActivity{}
+		}
+		res, err := st.ExecContext(t.ctx, it.ID, it.RunID, it.Rule, it.PersonKey, it.AccountID, it.Email, it.Name, it.Department,
+			it.Manager, it.Unassigned, it.IdPManaged, jsonText(products), ms(it.InactiveSince), it.NeverUsed, it.Finding,
+			string(it.State), it.Would, it.DecidedBy, it.Reason, ms(it.DecidedAt), ms(it.DoneAt), ms(it.AnswerBy), ms(it.SuspendAt),
+			it.KeepRequest, ms(it.KeepRequestedAt), ms(it.CreatedAt), ms(it.UpdatedAt), it.Version)
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n == 1
+	}
+	return out, nil
+}
+
+// AppendEvents seals events onto the audit chain in order, as Append does
+// one by one, reading the head once and preparing the insert once: a
+// review's first pass may record thousands of warnings.
+func (t *Tx) AppendEvents(events []*approvals.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if t.readOnly {
+		return errors.New("store: write in a read transaction")
+	}
+	var (
+		prev string
+		seq  int64
+	)
+	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	st, err := t.tx.PrepareContext(t.ctx, `INSERT INTO audit_events (seq, id, time, actor, action, subject, resource, request_id, grant_id,
+		reason, rule, correlation_id, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, e := range events {
+		seq++
+		e.Seq = seq
+		if e.ID == "" {
+			e.ID = uuid.NewString()
+		}
+		if e.Time.IsZero() {
+			e.Time = t.db.now()
+		}
+		audit.Seal(prev, e)
+		data := e.Data
+		if data == nil {
+			data = map[string]string{}
+		}
+		if _, err := st.ExecContext(t.ctx, e.Seq, e.ID, ms(e.Time), e.Actor, e.Action, e.Subject, e.Resource, e.RequestID,
+			e.GrantID, e.Reason, e.Rule, e.CorrelationID, jsonText(data), e.PrevHash, e.Hash); err != nil {
+			return err
+		}
+		prev = e.Hash
+	}
+	return nil
 }
 
 // GetItem returns an item by id or unambiguous prefix.
@@ -573,6 +638,24 @@ func (t *Tx) ItemCounts(runID string) (map[review.ItemState]int, error) {
 			return nil, err
 		}
 		out[review.ItemState(s)] = n
+	}
+	return out, rows.Err()
+}
+
+// PromptManagers returns the distinct managers of a run's pending items.
+func (t *Tx) PromptManagers(runID string) ([]string, error) {
+	rows, err := t.tx.QueryContext(t.ctx, `SELECT DISTINCT manager FROM review_items WHERE run_id = ? AND state = 'pending' ORDER BY manager`, runID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

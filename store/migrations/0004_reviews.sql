@@ -1,8 +1,10 @@
 -- jitbot schema v4: the licence review. Times are Unix milliseconds (0 = not set).
+-- Every statement is IF NOT EXISTS: a database whose migration record was
+-- rolled back by hand (as a test does) migrates again cleanly.
 
 -- The organisation directory as the last activity sync saw it, one row per
 -- Atlassian account.
-CREATE TABLE directory_users (
+CREATE TABLE IF NOT EXISTS directory_users (
     account_id        TEXT PRIMARY KEY,
     email             TEXT    NOT NULL DEFAULT '',
     name              TEXT    NOT NULL DEFAULT '',
@@ -20,22 +22,22 @@ CREATE TABLE directory_users (
     last_seen         INTEGER NOT NULL,             -- start of the last sync that saw the user
     gone              INTEGER NOT NULL DEFAULT 0    -- the last complete sync did not see the user
 );
-CREATE INDEX directory_users_email      ON directory_users(email) WHERE email <> '';
-CREATE INDEX directory_users_department ON directory_users(department, email);
+CREATE INDEX IF NOT EXISTS directory_users_email      ON directory_users(email) WHERE email <> '';
+CREATE INDEX IF NOT EXISTS directory_users_department ON directory_users(department, email);
 
 -- What each day's sync saw: one row per user, product and day, pruned past
 -- the retention (400 days by default). "When was Erin last active in
 -- Confluence, as seen on each day" is one range read of the primary key.
-CREATE TABLE activity (
+CREATE TABLE IF NOT EXISTS activity (
     account_id  TEXT    NOT NULL,
     product     TEXT    NOT NULL,
     day         INTEGER NOT NULL,   -- midnight UTC of the sync's day
     last_active INTEGER NOT NULL,   -- 0 = never used
     PRIMARY KEY (account_id, product, day)
 ) WITHOUT ROWID;
-CREATE INDEX activity_day ON activity(day);
+CREATE INDEX IF NOT EXISTS activity_day ON activity(day);
 
-CREATE TABLE activity_syncs (
+CREATE TABLE IF NOT EXISTS activity_syncs (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at  INTEGER NOT NULL,
     finished_at INTEGER NOT NULL DEFAULT 0,
@@ -48,13 +50,13 @@ CREATE TABLE activity_syncs (
 );
 
 -- Each rule's next run: every deadline lives in the database.
-CREATE TABLE review_schedule (
+CREATE TABLE IF NOT EXISTS review_schedule (
     rule    TEXT PRIMARY KEY,
     spec    TEXT    NOT NULL,   -- the schedule next_at was computed from
     next_at INTEGER NOT NULL
 );
 
-CREATE TABLE review_runs (
+CREATE TABLE IF NOT EXISTS review_runs (
     id          TEXT PRIMARY KEY,
     rule        TEXT    NOT NULL,
     state       TEXT    NOT NULL CHECK (state IN ('running', 'open', 'closed', 'failed')),
@@ -69,10 +71,10 @@ CREATE TABLE review_runs (
     error       TEXT    NOT NULL DEFAULT '',
     version     INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX review_runs_rule ON review_runs(rule, started_at);
-CREATE INDEX review_runs_live ON review_runs(state) WHERE state IN ('running', 'open');
+CREATE INDEX IF NOT EXISTS review_runs_rule ON review_runs(rule, started_at);
+CREATE INDEX IF NOT EXISTS review_runs_live ON review_runs(state) WHERE state IN ('running', 'open');
 
-CREATE TABLE review_items (
+CREATE TABLE IF NOT EXISTS review_items (
     id                TEXT PRIMARY KEY,
     run_id            TEXT    NOT NULL REFERENCES review_runs(id),
     rule              TEXT    NOT NULL,
@@ -103,15 +105,15 @@ CREATE TABLE review_items (
     version           INTEGER NOT NULL DEFAULT 0,
     UNIQUE (run_id, person_key)
 );
-CREATE INDEX review_items_state   ON review_items(run_id, state);
-CREATE INDEX review_items_answer  ON review_items(answer_by)  WHERE state = 'pending' AND answer_by > 0;
-CREATE INDEX review_items_suspend ON review_items(suspend_at) WHERE state = 'warned';
-CREATE INDEX review_items_open    ON review_items(person_key) WHERE state IN ('pending', 'warned', 'suspending');
-CREATE INDEX review_items_manager ON review_items(manager, run_id);
-CREATE INDEX review_items_email   ON review_items(email, created_at);
+CREATE INDEX IF NOT EXISTS review_items_state   ON review_items(run_id, state);
+CREATE INDEX IF NOT EXISTS review_items_answer  ON review_items(answer_by)  WHERE state = 'pending' AND answer_by > 0;
+CREATE INDEX IF NOT EXISTS review_items_suspend ON review_items(suspend_at) WHERE state = 'warned';
+CREATE INDEX IF NOT EXISTS review_items_open    ON review_items(person_key) WHERE state IN ('pending', 'warned', 'suspending');
+CREATE INDEX IF NOT EXISTS review_items_manager ON review_items(manager, run_id);
+CREATE INDEX IF NOT EXISTS review_items_email   ON review_items(email, created_at);
 
 -- Standing Keep answers: the person is not asked about again until "until".
-CREATE TABLE review_keeps (
+CREATE TABLE IF NOT EXISTS review_keeps (
     email   TEXT PRIMARY KEY,
     until   INTEGER NOT NULL,
     by      TEXT    NOT NULL,
@@ -123,7 +125,7 @@ CREATE TABLE review_keeps (
 );
 
 -- Suspensions with the memberships recorded before them, and their restores.
-CREATE TABLE review_suspensions (
+CREATE TABLE IF NOT EXISTS review_suspensions (
     id           TEXT PRIMARY KEY,
     email        TEXT    NOT NULL,
     account_id   TEXT    NOT NULL,
@@ -142,5 +144,5 @@ CREATE TABLE review_suspensions (
     restored_by  TEXT    NOT NULL DEFAULT '',
     restore      TEXT    NOT NULL DEFAULT ''     -- JSON: what the restore did
 );
-CREATE UNIQUE INDEX review_suspensions_item ON review_suspensions(item_id) WHERE item_id <> '';
-CREATE INDEX review_suspensions_email ON review_suspensions(email, recorded_at);
+CREATE UNIQUE INDEX IF NOT EXISTS review_suspensions_item ON review_suspensions(item_id) WHERE item_id <> '';
+CREATE INDEX IF NOT EXISTS review_suspensions_email ON review_suspensions(email, recorded_at);
