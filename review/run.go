@@ -253,17 +253,6 @@ func (e *Engine) recordItems(tx Tx, run *Run, batch []*Item) error {
 	return nil
 }
 
-func withData(m map[string]string, kv ...string) map[string]string {
-	out := make(map[string]string, len(m)+len(kv)/2)
-	for k, v := range m {
-		out[k] = v
-	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		out[kv[i]] = kv[i+1]
-	}
-	return out
-}
-
 // finishRun ends the first pass: counts, the prompts to managers (one per
 // manager, with their reminders), the digest, and the run's state.
 func (e *Engine) finishRun(ctx context.Context, run *Run, first Counts) error {
