@@ -21,7 +21,7 @@ type recAlerter struct {
 	hook func(ctx context.Context, requestID, message string)
 }
 
-func (a *recAlerter) Alert(ctx context.Context, requestID, message string) {
+func (a *recAlerter) Alert(ctx context.Context, requestID, message string) error {
 	a.mu.Lock()
 	a.got = append(a.got, alertCall{requestID, message})
 	hook := a.hook
@@ -29,6 +29,7 @@ func (a *recAlerter) Alert(ctx context.Context, requestID, message string) {
 	if hook != nil {
 		hook(ctx, requestID, message)
 	}
+	return nil
 }
 
 func (a *recAlerter) calls() []alertCall {
@@ -232,6 +233,7 @@ func TestAlerter_DriftRepairFailure(t *testing.T) {
 	if len(fs) != 1 || fs[0].Action != approvals.DriftFailed {
 		t.Fatalf("findings: got %+v, want one failed repair", fs)
 	}
+	e.settle() // alerts are delivered by the message lane
 	select {
 	case err := <-nested:
 		if err != nil {
@@ -255,7 +257,7 @@ type panicAlerter struct {
 	n  int
 }
 
-func (p *panicAlerter) Alert(context.Context, string, string) {
+func (p *panicAlerter) Alert(context.Context, string, string) error {
 	p.mu.Lock()
 	p.n++
 	p.mu.Unlock()

@@ -23,7 +23,7 @@ import (
 func crashService(t testing.TB, path string, now time.Time, hooks *approvals.Hooks) (*approvals.Service, *store.DB) {
 	t.Helper()
 	clock := clockwork.NewFakeClockAt(now)
-	db, err := store.Open(context.Background(), path, store.Options{Now: clock.Now})
+	db, err := store.Open(context.Background(), path, store.Options{Now: clock.Now, Exclusive: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -92,6 +91,7 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	if res != (SweepResult{}) {
+		s.pokeLanes()
 		s.log.Info("sweep", zap.Int("expired", res.Expired), zap.Int("timed_out", res.TimedOut),
 			zap.Int("reminded", res.Reminded), zap.Int("warned", res.Warned))
 	}
@@ -110,60 +110,4 @@ func (s *Service) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 		return err
 	})
 	return t, ok, err
-}
-
-// Recover is what start-up runs before anything else: everything already
-// past due is swept and every job a crash interrupted is finished.
-func (s *Service) Recover(ctx context.Context) error {
-	if _, err := s.Sweep(ctx); err != nil {
-		return err
-	}
-	_, err := s.RunJobs(ctx)
-	return err
-}
-
-// Run is the expiry loop and the outbox worker: it recovers, then sleeps
-// until the next deadline (never longer than the sweep interval) or until
-// new work is poked, sweeps, and runs due jobs. It returns when ctx ends.
-func (s *Service) Run(ctx context.Context) error {
-	if err := s.Recover(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Error("start-up recovery", zap.Error(err))
-	}
-	worked := true
-	for {
-		wait := s.interval
-		if next, ok, err := s.NextDeadline(ctx); err != nil {
-			s.log.Error("next deadline", zap.Error(err))
-		} else if ok {
-			if d := next.Sub(s.clock.Now()); d < wait {
-				wait = d
-			}
-		}
-		if wait <= 0 {
-			wait = 0
-			if !worked {
-				// Something is due that neither the sweep nor the worker can
-				// move (a job held by another process): do not spin.
-				wait = time.Second
-			}
-		}
-		timer := s.clock.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-timer.Chan():
-		case <-s.wake:
-			timer.Stop()
-		}
-		res, err := s.Sweep(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("sweep", zap.Error(err))
-		}
-		n, err := s.RunJobs(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error("jobs", zap.Error(err))
-		}
-		worked = n > 0 || res != (SweepResult{})
-	}
 }

@@ -16,6 +16,12 @@ type Membership struct {
 // Key identifies the membership independently of the grant that asked for it.
 func (m Membership) Key() string { return m.Provider + "\x00" + m.Group + "\x00" + m.Person }
 
+// JobKey is the outbox key of the membership's jobs: its provisioning and
+// revocations run one at a time, in the order they were queued.
+func (m Membership) JobKey() string {
+	return "membership:" + m.Provider + "|" + m.Group + "|" + m.Person
+}
+
 // A Provisioner adds and removes group memberships. Implementations must be
 // idempotent: adding an existing member and removing a non-member succeed.
 // Errors that retrying cannot fix (bad credentials, a deleted group, an

@@ -133,13 +133,9 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group string, op
 }
 
 // repair removes a leftover or re-adds a vanished membership, under the
-// membership's lock, and records the finding. A failed repair alerts IT once
-// its alert.raised event is committed and the lock released.
+// membership's lock, and records the finding. A failed repair alerts IT.
 func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, report bool, m Membership) DriftFinding {
-	f, alert := s.repairLocked(ctx, prov, f, report, m)
-	if alert != "" {
-		s.alert(ctx, "", alert)
-	}
+	f, _ = s.repairLocked(ctx, prov, f, report, m)
 	return f
 }
 
@@ -182,14 +178,15 @@ func (s *Service) repairLocked(ctx context.Context, prov Provisioner, f DriftFin
 			return err
 		}
 		if alert != "" {
-			return tx.Append(&Event{Time: s.now(), Actor: ActorSystem, Action: ActionAlert, Subject: f.Person,
-				GrantID: f.GrantID, Reason: alert})
+			return s.RaiseAlertTx(tx, "", f.Person, alert, map[string]string{"grant_id": f.GrantID})
 		}
 		return nil
 	})
 	if err != nil {
 		s.log.Error("record drift finding", zap.Error(err))
 		alert = "" // not recorded: nothing committed to alert about
+	} else {
+		s.poke()
 	}
 	s.log.Warn("drift", zap.String("kind", f.Kind), zap.String("action", f.Action), zap.String("group", f.Group), zap.String("person", f.Person))
 	return f, alert

@@ -16,30 +16,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// Notification is what a notify job hands the Notifier: which request, and
-// what happened to it. The notifier reads the rest from the store.
-type Notification struct {
-	Kind      string
-	RequestID string
-	JobID     int64
-}
-
-// A Notifier tells people what happened (the Slack front end). Notify must be
-// idempotent per JobID: it may be called again after a crash.
-type Notifier interface {
-	Notify(ctx context.Context, n Notification) error
-}
-
-// Alerter is told about failures IT must look at. Optional. The engine calls
-// Alert after the transaction that records the alert.raised audit event has
-// committed, with that event's reason as message, outside any transaction
-// and lock. Alert may be called from several goroutines at once; it should
-// return promptly (it runs on the caller's goroutine, bounded by
-// alertTimeout through ctx) and a panic in it is recovered and logged.
-type Alerter interface {
-	Alert(ctx context.Context, requestID, message string)
-}
-
 // RetryPolicy shapes the outbox worker's retries.
 type RetryPolicy struct {
 	Base        time.Duration // first delay
@@ -74,7 +50,14 @@ type Config struct {
 	Notifier  Notifier               // optional
 	Alerter   Alerter                // optional; see also SetAlerter
 	Retry     RetryPolicy            // zero: DefaultRetry
-	Workers   int                    // concurrent outbox jobs, default 8
+	// Workers is the size of the access lane (provision, revoke): default 8.
+	Workers int
+	// MessageWorkers is the size of the message lane (notifications,
+	// alerts): default 8.
+	MessageWorkers int
+	// Lease is how long a claimed job is held before another worker may
+	// take it (default 5m); a job runs at most half of it.
+	Lease time.Duration
 	// SweepInterval bounds how long the expiry loop sleeps even when the
 	// next deadline is far away (default 10s): work queued by another
 	// process (the CLI) is picked up within it.
@@ -101,16 +84,25 @@ type Service struct {
 	log       *zap.Logger
 	groups    policies.GroupResolver
 	providers map[string]Provisioner
-	notifier  Notifier
+	notifier  atomic.Pointer[notifierBox]
 	alerter   atomic.Pointer[alerterBox]
 	retry     RetryPolicy
-	workers   int
 	interval  time.Duration
 	warn      time.Duration
 	hooks     *Hooks
 
-	wake     chan struct{}
-	keyLocks sync.Map // membership key → *sync.Mutex
+	workers, messageWorkers int
+	lease, jobTimeout       time.Duration
+	owner                   string // this process, as the holder of job leases
+
+	typesMu sync.RWMutex
+	types   map[JobKind]JobType
+
+	holdMu sync.Mutex
+	holds  map[int64]time.Duration // jobs whose outcome could not be recorded
+
+	wakeSweep, wakeAccess, wakeMessage chan struct{}
+	keyLocks                           sync.Map // membership key → *sync.Mutex
 }
 
 // New returns a Service.
@@ -121,13 +113,20 @@ func New(cfg Config) *Service {
 		log:       cfg.Log,
 		groups:    cfg.Groups,
 		providers: cfg.Providers,
-		notifier:  cfg.Notifier,
 		retry:     cfg.Retry,
 		workers:   cfg.Workers,
 		interval:  cfg.SweepInterval,
 		warn:      cfg.WarnBefore,
 		hooks:     cfg.Hooks,
-		wake:      make(chan struct{}, 1),
+		lease:     cfg.Lease,
+		owner:     uuid.NewString(),
+		types:     map[JobKind]JobType{},
+		holds:     map[int64]time.Duration{},
+
+		messageWorkers: cfg.MessageWorkers,
+		wakeSweep:      make(chan struct{}, 1),
+		wakeAccess:     make(chan struct{}, 1),
+		wakeMessage:    make(chan struct{}, 1),
 	}
 	if s.clock == nil {
 		s.clock = clockwork.NewRealClock()
@@ -141,6 +140,13 @@ func New(cfg Config) *Service {
 	if s.workers <= 0 {
 		s.workers = 8
 	}
+	if s.messageWorkers <= 0 {
+		s.messageWorkers = 8
+	}
+	if s.lease <= 0 {
+		s.lease = 5 * time.Minute
+	}
+	s.jobTimeout = s.lease / 2
 	if s.interval <= 0 {
 		s.interval = 10 * time.Second
 	}
@@ -151,7 +157,12 @@ func New(cfg Config) *Service {
 		s.providers = map[string]Provisioner{}
 	}
 	s.policy.Store(cfg.Policy)
+	s.SetNotifier(cfg.Notifier)
 	s.SetAlerter(cfg.Alerter)
+	s.Register(JobProvision, JobType{Lane: LaneAccess, Run: s.provision, SelfComplete: true, Failed: s.grantJobFailed})
+	s.Register(JobRevoke, JobType{Lane: LaneAccess, Run: s.revoke, SelfComplete: true, Failed: s.grantJobFailed})
+	s.Register(JobNotify, JobType{Lane: LaneMessage, Run: s.deliver, Failed: s.notifyFailed})
+	s.Register(JobAlert, JobType{Lane: LaneMessage, Run: s.deliverAlert})
 	return s
 }
 
@@ -164,8 +175,18 @@ func (s *Service) Clock() clockwork.Clock { return s.clock }
 // SetGroups installs the resolver of Slack user groups named in the policy.
 func (s *Service) SetGroups(g policies.GroupResolver) { s.groups = g }
 
-// SetNotifier installs the notifier (the Slack front end is built after the engine).
-func (s *Service) SetNotifier(n Notifier) { s.notifier = n }
+// SetNotifier installs (or, with nil, removes) the notifier. It is safe to
+// call while the engine runs: the Slack front end is built after the engine.
+func (s *Service) SetNotifier(n Notifier) {
+	if n == nil {
+		s.notifier.Store(nil)
+		return
+	}
+	s.notifier.Store(&notifierBox{n: n})
+}
+
+// notifierBox lets an interface value live in an atomic.Pointer.
+type notifierBox struct{ n Notifier }
 
 // SetAlerter installs (or, with nil, removes) the alerter. It is safe to call
 // while the engine runs: the Slack front end is built after the engine.
@@ -179,29 +200,6 @@ func (s *Service) SetAlerter(a Alerter) {
 
 // alerterBox lets an interface value live in an atomic.Pointer.
 type alerterBox struct{ a Alerter }
-
-// alertTimeout bounds the context an Alert call gets.
-const alertTimeout = 30 * time.Second
-
-// alert hands an alert whose alert.raised event has been committed to the
-// alerter, if there is one. Call it only after the transaction commits and
-// with no lock held. A panicking alerter is logged, never propagated: the
-// alert is already in the audit trail.
-func (s *Service) alert(ctx context.Context, requestID, message string) {
-	box := s.alerter.Load()
-	if box == nil || box.a == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, alertTimeout)
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("alerter panicked", zap.String("request_id", requestID),
-				zap.String("alert", message), zap.Any("panic", p), zap.Stack("stack"))
-		}
-	}()
-	box.a.Alert(ctx, requestID, message)
-}
 
 // SetPolicy swaps the policy in force and records its hash in the audit trail.
 func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
@@ -218,10 +216,21 @@ func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
 
 func (s *Service) now() time.Time { return s.clock.Now().UTC().Truncate(time.Millisecond) }
 
-// poke wakes the loop: new jobs or deadlines exist.
+// poke wakes the sweep and both lanes: new jobs or deadlines may exist.
 func (s *Service) poke() {
+	wake(s.wakeSweep)
+	s.pokeLanes()
+}
+
+// pokeLanes wakes both lanes: new jobs may be due.
+func (s *Service) pokeLanes() {
+	wake(s.wakeAccess)
+	wake(s.wakeMessage)
+}
+
+func wake(c chan struct{}) {
 	select {
-	case s.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
@@ -345,12 +354,6 @@ func (s *Service) grantEvent(tx Tx, r *Request, g *Grant, action, reason string,
 		CorrelationID: r.CorrelationID, Data: data})
 }
 
-// notify enqueues a notification in the current transaction. It is queued
-// even when this process has no notifier (the CLI): the bot delivers it.
-func (s *Service) notify(tx Tx, r *Request, kind string) error {
-	return tx.EnqueueJob(&Job{Kind: JobNotify, RequestID: r.ID, Payload: kind, RunAt: s.now()})
-}
-
 // transition moves r to state to (compare-and-set) and appends its event.
 func (s *Service) transition(tx Tx, r *Request, to State, actor, action, reason string, data map[string]string) error {
 	from := r.State
@@ -384,7 +387,7 @@ func (s *Service) approveTx(tx Tx, r *Request, actor, reason, action string) err
 		if err := tx.InsertGrant(g); err != nil {
 			return err
 		}
-		if err := tx.EnqueueJob(&Job{Kind: JobProvision, RequestID: r.ID, GrantID: g.ID, RunAt: now}); err != nil {
+		if err := s.Enqueue(tx, &Job{Kind: JobProvision, Key: g.Membership().JobKey(), RequestID: r.ID, GrantID: g.ID, RunAt: now}); err != nil {
 			return err
 		}
 	}
@@ -594,7 +597,13 @@ func (s *Service) revokeGrantsTx(tx Tx, r *Request) error {
 		if err := tx.UpdateGrant(g, from); err != nil {
 			return err
 		}
-		if err := tx.EnqueueJob(&Job{Kind: JobRevoke, RequestID: r.ID, GrantID: g.ID, RunAt: now}); err != nil {
+		if err := s.Enqueue(tx, &Job{Kind: JobRevoke, Key: g.Membership().JobKey(), RequestID: r.ID, GrantID: g.ID, RunAt: now}); err != nil {
+			return err
+		}
+		// A provisioning retry waiting out its backoff would hold the
+		// revocation queued behind it: let it run now and see the grant
+		// is revoking.
+		if err := tx.HurryGrantJobs(g.ID, now); err != nil {
 			return err
 		}
 	}
@@ -631,6 +640,48 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 		return notFound(err, id)
 	})
 	return r, err
+}
+
+// RequestView is a request with everything its messages show, read in one
+// transaction so that no part is newer than another.
+type RequestView struct {
+	Request   *Request
+	Grants    []*Grant
+	Decisions []*Decision
+	// OtherActive are the requester's other active requests.
+	OtherActive []*Request
+}
+
+// Snapshot reads request id and what is shown with it, at one instant.
+func (s *Service) Snapshot(ctx context.Context, id string) (*RequestView, error) {
+	v := &RequestView{}
+	err := s.store.View(ctx, func(tx Tx) error {
+		r, err := tx.GetRequest(id)
+		if err != nil {
+			return notFound(err, id)
+		}
+		v.Request = r
+		if v.Grants, err = tx.GrantsOf(r.ID); err != nil {
+			return err
+		}
+		if v.Decisions, err = tx.Decisions(r.ID); err != nil {
+			return err
+		}
+		active, err := tx.ListRequests(RequestFilter{Requester: r.Requester, States: []State{StateActive}})
+		if err != nil {
+			return err
+		}
+		for _, o := range active {
+			if o.ID != r.ID {
+				v.OtherActive = append(v.OtherActive, o)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Grants returns the grants of request id.

@@ -54,12 +54,32 @@ type Tx interface {
 	PutMembership(rec *MembershipRecord) error
 	DeleteMembership(m Membership) error
 
+	// EnqueueJob adds an outbox job and sets j.ID. With j.Coalesce it folds
+	// j into a pending job of the same kind and key that no worker holds
+	// (appending j.Note to its Note) and sets j.ID to that job's id.
 	EnqueueJob(j *Job) error
-	// DueJobs returns pending jobs with RunAt <= now in id order.
-	DueJobs(now time.Time, limit int) ([]*Job, error)
+	// ClaimJobs leases up to limit jobs of lane that are due at now to
+	// owner until leaseUntil, oldest RunAt first. A job is due when its
+	// RunAt has come, no other owner's lease on it is running, no older
+	// pending job has its Key, and its id is not in skip (the jobs the
+	// owner holds already, or holds back).
+	ClaimJobs(lane Lane, now time.Time, limit int, owner string, leaseUntil time.Time, skip []int64) ([]*Job, error)
+	// NextJobAt returns the earliest RunAt after now of the pending jobs
+	// of lane that are not in skip: when the lane must look again.
+	NextJobAt(lane Lane, now time.Time, skip []int64) (time.Time, bool, error)
+	// CompleteJob marks a pending job done; ErrConflict if it is not pending.
 	CompleteJob(id int64) error
+	// RetryJob counts a failed attempt and schedules the next at runAt.
 	RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error
+	// DeferJob puts a job back until runAt without counting an attempt: it
+	// could not be done yet (a channel's pace, a 429, an outage).
+	DeferJob(id int64, runAt time.Time, why string) error
+	// FailJob gives up on a job.
 	FailJob(id int64, lastErr string) error
+	// HurryGrantJobs makes the pending jobs of a grant due at now (a
+	// provisioning retry waiting out its backoff must not hold up the
+	// revocation queued behind it).
+	HurryGrantJobs(grantID string, now time.Time) error
 
 	// DueActive returns active requests whose EndsAt <= now, oldest first.
 	DueActive(now time.Time, limit int) ([]*Request, error)
@@ -69,8 +89,8 @@ type Tx interface {
 	DueReminders(now time.Time, limit int) ([]*Request, error)
 	// DueWarnings returns active, not yet warned requests with WarnAt <= now.
 	DueWarnings(now time.Time, limit int) ([]*Request, error)
-	// NextDeadline returns the earliest pending deadline of any kind
-	// (request expiry, timeout, reminder, warning, job retry).
+	// NextDeadline returns the earliest request deadline of any kind
+	// (request expiry, timeout, reminder, warning): what the sweep waits for.
 	NextDeadline() (time.Time, bool, error)
 
 	// Append adds an event to the audit chain.

@@ -6,6 +6,8 @@
 package approvals
 
 import (
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,24 +171,60 @@ type Decision struct {
 // JobKind is the kind of outbox job.
 type JobKind string
 
-// Job kinds.
+// Job kinds of the engine. Other packages register more with Service.Register.
 const (
 	JobProvision JobKind = "provision"
 	JobRevoke    JobKind = "revoke"
 	JobNotify    JobKind = "notify"
+	JobAlert     JobKind = "alert"
+)
+
+// Lane is a pool of outbox workers. Access changes and messages run in
+// separate lanes, so that no message — however slow, rate limited or
+// unreachable Slack is — ever delays a membership change.
+type Lane string
+
+// Lanes.
+const (
+	LaneAccess  Lane = "access"  // provision, revoke, suspend: access changes
+	LaneMessage Lane = "message" // notifications, alerts, reminders, digests
 )
 
 // Job is one unit of outbox work: committed with the state change that
-// caused it, performed by the worker with retries.
+// caused it, performed by a worker of its lane with retries.
 type Job struct {
-	ID        int64
-	Kind      JobKind
+	ID   int64
+	Kind JobKind
+	Lane Lane // set by EnqueueJob from the kind's registration when empty
+	// Key serialises jobs: of the pending jobs with one non-empty key, only
+	// the oldest runs, and the next starts when it is done. Provisioning
+	// and revocation use the membership's key, notifications the request's.
+	Key       string
 	RequestID string
 	GrantID   string
-	Payload   string // notification kind for notify jobs
+	Ref       string // a reference for jobs of other packages (a review item)
+	// Note is what a notify job tells (comma-separated notification kinds,
+	// see Note*), or an alert's text.
+	Note string
+	// Coalesce asks EnqueueJob to fold this job into a pending job of the
+	// same kind and key that no worker holds yet, adding its Note, instead
+	// of queueing another: several updates of one message become one call
+	// with the latest state. Not stored.
+	Coalesce  bool
 	Attempts  int
 	RunAt     time.Time
 	LastError string
+}
+
+// Notes returns the notification kinds of a notify job, in order, without repeats.
+func (j *Job) Notes() []string {
+	var out []string
+	for _, n := range strings.Split(j.Note, ",") {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Event is one entry of the audit trail. Every state change appends one in

@@ -580,19 +580,29 @@ func homeView(active, pending, approvals_ []listItem) slack.HomeTabViewRequest {
 			return
 		}
 		for i, it := range items {
-			if budget <= 0 {
+			bs := buttons(it)
+			need := 1
+			if len(bs) > 1 {
+				need = 2
+			}
+			if budget < need {
 				blocks = append(blocks, section(mrkdwn("_…and %d more: `/access list` shows them all._", len(items)-i)))
 				break
 			}
-			budget--
+			budget -= need
 			sec := section(mrkdwn("%s", it.line()))
-			if bs := buttons(it); len(bs) > 0 {
-				// A section takes one accessory; further actions go in the DM.
+			switch {
+			case len(bs) == 1:
+				// One action fits the section's accessory.
 				if btn, ok := bs[0].(*slack.ButtonBlockElement); ok {
 					sec.Accessory = slack.NewAccessory(btn)
 				}
+				blocks = append(blocks, sec)
+			case len(bs) > 1:
+				blocks = append(blocks, sec, slack.NewActionBlock("", bs...))
+			default:
+				blocks = append(blocks, sec)
 			}
-			blocks = append(blocks, sec)
 		}
 	}
 	add("My access", active, func(it listItem) []slack.BlockElement {
@@ -614,7 +624,8 @@ func homeView(active, pending, approvals_ []listItem) slack.HomeTabViewRequest {
 	})
 	blocks = append(blocks, slack.NewDividerBlock())
 	add("Waiting for me", approvals_, func(it listItem) []slack.BlockElement {
-		return []slack.BlockElement{button(actApprove+"."+it.Req.ID, "Approve", it.Req.ID, "primary")}
+		return []slack.BlockElement{button(actApprove+"."+it.Req.ID, "Approve", it.Req.ID, "primary"),
+			button(actDecline+"."+it.Req.ID, "Decline", it.Req.ID, "danger")}
 	})
 	blocks = append(blocks, slack.NewContextBlock("help", mrkdwn("`/access` to ask for access · `/access help` for every command")))
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: capBlocks(blocks, maxViewBlocks)}}

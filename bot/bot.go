@@ -32,12 +32,17 @@ import (
 type MessageRef struct {
 	RequestID string
 	// Role says what the message is: "requester" (the one DM per request),
-	// "approver" (one card per approver), or a once-only marker such as
-	// "notify:JOB" or "reminder:JOB" that makes redelivery harmless.
+	// "approver" (one card per approver), "digest" (the request is listed
+	// on a page of waiting requests, TS being the page's), "page:TS" (such
+	// a page, under the approver's inbox id), "home" (a published App
+	// Home), or a once-only marker such as "notify:JOB" or "reminder:JOB"
+	// that makes redelivery harmless.
 	Role    string
-	UserID  string
+	UserID  string // the Slack user the message is for
+	Person  string // their directory email, when known
 	Channel string
 	TS      string
+	Hash    string // of the content last sent; an edit that changes nothing is skipped
 }
 
 // MessageStore keeps MessageRefs durably (the SQLite store in production).
@@ -45,14 +50,18 @@ type MessageRef struct {
 type MessageStore interface {
 	PutMessage(ctx context.Context, m MessageRef) error
 	Messages(ctx context.Context, requestID string) ([]MessageRef, error)
+	// At returns the refs that point at the message (channel, ts), in the
+	// order they were first put.
+	At(ctx context.Context, channel, ts string) ([]MessageRef, error)
 }
 
 // NewMemoryMessages returns a MessageStore in memory, for tests and tools.
 func NewMemoryMessages() MessageStore { return &memoryMessages{m: map[string][]MessageRef{}} }
 
 type memoryMessages struct {
-	mu sync.Mutex
-	m  map[string][]MessageRef
+	mu    sync.Mutex
+	m     map[string][]MessageRef
+	order []MessageRef // every ref as first put, for At
 }
 
 func (s *memoryMessages) PutMessage(_ context.Context, m MessageRef) error {
@@ -62,10 +71,16 @@ func (s *memoryMessages) PutMessage(_ context.Context, m MessageRef) error {
 	for i, x := range list {
 		if x.Role == m.Role && x.Channel == m.Channel {
 			list[i] = m
+			for j, o := range s.order {
+				if o.RequestID == m.RequestID && o.Role == m.Role && o.Channel == m.Channel {
+					s.order[j] = m
+				}
+			}
 			return nil
 		}
 	}
 	s.m[m.RequestID] = append(list, m)
+	s.order = append(s.order, m)
 	return nil
 }
 
@@ -73,6 +88,18 @@ func (s *memoryMessages) Messages(_ context.Context, requestID string) ([]Messag
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]MessageRef(nil), s.m[requestID]...), nil
+}
+
+func (s *memoryMessages) At(_ context.Context, channel, ts string) ([]MessageRef, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []MessageRef
+	for _, m := range s.order {
+		if m.Channel == channel && m.TS == ts {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // Config wires a Bot.
@@ -92,9 +119,19 @@ type Config struct {
 	Log   *zap.Logger
 	Clock clockwork.Clock // default: the Service's clock
 	// ChannelRate paces posts to one channel (default 1 per second, burst
-	// ChannelBurst, default 4), as Slack asks.
+	// ChannelBurst, default 4), as Slack asks. A post that may not go yet
+	// is put back until it may; no worker waits for it.
 	ChannelRate  rate.Limit
 	ChannelBurst int
+	// CallTimeout bounds every Web API call (default 5s): a hanging Slack
+	// holds a notification for this long at most, then it is put back.
+	CallTimeout time.Duration
+	// CardBurst is how many requests may wait on one approver with a card
+	// each (default 3); past it, new requests are listed on pages of
+	// PageSize (default 20) with Approve and Decline per request, so that a
+	// burst reaches the approver at Slack's pace of about one post a second.
+	CardBurst int
+	PageSize  int
 	// HTTPClient is used for the Web API; default a client with a 30 s timeout.
 	HTTPClient *http.Client
 	// Workers bounds the handlers running at once (default 8); more
@@ -120,8 +157,7 @@ type Bot struct {
 	seen     *dedup
 	reqLocks sync.Map // request id → *sync.Mutex: one notification at a time per request
 
-	paceMu sync.Mutex
-	pace   map[string]*rate.Limiter
+	gate *gate
 
 	work chan struct{}  // one token per handler running
 	wg   sync.WaitGroup // handlers in flight
@@ -150,6 +186,15 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 5 * time.Second
+	}
+	if cfg.CardBurst <= 0 {
+		cfg.CardBurst = 3
+	}
+	if cfg.PageSize <= 0 || cfg.PageSize > maxPageItems {
+		cfg.PageSize = maxPageItems
+	}
 	if cfg.APIURL != "" && !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
@@ -161,7 +206,7 @@ func New(cfg Config) (*Bot, error) {
 		msgs:  cfg.Messages,
 		cache: newIdentityCache(),
 		seen:  newDedup(10 * time.Minute),
-		pace:  map[string]*rate.Limiter{},
+		gate:  newGate(cfg.Clock, cfg.ChannelRate, cfg.ChannelBurst),
 		work:  make(chan struct{}, cfg.Workers),
 	}
 	hc := cfg.HTTPClient
@@ -173,10 +218,10 @@ func New(cfg Config) (*Bot, error) {
 		hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	b.http = hc
+	// No retries inside the client: a 429 or an outage puts the job back
+	// (gate.outcome), and nobody waits in a call.
 	opts := []slack.Option{
 		slack.OptionHTTPClient(hc),
-		// 429: wait for Retry-After; 5xx and dropped connections: back off.
-		slack.OptionRetryConfig(retryConfig()),
 		slack.OptionOnResponseHeaders(func(path string, h http.Header) {
 			if strings.HasSuffix(path, "auth.test") {
 				b.scopesMu.Lock()
@@ -192,15 +237,9 @@ func New(cfg Config) (*Bot, error) {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
 	b.api = slack.New(cfg.BotToken, opts...)
+	b.svc.Register(jobInbox, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runInbox})
+	b.svc.Register(jobHome, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runHome})
 	return b, nil
-}
-
-func retryConfig() slack.RetryConfig {
-	c := slack.DefaultRetryConfig()
-	c.MaxRetries = 5
-	c.RetryAfterJitter = 250 * time.Millisecond
-	c.Handlers = slack.AllBuiltinRetryHandlers(c)
-	return c
 }
 
 // requiredScopes are the bot token scopes jitbot cannot work without.
@@ -432,18 +471,6 @@ func (b *Bot) lockRequest(id string) func() {
 	mu := v.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
-}
-
-// paceChannel waits until a post to channel keeps within its pace.
-func (b *Bot) paceChannel(ctx context.Context, channel string) error {
-	b.paceMu.Lock()
-	l, ok := b.pace[channel]
-	if !ok {
-		l = rate.NewLimiter(b.cfg.ChannelRate, b.cfg.ChannelBurst)
-		b.pace[channel] = l
-	}
-	b.paceMu.Unlock()
-	return l.Wait(ctx)
 }
 
 // dedup remembers Events API event ids for a while: Slack redelivers an

@@ -197,7 +197,7 @@ func TestGolden_Views(t *testing.T) {
 // Block Kit limits enforced strictly (50 blocks a message, 100 a view,
 // 3000 characters a section, option and label lengths).
 func TestGolden_WithinBlockKitLimits(t *testing.T) {
-	srv := slackfake.New(t, slackfake.Options{StrictBlocks: true})
+	srv := slackfake.New(t, slackfake.Options{StrictBlocks: true, PostRate: -1}) // content, not pace
 	srv.AddUser(slackfake.User{ID: "U1", Name: "alice", Email: "alice@example.com"})
 	srv.AddChannel("C1", "it-access-log")
 	api := slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()))

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/policies"
@@ -506,7 +505,7 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 		return
 	}
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" {
-		if !b.seen.first(cb.EventID, time.Now()) {
+		if !b.seen.first(cb.EventID, b.clock.Now()) {
 			b.log.Debug("duplicate event ignored", zap.String("event_id", cb.EventID))
 			return
 		}
@@ -519,30 +518,25 @@ func (b *Bot) handleEvent(ctx context.Context, evt socketmode.Event) {
 	}
 }
 
-// publishHome renders a person's App Home.
+// publishHome renders a person's App Home and remembers that they have
+// one, so that later changes republish it (coalesced, by the home job).
 func (b *Bot) publishHome(ctx context.Context, userID string) {
 	email, err := b.emailOf(ctx, userID)
 	var view slack.HomeTabViewRequest
 	if err != nil {
 		view = slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: []slack.Block{section(mrkdwn("%s", esc(err.Error())))}}}
-	} else {
-		item := func(rs []*approvals.Request, approver bool) []listItem {
-			var out []listItem
-			for _, r := range rs {
-				out = append(out, listItem{Req: r, Resource: b.resourceName(r.Resource), Approver: approver})
-			}
-			return out
-		}
-		active, err1 := b.svc.List(ctx, approvals.RequestFilter{Requester: email, States: []approvals.State{approvals.StateActive}})
-		pending, err2 := b.svc.List(ctx, approvals.RequestFilter{Requester: email, States: []approvals.State{approvals.StatePending}})
-		waiting, err3 := b.svc.List(ctx, approvals.RequestFilter{Approver: email, States: []approvals.State{approvals.StatePending}})
-		if err := errors.Join(err1, err2, err3); err != nil {
-			b.log.Error("home", zap.Error(err))
-			return
-		}
-		view = homeView(item(active, false), item(pending, false), item(waiting, true))
+	} else if view, err = b.homeFor(ctx, email); err != nil {
+		b.log.Error("home", zap.Error(err))
+		return
 	}
 	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: userID, View: view}); err != nil {
 		b.log.Warn("views.publish", zap.String("error", slackErrorCode(err)))
+		return
+	}
+	if email != "" {
+		if err := b.msgs.PutMessage(ctx, MessageRef{RequestID: homeID(email), Role: roleHome, UserID: userID, Person: email,
+			Channel: "-", Hash: contentHash("", view.Blocks.BlockSet)}); err != nil {
+			b.log.Warn("remember home", zap.Error(err))
+		}
 	}
 }

@@ -136,6 +136,11 @@ type envOptions struct {
 	log   *zap.Logger
 	slack slackfake.Options
 	audit func(ctx context.Context, email string) (string, error)
+	// policy replaces testPolicy; users are added to the local Slack.
+	policy string
+	users  []slackfake.User
+	// botConfig adjusts the bot's configuration before it is built.
+	botConfig func(*bot.Config)
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
@@ -143,6 +148,9 @@ func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
 func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
 	e := &env{t: t, clock: clockwork.NewFakeClockAt(t0)}
+	if o.slack.Now == nil {
+		o.slack.Now = e.clock.Now // Slack's pace and Retry-After run on the test's clock
+	}
 	e.srv = slackfake.New(t, o.slack)
 	for _, u := range []slackfake.User{
 		{ID: uAlice, Name: "alice", RealName: "Alice Archer", Email: "alice@example.com"},
@@ -155,6 +163,9 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	} {
 		e.srv.AddUser(u)
 	}
+	for _, u := range o.users {
+		e.srv.AddUser(u)
+	}
 	e.srv.AddUserGroup("S0ITLEADS", "it-leads", uDave)
 	e.srv.AddUserGroup("S0IT", "it", uDave, uFrank)
 	e.srv.AddChannel(cLog, "it-access-log")
@@ -162,7 +173,11 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	e.srv.AddChannel(cAlert, "jitbot-alerts")
 	e.srv.AddChannel(cGen, "general")
 
-	p, err := policies.Parse("policy.yaml", []byte(testPolicy), nil)
+	src := testPolicy
+	if o.policy != "" {
+		src = o.policy
+	}
+	p, err := policies.Parse("policy.yaml", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +195,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Providers: map[string]approvals.Provisioner{"dryrun": e.dry, "jira": deletedGroup{}},
 		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3},
 	})
-	e.bot, err = bot.New(bot.Config{
+	cfg := bot.Config{
 		Service:      e.svc,
 		BotToken:     e.srv.BotToken(),
 		AppToken:     e.srv.AppToken(),
@@ -190,7 +205,11 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Audit:        o.audit,
 		ChannelRate:  rate.Inf,
 		Log:          o.log,
-	})
+	}
+	if o.botConfig != nil {
+		o.botConfig(&cfg)
+	}
+	e.bot, err = bot.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +325,29 @@ func (e *env) only(user, short string) slackfake.Message {
 	}
 	return found[0]
 }
+
+// pendingJobs counts the pending outbox jobs of a lane.
+func (e *env) pendingJobs(lane approvals.Lane) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.ReadDB().QueryRow(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lane = ?`, string(lane)).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// leasedJobs counts the jobs a worker holds right now.
+func (e *env) leasedJobs() int {
+	e.t.Helper()
+	var n int
+	if err := e.db.ReadDB().QueryRow(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// posted counts the messages posted in user's DM.
+func (e *env) posted(user string) int { return len(e.srv.DMsTo(user)) }
 
 func containsAll(s string, want ...string) bool {
 	for _, w := range want {

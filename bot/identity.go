@@ -49,14 +49,22 @@ var errNoEmail = errors.New("your Slack profile shows no email address, so jitbo
 // personOf returns the Slack user userID with their email, from the cache
 // or users.info.
 func (b *Bot) personOf(ctx context.Context, userID string) (person, error) {
-	now := time.Now()
+	now := b.clock.Now()
 	b.cache.mu.Lock()
 	c, ok := b.cache.byUser[userID]
 	b.cache.mu.Unlock()
 	if ok && now.Sub(c.at) < identityTTL {
 		return c.v, nil
 	}
-	u, err := b.api.GetUserInfoContext(ctx, userID)
+	var u *slack.User
+	err := b.call(ctx, mUsersInfo, "", func(ctx context.Context) error {
+		var err error
+		u, err = b.api.GetUserInfoContext(ctx, userID)
+		return err
+	})
+	if isLater(err) {
+		return person{}, err
+	}
 	if err != nil {
 		return person{}, fmt.Errorf("users.info %s: %s", userID, slackErrorCode(err))
 	}
@@ -99,14 +107,22 @@ func (b *Bot) userOf(ctx context.Context, email string) (string, error) {
 	if p, ok := b.svc.Policy().Person(email); ok && p.SlackID != "" {
 		return p.SlackID, nil
 	}
-	now := time.Now()
+	now := b.clock.Now()
 	b.cache.mu.Lock()
 	c, ok := b.cache.byEmail[email]
 	b.cache.mu.Unlock()
 	if ok && now.Sub(c.at) < identityTTL {
 		return c.v, nil
 	}
-	u, err := b.api.GetUserByEmailContext(ctx, email)
+	var u *slack.User
+	err := b.call(ctx, mLookupByEmail, "", func(ctx context.Context) error {
+		var err error
+		u, err = b.api.GetUserByEmailContext(ctx, email)
+		return err
+	})
+	if isLater(err) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("no Slack user has the email %s (%s)", email, slackErrorCode(err))
 	}
@@ -137,7 +153,15 @@ func (b *Bot) dmChannel(ctx context.Context, userID string) (string, error) {
 	if ok {
 		return ch, nil
 	}
-	c, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+	var c *slack.Channel
+	err := b.call(ctx, mOpen, "", func(ctx context.Context) error {
+		var err error
+		c, _, _, err = b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{userID}})
+		return err
+	})
+	if isLater(err) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("conversations.open %s: %s", userID, slackErrorCode(err))
 	}
@@ -151,14 +175,22 @@ func (b *Bot) dmChannel(ctx context.Context, userID string) (string, error) {
 // (policies.GroupResolver). Members without an email are skipped.
 func (b *Bot) GroupMembers(ctx context.Context, handle string) ([]string, error) {
 	handle = strings.TrimPrefix(handle, "@")
-	now := time.Now()
+	now := b.clock.Now()
 	b.cache.mu.Lock()
 	c, ok := b.cache.groups[handle]
 	b.cache.mu.Unlock()
 	if ok && now.Sub(c.at) < groupTTL {
 		return c.v, nil
 	}
-	groups, err := b.api.GetUserGroupsContext(ctx)
+	var groups []slack.UserGroup
+	err := b.call(ctx, mGroups, "", func(ctx context.Context) error {
+		var err error
+		groups, err = b.api.GetUserGroupsContext(ctx)
+		return err
+	})
+	if isLater(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("usergroups.list: %s", slackErrorCode(err))
 	}
@@ -171,7 +203,15 @@ func (b *Bot) GroupMembers(ctx context.Context, handle string) ([]string, error)
 	if id == "" {
 		return nil, fmt.Errorf("there is no Slack user group @%s", handle)
 	}
-	users, err := b.api.GetUserGroupMembersContext(ctx, id)
+	var users []string
+	err = b.call(ctx, mGroupUsers, "", func(ctx context.Context) error {
+		var err error
+		users, err = b.api.GetUserGroupMembersContext(ctx, id)
+		return err
+	})
+	if isLater(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("usergroups.users.list @%s: %s", handle, slackErrorCode(err))
 	}

@@ -2,7 +2,9 @@ package bot
 
 import (
 	"context"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -15,46 +17,40 @@ import (
 const (
 	roleRequester = "requester"
 	roleApprover  = "approver"
+	roleDigest    = "digest" // the request is listed on the page at TS
+	roleHome      = "home"
 	// roleUnreachable marks an approver who could not be found in Slack;
 	// its Channel holds the approver's email.
 	roleUnreachable = "unreachable"
 )
 
-// snapshotOf reads everything the messages about request id show.
+// snapshotOf reads everything the messages about request id show, the
+// stored part in one read.
 func (b *Bot) snapshotOf(ctx context.Context, id string) (*snapshot, error) {
-	r, err := b.svc.Get(ctx, id)
+	v, err := b.svc.Snapshot(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{Req: r, Requester: who{Email: r.Requester, Name: r.Requester}}
-	if s.Grants, err = b.svc.Grants(ctx, id); err != nil {
-		return nil, err
-	}
-	if s.Decisions, err = b.svc.Decisions(ctx, id); err != nil {
-		return nil, err
-	}
+	r := v.Request
+	s := &snapshot{Req: r, Grants: v.Grants, Decisions: v.Decisions, Requester: who{Email: r.Requester, Name: r.Requester}}
 	p := b.svc.Policy()
 	s.Resource, _ = p.Resource(r.Resource)
 	if person, ok := p.Person(r.Requester); ok {
 		s.Requester.Department, s.Requester.Manager, s.Requester.Employment = person.Department, person.Manager, person.Employment
 	}
 	s.Requester.Name = b.nameOf(ctx, r.Requester)
-	active, err := b.svc.List(ctx, approvals.RequestFilter{Requester: r.Requester, States: []approvals.State{approvals.StateActive}})
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range active {
-		if o.ID != r.ID {
-			s.Others = append(s.Others, other{Resource: o.Resource, Until: o.EndsAt})
-		}
+	for _, o := range v.OtherActive {
+		s.Others = append(s.Others, other{Resource: o.Resource, Until: o.EndsAt})
 	}
 	return s, nil
 }
 
 // Notify tells people what happened to a request (approvals.Notifier). It
 // renders every message from the stored request, edits the ones already
-// posted and posts the missing ones, so calling it twice for one job
-// changes nothing the second time.
+// posted whose content changed and posts the missing ones, so calling it
+// twice for one job changes nothing the second time. It never waits for
+// Slack: a post that may not go yet (a channel's pace, a 429, an outage)
+// ends the call with approvals.Later, and what was done is not done again.
 func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	unlock := b.lockRequest(n.RequestID)
 	defer unlock()
@@ -69,75 +65,102 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	var errs []error
 
 	// The requester's one DM, edited in place.
-	if err := b.upsertRequester(ctx, s, refs); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, b.upsertRequester(ctx, s, refs))
 
-	// Approver cards: every card posted is brought up to date; the
-	// approvers of the current step get one if they have none.
-	cardFor := map[string]bool{}
+	// Approver cards are brought up to date; requests listed on an
+	// approver's pages are refreshed by that approver's inbox job, and the
+	// approvers of the current step without either get one.
+	inbox := map[string]bool{}
+	placed := map[string]bool{}
 	for _, m := range refs {
-		if m.Role == roleUnreachable {
-			cardFor[m.Channel] = true // already reported
-		}
-		if m.Role != roleApprover {
-			continue
-		}
-		approver := b.cardOwner(ctx, m.UserID)
-		cardFor[approver] = true
-		text, blocks := approverMessage(s, approver)
-		if err := b.update(ctx, m.Channel, m.TS, text, blocks); err != nil {
-			errs = append(errs, err)
+		switch m.Role {
+		case roleUnreachable:
+			placed[m.Channel] = true
+		case roleApprover:
+			approver := b.refOwner(ctx, m)
+			placed[approver] = true
+			text, blocks := approverMessage(s, approver)
+			errs = append(errs, b.edit(ctx, m, text, blocks))
+		case roleDigest:
+			approver := b.refOwner(ctx, m)
+			placed[approver] = true
+			inbox[approver] = true
 		}
 	}
 	if s.Req.State == approvals.StatePending {
 		for _, email := range s.Req.Steps[s.Req.CurrentStep].Approvers {
-			if cardFor[email] {
-				continue
-			}
-			if err := b.postCard(ctx, s, email); err != nil {
-				errs = append(errs, err)
+			if !placed[email] {
+				inbox[email] = true
 			}
 		}
 	}
+	var jobs []*approvals.Job
+	for _, email := range sortedSet(inbox) {
+		jobs = append(jobs, inboxJob(email))
+	}
+	if j, err := b.homeJobIfOpen(ctx, s.Req.Requester); err != nil {
+		errs = append(errs, err)
+	} else if j != nil {
+		jobs = append(jobs, j)
+	}
+	errs = append(errs, b.svc.Queue(ctx, jobs...))
 
-	// Once-only posts leave a marker per job: a replayed job finds it.
-	marker := func(kind string) (string, bool) {
-		role := fmt.Sprintf("%s:%d", kind, n.JobID)
-		return role, slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == role })
-	}
-	switch n.Kind {
-	case approvals.NoteReminder:
-		if key, done := marker("reminder"); !done {
-			errs = append(errs, b.remind(ctx, s, key))
-		}
-	case approvals.NoteExpiring:
-		if key, done := marker("expiring"); !done {
-			errs = append(errs, b.warnExpiry(ctx, s, key))
-		}
-	case approvals.NoteApproved, approvals.NoteDeclined, approvals.NoteTimedOut, approvals.NoteCancelled,
-		approvals.NoteFailed, approvals.NoteEnded:
-		if key, done := marker("notify"); !done {
-			errs = append(errs, b.postChannels(ctx, s, key))
+	// Once-only posts leave a marker per job and target: a replayed or
+	// resumed job finds them.
+	for _, kind := range n.Kinds {
+		switch kind {
+		case approvals.NoteReminder:
+			errs = append(errs, b.remind(ctx, s, refs, fmt.Sprintf("reminder:%d", n.JobID)))
+		case approvals.NoteExpiring:
+			errs = append(errs, b.warnExpiry(ctx, s, refs, fmt.Sprintf("expiring:%d", n.JobID)))
+		case approvals.NoteApproved, approvals.NoteDeclined, approvals.NoteTimedOut, approvals.NoteCancelled,
+			approvals.NoteFailed, approvals.NoteEnded:
+			errs = append(errs, b.postChannels(ctx, s, refs, fmt.Sprintf("notify:%d", n.JobID)))
 		}
 	}
-	return errors.Join(errs...)
+	return soonest(errs...)
 }
 
-// cardOwner returns the directory email of the Slack user a card went to.
-func (b *Bot) cardOwner(ctx context.Context, userID string) string {
-	p, err := b.personOf(ctx, userID)
+// refOwner returns the directory email a card or page entry is for.
+func (b *Bot) refOwner(ctx context.Context, m MessageRef) string {
+	if m.Person != "" {
+		return m.Person
+	}
+	p, err := b.personOf(ctx, m.UserID)
 	if err != nil {
 		return ""
 	}
 	return p.email
 }
 
+func sortedSet(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		if k != "" {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasMarker(refs []MessageRef, role, channel string) bool {
+	return slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == role && (channel == "" || m.Channel == channel) })
+}
+
+// contentHash identifies what a message shows.
+func contentHash(text string, blocks []slack.Block) string {
+	h := sha256.New()
+	h.Write([]byte(text))
+	_ = json.NewEncoder(h).Encode(blocks)
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
 func (b *Bot) upsertRequester(ctx context.Context, s *snapshot, refs []MessageRef) error {
 	text, blocks := requesterMessage(s)
 	for _, m := range refs {
 		if m.Role == roleRequester {
-			return b.update(ctx, m.Channel, m.TS, text, blocks)
+			return b.edit(ctx, m, text, blocks)
 		}
 	}
 	user, err := b.userOf(ctx, s.Req.Requester)
@@ -148,16 +171,24 @@ func (b *Bot) upsertRequester(ctx context.Context, s *snapshot, refs []MessageRe
 	if err != nil {
 		return err
 	}
-	return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleRequester, UserID: user, Channel: ch, TS: ts})
+	return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleRequester, UserID: user, Person: s.Req.Requester,
+		Channel: ch, TS: ts, Hash: contentHash(text, blocks)})
 }
 
+// postCard posts the approver's card for a request, or, when the approver
+// cannot be found in Slack, alerts IT once.
 func (b *Bot) postCard(ctx context.Context, s *snapshot, email string) error {
 	user, err := b.userOf(ctx, email)
+	if isLater(err) {
+		return err
+	}
 	if err != nil {
 		// The other approvers still get theirs; IT hears that this one
 		// cannot, since the request would otherwise wait in silence.
 		b.log.Warn("approver not reachable in Slack", zap.String("request_id", s.Req.ID), zap.String("approver", email), zap.Error(err))
-		b.Alert(ctx, s.Req.ID, fmt.Sprintf("approver %s cannot be asked in Slack (%v); the request waits for the others or times out", email, err))
+		if err := b.svc.RaiseAlert(ctx, s.Req.ID, fmt.Sprintf("approver %s cannot be asked in Slack (%v); the request waits for the others or times out", email, err)); err != nil {
+			return err
+		}
 		// Remembered, so that later notifications do not alert again.
 		return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleUnreachable, Channel: email})
 	}
@@ -166,35 +197,40 @@ func (b *Bot) postCard(ctx context.Context, s *snapshot, email string) error {
 	if err != nil {
 		return err
 	}
-	return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleApprover, UserID: user, Channel: ch, TS: ts})
+	return b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: roleApprover, UserID: user, Person: email,
+		Channel: ch, TS: ts, Hash: contentHash(text, blocks)})
 }
 
-func (b *Bot) remind(ctx context.Context, s *snapshot, role string) error {
-	text, blocks := reminderMessage(s)
-	refs, err := b.msgs.Messages(ctx, s.Req.ID)
-	if err != nil {
-		return err
+// remind replies, in the thread of every card or page that shows the
+// request to an approver of its current step, once per approver.
+func (b *Bot) remind(ctx context.Context, s *snapshot, refs []MessageRef, role string) error {
+	if s.Req.State != approvals.StatePending {
+		return nil
 	}
+	text, blocks := reminderMessage(s)
 	var errs []error
 	for _, m := range refs {
-		if m.Role != roleApprover || !onStep(s.Req, b.cardOwner(ctx, m.UserID)) {
+		if (m.Role != roleApprover && m.Role != roleDigest) || !onStep(s.Req, b.refOwner(ctx, m)) || hasMarker(refs, role, m.Channel) {
 			continue
 		}
-		if err := b.paceChannel(ctx, m.Channel); err != nil {
+		err := b.call(ctx, mPostMessage, m.Channel, func(ctx context.Context) error {
+			_, _, err := b.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, true),
+				slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(m.TS))
 			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reminder to %s: %w", m.Channel, err))
+			continue
 		}
-		if _, _, err := b.api.PostMessageContext(ctx, m.Channel, slack.MsgOptionText(text, true),
-			slack.MsgOptionBlocks(blocks...), slack.MsgOptionTS(m.TS)); err != nil {
-			errs = append(errs, fmt.Errorf("reminder to %s: %s", m.Channel, slackErrorCode(err)))
-		}
+		errs = append(errs, b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: role, Channel: m.Channel}))
 	}
-	if len(errs) == 0 {
-		errs = append(errs, b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: role, Channel: "-"}))
-	}
-	return errors.Join(errs...)
+	return soonest(errs...)
 }
 
-func (b *Bot) warnExpiry(ctx context.Context, s *snapshot, role string) error {
+func (b *Bot) warnExpiry(ctx context.Context, s *snapshot, refs []MessageRef, role string) error {
+	if hasMarker(refs, role, "") || s.Req.State != approvals.StateActive {
+		return nil
+	}
 	user, err := b.userOf(ctx, s.Req.Requester)
 	if err != nil {
 		return err
@@ -208,46 +244,51 @@ func (b *Bot) warnExpiry(ctx context.Context, s *snapshot, role string) error {
 }
 
 // postChannels posts the decision to the policy's notify channels, once
-// per notification job.
-func (b *Bot) postChannels(ctx context.Context, s *snapshot, role string) error {
-	if len(s.Req.Notify) == 0 {
-		return nil
-	}
+// per notification job and channel. A channel that refuses the post is
+// reported to IT and skipped: it must not hold up the request.
+func (b *Bot) postChannels(ctx context.Context, s *snapshot, refs []MessageRef, role string) error {
 	text, blocks := channelMessage(s)
 	var errs []error
 	for _, ch := range s.Req.Notify {
-		if err := b.paceChannel(ctx, ch); err != nil {
+		if hasMarker(refs, role, ch) {
+			continue
+		}
+		err := b.call(ctx, mPostMessage, ch, func(ctx context.Context) error {
+			_, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
 			return err
+		})
+		if isLater(err) {
+			errs = append(errs, err)
+			continue
 		}
-		if _, _, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
-			// A missing channel must not hold up the request: say so and go on.
+		if err != nil {
 			b.log.Warn("notify channel post failed", zap.String("channel", ch), zap.String("error", slackErrorCode(err)))
-			errs = append(errs, fmt.Errorf("post to %s: %s", ch, slackErrorCode(err)))
+			if aerr := b.svc.RaiseAlert(ctx, s.Req.ID, fmt.Sprintf("post to %s: %s", ch, slackErrorCode(err))); aerr != nil {
+				errs = append(errs, aerr)
+				continue
+			}
 		}
+		errs = append(errs, b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: role, Channel: ch}))
 	}
-	if err := b.msgs.PutMessage(ctx, MessageRef{RequestID: s.Req.ID, Role: role, Channel: "-"}); err != nil {
-		return err
-	}
-	if len(errs) > 0 {
-		b.Alert(ctx, s.Req.ID, errors.Join(errs...).Error())
-	}
-	return nil
+	return soonest(errs...)
 }
 
 // Alert posts a failure IT must look at to the alert channel
-// (approvals.Alerter).
-func (b *Bot) Alert(ctx context.Context, requestID, message string) {
+// (approvals.Alerter); the engine's alert job calls it.
+func (b *Bot) Alert(ctx context.Context, requestID, message string) error {
 	if b.cfg.AlertChannel == "" {
 		b.log.Warn("alert (no JITBOT_ALERT_CHANNEL set)", zap.String("request_id", requestID), zap.String("alert", message))
-		return
+		return nil
 	}
 	text, blocks := alertMessage(requestID, message)
-	if err := b.paceChannel(ctx, b.cfg.AlertChannel); err != nil {
-		return
-	}
-	if _, _, err := b.api.PostMessageContext(ctx, b.cfg.AlertChannel, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
+	err := b.call(ctx, mPostMessage, b.cfg.AlertChannel, func(ctx context.Context) error {
+		_, _, err := b.api.PostMessageContext(ctx, b.cfg.AlertChannel, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil && !isLater(err) {
 		b.log.Error("alert could not be posted", zap.String("channel", b.cfg.AlertChannel), zap.String("error", slackErrorCode(err)), zap.String("alert", message))
 	}
+	return err
 }
 
 // postDM posts a new message in the DM with user.
@@ -256,20 +297,43 @@ func (b *Bot) postDM(ctx context.Context, user, text string, blocks []slack.Bloc
 	if err != nil {
 		return "", "", err
 	}
-	if err := b.paceChannel(ctx, ch); err != nil {
-		return "", "", err
-	}
-	_, ts, err := b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
+	ts, err := b.post(ctx, ch, text, blocks)
 	if err != nil {
-		return "", "", fmt.Errorf("chat.postMessage to %s: %s", user, slackErrorCode(err))
+		return "", "", err
 	}
 	return ch, ts, nil
 }
 
-// update edits a posted message in place.
-func (b *Bot) update(ctx context.Context, ch, ts, text string, blocks []slack.Block) error {
-	if _, _, _, err := b.api.UpdateMessageContext(ctx, ch, ts, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...)); err != nil {
-		return fmt.Errorf("chat.update %s: %s", ch, slackErrorCode(err))
+// post posts a message in a channel, within its pace.
+func (b *Bot) post(ctx context.Context, ch, text string, blocks []slack.Block) (string, error) {
+	var ts string
+	err := b.call(ctx, mPostMessage, ch, func(ctx context.Context) error {
+		var err error
+		_, ts, err = b.api.PostMessageContext(ctx, ch, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil && !isLater(err) {
+		return "", fmt.Errorf("chat.postMessage to %s: %s", ch, slackErrorCode(err))
 	}
-	return nil
+	return ts, err
+}
+
+// edit brings a posted message up to date, unless it already shows this.
+func (b *Bot) edit(ctx context.Context, m MessageRef, text string, blocks []slack.Block) error {
+	h := contentHash(text, blocks)
+	if m.Hash == h {
+		return nil
+	}
+	err := b.call(ctx, mUpdate, m.Channel, func(ctx context.Context) error {
+		_, _, _, err := b.api.UpdateMessageContext(ctx, m.Channel, m.TS, slack.MsgOptionText(text, true), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if isLater(err) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("chat.update %s: %s", m.Channel, slackErrorCode(err))
+	}
+	m.Hash = h
+	return b.msgs.PutMessage(ctx, m)
 }

@@ -2,35 +2,95 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack"
 )
 
-// Posts to one channel wait for the channel's pace; other channels do not
-// wait for it.
-func TestPaceChannel(t *testing.T) {
-	b, err := New(Config{Service: approvals.New(approvals.Config{}), ChannelRate: 20, ChannelBurst: 1})
-	if err != nil {
-		t.Fatal(err)
+func laterUntil(t *testing.T, err error) time.Time {
+	t.Helper()
+	var d *approvals.DeferError
+	if !errors.As(err, &d) {
+		t.Fatalf("got %v, want approvals.Later", err)
 	}
-	ctx := context.Background()
+	return d.Until
+}
+
+// A post beyond a channel's pace is put back until the pace allows it, at
+// once and without sleeping; other channels do not wait for it.
+func TestGate_PaceWithoutSleeping(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	g := newGate(clock, 20, 1)
+	if err := g.admit(mPostMessage, "C1"); err != nil {
+		t.Fatalf("first post: %v", err)
+	}
 	start := time.Now()
-	for range 5 {
-		if err := b.paceChannel(ctx, "C1"); err != nil {
-			t.Fatal(err)
-		}
+	until := laterUntil(t, g.admit(mPostMessage, "C1"))
+	if want := clock.Now().Add(50 * time.Millisecond); !until.Equal(want) {
+		t.Errorf("second post put back until %v, want %v (20 a second)", until, want)
 	}
-	// 1 at once, then 4 more at 20 a second: at least 200 ms.
-	if d := time.Since(start); d < 190*time.Millisecond {
-		t.Fatalf("5 posts to one channel in %v; the pace allows no faster than 200ms", d)
+	if d := time.Since(start); d > 20*time.Millisecond {
+		t.Errorf("admit took %v: it must not wait", d)
 	}
-	other := time.Now()
-	if err := b.paceChannel(ctx, "C2"); err != nil {
+	if err := g.admit(mPostMessage, "C2"); err != nil {
+		t.Errorf("another channel: %v, want no wait", err)
+	}
+	if err := g.admit(mUpdate, "C1"); err != nil {
+		t.Errorf("chat.update is not paced per channel: %v", err)
+	}
+	clock.Advance(50 * time.Millisecond)
+	if err := g.admit(mPostMessage, "C1"); err != nil {
+		t.Errorf("after the pace's interval: %v", err)
+	}
+}
+
+// A 429 holds back that channel's posts (chat.postMessage) or that method
+// (anything else) for Retry-After; no answer at all holds back every call,
+// with a growing backoff that an answer resets.
+func TestGate_RateLimitsAndOutages(t *testing.T) {
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	g := newGate(clock, 1000, 100)
+	ctx := context.Background()
+	now := clock.Now()
+	until := laterUntil(t, g.outcome(ctx, ctx, mPostMessage, "C1", &slack.RateLimitedError{RetryAfter: 20 * time.Second}))
+	if !until.Equal(now.Add(20 * time.Second)) {
+		t.Errorf("429 Retry-After 20: put back until %v, want %v", until, now.Add(20*time.Second))
+	}
+	laterUntil(t, g.admit(mPostMessage, "C1"))
+	if err := g.admit(mPostMessage, "C2"); err != nil {
+		t.Errorf("C2 after a 429 on C1: %v", err)
+	}
+	laterUntil(t, g.outcome(ctx, ctx, mPublish, "", &slack.RateLimitedError{RetryAfter: 5 * time.Second}))
+	laterUntil(t, g.admit(mPublish, ""))
+	if err := g.admit(mUpdate, "C2"); err != nil {
+		t.Errorf("chat.update after a 429 on views.publish: %v", err)
+	}
+
+	callCtx, cancel := context.WithTimeout(ctx, time.Nanosecond)
+	defer cancel()
+	<-callCtx.Done()
+	first := laterUntil(t, g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err()))
+	if want := clock.Now().Add(outageMin); !first.Equal(want) {
+		t.Errorf("first timeout: put back until %v, want %v", first, want)
+	}
+	laterUntil(t, g.admit(mUpdate, "C3"))
+	clock.Advance(outageMin)
+	second := laterUntil(t, g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err()))
+	if want := clock.Now().Add(2 * outageMin); !second.Equal(want) {
+		t.Errorf("second timeout: put back until %v, want %v (doubled)", second, want)
+	}
+	if err := g.outcome(ctx, ctx, mUpdate, "C2", slack.SlackErrorResponse{Err: "channel_not_found"}); err == nil || isLater(err) {
+		t.Errorf("a refusal must stay an error, got %v", err)
+	}
+	clock.Advance(time.Minute)
+	if err := g.outcome(ctx, ctx, mUpdate, "C2", nil); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(other); d > 100*time.Millisecond {
-		t.Errorf("another channel waited %v for C1's pace", d)
+	if g.backoff != 0 {
+		t.Errorf("backoff after an answer: %v, want reset", g.backoff)
 	}
 }

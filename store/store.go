@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -32,6 +33,7 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	now   func() time.Time
+	lock  *os.File // held while this process works the database alone
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -44,6 +46,14 @@ type Options struct {
 	ReadOnly bool
 	// Now stamps rows that have no domain time (jobs, accounts). Default time.Now.
 	Now func() time.Time
+	// Exclusive is for `jitbot run`: this process works the database's
+	// jobs and deadlines alone. Open takes an exclusive lock on PATH.lock
+	// (refusing with a sentence when another process holds it), and
+	// releases every job lease, since their holder is gone. Several
+	// processes on one database are for PostgreSQL.
+	Exclusive bool
+
+	maxVersion int // tests: migrate no further than this version
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -78,6 +88,13 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	rq.Set("_query_only", "true")
 	db := &DB{path: path, now: opt.Now}
+	if opt.Exclusive && !opt.ReadOnly {
+		lock, err := lockFile(path + ".lock")
+		if err != nil {
+			return nil, err
+		}
+		db.lock = lock
+	}
 	var err error
 	if db.write, err = sql.Open("sqlite3", "file:"+path+"?"+wq.Encode()); err != nil {
 		return nil, err
@@ -88,24 +105,57 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.read.SetMaxOpenConns(8)
-	if err := db.check(ctx, opt.ReadOnly); err != nil {
+	if err := db.check(ctx, opt); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if db.lock != nil {
+		if _, err := db.write.ExecContext(ctx, `UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE state = 'pending' AND lease_owner <> ''`); err != nil {
+			db.Close()
+			return nil, db.explain(err)
+		}
 	}
 	return db, nil
 }
 
-// Close closes the database.
+// lockFile takes an exclusive advisory lock on path, creating it.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the lock file %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("another jitbot is already running on %s (it holds %s); one process works a SQLite database — stop the other one, or use PostgreSQL for several replicas",
+				strings.TrimSuffix(path, ".lock"), path)
+		}
+		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Close closes the database and releases its lock.
 func (db *DB) Close() error {
-	err1 := db.read.Close()
-	err2 := db.write.Close()
-	return errors.Join(err1, err2)
+	var errs []error
+	if db.read != nil {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	if db.lock != nil {
+		errs = append(errs, db.lock.Close())
+		db.lock = nil
+	}
+	return errors.Join(errs...)
 }
 
 // Path returns the file path.
 func (db *DB) Path() string { return db.path }
 
-func (db *DB) check(ctx context.Context, readOnly bool) error {
+func (db *DB) check(ctx context.Context, opt Options) error {
+	readOnly := opt.ReadOnly
 	pool := db.write
 	if readOnly {
 		pool = db.read
@@ -139,7 +189,7 @@ func (db *DB) check(ctx context.Context, readOnly bool) error {
 		}
 		return nil
 	}
-	return db.migrate(ctx, current)
+	return db.migrate(ctx, current, opt.maxVersion)
 }
 
 // explain turns SQLite's terse errors into sentences.
@@ -191,7 +241,7 @@ func migrationVersions() ([]int, error) {
 }
 
 // migrate applies every migration newer than current, each in its own transaction.
-func (db *DB) migrate(ctx context.Context, current int) error {
+func (db *DB) migrate(ctx context.Context, current, maxVersion int) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return db.explain(err)
 	}
@@ -199,7 +249,7 @@ func (db *DB) migrate(ctx context.Context, current int) error {
 	sort.Strings(names)
 	for _, n := range names {
 		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if v <= current {
+		if v <= current || (maxVersion > 0 && v > maxVersion) {
 			continue
 		}
 		body, err := migrationFS.ReadFile(n)

@@ -160,3 +160,78 @@ func TestTx_CompareAndSet(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A version 2 database's pending jobs come through migration 3 in their
+// lanes, with the keys that keep them in order.
+func TestMigration3_JobLanes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := store.OpenAtVersion(ctx, path, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO requests (id, requester, resource, duration_ms, reason, rule, steps, correlation_id, state, created_at)
+			VALUES ('r1', 'alice@example.com', 'wiki', 3600000, 'x', 'default', '[]', 'c1', 'approved', 1)`,
+		`INSERT INTO grants (id, request_id, person, resource, provider, grp, state, created_at, updated_at)
+			VALUES ('g1', 'r1', 'alice@example.com', 'wiki', 'jira', 'wiki-admins', 'provisioning', 1, 1)`,
+		`INSERT INTO jobs (kind, request_id, grant_id, payload, run_at, created_at, updated_at) VALUES ('provision', 'r1', 'g1', '', 1, 1, 1)`,
+		`INSERT INTO jobs (kind, request_id, payload, run_at, created_at, updated_at) VALUES ('notify', 'r1', 'approved', 1, 1, 1)`,
+	} {
+		if _, err := db.WriteDB().ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db = open(t, path)
+	var jobs []*approvals.Job
+	if err := db.View(ctx, func(tx approvals.Tx) error {
+		var err error
+		jobs, err = tx.(*store.Tx).PendingJobs("")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 {
+		t.Fatalf("pending jobs after migrating: got %d, want 2", len(jobs))
+	}
+	want := []struct {
+		lane      approvals.Lane
+		key, note string
+	}{
+		{approvals.LaneAccess, approvals.Membership{Provider: "jira", Group: "wiki-admins", Person: "alice@example.com"}.JobKey(), ""},
+		{approvals.LaneMessage, "request:r1", "approved"},
+	}
+	for i, w := range want {
+		if j := jobs[i]; j.Lane != w.lane || j.Key != w.key || j.Note != w.note {
+			t.Errorf("job %d: got lane %q key %q note %q, want %q %q %q", i, j.Lane, j.Key, j.Note, w.lane, w.key, w.note)
+		}
+	}
+}
+
+// Integrity item 2: two `jitbot run` on one SQLite file would both work
+// its jobs. The second refuses to start, saying why; the CLI's other
+// commands still open the database.
+func TestIntegrity2_SecondRunnerRefused(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jitbot.db")
+	first, err := store.Open(ctx, path, store.Options{Exclusive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = store.Open(ctx, path, store.Options{Exclusive: true})
+	if err == nil || !strings.Contains(err.Error(), "another jitbot is already running") || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("second runner: got %v, want a refusal that says another jitbot runs and points to PostgreSQL", err)
+	}
+	cli, err := store.Open(ctx, path, store.Options{})
+	if err != nil {
+		t.Fatalf("a CLI command beside the runner: %v", err)
+	}
+	cli.Close()
+	first.Close()
+	again, err := store.Open(ctx, path, store.Options{Exclusive: true})
+	if err != nil {
+		t.Fatalf("after the first runner stopped: %v", err)
+	}
+	again.Close()
+}

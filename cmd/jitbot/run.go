@@ -85,7 +85,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("the policy is invalid; jitbot will not start:\n%w", err)
 	}
 	m.Policy = p
-	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now})
+	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now, Exclusive: true})
 	if err != nil {
 		return err
 	}

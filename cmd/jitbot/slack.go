@@ -27,7 +27,14 @@ func (s slackMessages) PutMessage(ctx context.Context, m bot.MessageRef) error {
 }
 
 func (s slackMessages) Messages(ctx context.Context, requestID string) ([]bot.MessageRef, error) {
-	ms, err := s.db.SlackMessages(ctx, requestID)
+	return refs(s.db.SlackMessages(ctx, requestID))
+}
+
+func (s slackMessages) At(ctx context.Context, channel, ts string) ([]bot.MessageRef, error) {
+	return refs(s.db.SlackMessagesAt(ctx, channel, ts))
+}
+
+func refs(ms []store.SlackMessage, err error) ([]bot.MessageRef, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package slackfake
 import (
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -44,12 +46,16 @@ const (
 	maxConfirmTitle    = 100
 	maxConfirmText     = 300
 	maxConfirmButton   = 30
-	maxMarkdownText    = 12000
+	maxMarkdownText    = 12000 // all markdown blocks of one payload together
 	maxInputLength     = 3000
+	maxAccessibility   = 75 // button accessibility_label
+	maxFileInputFiles  = 10
+	maxAttachments     = 100
 )
 
 type checker struct {
-	msgs []string
+	msgs     []string
+	markdown int // characters in markdown blocks so far
 }
 
 func (c *checker) add(ptr, format string, args ...any) {
@@ -210,10 +216,16 @@ func (c *checker) block(b map[string]any, ptr string) {
 		c.text(b, "text", ptr, maxHeaderText, true, true)
 	case "divider", "rich_text", "file", "video", "call", "table":
 	case "markdown":
-		if _, ok := b["text"].(string); !ok {
+		text, ok := b["text"].(string)
+		if !ok {
 			c.add(ptr, "missing required field: text")
 		}
-		c.length(b, "text", ptr, maxMarkdownText)
+		// The limit is on every markdown block of the payload together.
+		before := c.markdown
+		c.markdown += utf8.RuneCountInString(text)
+		if c.markdown > maxMarkdownText && before <= maxMarkdownText {
+			c.add(ptr+"/text", "markdown blocks must be less than %d characters in total", maxMarkdownText+1)
+		}
 	case "image":
 		c.image(b, ptr)
 		c.text(b, "title", ptr, maxImageTitle, true, false)
@@ -272,6 +284,9 @@ func (c *checker) block(b map[string]any, ptr string) {
 			c.add(ptr, "missing required field: element")
 			return
 		}
+		if t, _ := el["type"].(string); t != "" && !inputElementTypes[t] {
+			c.add(ptr+"/element/type", "element type %q is not allowed in an input block", t)
+		}
 		c.element(el, ptr+"/element")
 	case "":
 		c.add(ptr, "missing required field: type")
@@ -296,9 +311,13 @@ func (c *checker) image(m map[string]any, ptr string) {
 func (c *checker) element(e map[string]any, ptr string) {
 	typ, _ := e["type"].(string)
 	c.length(e, "action_id", ptr, maxActionID)
+	if n, ok := number(e["max_selected_items"]); ok && strings.HasPrefix(typ, "multi_") && n < 1 {
+		c.add(ptr+"/max_selected_items", "must be at least 1")
+	}
 	switch typ {
 	case "button", "workflow_button":
 		c.text(e, "text", ptr, maxButtonText, true, true)
+		c.length(e, "accessibility_label", ptr, maxAccessibility)
 		c.length(e, "value", ptr, maxButtonValue)
 		c.length(e, "url", ptr, maxURL)
 		if st, ok := e["style"].(string); ok && st != "primary" && st != "danger" {
@@ -345,6 +364,9 @@ func (c *checker) element(e map[string]any, ptr string) {
 		c.confirm(e, ptr)
 	case "plain_text_input", "email_text_input", "url_text_input", "number_input", "rich_text_input":
 		c.text(e, "placeholder", ptr, maxPlaceholder, true, false)
+		if _, ok := e["is_decimal_allowed"].(bool); typ == "number_input" && !ok {
+			c.add(ptr, "missing required field: is_decimal_allowed")
+		}
 		for _, k := range []string{"min_length", "max_length"} {
 			if n, ok := number(e[k]); ok && (n < 0 || n > maxInputLength) {
 				c.add(ptr+"/"+k, "must be between 0 and %d", maxInputLength)
@@ -354,7 +376,21 @@ func (c *checker) element(e map[string]any, ptr string) {
 		"conversations_select", "multi_conversations_select", "channels_select", "multi_channels_select",
 		"datepicker", "timepicker", "datetimepicker":
 		c.text(e, "placeholder", ptr, maxPlaceholder, true, false)
+		if d, ok := e["initial_date"].(string); ok && typ == "datepicker" {
+			if _, err := time.Parse(time.DateOnly, d); err != nil {
+				c.add(ptr+"/initial_date", "must be a date in the format YYYY-MM-DD")
+			}
+		}
+		if d, ok := e["initial_time"].(string); ok && typ == "timepicker" {
+			if _, err := time.Parse("15:04", d); err != nil {
+				c.add(ptr+"/initial_time", "must be a time in the format HH:mm")
+			}
+		}
 		c.confirm(e, ptr)
+	case "file_input":
+		if n, ok := number(e["max_files"]); ok && (n < 1 || n > maxFileInputFiles) {
+			c.add(ptr+"/max_files", "must be between 1 and %d", maxFileInputFiles)
+		}
 	case "image":
 		c.image(e, ptr)
 	case "":
@@ -408,13 +444,23 @@ func number(v any) (float64, bool) {
 	return 0, false
 }
 
+// inputElementTypes are the elements an input block may hold.
+var inputElementTypes = map[string]bool{
+	"checkboxes": true, "datepicker": true, "datetimepicker": true, "email_text_input": true,
+	"file_input": true, "multi_static_select": true, "multi_external_select": true,
+	"multi_users_select": true, "multi_conversations_select": true, "multi_channels_select": true,
+	"number_input": true, "plain_text_input": true, "radio_buttons": true, "rich_text_input": true,
+	"static_select": true, "external_select": true, "users_select": true, "conversations_select": true,
+	"channels_select": true, "timepicker": true, "url_text_input": true,
+}
+
 // interactiveElementTypes are the elements Slack gives an action_id.
 var interactiveElementTypes = map[string]bool{
 	"button": true, "workflow_button": true, "static_select": true, "multi_static_select": true,
 	"external_select": true, "multi_external_select": true, "users_select": true, "multi_users_select": true,
 	"conversations_select": true, "multi_conversations_select": true, "channels_select": true,
 	"multi_channels_select": true, "overflow": true, "checkboxes": true, "radio_buttons": true,
-	"datepicker": true, "timepicker": true, "datetimepicker": true, "plain_text_input": true,
+	"datepicker": true, "timepicker": true, "datetimepicker": true, "plain_text_input": true, "file_input": true,
 	"email_text_input": true, "url_text_input": true, "number_input": true, "rich_text_input": true,
 }
 

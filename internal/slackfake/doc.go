@@ -12,11 +12,47 @@
 //     ws:// URL; the socket says hello, pings, delivers envelopes and
 //     matches acks by envelope_id; Disconnect and DropSocket exercise
 //     reconnection;
-//   - response_url endpoints for slash commands and block actions.
+//   - response_url endpoints for slash commands and block actions;
+//   - file uploads: files.getUploadURLExternal, the upload URL it hands out
+//     and files.completeUploadExternal, the flow slack-go's
+//     UploadFileContext uses (rules in files.go; Files, File and FilesIn
+//     return what was uploaded and where it was shared).
 //
 // Requests are validated against Slack's OpenAPI spec (see spec.go for the
 // rules) and Block Kit limits; violations are recorded (Violations) and
 // spec violations fail the test.
+//
+// # Slack's pace
+//
+// Slack documents one rate limit per channel: chat.postMessage "generally
+// allows posting one message per second per channel", with short bursts
+// (https://docs.slack.dev/apis/web-api/rate-limits). The emulator enforces
+// it as a token bucket per channel measured on Options.Now: PostBurst
+// messages (default 4) at once, then one every 1/PostRate seconds
+// (default 1). A post beyond it answers HTTP 429, {"ok":false,
+// "error":"ratelimited"} and Retry-After: the whole seconds until the next
+// slot, rounded up, at least 1. The pace applies once the token and scope
+// are good and the channel resolves, before the message is read: an
+// invalid message spends its slot. A DM is a channel of its own. PostRate
+// below 0 switches the pace off. Paced calls are recorded with Outcome
+// OutcomeRateLimited and Injected false; RateLimited counts them.
+//
+// Nothing else is paced: chat.postEphemeral, chat.update, views.* and the
+// rest have tier limits per method and workspace (tier 2 to 4, 20 to 100+
+// a minute) that Slack does not publish exactly, and the workspace-wide
+// chat.postMessage ceiling ("several hundred messages per minute") has no
+// published number either. Tests reach those with the injected faults.
+//
+// # Injected faults
+//
+// RateLimit, FailNext and ServerErrorNext fail the next n calls of a
+// method. RateLimitFor and HangFor fail every call of chosen methods for a
+// time window on Options.Now: 429 with a chosen Retry-After, or a handler
+// that holds the request until the window ends, a wall-clock cap passes,
+// the client gives up, or Heal or Close releases it. A rate-limited or
+// abandoned call takes no effect; a held call that is released is served
+// late. Heal ends every injected fault. Each attempt is in Calls with its
+// Outcome, Injected and Held.
 //
 // A bot test wires the bot to the emulator and drives it as users would:
 //

@@ -214,6 +214,7 @@ func (s *Server) handleResponseURL(w http.ResponseWriter, r *http.Request) {
 		code = s.postReplyLocked("response_url", body, t)
 	}
 	call.Status, call.OK, call.Error = status, code == "", code
+	call.Outcome = outcome(status, call.OK)
 	s.calls = append(s.calls, call)
 	s.notifyLocked()
 	s.mu.Unlock()

@@ -39,9 +39,12 @@ type Message struct {
 	Blocks      json.RawMessage // as stored: Slack fills in missing block_id and action_id
 	Attachments json.RawMessage
 	Deleted     bool
-	Edits       []Edit // earlier versions, oldest first
-	PostedAt    time.Time
-	UpdatedAt   time.Time
+	// Files are the ids of the files shared with the message
+	// (files.completeUploadExternal); see Server.File.
+	Files     []string
+	Edits     []Edit // earlier versions, oldest first
+	PostedAt  time.Time
+	UpdatedAt time.Time
 }
 
 // Edit is an earlier version of a message, replaced at At.
@@ -130,9 +133,48 @@ type Call struct {
 	Args map[string]string
 	// Token is "bot", "app", "unknown" or "" (none sent).
 	Token  string
-	Status int // HTTP status
+	Status int // HTTP status; 0 for an abandoned call
 	OK     bool
 	Error  string // Slack's error code when OK is false
+	// Outcome sums up how the call ended: OutcomeOK, OutcomeError,
+	// OutcomeRateLimited, OutcomeServerError or OutcomeAbandoned. Only an
+	// OutcomeOK call took effect (posted, updated, opened …).
+	Outcome string
+	// Injected marks a failure a test asked for (RateLimit, FailNext,
+	// ServerErrorNext, RateLimitFor, HangFor), as opposed to Slack's own
+	// behaviour such as the chat.postMessage pace.
+	Injected bool
+	// Held is the wall-clock time HangFor held the call before it was
+	// served or abandoned.
+	Held time.Duration
+}
+
+// Call outcomes.
+const (
+	// OutcomeOK: answered {"ok":true}; the call took effect.
+	OutcomeOK = "ok"
+	// OutcomeError: answered HTTP 200 {"ok":false,"error":…}.
+	OutcomeError = "error"
+	// OutcomeRateLimited: answered HTTP 429 ratelimited with Retry-After.
+	OutcomeRateLimited = "ratelimited"
+	// OutcomeServerError: answered an HTTP 5xx status (ServerErrorNext).
+	OutcomeServerError = "server_error"
+	// OutcomeAbandoned: held by HangFor until the client gave up or the
+	// emulator closed; never served.
+	OutcomeAbandoned = "abandoned"
+)
+
+// outcome classifies an answer.
+func outcome(status int, ok bool) string {
+	switch {
+	case status == 429:
+		return OutcomeRateLimited
+	case status >= 500:
+		return OutcomeServerError
+	case ok:
+		return OutcomeOK
+	}
+	return OutcomeError
 }
 
 // Ack is a Socket Mode acknowledgement received from the app.
@@ -204,6 +246,10 @@ const (
 	// ViolationUnknownParam: an argument the spec does not document; only
 	// recorded with Options.StrictUnknownParams.
 	ViolationUnknownParam = "unknown_param"
+	// ViolationUpload: bytes sent to a file upload URL that Slack's file
+	// service rejects (wrong length, unknown or used URL); fails the test
+	// under Options.StrictSpec.
+	ViolationUpload = "upload"
 )
 
 // Violation is a request or frame that real Slack would reject, or that

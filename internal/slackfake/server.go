@@ -18,7 +18,7 @@ import (
 // DefaultScopes are the bot token scopes granted when Options.Scopes is nil:
 // everything jitbot needs.
 var DefaultScopes = []string{
-	"app_mentions:read", "channels:read", "chat:write", "commands", "groups:read",
+	"app_mentions:read", "channels:read", "chat:write", "commands", "files:write", "groups:read",
 	"im:history", "im:read", "im:write", "mpim:read", "mpim:write", "team:read",
 	"usergroups:read", "users:read", "users:read.email",
 }
@@ -33,8 +33,9 @@ type Options struct {
 	// TriggerTTL is how long a trigger_id can open or push a view; default 3s
 	// as in Slack. Measured with Now.
 	TriggerTTL time.Duration
-	// Now is the emulator's clock for trigger expiry, message ts and
-	// records; default time.Now. It is called concurrently and with the
+	// Now is the emulator's clock for trigger expiry, message ts, records,
+	// the chat.postMessage pace and the RateLimitFor/HangFor windows;
+	// default time.Now. It is called concurrently and with the
 	// emulator's lock held, so it must not call back into the Server. Ack
 	// latency always uses the wall clock.
 	Now func() time.Time
@@ -63,6 +64,14 @@ type Options struct {
 	// PingInterval is how often the emulator pings each socket; default 5s.
 	// slack-go reconnects when it hears no ping for 30s.
 	PingInterval time.Duration
+	// PostRate is the pace of chat.postMessage per channel, in messages per
+	// second on Now: a call beyond it answers HTTP 429 ratelimited with an
+	// honest Retry-After. 0 means 1, Slack's documented pace; a negative
+	// value switches the pace off.
+	PostRate float64
+	// PostBurst is how many chat.postMessage calls a channel takes at once
+	// before the pace applies; 0 means 4.
+	PostBurst int
 
 	TeamID     string // default "T0JITBOT"
 	TeamDomain string // default "jitbot-test"
@@ -92,6 +101,17 @@ type Server struct {
 	scopes  map[string]bool
 	revoked map[string]bool
 	faults  map[string]*fault
+
+	postInterval time.Duration // 0: chat.postMessage is not paced
+	postBurst    int
+	pacers       map[string]*pacer // by channel
+	windows      []*window
+	released     chan struct{} // closed and replaced by Heal and Close
+	held         int
+
+	files     map[string]*File
+	fileOrder []string
+	uploads   map[string]string // upload URL token → file id
 
 	users      map[string]*User
 	userOrder  []string
@@ -177,6 +197,12 @@ func New(tb testing.TB, opts Options) *Server {
 	if opts.PingInterval == 0 {
 		opts.PingInterval = 5 * time.Second
 	}
+	if opts.PostRate == 0 {
+		opts.PostRate = defaultPostRate
+	}
+	if opts.PostBurst <= 0 {
+		opts.PostBurst = defaultPostBurst
+	}
 	def := func(p *string, v string) {
 		if *p == "" {
 			*p = v
@@ -198,6 +224,11 @@ func New(tb testing.TB, opts Options) *Server {
 		scopes:      map[string]bool{},
 		revoked:     map[string]bool{},
 		faults:      map[string]*fault{},
+		postBurst:   opts.PostBurst,
+		pacers:      map[string]*pacer{},
+		released:    make(chan struct{}),
+		files:       map[string]*File{},
+		uploads:     map[string]string{},
 		users:       map[string]*User{},
 		groups:      map[string]*userGroup{},
 		channels:    map[string]*channel{},
@@ -213,6 +244,9 @@ func New(tb testing.TB, opts Options) *Server {
 		pending:     map[string]*pendingEnvelope{},
 		acked:       map[string]bool{},
 		events:      map[string]*sentEvent{},
+	}
+	if opts.PostRate > 0 {
+		s.postInterval = time.Duration(float64(time.Second) / opts.PostRate)
 	}
 	for _, sc := range opts.Scopes {
 		s.scopes[sc] = true
@@ -234,6 +268,7 @@ func New(tb testing.TB, opts Options) *Server {
 	mux.HandleFunc("/api/", s.handleAPI)
 	mux.HandleFunc("/socket", s.handleSocket)
 	mux.HandleFunc("/response/", s.handleResponseURL)
+	mux.HandleFunc("/upload/v1/", s.handleUpload)
 	s.hs = httptest.NewServer(mux)
 	tb.Cleanup(s.Close)
 	return s
@@ -260,8 +295,9 @@ func (s *Server) AppToken() string { return s.opts.AppToken }
 // BotUserID returns the bot's own user id (auth.test user_id).
 func (s *Server) BotUserID() string { return s.opts.BotUserID }
 
-// Close disconnects every socket and stops the server. New registers it with
-// tb.Cleanup; calling it twice is harmless.
+// Close releases every held call unanswered, disconnects every socket and
+// stops the server. New registers it with tb.Cleanup; calling it twice is
+// harmless.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -269,6 +305,7 @@ func (s *Server) Close() {
 		return
 	}
 	s.closed = true
+	s.releaseLocked()
 	conns := slices.Clone(s.conns)
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -656,6 +693,7 @@ func copyMessage(m *Message) Message {
 	c.Blocks = slices.Clone(m.Blocks)
 	c.Attachments = slices.Clone(m.Attachments)
 	c.Edits = slices.Clone(m.Edits)
+	c.Files = slices.Clone(m.Files)
 	return c
 }
 
@@ -692,6 +730,10 @@ func (s *Server) messageJSONLocked(m *Message) map[string]any {
 	}
 	if m.ThreadTS != "" {
 		out["thread_ts"] = m.ThreadTS
+	}
+	if len(m.Files) > 0 {
+		out["files"] = s.filesJSONLocked(m.Files)
+		out["upload"] = true
 	}
 	if len(m.Edits) > 0 {
 		out["edited"] = map[string]any{"user": m.User, "ts": fmt.Sprintf("%d.000000", m.UpdatedAt.Unix())}

@@ -38,7 +38,12 @@ import (
 //     2021 spec predates parameters slack-go sends, such as
 //     usergroups.list team_id) and is a violation only with
 //     Options.StrictUnknownParams;
-//   - methods absent from the spec (apps.connections.open) are not checked.
+//   - methods absent from the spec are checked against specSupplement when
+//     it describes them (files.getUploadURLExternal and
+//     files.completeUploadExternal, from their documentation pages), and
+//     otherwise not at all (apps.connections.open);
+//   - an array or object parameter given as a string (a form field) is
+//     decoded as JSON first, as Slack does with files.
 //
 // The spec also writes some tuple schemas as "items": [...], which Swagger
 // 2.0 does not allow and kin-openapi rejects; they are rewritten to their
@@ -153,7 +158,45 @@ func parseSpec(path string) (*specIndex, error) {
 	if len(idx.ops) == 0 {
 		return nil, errors.New("no operations in spec")
 	}
+	for method, op := range specSupplement() {
+		if _, ok := idx.ops[method]; !ok {
+			idx.ops[method] = op
+		}
+	}
 	return idx, nil
+}
+
+// specSupplement describes the methods the emulator serves that the 2021
+// spec predates, from Slack's documentation of each method's arguments
+// (docs.slack.dev/reference/methods/<method>), the way the spec describes
+// the others. The spec's own entry wins should a newer spec add them.
+func specSupplement() map[string]*specOp {
+	str := openapi3.NewStringSchema
+	return map[string]*specOp{
+		// https://docs.slack.dev/reference/methods/files.getUploadURLExternal
+		"files.getUploadURLExternal": {
+			params: map[string]*openapi3.Schema{
+				"filename":     str(),
+				"length":       openapi3.NewIntegerSchema(),
+				"alt_txt":      str(),
+				"snippet_type": str(),
+			},
+			required: []string{"filename", "length"},
+		},
+		// https://docs.slack.dev/reference/methods/files.completeUploadExternal
+		"files.completeUploadExternal": {
+			params: map[string]*openapi3.Schema{
+				"files": openapi3.NewArraySchema().WithItems(openapi3.NewObjectSchema().
+					WithProperty("id", str()).WithProperty("title", str()).WithRequired([]string{"id"})),
+				"channel_id":      str(),
+				"channels":        str(),
+				"initial_comment": str(),
+				"thread_ts":       str(),
+				"blocks":          str(),
+			},
+			required: []string{"files"},
+		},
+	}
 }
 
 // fixTupleItems rewrites JSON-Schema tuple "items": [a, b] to "items": a.
@@ -252,6 +295,14 @@ func coerceArg(sch *openapi3.Schema, v any) any {
 				return f
 			}
 		}
+	case "array", "object":
+		// A form carries a JSON array or object as a string.
+		if x, ok := v.(string); ok {
+			if d, err := decodeJSON([]byte(x)); err == nil {
+				return numbersToFloat(d)
+			}
+		}
+		return numbersToFloat(v)
 	case "string":
 		switch x := v.(type) {
 		case map[string]any, []any:
@@ -277,4 +328,28 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// numbersToFloat converts the json.Numbers in a decoded JSON value to
+// float64, the form schema validation expects.
+func numbersToFloat(v any) any {
+	switch t := v.(type) {
+	case json.Number:
+		if f, err := t.Float64(); err == nil {
+			return f
+		}
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, x := range t {
+			out[k] = numbersToFloat(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(t))
+		for i, x := range t {
+			out[i] = numbersToFloat(x)
+		}
+		return out
+	}
+	return v
 }

@@ -10,16 +10,27 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
 // request is a parsed Web API call: its arguments from the query string,
 // form or JSON body, and its token.
 type request struct {
-	method string
-	args   map[string]any
-	token  string
-	kind   string // "bot", "app", "unknown" or ""
+	method   string
+	args     map[string]any
+	token    string
+	kind     string // "bot", "app", "unknown" or ""
+	injected bool   // answered by an injected fault
+}
+
+// argStrings returns the arguments as recorded in Call.Args.
+func (q *request) argStrings() map[string]string {
+	out := make(map[string]string, len(q.args))
+	for k := range q.args {
+		out[k] = q.str(k)
+	}
+	return out
 }
 
 func (q *request) has(name string) bool {
@@ -148,6 +159,7 @@ func parseRequest(r *http.Request) (*request, string) {
 type methodDef struct {
 	token  string   // "bot" or "app"
 	scopes []string // any one of them suffices; none means no scope needed
+	pace   bool     // paced per channel (Options.PostRate)
 	fn     func(s *Server, q *request) map[string]any
 }
 
@@ -156,7 +168,7 @@ type methodDef struct {
 var methods = map[string]methodDef{
 	"auth.test":             {token: "bot", fn: (*Server).authTest},
 	"apps.connections.open": {token: "app", fn: (*Server).appsConnectionsOpen},
-	"chat.postMessage":      {token: "bot", scopes: []string{"chat:write"}, fn: (*Server).chatPostMessage},
+	"chat.postMessage":      {token: "bot", scopes: []string{"chat:write"}, pace: true, fn: (*Server).chatPostMessage},
 	"chat.update":           {token: "bot", scopes: []string{"chat:write"}, fn: (*Server).chatUpdate},
 	"chat.postEphemeral":    {token: "bot", scopes: []string{"chat:write"}, fn: (*Server).chatPostEphemeral},
 	"chat.delete":           {token: "bot", scopes: []string{"chat:write"}, fn: (*Server).chatDelete},
@@ -173,6 +185,9 @@ var methods = map[string]methodDef{
 	"usergroups.list":       {token: "bot", scopes: []string{"usergroups:read"}, fn: (*Server).usergroupsList},
 	"usergroups.users.list": {token: "bot", scopes: []string{"usergroups:read"}, fn: (*Server).usergroupsUsersList},
 	"team.info":             {token: "bot", scopes: []string{"team:read"}, fn: (*Server).teamInfo},
+
+	"files.getUploadURLExternal":   {token: "bot", scopes: []string{"files:write"}, fn: (*Server).filesGetUploadURLExternal},
+	"files.completeUploadExternal": {token: "bot", scopes: []string{"files:write"}, fn: (*Server).filesCompleteUploadExternal},
 }
 
 func fail(code string) map[string]any { return map[string]any{"ok": false, "error": code} }
@@ -187,13 +202,34 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	q.method = method
 
 	s.mu.Lock()
-	status, body, hdr := s.serveAPILocked(q, parseErr)
-	call := Call{Method: method, At: s.now(), Args: map[string]string{}, Token: q.kind, Status: status}
-	for k := range q.args {
-		call.Args[k] = q.str(k)
+	at := s.now()
+	var held time.Duration
+	if win := s.hangWindowLocked(method); win != nil {
+		released := s.released
+		s.held++
+		s.notifyLocked()
+		s.mu.Unlock()
+		start := time.Now()
+		serve := s.hold(r.Context(), win, released)
+		held = time.Since(start)
+		s.mu.Lock()
+		s.held--
+		if !serve {
+			call := Call{Method: method, At: at, Args: q.argStrings(), Outcome: OutcomeAbandoned, Injected: true, Held: held}
+			s.calls = append(s.calls, call)
+			s.notifyLocked()
+			s.mu.Unlock()
+			// The client is gone or the emulator is closing: nobody reads this.
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
 	}
+	status, body, hdr := s.serveAPILocked(q, parseErr)
+	call := Call{Method: method, At: at, Args: q.argStrings(), Token: q.kind, Status: status,
+		Injected: q.injected || held > 0, Held: held}
 	call.OK, _ = body["ok"].(bool)
 	call.Error, _ = body["error"].(string)
+	call.Outcome = outcome(status, call.OK)
 	s.calls = append(s.calls, call)
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -228,10 +264,15 @@ func (s *Server) serveAPILocked(q *request, parseErr string) (int, map[string]an
 
 	if f := s.faults[q.method]; f != nil && f.remaining > 0 {
 		f.remaining--
+		q.injected = true
 		if f.status == http.StatusTooManyRequests {
 			return f.status, fail(f.code), map[string]string{"Retry-After": strconv.Itoa(f.retryAfter)}
 		}
 		return f.status, fail(f.code), nil
+	}
+	if status, body, hdr, ok := s.windowFaultLocked(q.method); ok {
+		q.injected = true
+		return status, body, hdr
 	}
 	if parseErr != "" {
 		return http.StatusOK, fail(parseErr), nil
@@ -276,6 +317,17 @@ func (s *Server) serveAPILocked(q *request, parseErr string) (int, map[string]an
 			body["needed"] = strings.Join(def.scopes, ",")
 			body["provided"] = strings.Join(provided, ",")
 			return http.StatusOK, body, hdr
+		}
+	}
+	if def.pace {
+		// Slack paces chat.postMessage per channel before it looks at the
+		// message: an invalid message spends its slot too. A channel it
+		// cannot resolve is answered by the method, unpaced.
+		if ch, ok := s.resolveChannelLocked(q.str("channel")); ok {
+			if ra, ok := s.paceLocked(ch); !ok {
+				hdr["Retry-After"] = strconv.Itoa(ra)
+				return http.StatusTooManyRequests, fail("ratelimited"), hdr
+			}
 		}
 	}
 	body := def.fn(s, q)
@@ -355,6 +407,9 @@ func (s *Server) composeLocked(q *request, requireContent bool) (text string, bl
 		arr, ok := v.([]any)
 		if err != nil || !ok {
 			return "", nil, nil, fail("invalid_attachments")
+		}
+		if len(arr) > maxAttachments {
+			return "", nil, nil, fail("too_many_attachments")
 		}
 		if len(arr) > 0 {
 			atts, _ = json.Marshal(arr)

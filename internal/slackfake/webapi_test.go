@@ -2,6 +2,7 @@ package slackfake_test
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -171,7 +172,9 @@ func TestWebAPI_SlackGoMethods(t *testing.T) {
 }
 
 func TestWebAPI_BlockKitLimits(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	// Dozens of posts to one channel within a second: this test is about
+	// content limits, so the chat.postMessage pace is off.
+	srv := newServer(t, slackfake.Options{PostRate: -1})
 	api := newAPI(srv)
 
 	t.Run("51Blocks", func(t *testing.T) {
@@ -210,6 +213,14 @@ func TestWebAPI_BlockKitLimits(t *testing.T) {
 			"type": "button", "text": map[string]any{"type": "plain_text", "text": text}, "action_id": actionID, "value": value,
 		}}}
 	}
+	withElement := func(b map[string]any, key, value string) map[string]any {
+		b["elements"].([]any)[0].(map[string]any)[key] = value
+		return b
+	}
+	markdown := func(n int) map[string]any { return map[string]any{"type": "markdown", "text": strings.Repeat("m", n)} }
+	input := func(el map[string]any) map[string]any {
+		return map[string]any{"type": "input", "label": map[string]any{"type": "plain_text", "text": "Why"}, "element": el}
+	}
 	header := func(n int) map[string]any {
 		return map[string]any{"type": "header", "text": map[string]any{"type": "plain_text", "text": strings.Repeat("h", n)}}
 	}
@@ -236,6 +247,35 @@ func TestWebAPI_BlockKitLimits(t *testing.T) {
 			}
 			return f
 		}()}}, "no more than 10 items allowed [json-pointer:/blocks/0/fields]"},
+		{"FieldText2001", []any{map[string]any{"type": "section", "fields": []any{
+			map[string]any{"type": "mrkdwn", "text": strings.Repeat("f", 2001)},
+		}}}, "must be less than 2001 characters [json-pointer:/blocks/0/fields/0/text]"},
+		{"Actions26", []any{map[string]any{"type": "actions", "elements": func() []any {
+			e := make([]any, 26)
+			for i := range e {
+				e[i] = map[string]any{"type": "button", "text": map[string]any{"type": "plain_text", "text": "b"}, "action_id": fmt.Sprint("a", i)}
+			}
+			return e
+		}()}}, "no more than 25 items allowed [json-pointer:/blocks/0/elements]"},
+		{"Context11", []any{map[string]any{"type": "context", "elements": func() []any {
+			e := make([]any, 11)
+			for i := range e {
+				e[i] = map[string]any{"type": "mrkdwn", "text": "c"}
+			}
+			return e
+		}()}}, "no more than 10 items allowed [json-pointer:/blocks/0/elements]"},
+		{"AccessibilityLabel76", []any{withElement(button("ok", "a", "v"), "accessibility_label", strings.Repeat("l", 76))},
+			"must be less than 76 characters [json-pointer:/blocks/0/elements/0/accessibility_label]"},
+		{"Markdown12000", []any{markdown(6000), markdown(6000)}, ""},
+		{"MarkdownTotal12001", []any{markdown(6000), markdown(6001)}, "markdown blocks must be less than 12001 characters in total [json-pointer:/blocks/1/text]"},
+		{"ButtonInInput", []any{input(map[string]any{"type": "button", "text": map[string]any{"type": "plain_text", "text": "b"}})},
+			`element type "button" is not allowed in an input block`},
+		{"NumberInputWithoutDecimal", []any{input(map[string]any{"type": "number_input"})}, "missing required field: is_decimal_allowed"},
+		{"NumberInput", []any{input(map[string]any{"type": "number_input", "is_decimal_allowed": false})}, ""},
+		{"DatepickerBadDate", []any{input(map[string]any{"type": "datepicker", "initial_date": "01/03/2026"})}, "YYYY-MM-DD [json-pointer:/blocks/0/element/initial_date]"},
+		{"TimepickerBadTime", []any{input(map[string]any{"type": "timepicker", "initial_time": "9am"})}, "HH:mm"},
+		{"MultiSelectMax0", []any{input(map[string]any{"type": "multi_users_select", "max_selected_items": 0})}, "must be at least 1"},
+		{"FileInput11", []any{input(map[string]any{"type": "file_input", "max_files": 11})}, "must be between 1 and 10"},
 	}
 	for _, tc := range messageCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,6 +351,16 @@ func TestWebAPI_BlockKitLimits(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Attachments101", func(t *testing.T) {
+		atts := make([]any, 101)
+		for i := range atts {
+			atts[i] = map[string]any{"text": "a"}
+		}
+		_, out := rawPost(t, srv, "chat.postMessage", srv.BotToken(), url.Values{"channel": {"C1"}, "text": {"x"}, "attachments": {mustJSON(atts)}})
+		if out["error"] != "too_many_attachments" {
+			t.Errorf("got %v, want too_many_attachments", out)
+		}
+	})
 	t.Run("Home101Blocks", func(t *testing.T) {
 		out := rawJSON(t, srv, "views.publish", srv.BotToken(), map[string]any{"user_id": "U1", "view": map[string]any{"type": "home", "blocks": many(101)}})
 		if out["error"] != "invalid_arguments" || !strings.Contains(metaMessages(out), "no more than 100 items allowed") {

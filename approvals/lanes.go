@@ -1,0 +1,225 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Run is the engine's background work until ctx ends: start-up recovery,
+// then three loops side by side, none of which waits for another:
+//
+//   - the expiry sweep, on its own timer (the next request deadline, never
+//     longer than the sweep interval);
+//   - the access lane: provisioning, revocation and the other access
+//     changes, on Workers workers;
+//   - the message lane: notifications and alerts, on MessageWorkers
+//     workers.
+//
+// Each lane's workers pull jobs continuously: there is no batch that a slow
+// job holds up.
+func (s *Service) Run(ctx context.Context) error {
+	if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("start-up sweep", zap.Error(err))
+	}
+	var wg sync.WaitGroup
+	for _, loop := range []func(context.Context){
+		s.sweepLoop,
+		func(ctx context.Context) { s.runLane(ctx, LaneAccess, s.workers, s.wakeAccess) },
+		func(ctx context.Context) { s.runLane(ctx, LaneMessage, s.messageWorkers, s.wakeMessage) },
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loop(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Recover sweeps everything already past due and performs every job that
+// is due, synchronously: for tools and tests that want the state settled.
+// Run does the sweep itself and leaves the jobs to the lanes.
+func (s *Service) Recover(ctx context.Context) error {
+	if _, err := s.Sweep(ctx); err != nil {
+		return err
+	}
+	_, err := s.RunJobs(ctx)
+	return err
+}
+
+// sweepLoop sweeps at every request deadline, when poked (a new deadline
+// may be sooner), and at least every sweep interval (work another process
+// queued).
+func (s *Service) sweepLoop(ctx context.Context) {
+	for {
+		wait := s.interval
+		if next, ok, err := s.NextDeadline(ctx); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("next deadline", zap.Error(err))
+		} else if ok {
+			if d := next.Sub(s.clock.Now()); d < wait {
+				wait = max(d, 0)
+			}
+		}
+		timer := s.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.Chan():
+		case <-s.wakeSweep:
+			timer.Stop()
+		}
+		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("sweep", zap.Error(err))
+			// A failing store must not make the loop spin.
+			s.sleep(ctx, time.Second)
+		}
+	}
+}
+
+// sleep waits d on the service clock, or until ctx ends.
+func (s *Service) sleep(ctx context.Context, d time.Duration) {
+	t := s.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.Chan():
+	}
+}
+
+// laneResult is a worker's word that it finished a job.
+type laneResult struct {
+	id   int64
+	hold time.Duration // >0: the outcome could not be recorded; hold it back
+}
+
+// runLane claims the due jobs of one lane and hands them to its workers as
+// they free up. It keeps a few claimed jobs queued so that a worker never
+// waits for a claim, and claims again when the queue runs low; it sleeps
+// until the lane's next run_at, a poke, a finished job or the sweep
+// interval, whichever comes first.
+func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-chan struct{}) {
+	work := make(chan *Job)
+	results := make(chan laneResult, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				results <- laneResult{id: j.ID, hold: s.runJob(ctx, j)}
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
+	log := s.log.With(zap.String("lane", string(lane)))
+	var (
+		queue   []*Job
+		running int
+		busy    = map[int64]bool{}      // claimed by this lane: queued or running
+		held    = map[int64]time.Time{} // outcome not recorded: not before
+		failing time.Duration           // backoff while the store refuses claims
+	)
+	for {
+		now := s.clock.Now()
+		for id, until := range held {
+			if !now.Before(until) {
+				delete(held, id)
+			}
+		}
+		skip := make([]int64, 0, len(busy)+len(held))
+		for id := range busy {
+			skip = append(skip, id)
+		}
+		for id := range held {
+			skip = append(skip, id)
+		}
+		full := false // the claim took all it asked for: more may be due
+		if len(queue) < workers && ctx.Err() == nil {
+			want := 2*workers - len(busy)
+			var claimed []*Job
+			err := s.store.Update(ctx, func(tx Tx) error {
+				var err error
+				at := s.now()
+				claimed, err = tx.ClaimJobs(lane, at, want, s.owner, at.Add(s.lease), skip)
+				return err
+			})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				failing = min(max(2*failing, 100*time.Millisecond), 10*time.Second)
+				log.Error("claim jobs", zap.Error(err), zap.Duration("retry_in", failing))
+			case err == nil:
+				failing = 0
+				full = len(claimed) == want
+				for _, j := range claimed {
+					busy[j.ID] = true
+					skip = append(skip, j.ID)
+				}
+				queue = append(queue, claimed...)
+			}
+		}
+		for running < workers && len(queue) > 0 {
+			work <- queue[0]
+			queue = queue[1:]
+			running++
+		}
+		wait := s.interval
+		switch {
+		case failing > 0:
+			wait = failing
+		case full && running < workers:
+			wait = 0
+		default:
+			if next, ok, err := s.nextJobAt(ctx, lane, skip); err == nil && ok {
+				wait = min(wait, max(next.Sub(s.clock.Now()), 0))
+			}
+		}
+		for _, until := range held {
+			wait = min(wait, max(until.Sub(s.clock.Now()), 0))
+		}
+		timer := s.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			for running > 0 {
+				<-results
+				running--
+			}
+			return
+		case r := <-results:
+			timer.Stop()
+			running--
+			delete(busy, r.id)
+			if r.hold > 0 {
+				held[r.id] = s.clock.Now().Add(r.hold)
+			}
+		case <-wake:
+			timer.Stop()
+		case <-timer.Chan():
+		}
+	}
+}
+
+func (s *Service) nextJobAt(ctx context.Context, lane Lane, skip []int64) (time.Time, bool, error) {
+	var (
+		t  time.Time
+		ok bool
+	)
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		t, ok, err = tx.NextJobAt(lane, s.now(), skip)
+		return err
+	})
+	return t, ok, err
+}

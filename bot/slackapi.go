@@ -1,0 +1,181 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jonboulle/clockwork"
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+)
+
+// Slack Web API methods the gate knows by name.
+const (
+	mPostMessage   = "chat.postMessage"
+	mUpdate        = "chat.update"
+	mPublish       = "views.publish"
+	mOpen          = "conversations.open"
+	mUsersInfo     = "users.info"
+	mLookupByEmail = "users.lookupByEmail"
+	mGroups        = "usergroups.list"
+	mGroupUsers    = "usergroups.users.list"
+	mUpload        = "files.upload"
+)
+
+// gate keeps the bot within what Slack allows without ever sleeping: it
+// knows each channel's pace for chat.postMessage, the Retry-After of every
+// 429 (per channel for chat.postMessage, per method otherwise), and whether
+// Slack is answering at all. A call it may not make yet fails at once with
+// approvals.Later, so the job is put back until then and the worker moves on.
+type gate struct {
+	clock clockwork.Clock
+	rate  rate.Limit
+	burst int
+
+	mu       sync.Mutex
+	pace     map[string]*rate.Limiter // channel → chat.postMessage pace
+	channels map[string]time.Time     // channel → no chat.postMessage before
+	methods  map[string]time.Time     // method → no call before
+	down     time.Time                // Slack unreachable: no call before
+	backoff  time.Duration
+}
+
+func newGate(clock clockwork.Clock, r rate.Limit, burst int) *gate {
+	return &gate{clock: clock, rate: r, burst: burst, pace: map[string]*rate.Limiter{},
+		channels: map[string]time.Time{}, methods: map[string]time.Time{}}
+}
+
+// outageBackoff bounds how long the bot waits before it tries an
+// unreachable Slack again.
+const (
+	outageMin = time.Second
+	outageMax = time.Minute
+)
+
+// admit reports whether a call of method (to channel, for chat.postMessage)
+// may go now; if not, the error says until when.
+func (g *gate) admit(method, channel string) error {
+	now := g.clock.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	until := g.down
+	if t := g.methods[method]; t.After(until) {
+		until = t
+	}
+	if method == mPostMessage {
+		if t := g.channels[channel]; t.After(until) {
+			until = t
+		}
+	}
+	if until.After(now) {
+		return approvals.Later(until, "Slack asked to wait ("+method+")")
+	}
+	if method == mPostMessage && g.rate != rate.Inf {
+		l, ok := g.pace[channel]
+		if !ok {
+			l = rate.NewLimiter(g.rate, g.burst)
+			g.pace[channel] = l
+		}
+		r := l.ReserveN(now, 1)
+		if d := r.DelayFrom(now); d > 0 {
+			r.CancelAt(now)
+			return approvals.Later(now.Add(d), "channel pace")
+		}
+	}
+	return nil
+}
+
+// outcome learns from a call's result and turns what Slack said into what
+// the job should do: nil, approvals.Later, or the error itself.
+func (g *gate) outcome(ctx, callCtx context.Context, method, channel string, err error) error {
+	now := g.clock.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if err == nil {
+		g.backoff = 0
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // shutting down
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		wait := max(rl.RetryAfter, time.Second)
+		until := now.Add(wait)
+		if method == mPostMessage {
+			g.channels[channel] = until
+		} else {
+			g.methods[method] = until
+		}
+		return approvals.Later(until, "Slack answered 429 to "+method)
+	}
+	if unreachable(callCtx, err) {
+		g.backoff = min(max(2*g.backoff, outageMin), outageMax)
+		g.down = now.Add(g.backoff)
+		return approvals.Later(g.down, "Slack did not answer "+method)
+	}
+	return err
+}
+
+// unreachable reports whether err says Slack did not answer: a timeout, a
+// refused or dropped connection, a 5xx.
+func unreachable(callCtx context.Context, err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || callCtx.Err() != nil {
+		return true
+	}
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) && sc.Code >= 500 {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var ue *url.Error
+	return errors.As(err, &ue)
+}
+
+// call makes one Web API call through the gate, with the call timeout.
+func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx context.Context) error) error {
+	if err := b.gate.admit(method, channel); err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	defer cancel()
+	err := fn(callCtx)
+	return b.gate.outcome(ctx, callCtx, method, channel, err)
+}
+
+// isLater reports whether err asks for the job to be put back.
+func isLater(err error) bool {
+	var d *approvals.DeferError
+	return errors.As(err, &d)
+}
+
+// soonest returns the first real error of errs, or else the Later that is
+// due first, or nil: a notification that did part of its work is put back
+// until the earliest moment the rest may go.
+func soonest(errs ...error) error {
+	var first *approvals.DeferError
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var d *approvals.DeferError
+		if !errors.As(err, &d) {
+			return err
+		}
+		if first == nil || d.Until.Before(first.Until) {
+			first = d
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return first
+}
