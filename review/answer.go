@@ -150,7 +150,9 @@ func (e *Engine) decideTx(tx Tx, run *Run, it *Item, by string, keep bool, reaso
 // run when it was the last open one.
 func (e *Engine) itemDoneTx(tx Tx, run *Run, it *Item) error {
 	now := e.now()
-	if err := tx.EnqueueJob(newJob(JobItemUpdate, it.ID, now)); err != nil {
+	j := promptJob(JobItemUpdate, it.RunID, it.Manager, now)
+	j.Note, j.Coalesce = it.ID, true
+	if err := tx.EnqueueJob(j); err != nil {
 		return err
 	}
 	if run.State != RunOpen {
@@ -168,7 +170,7 @@ func (e *Engine) itemDoneTx(tx Tx, run *Run, it *Item) error {
 		return err
 	}
 	if run.Settings.Digest != "" {
-		if err := tx.EnqueueJob(withPayload(newJob(JobDigest, run.ID, now), DigestClosed)); err != nil {
+		if err := tx.EnqueueJob(digestJob(run.ID, DigestClosed, now)); err != nil {
 			return err
 		}
 	}
@@ -204,7 +206,9 @@ func (e *Engine) RequestKeep(ctx context.Context, itemID, by, reason string) (*I
 			return err
 		}
 		out = it
-		return tx.EnqueueJob(newJob(JobKeepRequest, it.ID, e.now()))
+		j := newJob(JobKeepRequest, it.ID, e.now())
+		j.Key = "review-prompt:" + PromptRef(it.RunID, it.Manager)
+		return tx.EnqueueJob(j)
 	})
 	if conflict(err) {
 		return nil, approvals.Errorf(EConflict, "your review changed at the same moment; look again")

@@ -60,6 +60,8 @@ type Config struct {
 	// SweepInterval bounds how long the scheduler sleeps (default 1m), so
 	// answers recorded by another process are acted on within it.
 	SweepInterval time.Duration
+	// DryRun makes every run a dry run (jitbot run --dry-run).
+	DryRun bool
 	// Hooks stop the process at exact points (tests only).
 	Hooks *Hooks
 }
@@ -86,6 +88,7 @@ type Engine struct {
 	retention time.Duration
 	syncAge   time.Duration
 	interval  time.Duration
+	dryRun    bool
 	hooks     *Hooks
 
 	runMu   sync.Mutex
@@ -102,7 +105,7 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	e := &Engine{store: cfg.Store, dir: cfg.Directory, accounts: cfg.Accounts, access: cfg.Access,
 		allowed: cfg.Allowed, clock: cfg.Clock, log: cfg.Log, retention: cfg.Retention, syncAge: cfg.SyncMaxAge,
-		interval: cfg.SweepInterval, hooks: cfg.Hooks, running: map[string]bool{}, wake: make(chan struct{}, 1)}
+		interval: cfg.SweepInterval, dryRun: cfg.DryRun, hooks: cfg.Hooks, running: map[string]bool{}, wake: make(chan struct{}, 1)}
 	if e.clock == nil {
 		e.clock = clockwork.NewRealClock()
 	}

@@ -223,7 +223,9 @@ type env struct {
 	eng    *review.Engine
 	svc    *approvals.Service
 	hooks  *review.Hooks
-	sent   []sent
+
+	mu   sync.Mutex
+	sent []sent
 }
 
 const testPeople = `directory:
@@ -291,6 +293,10 @@ func (e *env) open() {
 		Providers: map[string]approvals.Provisioner{"dryrun": dry}})
 	e.eng = review.New(review.Config{Store: db, Policy: e.policy, Directory: e.org, Accounts: e.org, Access: e.svc,
 		Clock: e.clock, Hooks: e.hooks})
+	e.eng.RegisterJobs(e.svc)
+	for _, k := range review.MessageJobs {
+		e.svc.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: e.record})
+	}
 }
 
 // restart closes the database and opens it again.
@@ -327,65 +333,63 @@ func (e *env) run(rule string, opt review.RunOptions) *review.Run {
 	return run
 }
 
-// drain plays the outbox for review jobs due now: suspensions run through
-// the engine, messages are recorded as sent. Then the approvals engine
-// runs its own jobs (revocations). It returns the messages sent.
+// drain runs every due outbox job through the approvals engine's lanes:
+// suspensions through the review engine, revocations through approvals,
+// and review messages into e.sent, as a front end would deliver them. It
+// returns the messages sent by this call.
 func (e *env) drain() []sent {
 	e.t.Helper()
-	ctx := context.Background()
-	var out []sent
-	for {
-		var jobs []*approvals.Job
-		if err := e.db.View(ctx, func(tx approvals.Tx) error {
-			var err error
-			jobs, err = tx.DueJobs(e.clock.Now(), 1000)
-			return err
-		}); err != nil {
-			e.t.Fatal(err)
-		}
-		var mine []*approvals.Job
-		for _, j := range jobs {
-			if strings.HasPrefix(string(j.Kind), "review.") {
-				mine = append(mine, j)
-			}
-		}
-		if len(mine) == 0 {
-			break
-		}
-		for _, j := range mine {
-			if j.Kind == review.JobSuspend {
-				if err := e.eng.RunSuspendJob(ctx, j); err != nil {
-					e.eng.SuspendJobFailed(ctx, j, err)
-				}
-			} else {
-				out = append(out, sent{Kind: j.Kind, Ref: review.JobRef(j), Payload: review.JobPayload(j), RunAt: j.RunAt})
-			}
-			if err := e.db.Update(ctx, func(tx approvals.Tx) error { return tx.CompleteJob(j.ID) }); err != nil {
-				e.t.Fatal(err)
-			}
-		}
-	}
-	if _, err := e.svc.RunJobs(ctx); err != nil {
+	e.mu.Lock()
+	before := len(e.sent)
+	e.mu.Unlock()
+	if _, err := e.svc.RunJobs(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	e.sent = append(e.sent, out...)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := append([]sent(nil), e.sent[before:]...)
+	slices.SortFunc(out, func(a, b sent) int { return strings.Compare(string(a.Kind)+a.Ref, string(b.Kind)+b.Ref) })
 	return out
 }
 
-// pendingJobs returns the review jobs not yet run, due or not.
+// record is the test front end's handler of review message jobs.
+func (e *env) record(ctx context.Context, j *approvals.Job) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sent = append(e.sent, sent{Kind: j.Kind, Ref: j.Ref, Payload: j.Note, RunAt: j.RunAt})
+	return nil
+}
+
+// pendingJobs returns the review jobs not yet done, due or not.
 func (e *env) pendingJobs() []sent {
 	e.t.Helper()
 	var out []sent
-	if err := e.db.View(context.Background(), func(tx approvals.Tx) error {
-		jobs, err := tx.DueJobs(e.clock.Now().Add(10000*day), 100000)
-		for _, j := range jobs {
-			if strings.HasPrefix(string(j.Kind), "review.") {
-				out = append(out, sent{Kind: j.Kind, Ref: review.JobRef(j), Payload: review.JobPayload(j), RunAt: j.RunAt})
-			}
-		}
-		return err
-	}); err != nil {
+	for _, j := range e.jobs("") {
+		out = append(out, sent{Kind: j.Kind, Ref: j.Ref, Payload: j.Note, RunAt: j.RunAt})
+	}
+	return out
+}
+
+// jobs returns the pending review jobs (of one kind, unless kind is "").
+func (e *env) jobs(kind approvals.JobKind) []*approvals.Job {
+	e.t.Helper()
+	rows, err := e.db.ReadDB().Query(`SELECT id, kind, lane, ref, note, run_at FROM jobs WHERE state = 'pending'
+		AND kind LIKE 'review.%' AND (? = '' OR kind = ?) ORDER BY id`, string(kind), string(kind))
+	if err != nil {
 		e.t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []*approvals.Job
+	for rows.Next() {
+		var (
+			j     approvals.Job
+			runAt int64
+		)
+		if err := rows.Scan(&j.ID, &j.Kind, &j.Lane, &j.Ref, &j.Note, &runAt); err != nil {
+			e.t.Fatal(err)
+		}
+		j.RunAt = time.UnixMilli(runAt).UTC()
+		out = append(out, &j)
 	}
 	return out
 }

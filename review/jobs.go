@@ -1,6 +1,7 @@
 package review
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -27,16 +28,16 @@ const (
 	// JobKeepRequest hands the person's "I still need it" to the manager.
 	// Ref: the item id.
 	JobKeepRequest approvals.JobKind = "review.keep_request"
-	// JobItemUpdate: an item of a prompt reached its outcome (answered,
-	// defaulted, suspended, refused, failed); cards showing it are edited.
-	// Ref: the item id.
+	// JobItemUpdate: items of a prompt reached their outcome (answered,
+	// defaulted, suspended, refused, failed); the card showing them is
+	// edited. Ref: the PromptRef; JobItems: the items (updates coalesce).
 	JobItemUpdate approvals.JobKind = "review.item"
-	// JobDigest posts (Payload DigestOpened) or updates (DigestClosed) a
+	// JobDigest posts (Note DigestOpened) or updates (Note DigestClosed) a
 	// run's digest in the rule's digest channel. Ref: the run id.
 	JobDigest approvals.JobKind = "review.digest"
 )
 
-// Payloads of JobDigest.
+// Notes of JobDigest.
 const (
 	DigestOpened = "opened" // the first pass is done
 	DigestClosed = "closed" // every item has its outcome
@@ -45,20 +46,35 @@ const (
 // MessageJobs lists the message-lane job kinds a front end registers.
 var MessageJobs = []approvals.JobKind{JobPrompt, JobReminder, JobWarning, JobKeepRequest, JobItemUpdate, JobDigest}
 
-// newJob builds an outbox job about ref.
-//
-// The job-lane API (approvals.Job.Lane and .Ref) is not on this branch yet:
-// until it is, the ref travels in Payload and JobRef reads it back. When it
-// lands, this function and JobRef are the only places to change.
+// newJob builds an outbox job about ref, in the lane its kind runs in.
 func newJob(kind approvals.JobKind, ref string, runAt time.Time) *approvals.Job {
-	return &approvals.Job{Kind: kind, Payload: ref, RunAt: runAt}
+	lane := approvals.LaneMessage
+	if kind == JobSuspend {
+		lane = approvals.LaneAccess
+	}
+	return &approvals.Job{Kind: kind, Lane: lane, Ref: ref, RunAt: runAt}
+}
+
+// promptJob builds a job about one manager's prompt. Jobs of one prompt
+// share a key, so they run in order (the prompt is posted before its card
+// is edited); item updates coalesce into one edit.
+func promptJob(kind approvals.JobKind, runID, manager string, runAt time.Time) *approvals.Job {
+	j := newJob(kind, PromptRef(runID, manager), runAt)
+	j.Key = "review-prompt:" + j.Ref
+	return j
 }
 
 // JobRef returns the reference a review job carries (an item id, a run id,
 // or a PromptRef).
-func JobRef(j *approvals.Job) string {
-	ref, _, _ := strings.Cut(j.Payload, "\x00")
-	return ref
+func JobRef(j *approvals.Job) string { return j.Ref }
+
+// JobItems returns the item ids a JobItemUpdate carries (several when
+// updates of one prompt coalesced).
+func JobItems(j *approvals.Job) []string {
+	if j.Note == "" {
+		return nil
+	}
+	return strings.Split(j.Note, ",")
 }
 
 // PromptRef names the prompt of one run to one manager ("" for IT, who
@@ -69,4 +85,23 @@ func PromptRef(runID, manager string) string { return runID + "/" + manager }
 func ParsePromptRef(ref string) (runID, manager string) {
 	runID, manager, _ = strings.Cut(ref, "/")
 	return runID, manager
+}
+
+// Registrar is the approvals engine's job registry.
+type Registrar interface {
+	Register(kind approvals.JobKind, t approvals.JobType)
+}
+
+// RegisterJobs registers the engine's own job, JobSuspend, on the access
+// lane: a suspension never waits behind Slack messages. The front end
+// registers the message kinds (MessageJobs) it delivers.
+func (e *Engine) RegisterJobs(r Registrar) {
+	r.Register(JobSuspend, approvals.JobType{Lane: approvals.LaneAccess, Run: e.RunSuspendJob,
+		Failed: func(tx approvals.Tx, j *approvals.Job, cause error) error {
+			rt, ok := tx.(Tx)
+			if !ok {
+				return fmt.Errorf("review: the store's transaction %T is not a review.Tx", tx)
+			}
+			return e.SuspendJobFailedTx(rt, j, cause)
+		}})
 }

@@ -95,7 +95,7 @@ func (e *Engine) startRun(ctx context.Context, rule *policies.ReviewRule, opt Ru
 				map[string]string{"run_id": run.ID})
 		}
 		run = &Run{ID: uuid.NewString(), Rule: rule.Name, State: RunRunning, Trigger: opt.Trigger,
-			DryRun: rule.DryRun || opt.DryRun, AsOf: now, StartedAt: now, Settings: SettingsOf(rule)}
+			DryRun: rule.DryRun || opt.DryRun || e.dryRun, AsOf: now, StartedAt: now, Settings: SettingsOf(rule)}
 		run.Settings.DryRun = run.DryRun
 		if err := tx.InsertRun(run); err != nil {
 			return err
@@ -276,18 +276,18 @@ func (e *Engine) finishRun(ctx context.Context, run *Run, first Counts) error {
 			return err
 		}
 		for _, m := range managers {
-			ref := PromptRef(run.ID, m)
-			if err := tx.EnqueueJob(newJob(JobPrompt, ref, now)); err != nil {
+			if err := tx.EnqueueJob(promptJob(JobPrompt, run.ID, m, now)); err != nil {
 				return err
 			}
+			// Reminders wait days: they must not hold the prompt's key.
 			for _, at := range reminders(run.AsOf, run.Settings.AnswerWithin) {
-				if err := tx.EnqueueJob(newJob(JobReminder, ref, at)); err != nil {
+				if err := tx.EnqueueJob(newJob(JobReminder, PromptRef(run.ID, m), at)); err != nil {
 					return err
 				}
 			}
 		}
 		if run.Settings.Digest != "" {
-			if err := tx.EnqueueJob(withPayload(newJob(JobDigest, run.ID, now), DigestOpened)); err != nil {
+			if err := tx.EnqueueJob(digestJob(run.ID, DigestOpened, now)); err != nil {
 				return err
 			}
 		}
@@ -312,21 +312,11 @@ func reminders(asOf time.Time, within time.Duration) []time.Time {
 	return out
 }
 
-// withPayload sets a job's payload beside its ref. Until the job-lane API
-// gives jobs a Ref of their own, the ref shares Payload: "ref\x00payload".
-func withPayload(j *approvals.Job, payload string) *approvals.Job {
-	j.Payload += "\x00" + payload
+// digestJob builds a run's digest job; note is DigestOpened or DigestClosed.
+func digestJob(runID, note string, runAt time.Time) *approvals.Job {
+	j := newJob(JobDigest, runID, runAt)
+	j.Key, j.Note = "review-digest:"+runID, note
 	return j
-}
-
-// JobPayload returns what a review job carries besides its ref.
-func JobPayload(j *approvals.Job) string {
-	for i := 0; i < len(j.Payload); i++ {
-		if j.Payload[i] == 0 {
-			return j.Payload[i+1:]
-		}
-	}
-	return ""
 }
 
 // failRun records that a run's first pass failed. A cancelled context

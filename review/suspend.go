@@ -71,7 +71,7 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 	if err := e.accounts.Suspend(ctx, it.AccountID); err != nil {
 		if errors.Is(err, ErrManagedByIdP) || (it.IdPManaged && approvals.IsPermanent(err)) {
 			log.Warn("suspension refused: managed by the identity provider", zap.Error(err))
-			return e.refused(ctx, it, rec, err)
+			return e.refused(ctx, it, err)
 		}
 		return err
 	}
@@ -192,73 +192,72 @@ func (e *Engine) revokeGrants(ctx context.Context, it *Item) ([]string, error) {
 
 // refused ends an item whose suspension the Admin API refused because an
 // identity provider manages the account.
-func (e *Engine) refused(ctx context.Context, it *Item, rec *Suspension, cause error) error {
-	return e.endFailed(ctx, it, rec, ItemIdPManaged, ActionSuspensionRefused,
-		"managed by the identity provider: deactivate at the IdP ("+cause.Error()+")")
-}
-
-// SuspendJobFailed is called when the outbox gives up on a JobSuspend: the
-// item ends failed and IT is alerted (the digest and the CSV list it).
-func (e *Engine) SuspendJobFailed(ctx context.Context, j *approvals.Job, cause error) {
-	itemID := JobRef(j)
-	var (
-		it  *Item
-		rec *Suspension
-	)
-	err := e.store.ViewReview(ctx, func(tx Tx) error {
-		var err error
-		if it, err = tx.GetItem(itemID); err != nil {
-			return err
-		}
-		rec, err = tx.SuspensionOfItem(itemID)
-		if notFound(err) {
-			rec, err = nil, nil
-		}
-		return err
-	})
-	if err == nil {
-		err = e.endFailed(ctx, it, rec, ItemFailed, ActionSuspensionFailed, "suspension failed: "+cause.Error())
-	}
-	if err != nil {
-		e.log.Error("record failed suspension", zap.String("item_id", itemID), zap.Error(err), zap.NamedError("cause", cause))
-	}
-}
-
-func (e *Engine) endFailed(ctx context.Context, it *Item, rec *Suspension, state ItemState, action, reason string) error {
+func (e *Engine) refused(ctx context.Context, it *Item, cause error) error {
 	return e.store.UpdateReview(ctx, func(tx Tx) error {
-		cur, err := tx.GetItem(it.ID)
-		if err != nil {
-			return err
-		}
-		if cur.State != ItemSuspending {
-			return nil
-		}
-		run, err := tx.GetRun(cur.RunID)
-		if err != nil {
-			return err
-		}
-		now := e.now()
-		cur.State, cur.DoneAt, cur.Reason = state, now, reason
-		if err := tx.UpdateItem(cur, ItemSuspending); err != nil {
-			return err
-		}
-		if rec != nil {
-			rec.State = SuspensionRefused
-			if err := tx.UpdateSuspension(rec); err != nil {
-				return err
-			}
-		}
-		data := map[string]string{"run_id": cur.RunID, "item_id": cur.ID, "decided_by": cur.DecidedBy}
-		if err := e.event(tx, approvals.ActorSystem, action, cur.Email, cur.Rule, reason, data); err != nil {
-			return err
-		}
-		if err := e.event(tx, approvals.ActorSystem, approvals.ActionAlert, cur.Email, cur.Rule,
-			fmt.Sprintf("licence review could not suspend %s: %s", cur.Email, reason), data); err != nil {
-			return err
-		}
-		*it = *cur
-		return e.itemDoneTx(tx, run, cur)
+		return e.endFailedTx(tx, it.ID, ItemIdPManaged, ActionSuspensionRefused,
+			"managed by the identity provider: deactivate at the IdP ("+cause.Error()+")")
 	})
+}
+
+// SuspendJobFailedTx records, in the transaction that marks a JobSuspend
+// failed, what giving up means: the item ends failed and IT is alerted
+// (the digest and the CSV list it too).
+func (e *Engine) SuspendJobFailedTx(tx Tx, j *approvals.Job, cause error) error {
+	return e.endFailedTx(tx, JobRef(j), ItemFailed, ActionSuspensionFailed, "suspension failed: "+cause.Error())
+}
+
+// AlertRaiser records an alert for IT in a transaction and queues its
+// delivery: the approvals engine, when Access is one.
+type AlertRaiser interface {
+	RaiseAlertTx(tx approvals.Tx, requestID, subject, message string, data map[string]string) error
+}
+
+var (
+	_ AlertRaiser = (*approvals.Service)(nil)
+	_ Registrar   = (*approvals.Service)(nil)
+)
+
+func (e *Engine) endFailedTx(tx Tx, itemID string, state ItemState, action, reason string) error {
+	cur, err := tx.GetItem(itemID)
+	if err != nil {
+		return err
+	}
+	if cur.State != ItemSuspending {
+		return nil
+	}
+	run, err := tx.GetRun(cur.RunID)
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	cur.State, cur.DoneAt, cur.Reason = state, now, reason
+	if err := tx.UpdateItem(cur, ItemSuspending); err != nil {
+		return err
+	}
+	rec, err := tx.SuspensionOfItem(cur.ID)
+	switch {
+	case err == nil:
+		rec.State = SuspensionRefused
+		if err := tx.UpdateSuspension(rec); err != nil {
+			return err
+		}
+	case !notFound(err):
+		return err
+	}
+	data := map[string]string{"run_id": cur.RunID, "item_id": cur.ID, "decided_by": cur.DecidedBy}
+	if err := e.event(tx, approvals.ActorSystem, action, cur.Email, cur.Rule, reason, data); err != nil {
+		return err
+	}
+	alert := fmt.Sprintf("licence review could not suspend %s (rule %s): %s", cur.Email, cur.Rule, reason)
+	atx, isApprovals := tx.(approvals.Tx)
+	if ar, ok := e.access.(AlertRaiser); ok && isApprovals {
+		if err := ar.RaiseAlertTx(atx, "", cur.Email, alert, data); err != nil {
+			return err
+		}
+	} else if err := e.event(tx, approvals.ActorSystem, approvals.ActionAlert, cur.Email, cur.Rule, alert, data); err != nil {
+		return err
+	}
+	return e.itemDoneTx(tx, run, cur)
 }
 
 // Restore gives a suspended person their access back (Admin API v2

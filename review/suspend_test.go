@@ -91,7 +91,11 @@ func TestRunSuspendJob_CrashAfterTheCallSuspendsOnce(t *testing.T) {
 	e.sync()
 	run := e.run("everyone", review.RunOptions{})
 	e.hooks.AfterSuspendCall = func(*review.Item) { panic(crash{}) }
-	expectCrash(t, func() { e.drain() })
+	jobs := e.jobs(review.JobSuspend)
+	if len(jobs) != 1 {
+		t.Fatalf("suspension jobs: got %d, want 1", len(jobs))
+	}
+	expectCrash(t, func() { e.eng.RunSuspendJob(context.Background(), jobs[0]) })
 	e.hooks.AfterSuspendCall = nil
 	e.restart()
 	// The job is still pending; the worker runs it again.

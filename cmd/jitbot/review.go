@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/schollz/progressbar/v3"
+	"go.uber.org/zap"
 	"golang.org/x/term"
 )
 
@@ -39,8 +41,40 @@ func init() {
 // reviewAdmin builds the organisation directory and the account actions
 // (Admin API v2) from the environment. The Atlassian wiring replaces it;
 // tests replace it with a fake.
-var reviewAdmin = func(c *cli, db *store.DB) (review.Directory, review.Accounts, error) {
+var reviewAdmin = func(getenv func(string) string, db *store.DB, log *zap.Logger) (review.Directory, review.Accounts, error) {
 	return nil, nil, errors.New("the Atlassian Admin API directory is not available in this build")
+}
+
+// openReview wires the licence review into jitbot run: the engine on the
+// same database, its suspension job on the approvals engine's access lane,
+// and its scheduler beside the other loops. Without the Admin API settings
+// it still runs (reports and prompts work); syncs and suspensions fail
+// with a sentence saying which settings are missing.
+func (m *Main) openReview(ctx context.Context) error {
+	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock,
+		Log: m.Log.Named("review"), DryRun: m.Config.DryRun}
+	if len(m.Policy.Review.Rules) > 0 {
+		dir, acc, err := reviewAdmin(m.getenv, m.DB, m.Log.Named("review"))
+		if err != nil {
+			m.Log.Warn("licence reviews run on the stored directory only: no activity sync, no suspension", zap.Error(err))
+		} else {
+			cfg.Directory, cfg.Accounts = dir, acc
+		}
+	}
+	m.Review = review.New(cfg)
+	m.Review.RegisterJobs(m.Service)
+	// The Slack conversation of the licence review registers these kinds
+	// itself; until it does, a message is logged and dropped rather than
+	// failed (no front end would ever send it).
+	for _, k := range review.MessageJobs {
+		m.Service.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(ctx context.Context, j *approvals.Job) error {
+			m.Log.Info("licence review message not delivered: no front end for it in this build",
+				zap.String("kind", string(j.Kind)), zap.String("ref", j.Ref))
+			return nil
+		}})
+	}
+	m.frontEnds = append(m.frontEnds, m.Review.Loop)
+	return nil
 }
 
 // reviewEnv is what a review command works with.
@@ -48,6 +82,7 @@ type reviewEnv struct {
 	db     *store.DB
 	policy *policies.Policy
 	eng    *review.Engine
+	svc    *approvals.Service // the approvals engine on the same database
 }
 
 // openReview loads the policy and the database and builds the engine;
@@ -62,17 +97,20 @@ func (c *cli) openReview(cfg *Config, readOnly, withAdmin bool, retention time.D
 	if err != nil {
 		return nil, c.fail(exitFailure, "%v", err)
 	}
-	rc := review.Config{Store: db, Policy: p, Retention: retention,
-		Access: approvals.New(approvals.Config{Store: db, Policy: p})}
+	// The CLI records and queues; the running bot's lanes perform the jobs.
+	svc := approvals.New(approvals.Config{Store: db, Policy: p})
+	rc := review.Config{Store: db, Policy: p, Retention: retention, Access: svc}
 	if withAdmin {
-		dir, acc, err := reviewAdmin(c, db)
+		dir, acc, err := reviewAdmin(c.getenv, db, nil)
 		if err != nil {
 			db.Close()
 			return nil, c.fail(exitFailure, "%v", err)
 		}
 		rc.Directory, rc.Accounts = dir, acc
 	}
-	return &reviewEnv{db: db, policy: p, eng: review.New(rc)}, -1
+	env := &reviewEnv{db: db, policy: p, eng: review.New(rc), svc: svc}
+	env.eng.RegisterJobs(svc)
+	return env, -1
 }
 
 func (c *cli) activitySync(args []string) int {
