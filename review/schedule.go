@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/policies"
 	"go.uber.org/zap"
 )
@@ -52,6 +53,18 @@ func (e *Engine) Tick(ctx context.Context) error {
 		}
 		resume := map[string]bool{}
 		for _, r := range running {
+			if _, ok := p.Review.Rule(r.Rule); !ok {
+				// The rule left the policy while its run was interrupted.
+				from := r.State
+				r.State, r.Error, r.ClosedAt = RunFailed, "the rule is no longer in the policy", now
+				if err := tx.UpdateRun(r, from); err != nil {
+					return err
+				}
+				if err := e.event(tx, approvals.ActorSystem, ActionRunFailed, "", r.Rule, r.Error, map[string]string{"run_id": r.ID}); err != nil {
+					return err
+				}
+				continue
+			}
 			resume[r.Rule] = true
 		}
 		for _, r := range p.Review.Rules {

@@ -277,15 +277,21 @@ func (e *Engine) Restore(ctx context.Context, email, by string) (*RestoreReport,
 	)
 	err := e.store.ViewReview(ctx, func(tx Tx) error {
 		var err error
-		if u, err = tx.UserByEmail(email); err != nil {
-			if notFound(err) {
-				return approvals.Errorf(ENotFound, "%s is not in the synced Atlassian directory (run jitbot activity sync)", email)
-			}
-			return err
-		}
 		rec, err = tx.LatestSuspension(email)
 		if notFound(err) {
 			rec, err = nil, nil
+		}
+		if err != nil {
+			return err
+		}
+		u, err = tx.UserByEmail(email)
+		switch {
+		case notFound(err) && rec != nil:
+			// Not in the last sync (a suspended account may be hidden from
+			// it): the record knows the account.
+			u, err = &User{DirectoryUser: DirectoryUser{AccountID: rec.AccountID, Email: email, MembershipStatus: MembershipSuspended}}, nil
+		case notFound(err):
+			return approvals.Errorf(ENotFound, "%s is neither in the synced Atlassian directory nor in jitbot's suspension records (run jitbot activity sync)", email)
 		}
 		return err
 	})
