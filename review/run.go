@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -114,12 +115,24 @@ func actorOf(trigger string) string {
 	return "cli"
 }
 
-// firstPass finds the run's people and records them in batches.
+// firstPass finds the run's people and records them in batches. The
+// directory is read on the read pool while a writer commits the batches
+// found so far on the write connection (SQLite WAL lets both proceed), so
+// reading and writing overlap.
 func (e *Engine) firstPass(ctx context.Context, p *policies.Policy, rule *policies.ReviewRule, run *Run) error {
 	s := &subject{rule: rule, set: run.Settings, policy: p, asOf: run.AsOf, dryRun: run.DryRun}
 	var counts Counts
-	var items []*Item
 	seen := map[string]bool{} // emails Atlassian has
+	w := e.batchWriter(ctx, run)
+	var batch []*Item
+	send := func(it *Item) {
+		counts.Items++
+		batch = append(batch, it)
+		if len(batch) == batchSize {
+			w.send(batch)
+			batch = nil
+		}
+	}
 	err := e.store.ViewReview(ctx, func(tx Tx) error {
 		var err error
 		if s.keeps, err = tx.Keeps(run.AsOf); err != nil {
@@ -167,39 +180,102 @@ func (e *Engine) firstPass(ctx context.Context, p *policies.Policy, rule *polici
 				counts.UnderReview++
 			case VerdictItem:
 				counts.Covered++
-				items = append(items, it)
+				send(it)
+			}
+			if err := w.failed(); err != nil {
+				return err
 			}
 			return ctx.Err()
 		})
 	})
+	if err == nil {
+		// People jitbot's directory knows that Atlassian does not.
+		for _, email := range sortedKeys(p.People) {
+			if seen[email] {
+				continue
+			}
+			dept, employment, person := p.ReviewSubject(email, "")
+			if p.Review.RuleFor(email, dept, employment) != rule {
+				continue
+			}
+			counts.Covered++
+			send(&Item{Rule: rule.Name, PersonKey: "email:" + email, Email: email, Department: dept,
+				Manager: person.Manager, Unassigned: person.Manager == "", State: ItemNotInAtlassian,
+				Finding: "in jitbot's directory but not in the Atlassian organisation"})
+		}
+		if len(batch) > 0 {
+			w.send(batch)
+		}
+	}
+	werr := w.close()
+	if err == nil {
+		err = werr
+	}
 	if err != nil {
 		return e.failRun(ctx, run, err)
 	}
-	// People jitbot's directory knows that Atlassian does not.
-	for _, email := range sortedKeys(p.People) {
-		if seen[email] {
-			continue
-		}
-		dept, employment, person := p.ReviewSubject(email, "")
-		if p.Review.RuleFor(email, dept, employment) != rule {
-			continue
-		}
-		counts.Covered++
-		items = append(items, &Item{Rule: rule.Name, PersonKey: "email:" + email, Email: email, Department: dept,
-			Manager: person.Manager, Unassigned: person.Manager == "", State: ItemNotInAtlassian,
-			Finding: "in jitbot's directory but not in the Atlassian organisation"})
-	}
-	counts.Items = len(items)
-	for start := 0; start < len(items); start += batchSize {
-		batch := items[start:min(start+batchSize, len(items))]
-		if err := e.store.UpdateReview(ctx, func(tx Tx) error { return e.recordItems(tx, run, batch) }); err != nil {
-			return e.failRun(ctx, run, err)
-		}
-		if e.hooks.AfterBatch != nil {
-			e.hooks.AfterBatch(run.ID, start+len(batch))
-		}
-	}
 	return e.finishRun(ctx, run, counts)
+}
+
+// batchWriter commits a first pass's batches in order on its own goroutine.
+type batchWriter struct {
+	ch      chan []*Item
+	done    chan struct{}
+	mu      sync.Mutex
+	err     error
+	panicky any // a hook's panic, raised again on the caller's goroutine
+}
+
+func (e *Engine) batchWriter(ctx context.Context, run *Run) *batchWriter {
+	w := &batchWriter{ch: make(chan []*Item, 2), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		written := 0
+		for batch := range w.ch {
+			if w.failed() != nil || w.panicky != nil {
+				continue // drain: the reader stops at its next user
+			}
+			err := e.store.UpdateReview(ctx, func(tx Tx) error { return e.recordItems(tx, run, batch) })
+			if err != nil {
+				w.mu.Lock()
+				w.err = err
+				w.mu.Unlock()
+				continue
+			}
+			written += len(batch)
+			if e.hooks.AfterBatch != nil {
+				func() {
+					defer func() {
+						if p := recover(); p != nil {
+							w.mu.Lock()
+							w.panicky, w.err = p, fmt.Errorf("stopped by a hook")
+							w.mu.Unlock()
+						}
+					}()
+					e.hooks.AfterBatch(run.ID, written)
+				}()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *batchWriter) send(batch []*Item) { w.ch <- batch }
+
+func (w *batchWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// close waits for the writer; it re-raises a hook's panic (a simulated crash).
+func (w *batchWriter) close() error {
+	close(w.ch)
+	<-w.done
+	if w.panicky != nil {
+		panic(w.panicky)
+	}
+	return w.err
 }
 
 // recordItems inserts a batch of items with their events and jobs. An item
