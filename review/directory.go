@@ -19,9 +19,10 @@ type Directory interface {
 // memberships (Admin API v2 only: the v1 suspend-access and restore-access
 // endpoints are switched off and must never be called).
 type Accounts interface {
-	// Suspend suspends the account's access. Suspending a suspended
-	// account succeeds. An account its identity provider manages may be
-	// refused with an error matching ErrManagedByIdP.
+	// Suspend suspends the account's access. An account already
+	// suspended is an error matching ErrAlreadySuspended (or nil); one its
+	// identity provider manages may be refused with an error matching
+	// ErrManagedByIdP.
 	Suspend(ctx context.Context, accountID string) error
 	// Restore gives a suspended account its access back; restoring an
 	// active account succeeds.
@@ -53,6 +54,9 @@ var (
 	// ErrManagedByIdP: the Admin API refused because an identity provider
 	// manages the account; it must be deactivated there.
 	ErrManagedByIdP = errors.New("the account is managed by an identity provider: deactivate it at the IdP")
+	// ErrAlreadySuspended: Suspend found the access already suspended.
+	// The engine tells "jitbot suspended" from "found suspended" with it.
+	ErrAlreadySuspended = errors.New("the account's access is already suspended")
 	// ErrGroupNotFound: the group no longer exists.
 	ErrGroupNotFound = errors.New("the group no longer exists")
 )

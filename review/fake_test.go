@@ -160,6 +160,9 @@ func (o *fakeOrg) Suspend(ctx context.Context, accountID string) error {
 	if u.ManagementSource == review.ManagedBySync {
 		return approvals.Permanent(fmt.Errorf("ADMIN-403: %w", review.ErrManagedByIdP))
 	}
+	if u.MembershipStatus == review.MembershipSuspended {
+		return approvals.Permanent(fmt.Errorf("ADMIN-409: %w", review.ErrAlreadySuspended))
+	}
 	u.MembershipStatus = review.MembershipSuspended
 	return nil
 }

@@ -63,17 +63,27 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 		return approvals.Permanent(fmt.Errorf("%s has no Atlassian account id", it.Email))
 	}
 	log := e.log.With(zap.String("item_id", it.ID), zap.String("run_id", it.RunID), zap.String("person", it.Email))
-	if rec == nil {
+	fresh := rec == nil // no earlier attempt got as far as the suspend call
+	if fresh {
 		if rec, err = e.recordMemberships(ctx, it); err != nil {
 			return err
 		}
 	}
+	outcome, note := ItemSuspended, ""
 	if err := e.accounts.Suspend(ctx, it.AccountID); err != nil {
-		if errors.Is(err, ErrManagedByIdP) || (it.IdPManaged && approvals.IsPermanent(err)) {
+		switch {
+		case errors.Is(err, ErrManagedByIdP) || (it.IdPManaged && approvals.IsPermanent(err)):
 			log.Warn("suspension refused: managed by the identity provider", zap.Error(err))
 			return e.refused(ctx, it, err)
+		case errors.Is(err, ErrAlreadySuspended) && fresh:
+			// Someone suspended the account between the run and now: the
+			// evidence must not say jitbot did.
+			outcome, note = ItemAlreadySuspended, "found already suspended when jitbot came to suspend"
+		case errors.Is(err, ErrAlreadySuspended):
+			// An earlier attempt of this job suspended it, then crashed.
+		default:
+			return err
 		}
-		return err
 	}
 	if e.hooks.AfterSuspendCall != nil {
 		e.hooks.AfterSuspendCall(it)
@@ -95,7 +105,10 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 			return err
 		}
 		now := e.now()
-		cur.State, cur.DoneAt = ItemSuspended, now
+		cur.State, cur.DoneAt = outcome, now
+		if note != "" {
+			cur.Finding = note
+		}
 		if err := tx.UpdateItem(cur, ItemSuspending); err != nil {
 			return err
 		}
@@ -105,6 +118,9 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 		}
 		data := map[string]string{"run_id": cur.RunID, "item_id": cur.ID, "suspension_id": rec.ID,
 			"decided_by": cur.DecidedBy, "groups": strconv.Itoa(len(rec.Groups)), "api": "admin v2 suspend"}
+		if note != "" {
+			data["note"] = note
+		}
 		if len(revoked) > 0 {
 			data["jit_grants_revoked"] = strings.Join(revoked, ",")
 		}

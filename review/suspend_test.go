@@ -234,3 +234,17 @@ func TestRunSuspendJob_FailureIsReported(t *testing.T) {
 		t.Errorf("events: got %v, want an alert", ev)
 	}
 }
+
+func TestRunSuspendJob_FoundAlreadySuspended(t *testing.T) {
+	e := newEnv(t, suspendNow)
+	e.org.put(review.DirectoryUser{Email: "alice@example.com", AddedToOrg: ago(100 * day)})
+	e.sync()
+	run := e.run("everyone", review.RunOptions{})
+	// An admin suspends her by hand before the job runs.
+	e.org.users["acc-alice"].MembershipStatus = review.MembershipSuspended
+	e.drain()
+	it := wantState(t, e.items(run.ID), "alice@example.com", review.ItemAlreadySuspended)
+	if !strings.Contains(it.Finding, "found already suspended") {
+		t.Errorf("finding: got %q", it.Finding)
+	}
+}
