@@ -111,15 +111,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 }
 
 func (e *Engine) syncIfStale(ctx context.Context, now time.Time) error {
-	var last *SyncRecord
-	err := e.store.ViewReview(ctx, func(tx Tx) error {
-		var err error
-		last, err = tx.LastSync()
-		if notFound(err) {
-			last, err = nil, nil
-		}
-		return err
-	})
+	last, err := e.lastSync(ctx)
 	if err != nil {
 		return err
 	}
@@ -132,7 +124,9 @@ func (e *Engine) syncIfStale(ctx context.Context, now time.Time) error {
 
 // Start runs the scheduler in the background: Tick at once (a run due while
 // the bot was down runs now), then whenever the next deadline comes, or
-// every SweepInterval at the latest. Stop ends it.
+// every SweepInterval at the latest; and, beside it, an activity sync
+// whenever the last one is older than SyncMaxAge, so that the history has
+// a snapshot a day whatever the rules' schedules. Stop ends both.
 func (e *Engine) Start(ctx context.Context) {
 	e.loopMu.Lock()
 	defer e.loopMu.Unlock()
@@ -140,8 +134,12 @@ func (e *Engine) Start(ctx context.Context) {
 		return
 	}
 	ctx, e.cancel = context.WithCancel(ctx)
-	e.done = make(chan struct{})
-	go e.loop(ctx, e.done)
+	done := make(chan struct{})
+	e.done = done
+	go func() {
+		defer close(done)
+		e.Loop(ctx)
+	}()
 }
 
 // Stop ends the scheduler and waits for the current step to finish.
@@ -156,16 +154,56 @@ func (e *Engine) Stop() {
 	}
 }
 
-// Loop runs the scheduler until ctx ends (Start in the foreground).
+// Loop runs the scheduler and the sync loop until ctx ends (Start in the
+// foreground).
 func (e *Engine) Loop(ctx context.Context) error {
-	e.loop(ctx, nil)
+	var wg sync.WaitGroup
+	if e.dir != nil && e.syncAge > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.syncLoop(ctx)
+		}()
+	}
+	e.loop(ctx)
+	wg.Wait()
 	return nil
 }
 
-func (e *Engine) loop(ctx context.Context, done chan struct{}) {
-	if done != nil {
-		defer close(done)
+// syncLoop syncs whenever the last complete sync is older than SyncMaxAge.
+func (e *Engine) syncLoop(ctx context.Context) {
+	for {
+		wait := e.syncAge
+		if err := e.syncIfStale(ctx, e.now()); err != nil && ctx.Err() == nil {
+			e.log.Error("activity sync", zap.Error(err))
+			wait = min(wait, 15*time.Minute)
+		} else if last, err := e.lastSync(ctx); err == nil && last != nil {
+			wait = max(last.StartedAt.Add(e.syncAge).Sub(e.now()), time.Minute)
+		}
+		timer := e.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.Chan():
+		}
 	}
+}
+
+func (e *Engine) lastSync(ctx context.Context) (*SyncRecord, error) {
+	var last *SyncRecord
+	err := e.store.ViewReview(ctx, func(tx Tx) error {
+		var err error
+		last, err = tx.LastSync()
+		if notFound(err) {
+			last, err = nil, nil
+		}
+		return err
+	})
+	return last, err
+}
+
+func (e *Engine) loop(ctx context.Context) {
 	backoff := time.Duration(0)
 	for {
 		if err := e.Tick(ctx); err != nil && ctx.Err() == nil {

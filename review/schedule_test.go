@@ -73,7 +73,7 @@ func TestStart_RunsWhenDue(t *testing.T) {
 	ctx := context.Background()
 	e.eng.Start(ctx)
 	defer e.eng.Stop()
-	e.clock.BlockUntilContext(ctx, 1) // the loop sleeps until the first slot
+	e.clock.BlockUntilContext(ctx, 2) // the loop sleeps until the first slot, the sync loop until the next sync
 	e.clock.Advance(time.Hour)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -202,4 +202,31 @@ func TestPersonHistory_IncludesReviewEvents(t *testing.T) {
 			t.Errorf("person report: got %v, want %s", got, want)
 		}
 	}
+}
+
+func TestStart_SyncsWhenStale(t *testing.T) {
+	e := newEnv(t, exampleReviews)
+	e.org.put(review.DirectoryUser{Email: "alice@example.com", AddedToOrg: ago(100 * day)})
+	ctx := context.Background()
+	syncs := func() int {
+		var n int
+		e.db.ReadDB().QueryRow(`SELECT count(*) FROM activity_syncs WHERE finished_at > 0`).Scan(&n)
+		return n
+	}
+	waitFor := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for syncs() < want {
+			if time.Now().After(deadline) {
+				t.Fatalf("got %d syncs, want %d", syncs(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	e.eng.Start(ctx)
+	defer e.eng.Stop()
+	waitFor(1) // at start-up: there was none
+	e.clock.BlockUntilContext(ctx, 2)
+	e.clock.Advance(12 * time.Hour)
+	waitFor(2) // and again once the last is 12 hours old
 }
