@@ -94,6 +94,7 @@ func TestRunReview_KilledMidRunResumes(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 
+	e.clock.Advance(time.Second) // a restart takes a moment
 	e.open()
 	ctx := context.Background()
 	runs, _ := e.eng.Runs(ctx, review.RunFilter{})

@@ -90,6 +90,7 @@ type Engine struct {
 	interval  time.Duration
 	dryRun    bool
 	hooks     *Hooks
+	bootAt    time.Time // runs left running from before are resumed
 
 	runMu   sync.Mutex
 	running map[string]bool // rules with a first pass under way in this process
@@ -127,6 +128,7 @@ func New(cfg Config) *Engine {
 	if e.hooks == nil {
 		e.hooks = &Hooks{}
 	}
+	e.bootAt = e.now()
 	e.policy.Store(cfg.Policy)
 	return e
 }

@@ -11,6 +11,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// staleRun is how long a first pass another process runs may take before
+// the scheduler takes it for dead and resumes it.
+const staleRun = time.Hour
+
 // RuleSchedule is a rule with its next run, as the store holds it.
 type RuleSchedule struct {
 	Rule *policies.ReviewRule
@@ -63,6 +67,12 @@ func (e *Engine) Tick(ctx context.Context) error {
 				if err := e.event(tx, approvals.ActorSystem, ActionRunFailed, "", r.Rule, r.Error, map[string]string{"run_id": r.ID}); err != nil {
 					return err
 				}
+				continue
+			}
+			// A run started after this engine by another process (jitbot
+			// review run) is that process's to finish, unless it has
+			// clearly died.
+			if !r.StartedAt.Before(e.bootAt) && now.Sub(r.StartedAt) < staleRun {
 				continue
 			}
 			resume[r.Rule] = true

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/review"
@@ -42,6 +43,7 @@ func TestRunReview_CrashMidRunResumes(t *testing.T) {
 	e.hooks.AfterBatch = func(runID string, items int) { panic(crash{}) } // stop between the first and second batch
 	expectCrash(t, func() { e.eng.RunReview(ctx, e.rule("everyone"), review.RunOptions{}) })
 	e.hooks.AfterBatch = nil
+	e.clock.Advance(time.Second) // a restart takes a moment
 	e.restart()
 
 	runs, _ := e.eng.Runs(ctx, review.RunFilter{})
@@ -246,5 +248,36 @@ func TestRunSuspendJob_FoundAlreadySuspended(t *testing.T) {
 	it := wantState(t, e.items(run.ID), "alice@example.com", review.ItemAlreadySuspended)
 	if !strings.Contains(it.Finding, "found already suspended") {
 		t.Errorf("finding: got %q", it.Finding)
+	}
+}
+
+func TestTick_LeavesAnotherProcesssRunAlone(t *testing.T) {
+	e := newEnv(t, suspendNow)
+	for i := 0; i < 600; i++ {
+		e.org.put(review.DirectoryUser{Email: fmt.Sprintf("u%04d@example.com", i), AddedToOrg: ago(100 * day)})
+	}
+	e.sync()
+	ctx := context.Background()
+	bot := e.eng // started first, as jitbot run
+	e.clock.Advance(time.Second)
+	cli := review.New(review.Config{Store: e.db, Policy: e.policy, Clock: e.clock,
+		Hooks: &review.Hooks{AfterBatch: func(string, int) { panic(crash{}) }}})
+	expectCrash(t, func() { cli.RunReview(ctx, e.rule("everyone"), review.RunOptions{}) })
+	// The CLI's run is the CLI's: the bot does not race it…
+	if err := bot.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := bot.Runs(ctx, review.RunFilter{})
+	if len(runs) != 1 || runs[0].State != review.RunRunning {
+		t.Fatalf("got %d runs, first %s; want the CLI's, still running", len(runs), runs[0].State)
+	}
+	// …until it has clearly died.
+	e.clock.Advance(time.Hour)
+	if err := bot.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	runs, _ = bot.Runs(ctx, review.RunFilter{})
+	if runs[0].State != review.RunOpen || runs[0].Counts.Items != 607 {
+		t.Errorf("after an hour: run %s with %+v; want it resumed", runs[0].State, runs[0].Counts)
 	}
 }
