@@ -29,10 +29,10 @@ type Accounts interface {
 	Restore(ctx context.Context, accountID string) error
 	// GroupsOf lists the account's group memberships.
 	GroupsOf(ctx context.Context, accountID string) ([]Group, error)
-	// AddToGroup adds the account to a group. An existing membership
-	// succeeds; a group that no longer exists is an error matching
-	// ErrGroupNotFound.
-	AddToGroup(ctx context.Context, group Group, accountID string) error
+	// AddToGroup adds the account (whose email is email) to a group. An
+	// existing membership succeeds; a group that no longer exists is an
+	// error matching ErrGroupNotFound.
+	AddToGroup(ctx context.Context, group Group, accountID, email string) error
 }
 
 // RoleReader is the optional ability of an Accounts to read an account's

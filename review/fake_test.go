@@ -190,7 +190,7 @@ func (o *fakeOrg) GroupsOf(ctx context.Context, accountID string) ([]review.Grou
 	return out, nil
 }
 
-func (o *fakeOrg) AddToGroup(ctx context.Context, g review.Group, accountID string) error {
+func (o *fakeOrg) AddToGroup(ctx context.Context, g review.Group, accountID, email string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if _, ok := o.groups[g.ID]; !ok {

@@ -339,7 +339,7 @@ func (e *Engine) Restore(ctx context.Context, email, by string) (*RestoreReport,
 				rep.Back = append(rep.Back, g)
 				continue
 			}
-			switch err := e.accounts.AddToGroup(ctx, g, u.AccountID); {
+			switch err := e.accounts.AddToGroup(ctx, g, u.AccountID, email); {
 			case err == nil:
 				rep.ReAdded = append(rep.ReAdded, g)
 			case errors.Is(err, ErrGroupNotFound):

@@ -36,7 +36,7 @@ func (o *cliOrg) Restore(ctx context.Context, id string) error { o.suspended[id]
 func (o *cliOrg) GroupsOf(ctx context.Context, id string) ([]review.Group, error) {
 	return o.groups[id], nil
 }
-func (o *cliOrg) AddToGroup(ctx context.Context, g review.Group, id string) error {
+func (o *cliOrg) AddToGroup(ctx context.Context, g review.Group, id, email string) error {
 	o.groups[id] = append(o.groups[id], g)
 	return nil
 }
