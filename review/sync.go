@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -45,25 +46,65 @@ func (e *Engine) Sync(ctx context.Context, progress func(SyncProgress)) (*SyncRe
 	if err != nil {
 		return nil, err
 	}
+	// Pages are stored by a writer goroutine while the next page is being
+	// fetched: at a rate-limited API the sync keeps pace with the limit
+	// instead of adding each page's write to each request.
+	pages := make(chan []DirectoryUser, 4)
+	var (
+		werrMu sync.Mutex
+		werr   error
+	)
+	writerErr := func() error {
+		werrMu.Lock()
+		defer werrMu.Unlock()
+		return werr
+	}
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for page := range pages {
+			if writerErr() != nil {
+				continue
+			}
+			err := e.store.UpdateReview(ctx, func(tx Tx) error {
+				n, err := tx.PutUsers(page, start)
+				rec.Snapshots += n
+				return err
+			})
+			if err != nil {
+				werrMu.Lock()
+				werr = fmt.Errorf("store page %d: %w", rec.Pages+1, err)
+				werrMu.Unlock()
+				continue
+			}
+			rec.Users += len(page)
+			rec.Pages++
+			if progress != nil {
+				progress(SyncProgress{Users: rec.Users, Pages: rec.Pages, Expected: expected, Elapsed: e.clock.Since(wall)})
+			}
+		}
+	}()
 	syncErr := e.dir.Users(ctx, func(page []DirectoryUser) error {
-		for i := range page {
-			page[i].Email = normEmail(page[i].Email)
-		}
-		err := e.store.UpdateReview(ctx, func(tx Tx) error {
-			n, err := tx.PutUsers(page, start)
-			rec.Snapshots += n
+		if err := writerErr(); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("store page %d: %w", rec.Pages+1, err)
 		}
-		rec.Users += len(page)
-		rec.Pages++
-		if progress != nil {
-			progress(SyncProgress{Users: rec.Users, Pages: rec.Pages, Expected: expected, Elapsed: e.clock.Since(wall)})
+		own := make([]DirectoryUser, len(page)) // the directory may reuse its page
+		copy(own, page)
+		for i := range own {
+			own[i].Email = normEmail(own[i].Email)
 		}
-		return nil
+		select {
+		case pages <- own:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
+	close(pages)
+	<-written
+	if syncErr == nil {
+		syncErr = writerErr()
+	}
 	rec.FinishedAt = e.now()
 	if syncErr != nil {
 		rec.Error = syncErr.Error()
