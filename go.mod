@@ -3,6 +3,7 @@ module github.com/jitbot/jitbot
 go 1.26.0
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/getkin/kin-openapi v0.152.0
 	github.com/google/uuid v1.6.0
 	github.com/gorilla/websocket v1.5.3

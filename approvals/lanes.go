@@ -146,8 +146,10 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			skip = append(skip, id)
 		}
 		full := false // the claim took all it asked for: more may be due
-		if len(queue) < workers && ctx.Err() == nil {
-			want := 2*workers - len(busy)
+		// Claim in batches: one write transaction for many jobs, taken
+		// again when the queue runs down to half the workers.
+		if len(queue) <= workers/2 && ctx.Err() == nil {
+			want := 3*workers - len(busy)
 			var claimed []*Job
 			err := s.store.Update(ctx, func(tx Tx) error {
 				var err error
@@ -180,7 +182,9 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			wait = failing
 		case full && running < workers:
 			wait = 0
-		default:
+		case running < workers:
+			// A worker is idle: sleep until the next job is due. With
+			// every worker busy, a finished job wakes the loop first.
 			if next, ok, err := s.nextJobAt(ctx, lane, skip); err == nil && ok {
 				wait = min(wait, max(next.Sub(s.clock.Now()), 0))
 			}

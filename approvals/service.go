@@ -222,6 +222,10 @@ func (s *Service) poke() {
 	s.pokeLanes()
 }
 
+// Wake tells the engine's loops that new work may be due: call it after a
+// transaction of your own that queued jobs with Enqueue or RaiseAlertTx.
+func (s *Service) Wake() { s.poke() }
+
 // pokeLanes wakes both lanes: new jobs may be due.
 func (s *Service) pokeLanes() {
 	wake(s.wakeAccess)

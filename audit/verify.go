@@ -24,7 +24,7 @@ type Anchor struct {
 // ParseAnchor reads "SEQ:HASH", the form jitbot posts.
 func ParseAnchor(s string) (Anchor, error) {
 	var a Anchor
-	if _, err := fmt.Sscanf(s, "%d:%64s", &a.Seq, &a.Hash); err != nil || len(a.Hash) != 64 {
+	if _, err := fmt.Sscanf(s, "%d:%64s", &a.Seq, &a.Hash); err != nil || len(a.Hash) != 64 || a.Seq < 0 {
 		return a, fmt.Errorf("anchor %q: expected SEQ:SHA256HEX as posted by jitbot audit anchor", s)
 	}
 	return a, nil
@@ -59,6 +59,14 @@ func (e *BrokenError) Error() string {
 func Verify(ctx context.Context, src Source, anchors ...Anchor) (Result, error) {
 	want := map[int64]string{}
 	for _, a := range anchors {
+		// The head of an empty chain (what `audit anchor` posts on a fresh
+		// database) is seq 0 and the genesis hash: every chain begins there.
+		if a.Seq == 0 {
+			if a.Hash != GenesisHash {
+				return Result{}, &BrokenError{Seq: 0, Problem: "the anchor of the empty chain must have the genesis hash " + GenesisHash}
+			}
+			continue
+		}
 		want[a.Seq] = a.Hash
 	}
 	var (

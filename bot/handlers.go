@@ -437,7 +437,7 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 		if len(errs) == 0 {
 			dec, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: in.Resource, Duration: d}, nil)
 			switch {
-			case err != nil && policies.ErrorCode(err) == policies.ErrTooLong:
+			case err != nil && policies.ErrorCode(err) == policies.CodeTooLong:
 				errs[blkDuration] = sentence(err)
 			case err != nil:
 				errs[blkResource] = sentence(err)

@@ -24,6 +24,11 @@ var durationUnits = []struct {
 	{"s", time.Second},
 }
 
+// MaxPolicyDuration bounds every duration a policy file gives (maximum
+// grants, request timeouts, duration matchers): beyond a year a duration
+// is a typo, not a decision.
+const MaxPolicyDuration = 365 * Day
+
 const durationHint = "expected a whole number followed by d, h, m or s, like 30d, 4h, 90m or 1d12h"
 
 // ParseDuration reads a positive duration written with the units d (24

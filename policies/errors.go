@@ -8,21 +8,22 @@ import (
 	"strings"
 )
 
-// Codes of Error, returned by Evaluate and MaxFor.
+// Codes of Error (Error.Code, ErrorCode), returned by Evaluate and MaxFor.
+// They are strings, not error values: compare ErrorCode(err) with them.
 const (
-	// ErrUnknownPerson: the requester is not in the directory.
-	ErrUnknownPerson = "unknown_person"
-	// ErrUnknownResource: no resource has the id asked for.
-	ErrUnknownResource = "unknown_resource"
-	// ErrNoRule: no rule matches the request, so it is refused.
-	ErrNoRule = "no_rule"
-	// ErrNoApprovers: a step of the matching rule resolves to fewer
+	// CodeUnknownPerson: the requester is not in the directory.
+	CodeUnknownPerson = "unknown_person"
+	// CodeUnknownResource: no resource has the id asked for.
+	CodeUnknownResource = "unknown_resource"
+	// CodeNoRule: no rule matches the request, so it is refused.
+	CodeNoRule = "no_rule"
+	// CodeNoApprovers: a step of the matching rule resolves to fewer
 	// approvers than its quorum, so the request could never be approved.
-	ErrNoApprovers = "no_approvers"
-	// ErrTooLong: the duration asked for exceeds the effective maximum.
-	ErrTooLong = "too_long"
-	// ErrInvalidDuration: the duration asked for is negative.
-	ErrInvalidDuration = "invalid_duration"
+	CodeNoApprovers = "no_approvers"
+	// CodeTooLong: the duration asked for exceeds the effective maximum.
+	CodeTooLong = "too_long"
+	// CodeInvalidDuration: the duration asked for is negative.
+	CodeInvalidDuration = "invalid_duration"
 )
 
 // Error is the domain error of Evaluate: a Code for callers to act on and

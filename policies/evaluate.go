@@ -21,8 +21,8 @@ type Query struct {
 	Duration  time.Duration // 0 means not given: duration matchers then see the resource's maximum
 }
 
-// Step is one resolved approval step of a Decision.
-type Step struct {
+// RouteStep is one resolved approval step of a Route.
+type RouteStep struct {
 	Terms []string // approver terms as written: manager, owner, group:it-leads, someone@example.com
 	// Approvers are the resolved, distinct, lower-cased emails, without the
 	// requester unless the rule allows self-approval.
@@ -33,12 +33,13 @@ type Step struct {
 	Quorum int // distinct people needed
 }
 
-// Decision is what the policy decides for a Query.
-type Decision struct {
+// Route is what the policy decides for a Query: the rule that applies, the
+// approval steps with their approvers, and the bounds of the grant.
+type Route struct {
 	Rule        string // the name of the matching rule
 	RuleLine    int    // where it starts in the policy file
 	AutoApprove bool
-	Steps       []Step // empty when AutoApprove
+	Steps       []RouteStep // empty when AutoApprove
 	Notify      []string
 	// MaxDuration is the longest grant allowed: the smallest of the
 	// resource's maximum, that of everything in it when it is a bundle, and
@@ -47,7 +48,10 @@ type Decision struct {
 	RequireTicket     bool
 	RequestTTL        time.Duration // how long the request waits for approvers
 	AllowSelfApproval bool
-	Admin             bool // the resource is an admin escalation
+	// AllowRepeatApprover: an approver of an earlier step may approve a
+	// later one too (the rule's allow_repeat_approver); false by default.
+	AllowRepeatApprover bool
+	Admin               bool // the resource is an admin escalation
 }
 
 // matched is the outcome of rule matching.
@@ -60,31 +64,32 @@ type matched struct {
 
 // Evaluate decides q: the first rule whose conditions hold applies, and
 // its approvers are resolved, Slack user groups through resolver. With a
-// nil resolver, groups stay unresolved in Step.Groups and are assumed to
+// nil resolver, groups stay unresolved in RouteStep.Groups and are assumed to
 // be able to meet their quorum. It fails with an *Error when the requester
 // is not in the directory, the resource is unknown, no rule matches, the
 // duration exceeds the effective maximum, or a step cannot reach its
 // quorum; and with a plain error when resolver fails.
-func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) (*Decision, error) {
+func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) (*Route, error) {
 	m, err := p.match(q)
 	if err != nil {
 		return nil, err
 	}
 	if q.Duration > m.max {
-		return nil, errorf(ErrTooLong, "%s can be granted for at most %s; you asked for %s",
+		return nil, errorf(CodeTooLong, "%s can be granted for at most %s; you asked for %s",
 			m.res.ID, FormatDuration(m.max), FormatDuration(q.Duration))
 	}
 	act := m.rule.Then
-	d := &Decision{
-		Rule:              m.rule.Name,
-		RuleLine:          m.rule.Line,
-		AutoApprove:       act.AutoApprove,
-		Notify:            slices.Clone(act.Notify),
-		MaxDuration:       m.max,
-		RequireTicket:     act.RequireTicket,
-		RequestTTL:        act.RequestTTL,
-		AllowSelfApproval: act.AllowSelfApproval,
-		Admin:             p.IsAdmin(m.res.ID),
+	d := &Route{
+		Rule:                m.rule.Name,
+		RuleLine:            m.rule.Line,
+		AutoApprove:         act.AutoApprove,
+		Notify:              slices.Clone(act.Notify),
+		MaxDuration:         m.max,
+		RequireTicket:       act.RequireTicket,
+		RequestTTL:          act.RequestTTL,
+		AllowSelfApproval:   act.AllowSelfApproval,
+		AllowRepeatApprover: act.AllowRepeatApprover,
+		Admin:               p.IsAdmin(m.res.ID),
 	}
 	if d.RequestTTL <= 0 {
 		d.RequestTTL = defaultRequestTTL
@@ -117,14 +122,14 @@ func (p *Policy) MaxFor(requester, resource string) (time.Duration, error) {
 func (p *Policy) match(q Query) (matched, error) {
 	person, ok := p.Person(q.Requester)
 	if !ok {
-		return matched{}, errorf(ErrUnknownPerson, "%s is not in the jitbot directory; ask IT to add you", strings.TrimSpace(q.Requester))
+		return matched{}, errorf(CodeUnknownPerson, "%s is not in the jitbot directory; ask IT to add you", strings.TrimSpace(q.Requester))
 	}
 	res, ok := p.Resource(q.Resource)
 	if !ok {
-		return matched{}, errorf(ErrUnknownResource, "there is no resource %q", q.Resource)
+		return matched{}, errorf(CodeUnknownResource, "there is no resource %q", q.Resource)
 	}
 	if q.Duration < 0 {
-		return matched{}, errorf(ErrInvalidDuration, "the duration must be longer than zero")
+		return matched{}, errorf(CodeInvalidDuration, "the duration must be longer than zero")
 	}
 	limit := p.resourceMax(res)
 	d := q.Duration
@@ -140,7 +145,7 @@ func (p *Policy) match(q Query) (matched, error) {
 		}
 		return matched{person: person, res: res, rule: r, max: limit}, nil
 	}
-	return matched{}, errorf(ErrNoRule, "no rule of the policy lets %s request %s", person.Email, res.ID)
+	return matched{}, errorf(CodeNoRule, "no rule of the policy lets %s request %s", person.Email, res.ID)
 }
 
 // matches reports whether every condition of m holds.
@@ -174,8 +179,8 @@ func anyFold(list []string, v string) bool {
 }
 
 // resolve turns an approval step's terms into people.
-func (p *Policy) resolve(ctx context.Context, m matched, a Approval, i int, resolver GroupResolver) (Step, error) {
-	st := Step{Terms: slices.Clone(a.Approvers), Quorum: max(a.Quorum, 1)}
+func (p *Policy) resolve(ctx context.Context, m matched, a Approval, i int, resolver GroupResolver) (RouteStep, error) {
+	st := RouteStep{Terms: slices.Clone(a.Approvers), Quorum: max(a.Quorum, 1)}
 	var why []string // why terms yielded nobody, for the error message
 	self := false
 	add := func(emails ...string) {
@@ -213,7 +218,7 @@ func (p *Policy) resolve(ctx context.Context, m matched, a Approval, i int, reso
 			}
 			members, err := resolver.GroupMembers(ctx, handle)
 			if err != nil {
-				return Step{}, fmt.Errorf("resolve Slack user group %s: %w", handle, err)
+				return RouteStep{}, fmt.Errorf("resolve Slack user group %s: %w", handle, err)
 			}
 			if len(members) == 0 {
 				why = append(why, "the Slack user group @"+handle+" has no members")
@@ -236,5 +241,5 @@ func (p *Policy) resolve(ctx context.Context, m matched, a Approval, i int, reso
 	if len(why) > 0 {
 		msg += ": " + strings.Join(why, "; ")
 	}
-	return Step{}, errorf(ErrNoApprovers, "%s", msg)
+	return RouteStep{}, errorf(CodeNoApprovers, "%s", msg)
 }

@@ -170,8 +170,8 @@ func TestLoad_Missing(t *testing.T) {
 	}
 }
 
-// wantDecision is the part of a Decision a test case checks.
-type wantDecision struct {
+// wantRoute is the part of a Route a test case checks.
+type wantRoute struct {
 	rule    string
 	auto    bool
 	steps   [][]string // resolved approvers per step
@@ -193,100 +193,100 @@ func TestPolicy_Evaluate_Example(t *testing.T) {
 		name     string
 		give     Query
 		resolver GroupResolver
-		want     wantDecision
+		want     wantRoute
 	}{
 		{
 			name:     "admin escalation",
 			give:     Query{Requester: "alice@example.com", Resource: "jira-admins", Duration: time.Hour},
 			resolver: itLeads,
-			want: wantDecision{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"dave@example.com", "frank@example.com"}},
+			want: wantRoute{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"dave@example.com", "frank@example.com"}},
 				max: 2 * time.Hour, admin: true, ticket: true, notify: []string{"#it-access-log"}},
 		},
 		{
 			name: "admin escalation without a resolver",
 			give: Query{Requester: "ALICE@example.com", Resource: "jira-admins"},
-			want: wantDecision{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, nil},
+			want: wantRoute{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, nil},
 				groups: [][]string{nil, {"it-leads"}}, max: 2 * time.Hour, admin: true, ticket: true, notify: []string{"#it-access-log"}},
 		},
 		{
 			name:     "admin escalation by the manager removes the requester",
 			give:     Query{Requester: "dave@example.com", Resource: "jira-admins", Duration: time.Hour},
 			resolver: itLeads,
-			want: wantDecision{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"frank@example.com"}},
+			want: wantRoute{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"frank@example.com"}},
 				max: 2 * time.Hour, admin: true, ticket: true, notify: []string{"#it-access-log"}},
 		},
 		{
 			name:     "bundle is admin and capped by the rule",
 			give:     Query{Requester: "alice@example.com", Resource: "incident-bundle"},
 			resolver: itLeads,
-			want: wantDecision{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"dave@example.com", "frank@example.com"}},
+			want: wantRoute{rule: "admin escalation", steps: [][]string{{"bob@example.com"}, {"dave@example.com", "frank@example.com"}},
 				max: 2 * time.Hour, admin: true, ticket: true, notify: []string{"#it-access-log"}},
 		},
 		{
 			name: "external needs the owner",
 			give: Query{Requester: "erin@partner.io", Resource: "confluence-finance", Duration: 2 * time.Hour},
-			want: wantDecision{rule: "externals need the owner", steps: [][]string{{"bob@example.com"}, {"carol@example.com"}}, max: 30 * Day},
+			want: wantRoute{rule: "externals need the owner", steps: [][]string{{"bob@example.com"}, {"carol@example.com"}}, max: 30 * Day},
 		},
 		{
 			name: "short internal access is automatic",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance", Duration: 2 * time.Hour},
-			want: wantDecision{rule: "short internal access is automatic", auto: true, max: 30 * Day, notify: []string{"#access-log"}},
+			want: wantRoute{rule: "short internal access is automatic", auto: true, max: 30 * Day, notify: []string{"#access-log"}},
 		},
 		{
 			name: "exactly the bound is automatic",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance", Duration: 8 * time.Hour},
-			want: wantDecision{rule: "short internal access is automatic", auto: true, max: 30 * Day, notify: []string{"#access-log"}},
+			want: wantRoute{rule: "short internal access is automatic", auto: true, max: 30 * Day, notify: []string{"#access-log"}},
 		},
 		{
 			name: "longer internal access falls to the default",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance", Duration: 3 * Day},
-			want: wantDecision{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
+			want: wantRoute{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
 		},
 		{
 			name: "no duration is matched at the maximum",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance"},
-			want: wantDecision{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
+			want: wantRoute{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
 		},
 		{
 			name: "the owner asks: her manager approves",
 			give: Query{Requester: "carol@example.com", Resource: "confluence-finance", Duration: 3 * Day},
-			want: wantDecision{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
+			want: wantRoute{rule: "default", steps: [][]string{{"bob@example.com"}}, max: 30 * Day},
 		},
 		{
 			name: "no manager",
 			give: Query{Requester: "bob@example.com", Resource: "confluence-finance", Duration: 3 * Day},
-			want: wantDecision{code: ErrNoApprovers, message: `no one can approve step 1 of rule "default": bob@example.com has no manager in the directory`},
+			want: wantRoute{code: CodeNoApprovers, message: `no one can approve step 1 of rule "default": bob@example.com has no manager in the directory`},
 		},
 		{
 			name: "no manager for an admin escalation",
 			give: Query{Requester: "bob@example.com", Resource: "jira-admins", Duration: time.Hour},
-			want: wantDecision{code: ErrNoApprovers, message: "bob@example.com has no manager in the directory"},
+			want: wantRoute{code: CodeNoApprovers, message: "bob@example.com has no manager in the directory"},
 		},
 		{
 			name:     "too long for the rule",
 			give:     Query{Requester: "alice@example.com", Resource: "jira-admins", Duration: 3 * time.Hour},
 			resolver: itLeads,
-			want:     wantDecision{code: ErrTooLong, message: "jira-admins can be granted for at most 2h; you asked for 3h"},
+			want:     wantRoute{code: CodeTooLong, message: "jira-admins can be granted for at most 2h; you asked for 3h"},
 		},
 		{
 			name: "too long for the resource",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance", Duration: 31 * Day},
-			want: wantDecision{code: ErrTooLong, message: "at most 30d"},
+			want: wantRoute{code: CodeTooLong, message: "at most 30d"},
 		},
 		{
 			name: "unknown person",
 			give: Query{Requester: "mallory@example.com", Resource: "confluence-finance"},
-			want: wantDecision{code: ErrUnknownPerson, message: "mallory@example.com is not in the jitbot directory"},
+			want: wantRoute{code: CodeUnknownPerson, message: "mallory@example.com is not in the jitbot directory"},
 		},
 		{
 			name: "unknown resource",
 			give: Query{Requester: "alice@example.com", Resource: "prod-root"},
-			want: wantDecision{code: ErrUnknownResource, message: `there is no resource "prod-root"`},
+			want: wantRoute{code: CodeUnknownResource, message: `there is no resource "prod-root"`},
 		},
 		{
 			name: "negative duration",
 			give: Query{Requester: "alice@example.com", Resource: "confluence-finance", Duration: -time.Hour},
-			want: wantDecision{code: ErrInvalidDuration},
+			want: wantRoute{code: CodeInvalidDuration},
 		},
 	}
 	for _, tt := range tests {
@@ -297,7 +297,7 @@ func TestPolicy_Evaluate_Example(t *testing.T) {
 	}
 }
 
-func checkDecision(t *testing.T, got *Decision, err error, want wantDecision) {
+func checkDecision(t *testing.T, got *Route, err error, want wantRoute) {
 	t.Helper()
 	if want.code != "" {
 		if code := ErrorCode(err); code != want.code {
@@ -382,15 +382,15 @@ func TestPolicy_Evaluate_Example_Details(t *testing.T) {
 
 	t.Run("EmptyGroup", func(t *testing.T) {
 		_, err := p.Evaluate(context.Background(), Query{Requester: "alice@example.com", Resource: "jira-admins"}, fakeGroups{"it-leads": nil})
-		if ErrorCode(err) != ErrNoApprovers || !strings.Contains(err.Error(), "@it-leads has no members") {
-			t.Errorf("got %v, want %s naming the empty group", err, ErrNoApprovers)
+		if ErrorCode(err) != CodeNoApprovers || !strings.Contains(err.Error(), "@it-leads has no members") {
+			t.Errorf("got %v, want %s naming the empty group", err, CodeNoApprovers)
 		}
 	})
 
 	t.Run("GroupOfOnlyTheRequester", func(t *testing.T) {
 		_, err := p.Evaluate(context.Background(), Query{Requester: "alice@example.com", Resource: "jira-admins"}, fakeGroups{"it-leads": {"ALICE@example.com"}})
-		if ErrorCode(err) != ErrNoApprovers || !strings.Contains(err.Error(), "alice@example.com cannot approve their own request") {
-			t.Errorf("got %v, want %s explaining self-approval", err, ErrNoApprovers)
+		if ErrorCode(err) != CodeNoApprovers || !strings.Contains(err.Error(), "alice@example.com cannot approve their own request") {
+			t.Errorf("got %v, want %s explaining self-approval", err, CodeNoApprovers)
 		}
 	})
 }
@@ -408,8 +408,8 @@ func TestPolicy_MaxFor(t *testing.T) {
 		{"bundle", "alice@example.com", "incident-bundle", 2 * time.Hour, ""},
 		{"resource maximum", "alice@example.com", "confluence-finance", 30 * Day, ""},
 		{"even without a manager", "bob@example.com", "confluence-finance", 30 * Day, ""},
-		{"unknown person", "x@example.com", "confluence-finance", 0, ErrUnknownPerson},
-		{"unknown resource", "alice@example.com", "x", 0, ErrUnknownResource},
+		{"unknown person", "x@example.com", "confluence-finance", 0, CodeUnknownPerson},
+		{"unknown resource", "alice@example.com", "x", 0, CodeUnknownResource},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -473,72 +473,72 @@ func TestPolicy_Evaluate_Matchers(t *testing.T) {
 	tests := []struct {
 		name string
 		give Query
-		want wantDecision
+		want wantRoute
 	}{
 		{
 			name: "email domain, owner of a leaf",
 			give: Query{Requester: "kim@contractor.dev", Resource: "wiki"},
-			want: wantDecision{rule: "contractor domain", steps: [][]string{{"ops@example.com"}}, max: 30 * Day},
+			want: wantRoute{rule: "contractor domain", steps: [][]string{{"ops@example.com"}}, max: 30 * Day},
 		},
 		{
 			name: "owner of a bundle without owners is the union of its leaves'",
 			give: Query{Requester: "kim@contractor.dev", Resource: "kit"},
-			want: wantDecision{rule: "contractor domain", steps: [][]string{{"max@example.com", "ops@example.com"}}, max: 7 * Day},
+			want: wantRoute{rule: "contractor domain", steps: [][]string{{"max@example.com", "ops@example.com"}}, max: 7 * Day},
 		},
 		{
 			name: "a bundle's own owners win",
 			give: Query{Requester: "kim@contractor.dev", Resource: "big"},
-			want: wantDecision{rule: "contractor domain", steps: [][]string{{"ann@example.com"}}, max: 7 * Day},
+			want: wantRoute{rule: "contractor domain", steps: [][]string{{"ann@example.com"}}, max: 7 * Day},
 		},
 		{
 			name: "bundle rule covers a member asked for alone",
 			give: Query{Requester: "ann@example.com", Resource: "ledger", Duration: 2 * Day},
-			want: wantDecision{rule: "kit members", steps: [][]string{{"max@example.com", "ops@example.com"}}, max: 7 * Day, quorum: 2},
+			want: wantRoute{rule: "kit members", steps: [][]string{{"max@example.com", "ops@example.com"}}, max: 7 * Day, quorum: 2},
 		},
 		{
 			name: "requester removed from the quorum step",
 			give: Query{Requester: "ops@example.com", Resource: "kit", Duration: 2 * Day},
-			want: wantDecision{code: ErrNoApprovers, message: `step 1 of rule "kit members" needs 2 approvers but only 1 can approve: ops@example.com cannot approve their own request`},
+			want: wantRoute{code: CodeNoApprovers, message: `step 1 of rule "kit members" needs 2 approvers but only 1 can approve: ops@example.com cannot approve their own request`},
 		},
 		{
 			name: "duration_longer_than is exclusive",
 			give: Query{Requester: "ann@example.com", Resource: "kit", Duration: Day},
-			want: wantDecision{rule: "standard", steps: [][]string{{"max@example.com"}}, max: 7 * Day, notify: []string{"#a", "#b"}, ttl: 2 * time.Hour},
+			want: wantRoute{rule: "standard", steps: [][]string{{"max@example.com"}}, max: 7 * Day, notify: []string{"#a", "#b"}, ttl: 2 * time.Hour},
 		},
 		{
 			name: "a rule for a member does not match its bundle",
 			give: Query{Requester: "ann@example.com", Resource: "big", Duration: 2 * Day},
-			want: wantDecision{rule: "standard", steps: [][]string{{"max@example.com"}}, max: 7 * Day, notify: []string{"#a", "#b"}, ttl: 2 * time.Hour},
+			want: wantRoute{rule: "standard", steps: [][]string{{"max@example.com"}}, max: 7 * Day, notify: []string{"#a", "#b"}, ttl: 2 * time.Hour},
 		},
 		{
 			name: "department case-insensitive, owner missing",
 			give: Query{Requester: "sam@example.com", Resource: "cmdb"},
-			want: wantDecision{code: ErrNoApprovers, message: `no one can approve step 1 of rule "sales": cmdb has no owners in the policy`},
+			want: wantRoute{code: CodeNoApprovers, message: `no one can approve step 1 of rule "sales": cmdb has no owners in the policy`},
 		},
 		{
 			name: "email matcher, approver is the requester",
 			give: Query{Requester: "ann@example.com", Resource: "cmdb"},
-			want: wantDecision{code: ErrNoApprovers, message: `no one can approve step 1 of rule "named people": ann@example.com cannot approve their own request`},
+			want: wantRoute{code: CodeNoApprovers, message: `no one can approve step 1 of rule "named people": ann@example.com cannot approve their own request`},
 		},
 		{
 			name: "self approval allowed",
 			give: Query{Requester: "ops@example.com", Resource: "cmdb"},
-			want: wantDecision{rule: "self service", steps: [][]string{{"ops@example.com", "max@example.com"}}, max: 30 * Day, self: true},
+			want: wantRoute{rule: "self service", steps: [][]string{{"ops@example.com", "max@example.com"}}, max: 30 * Day, self: true},
 		},
 		{
 			name: "rule cap",
 			give: Query{Requester: "ops@example.com", Resource: "wiki", Duration: 2 * time.Hour},
-			want: wantDecision{code: ErrTooLong, message: "at most 1h"},
+			want: wantRoute{code: CodeTooLong, message: "at most 1h"},
 		},
 		{
 			name: "department matches case-insensitively",
 			give: Query{Requester: "sam@example.com", Resource: "ledger", Duration: time.Hour},
-			want: wantDecision{rule: "sales", steps: [][]string{{"max@example.com"}}, max: 7 * Day},
+			want: wantRoute{rule: "sales", steps: [][]string{{"max@example.com"}}, max: 7 * Day},
 		},
 		{
 			name: "no manager under the last rule",
 			give: Query{Requester: "max@example.com", Resource: "big", Duration: time.Hour},
-			want: wantDecision{code: ErrNoApprovers, message: `no one can approve step 1 of rule "standard": max@example.com has no manager in the directory`},
+			want: wantRoute{code: CodeNoApprovers, message: `no one can approve step 1 of rule "standard": max@example.com has no manager in the directory`},
 		},
 	}
 	for _, tt := range tests {
@@ -560,11 +560,11 @@ rules:
 		t.Fatal(err)
 	}
 	_, err = p.Evaluate(context.Background(), Query{Requester: "a@x.io", Resource: "r"}, nil)
-	if ErrorCode(err) != ErrNoRule || err.Error() != "no rule of the policy lets a@x.io request r" {
-		t.Errorf("got %v (code %q), want %s", err, ErrorCode(err), ErrNoRule)
+	if ErrorCode(err) != CodeNoRule || err.Error() != "no rule of the policy lets a@x.io request r" {
+		t.Errorf("got %v (code %q), want %s", err, ErrorCode(err), CodeNoRule)
 	}
-	if _, err := p.MaxFor("a@x.io", "r"); ErrorCode(err) != ErrNoRule {
-		t.Errorf("MaxFor: got %v, want %s", err, ErrNoRule)
+	if _, err := p.MaxFor("a@x.io", "r"); ErrorCode(err) != CodeNoRule {
+		t.Errorf("MaxFor: got %v, want %s", err, CodeNoRule)
 	}
 	if got, want := p.Rules[0].Name, "rule 1"; got != want {
 		t.Errorf("unnamed rule: got %q, want %q", got, want)
@@ -579,8 +579,8 @@ func TestErrorCode(t *testing.T) {
 	}{
 		{"nil", nil, ""},
 		{"plain", errors.New("x"), ""},
-		{"domain", &Error{Code: ErrNoRule, Message: "m"}, ErrNoRule},
-		{"wrapped", errorsJoin(&Error{Code: ErrTooLong}), ErrTooLong},
+		{"domain", &Error{Code: CodeNoRule, Message: "m"}, CodeNoRule},
+		{"wrapped", errorsJoin(&Error{Code: CodeTooLong}), CodeTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

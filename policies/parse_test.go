@@ -115,14 +115,14 @@ func TestParse_Problems(t *testing.T) {
 			",IT,b@x.io,internal,\n" +
 			"e@x.io,IT,b@x.io,internal,U2,extra\n"},
 			want: []string{
-				"staff.csv:3:11: manager z@x.io is not in the directory",
-				`staff.csv:3:18: employment must be internal | external, got "contractor"`,
-				"staff.csv:4:1: a@x.io is listed twice in the directory (first at p.yaml:3)",
+				"staff.csv:3:11: this manager is not in the directory",
+				"staff.csv:3:18: employment must be internal | external",
+				"staff.csv:4:1: this person is listed twice in the directory (first at p.yaml:3)",
 				"staff.csv:5:1: missing email",
 				"staff.csv:6:30: too many columns",
 			}},
 		{name: "csv header", give: okPeople + "  file: staff.csv\nresources: []\nrules: []\n", files: files{"staff.csv": "email,phone,email\nc@x.io,1,2\n"}, want: []string{
-			`staff.csv:1:7: unknown column "phone"`,
+			"staff.csv:1:7: unknown column: expected email,department,manager,employment,slack_id",
 			`staff.csv:1:13: column "email" is repeated`,
 		}},
 		{name: "csv without header, reordered header", give: okPeople + "  file: staff.csv\nresources: []\nrules: []\n", files: files{"staff.csv": "c@x.io,IT,b@x.io,external\nd@x.io,IT,b@x.io,internal,U1,x\n"}, want: []string{
@@ -158,7 +158,7 @@ func TestParse_Problems(t *testing.T) {
 				"p.yaml:4:12: group must be a string, got a list",
 				`p.yaml:5:11: kind must be admin | standard, got "superuser"`,
 				`p.yaml:6:19: max_duration: invalid duration "4 hours"`,
-				`p.yaml:7:16: reconcile must be remove | report, got "ignore"`,
+				`p.yaml:7:16: reconcile must be remove | repair | report, got "ignore"`,
 				`p.yaml:8:13: owners must be a list of strings, got "nobody"`,
 			}},
 		{name: "bad durations", give: "resources:\n  - {id: r, provider: dryrun, group: g, max_duration: 0h}\n  - {id: s, provider: dryrun, group: g, max_duration: 8}\n  - {id: t, provider: dryrun, group: g, max_duration: -1d}\nrules: []\n", want: []string{
@@ -311,7 +311,7 @@ func TestParse_Problems(t *testing.T) {
 				`p.yaml:4:23: unknown provider "nope"`,
 				"p.yaml:4:48: owner z@x.io is not in the directory",
 				`p.yaml:7:40: employment must be internal | external, got "x"`,
-				"staff.csv:2:11: manager y@x.io is not in the directory",
+				"staff.csv:2:11: this manager is not in the directory",
 			}},
 
 		// Aliases cannot make the parser run away.

@@ -11,6 +11,7 @@ package policies
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -28,15 +29,34 @@ const (
 	EmploymentExternal = "external" // a contractor, consultant or partner
 )
 
-// Drift handling of a resource: what reconciliation does with a member of
-// the group that no grant covers.
+// Drift handling of a resource: what reconciliation does when a group and
+// the grants disagree.
 const (
-	ReconcileRemove = "remove" // remove the membership (the default)
-	ReconcileReport = "report" // only report it
+	// ReconcileRemove removes leftovers (members the bot added that no
+	// grant covers any more) and only reports a vanished membership of an
+	// active grant. The default.
+	ReconcileRemove = "remove"
+	// ReconcileRepair removes leftovers and adds vanished memberships of
+	// active grants back.
+	ReconcileRepair = "repair"
+	// ReconcileReport only reports either.
+	ReconcileReport = "report"
 )
 
-// Providers are the provider names a leaf resource may use.
-var Providers = []string{"jira", "atlassian-admin", "dryrun"}
+// DefaultPendingPerRequester is Limits.PendingPerRequester when the policy
+// sets none.
+const DefaultPendingPerRequester = 10
+
+// Names of the providers a leaf resource may use: the one list of them
+// (package provisioner names its providers with these).
+const (
+	ProviderJira           = "jira"            // Jira / Confluence site groups
+	ProviderAtlassianAdmin = "atlassian-admin" // organisation groups, suspend and restore
+	ProviderDryRun         = "dryrun"          // records what it would do
+)
+
+// Providers lists the provider names a leaf resource may use.
+var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun}
 
 const (
 	defaultMaxDuration = 8 * time.Hour
@@ -66,7 +86,7 @@ type Resource struct {
 	MaxDuration time.Duration // the longest grant; 8h when the file gives none
 	Owners      []string      // lower-cased emails, all in the directory
 	Bundle      []string      // ids of member resources; empty for a leaf
-	Reconcile   string        // "remove" (default) or "report": drift handling
+	Reconcile   string        // ReconcileRemove (default), ReconcileRepair or ReconcileReport
 }
 
 // IsBundle reports whether r is a bundle rather than a single membership.
@@ -75,14 +95,25 @@ func (r *Resource) IsBundle() bool { return len(r.Bundle) > 0 }
 // Policy is a validated policy file. Build one with Load or Parse; treat it
 // as read-only afterwards.
 type Policy struct {
-	Source    string             // the path or name the policy was loaded from
-	Hash      string             // hex SHA-256 of the policy file bytes followed by the CSV bytes, if any
-	People    map[string]*Person // keyed by lower-cased email
-	Resources []*Resource        // in file order
-	Rules     []*Rule            // in file order; the first that matches applies
-	Review    ReviewSettings     // reviews:, licence_costs: and timezone: (reviews.go)
+	Source string // the path or name the policy was loaded from
+	Hash   string // hex SHA-256 of the policy file bytes followed by the CSV bytes, if any
+	// DirectoryFile is the path of the CSV directory.file names, as read
+	// (joined to the policy's folder); "" when there is none.
+	DirectoryFile string
+	People        map[string]*Person // keyed by lower-cased email
+	Resources     []*Resource        // in file order
+	Rules         []*Rule            // in file order; the first that matches applies
+	Limits        Limits
+	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
 
 	byID map[string]*Resource
+}
+
+// Limits are the policy's bounds on what people may do.
+type Limits struct {
+	// PendingPerRequester caps how many requests one person may have
+	// waiting for approval at once (default DefaultPendingPerRequester).
+	PendingPerRequester int
 }
 
 // Rule is one if-then rule of the policy.
@@ -91,6 +122,8 @@ type Rule struct {
 	Line int    // where the rule starts in the policy file
 	If   Match
 	Then Action
+
+	stepAt []pos // where each step's quorum is written, for CheckQuorums
 }
 
 // Match is the condition of a rule. Every field that is set must hold;
@@ -133,6 +166,10 @@ type Action struct {
 	RequireTicket     bool
 	RequestTTL        time.Duration // how long a request waits for approvers; 24h by default
 	AllowSelfApproval bool          // a requester who is also an approver may approve
+	// AllowRepeatApprover lets an approver of an earlier step approve a
+	// later step of the same request too. Off by default: two steps mean
+	// two people (the two-person rule).
+	AllowRepeatApprover bool
 }
 
 // Approval is one approval step of a rule, as written.
@@ -143,24 +180,27 @@ type Approval struct {
 }
 
 // Load reads and validates the policy file at path. A directory.file it
-// names is read relative to the policy file's directory. An invalid policy
-// returns a *LoadError listing every problem.
+// names is read from the policy file's folder, never outside it. An invalid
+// policy returns a *LoadError listing every problem.
 func Load(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data, os.ReadFile)
+	return Parse(path, data, nil)
 }
 
 // Parse validates the policy in data. name is used in problems and as
-// Policy.Source. readFile reads the CSV a directory.file names, which is
-// resolved against the directory of name unless absolute; a nil readFile
-// means os.ReadFile. An invalid policy returns a *LoadError listing every
-// problem, sorted by position.
+// Policy.Source. readFile reads the CSV a directory.file names: a relative
+// path inside the folder of name (absolute paths and .. are refused before
+// readFile is called), joined to that folder. A nil readFile reads through
+// an os.Root at that folder, so that a symlink leading out of it is refused
+// too. An invalid policy returns a *LoadError listing every problem, sorted
+// by position.
 func Parse(name string, data []byte, readFile func(path string) ([]byte, error)) (*Policy, error) {
 	if readFile == nil {
-		readFile = os.ReadFile
+		dir := filepath.Dir(name)
+		readFile = func(path string) ([]byte, error) { return readInside(dir, path) }
 	}
 	return parse(name, data, readFile)
 }

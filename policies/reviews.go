@@ -30,9 +30,6 @@ import (
 //	licence_costs: {jira-software: 8.60, confluence: 6.05}
 //	timezone: Europe/Paris
 
-// reviewRootKeys are the top-level keys this file reads.
-var reviewRootKeys = []string{"reviews", "licence_costs", "timezone"}
-
 var (
 	reviewKeys    = []string{"name", "if", "products", "inactive_for", "schedule", "action", "answer_within", "default", "keep_for", "warn_before", "exclude", "dry_run", "digest"}
 	reviewIfKeys  = []string{"user"}
@@ -68,8 +65,8 @@ type ReviewSettings struct {
 	// LicenceCosts is the monthly cost of one user of each product, for the
 	// savings figures; empty when the policy gives none.
 	LicenceCosts map[string]float64
-	Timezone     string         // IANA name schedules are read in; "UTC" by default
-	Location     *time.Location // Timezone, loaded
+	Timezone     string         // IANA name schedules are read in; "" means UTC (see Zone, Loc)
+	Location     *time.Location // Timezone, loaded; nil means UTC
 }
 
 // ReviewRule is one entry of reviews:.
@@ -237,39 +234,54 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 
 // ---- parsing ----
 
-// reviewSection reads the review keys of the root mapping f.
-func (ps *parser) reviewSection(f map[string]entry) {
+// timezone reads the time zone review schedules are read in.
+func (ps *parser) timezone(n *yaml.Node) {
 	st := &ps.pol.Review
-	st.Timezone, st.Location = "UTC", time.UTC
-	if e, ok := f["timezone"]; ok {
-		if s, ok := ps.str(e.val, "timezone"); ok {
-			loc, err := time.LoadLocation(s)
-			if err != nil || s == "Local" {
-				ps.nodef(ps.deref(e.val), "timezone %q is not an IANA time zone name like Europe/Paris or UTC", s)
-			} else {
-				st.Timezone, st.Location = s, loc
-			}
-		}
-	}
-	if e, ok := f["licence_costs"]; ok {
-		ps.licenceCosts(e.val, st)
-	}
-	if e, ok := f["reviews"]; ok {
-		items, ok := ps.seq(e.val, "reviews")
-		if !ok {
+	if s, ok := ps.str(n, "timezone"); ok {
+		loc, err := time.LoadLocation(s)
+		if err != nil || s == "Local" {
+			ps.nodef(ps.deref(n), "timezone %q is not an IANA time zone name like Europe/Paris or UTC", s)
 			return
 		}
-		names := map[string]int{}
-		for i, it := range items {
-			if r := ps.reviewRule(it, i, names); r != nil {
-				r.loc = st.Location
-				st.Rules = append(st.Rules, r)
-			}
+		st.Timezone, st.Location = s, loc
+	}
+}
+
+// reviews reads the review rules.
+func (ps *parser) reviews(n *yaml.Node) {
+	st := &ps.pol.Review
+	items, ok := ps.seq(n, "reviews")
+	if !ok {
+		return
+	}
+	names := map[string]int{}
+	for i, it := range items {
+		if r := ps.reviewRule(it, i, names); r != nil {
+			r.loc = st.Loc()
+			st.Rules = append(st.Rules, r)
 		}
 	}
 }
 
-func (ps *parser) licenceCosts(n *yaml.Node, st *ReviewSettings) {
+// Loc returns the time zone schedules are read in: UTC unless timezone: says.
+func (s *ReviewSettings) Loc() *time.Location {
+	if s.Location == nil {
+		return time.UTC
+	}
+	return s.Location
+}
+
+// Zone returns the timezone: name, "UTC" unless the policy says.
+func (s *ReviewSettings) Zone() string {
+	if s.Timezone == "" {
+		return "UTC"
+	}
+	return s.Timezone
+}
+
+// licenceCosts reads licence_costs: the monthly cost of a user of each product.
+func (ps *parser) licenceCosts(n *yaml.Node) {
+	st := &ps.pol.Review
 	f, ok := ps.fields(n, "licence_costs", Products)
 	if !ok {
 		return

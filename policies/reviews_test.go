@@ -66,8 +66,8 @@ func TestParse_Reviews(t *testing.T) {
 	if got := p.Review.LicenceCosts; got["jira-software"] != 8.60 || got["confluence"] != 6.05 {
 		t.Errorf("licence costs: got %v", got)
 	}
-	if p.Review.Timezone != "UTC" {
-		t.Errorf("timezone: got %q, want UTC", p.Review.Timezone)
+	if p.Review.Zone() != "UTC" {
+		t.Errorf("timezone: got %q, want UTC", p.Review.Zone())
 	}
 
 	t.Run("Next", func(t *testing.T) {

@@ -9,14 +9,15 @@ import (
 	"sync"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/policies"
 	"go.uber.org/zap"
 )
 
-// Names of the providers a policy may name.
+// Names of the providers a policy may name; policies holds the list.
 const (
-	NameJira           = "jira"
-	NameAtlassianAdmin = "atlassian-admin"
-	NameDryRun         = "dryrun"
+	NameJira           = policies.ProviderJira
+	NameAtlassianAdmin = policies.ProviderAtlassianAdmin
+	NameDryRun         = policies.ProviderDryRun
 )
 
 // Ledger keeps the dry-run provider's memberships somewhere that outlives

@@ -12,9 +12,11 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +36,8 @@ type DB struct {
 	read  *sql.DB
 	now   func() time.Time
 	lock  *os.File // held while this process works the database alone
+
+	writeStmts, readStmts stmtCache
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -68,8 +72,14 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		opt.Now = time.Now
 	}
 	if opt.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("open database %s: %w", path, err)
+		return openReadOnly(ctx, path, opt)
+	}
+	// Connecting in WAL mode rewrites the file header: look at an existing
+	// file read-only first, so that another application's file is refused
+	// untouched.
+	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
+		if err := probe(ctx, path, opt); err != nil {
+			return nil, err
 		}
 	}
 	q := url.Values{}
@@ -118,6 +128,82 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	return db, nil
 }
 
+// openReadOnly opens an existing jitbot database for reading only: it
+// never creates, migrates or writes the file, so that an auditor can read a
+// copy in a read-only folder. mode=ro works beside a running bot (WAL: the
+// -wal and -shm files exist). A database closed cleanly has neither, and in
+// a read-only folder SQLite cannot create the -shm file: with no -wal file
+// there is no writer and nothing beyond the main file, so it is then opened
+// immutable=1 (no locks, no change detection), which is safe for exactly
+// that case.
+func openReadOnly(ctx context.Context, path string, opt Options) (*DB, error) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("no jitbot database at %s: check --db or JITBOT_DB (jitbot run creates it)", path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot read the database %s: %w", path, err)
+	case st.IsDir():
+		return nil, fmt.Errorf("no jitbot database at %s: it is a folder", path)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
+	db, err := openPools(ctx, path, q, opt)
+	if err == nil {
+		return db, nil
+	}
+	if _, werr := os.Stat(path + "-wal"); werr == nil || !errors.Is(werr, fs.ErrNotExist) {
+		return nil, err
+	}
+	q.Set("immutable", "1")
+	if db, ierr := openPools(ctx, path, q, opt); ierr == nil {
+		return db, nil
+	}
+	return nil, err
+}
+
+// probe checks, read-only, that an existing file is a jitbot database or
+// an empty one.
+func probe(ctx context.Context, path string, opt Options) error {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
+	conn, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	db := &DB{path: path}
+	version, err := db.schemaVersion(ctx, conn)
+	if err != nil {
+		return db.explain(err)
+	}
+	return db.checkOwner(ctx, conn, version, false)
+}
+
+// openPools opens both pools of a read-only database on one DSN and checks it.
+func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB, error) {
+	dsn := "file:" + path + "?" + q.Encode()
+	db := &DB{path: path, now: opt.Now}
+	var err error
+	if db.read, err = sql.Open("sqlite3", dsn); err != nil {
+		return nil, err
+	}
+	db.read.SetMaxOpenConns(8)
+	if db.write, err = sql.Open("sqlite3", dsn); err != nil {
+		db.read.Close()
+		return nil, err
+	}
+	db.write.SetMaxOpenConns(1)
+	if err := db.check(ctx, Options{ReadOnly: true}); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // lockFile takes an exclusive advisory lock on path, creating it.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -138,6 +224,7 @@ func lockFile(path string) (*os.File, error) {
 // Close closes the database and releases its lock.
 func (db *DB) Close() error {
 	var errs []error
+	errs = append(errs, db.writeStmts.close(), db.readStmts.close())
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
@@ -180,6 +267,9 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if err != nil {
 		return db.explain(err)
 	}
+	if err := db.checkOwner(ctx, pool, current, readOnly); err != nil {
+		return err
+	}
 	if current > latest {
 		return fmt.Errorf("database %s has schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.path, current, latest)
 	}
@@ -190,6 +280,43 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 		return nil
 	}
 	return db.migrate(ctx, current, opt.maxVersion)
+}
+
+// checkOwner refuses a database that is not jitbot's: tables but no
+// jitbot schema (another application's file), or a schema_migrations table
+// without jitbot's tables. An empty database is jitbot's to create, except
+// for a read-only open, which has nothing to read in it.
+func (db *DB) checkOwner(ctx context.Context, pool *sql.DB, version int, readOnly bool) error {
+	rows, err := pool.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	if err != nil {
+		return db.explain(err)
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return db.explain(err)
+		}
+		tables = append(tables, n)
+	}
+	if err := rows.Err(); err != nil {
+		return db.explain(err)
+	}
+	switch {
+	case len(tables) == 0 && readOnly:
+		return fmt.Errorf("no jitbot database at %s: the file is empty (jitbot run creates the schema)", db.path)
+	case len(tables) == 0:
+		return nil
+	case version == 0 || !slices.Contains(tables, "audit_events"):
+		shown := tables
+		if len(shown) > 5 {
+			shown = append(slices.Clip(shown[:5]), "…")
+		}
+		return fmt.Errorf("%s is not a jitbot database: it is another application's SQLite file (tables %s); jitbot will not add its tables to it: name another file with --db or JITBOT_DB, nothing was written",
+			db.path, strings.Join(shown, ", "))
+	}
+	return nil
 }
 
 // explain turns SQLite's terse errors into sentences.
@@ -277,6 +404,7 @@ func (db *DB) migrate(ctx context.Context, current, maxVersion int) error {
 
 // Update runs fn in one IMMEDIATE write transaction.
 func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	defer db.writeStmts.prepare(ctx, db.write)
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.explain(err)
@@ -294,6 +422,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 
 // View runs fn in a read transaction on a consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	defer db.readStmts.prepare(ctx, db.read)
 	sqlTx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return db.explain(err)
@@ -322,7 +451,100 @@ func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 	if t.readOnly {
 		return nil, errors.New("store: write in a read transaction")
 	}
+	if st := t.stmt(q); st != nil {
+		return st.ExecContext(t.ctx, args...)
+	}
 	return t.tx.ExecContext(t.ctx, q, args...)
+}
+
+func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(q); st != nil {
+		return st.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, q, args...)
+}
+
+func (t *Tx) queryRow(q string, args ...any) *sql.Row {
+	if st := t.stmt(q); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, q, args...)
+}
+
+// stmt returns q prepared for this transaction, or nil the first time q is
+// seen: SQLite's parse and plan of the engine's statements cost more than
+// running them, so each is prepared once per pool and reused. A statement
+// cannot be prepared while a transaction holds the connection (the write
+// pool has one), so a new one is prepared after the transaction ends.
+func (t *Tx) stmt(q string) *sql.Stmt {
+	c := &t.db.writeStmts
+	if t.readOnly {
+		c = &t.db.readStmts
+	}
+	if v, ok := c.stmts.Load(q); ok {
+		return t.tx.StmtContext(t.ctx, v.(*sql.Stmt))
+	}
+	c.want(q)
+	return nil
+}
+
+// stmtCache holds one pool's prepared statements.
+type stmtCache struct {
+	stmts sync.Map // query → *sql.Stmt
+
+	mu     sync.Mutex
+	wanted map[string]bool
+	size   int
+}
+
+// maxStmts bounds a cache; queries beyond it run unprepared.
+const maxStmts = 512
+
+func (c *stmtCache) want(q string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.size+len(c.wanted) >= maxStmts {
+		return
+	}
+	if c.wanted == nil {
+		c.wanted = map[string]bool{}
+	}
+	c.wanted[q] = true
+}
+
+// prepare prepares the statements transactions asked for; call it with no
+// transaction of this goroutine open on pool.
+func (c *stmtCache) prepare(ctx context.Context, pool *sql.DB) {
+	c.mu.Lock()
+	wanted := c.wanted
+	c.wanted = nil
+	c.mu.Unlock()
+	for q := range wanted {
+		if _, ok := c.stmts.Load(q); ok {
+			continue
+		}
+		st, err := pool.PrepareContext(ctx, q)
+		if err != nil {
+			continue // it runs unprepared
+		}
+		if _, loaded := c.stmts.LoadOrStore(q, st); loaded {
+			st.Close()
+			continue
+		}
+		c.mu.Lock()
+		c.size++
+		c.mu.Unlock()
+	}
+}
+
+func (c *stmtCache) close() error {
+	var errs []error
+	c.stmts.Range(func(k, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		c.stmts.Delete(k)
+		return true
+	})
+	return errors.Join(errs...)
 }
 
 // casExec runs an UPDATE that must change exactly one row.

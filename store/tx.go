@@ -51,7 +51,7 @@ func scanRequest(s scanner) (*approvals.Request, error) {
 // GetRequest returns a request by id, or by an unambiguous prefix of at
 // least 8 characters (the short form people see).
 func (t *Tx) GetRequest(id string) (*approvals.Request, error) {
-	r, err := scanRequest(t.tx.QueryRowContext(t.ctx, `SELECT `+requestCols+` FROM requests WHERE id = ?`, id))
+	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
 		rs, err := t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
 		if err != nil {
@@ -69,7 +69,7 @@ func (t *Tx) GetRequest(id string) (*approvals.Request, error) {
 }
 
 func (t *Tx) queryRequests(q string, args ...any) ([]*approvals.Request, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func (t *Tx) InsertDecision(d *approvals.Decision) error {
 
 // Decisions returns every decision on a request in step order.
 func (t *Tx) Decisions(requestID string) ([]*approvals.Decision, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT request_id, step, approver, approve, reason, at FROM decisions WHERE request_id = ? ORDER BY step, at`, requestID)
+	rows, err := t.query(`SELECT request_id, step, approver, approve, reason, at FROM decisions WHERE request_id = ? ORDER BY step, at`, requestID)
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +217,7 @@ func scanGrant(s scanner) (*approvals.Grant, error) {
 }
 
 func (t *Tx) queryGrants(q string, args ...any) ([]*approvals.Grant, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (t *Tx) InsertGrant(g *approvals.Grant) error {
 
 // GetGrant returns a grant by id.
 func (t *Tx) GetGrant(id string) (*approvals.Grant, error) {
-	g, err := scanGrant(t.tx.QueryRowContext(t.ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
+	g, err := scanGrant(t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, approvals.ErrNotFound
 	}
@@ -273,7 +273,7 @@ func (t *Tx) GetMembership(m approvals.Membership) (*approvals.MembershipRecord,
 		origin string
 		since  int64
 	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT provider, grp, person, origin, since FROM memberships WHERE provider=? AND grp=? AND person=?`,
+	err := t.queryRow(`SELECT provider, grp, person, origin, since FROM memberships WHERE provider=? AND grp=? AND person=?`,
 		m.Provider, m.Group, m.Person).Scan(&rec.Provider, &rec.Group, &rec.Person, &origin, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, approvals.ErrNotFound
@@ -303,7 +303,7 @@ func (t *Tx) LiveGrants(provider, group string) ([]*approvals.Grant, error) {
 
 // Memberships lists the membership records of one group (drift reconciliation).
 func (t *Tx) Memberships(provider, group string) ([]*approvals.MembershipRecord, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT provider, grp, person, origin, since FROM memberships WHERE provider=? AND grp=? ORDER BY person`, provider, group)
+	rows, err := t.query(`SELECT provider, grp, person, origin, since FROM memberships WHERE provider=? AND grp=? ORDER BY person`, provider, group)
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +348,7 @@ func (t *Tx) EnqueueJob(j *approvals.Job) error {
 	now := ms(t.db.now())
 	if j.Coalesce && j.Key != "" {
 		var id int64
-		err := t.tx.QueryRowContext(t.ctx, `UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
+		err := t.queryRow(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
 			updated_at = ?2 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_key WHERE job_key = ?3 AND job_key <> '' AND state = 'pending'
 			AND kind = ?4 AND lease_owner = '' ORDER BY id DESC LIMIT 1) RETURNING id`,
 			j.Note, now, j.Key, string(j.Kind)).Scan(&id)
@@ -392,7 +392,7 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 	args := []any{owner, ms(leaseUntil), ms(t.db.now()), string(lane), ms(now), ms(now), owner}
 	args = append(args, skipArgs...)
 	args = append(args, limit)
-	rows, err := t.tx.QueryContext(t.ctx, `UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN (
+	rows, err := t.query(`UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ? WHERE id IN (
 		SELECT j.id FROM jobs j INDEXED BY jobs_due WHERE j.state = 'pending' AND j.lane = ? AND j.run_at <= ?
 		AND (j.lease_until <= ? OR j.lease_owner = ?)`+skipSQL+`
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
@@ -428,7 +428,7 @@ func (t *Tx) NextJobAt(lane approvals.Lane, now time.Time, skip []int64) (time.T
 	skipSQL, skipArgs := skipClause("id", skip)
 	var v sql.NullInt64
 	args := append([]any{string(lane), ms(now)}, skipArgs...)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lane = ? AND run_at > ?`+skipSQL, args...).Scan(&v)
+	err := t.queryRow(`SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lane = ? AND run_at > ?`+skipSQL, args...).Scan(&v)
 	if err != nil || !v.Valid {
 		return time.Time{}, false, err
 	}
@@ -438,7 +438,7 @@ func (t *Tx) NextJobAt(lane approvals.Lane, now time.Time, skip []int64) (time.T
 // PendingJobs returns every pending job of a lane ("" for all), oldest
 // first (tests and the CLI).
 func (t *Tx) PendingJobs(lane approvals.Lane) ([]*approvals.Job, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane))
+	rows, err := t.query(`SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane))
 	if err != nil {
 		return nil, err
 	}
@@ -479,7 +479,7 @@ func (t *Tx) FailJob(id int64, lastErr string) error {
 
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
-	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND state = 'pending' AND run_at > ?`,
+	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND grant_id <> '' AND state = 'pending' AND run_at > ?`,
 		ms(now), ms(t.db.now()), grantID, ms(now))
 	return err
 }
@@ -509,7 +509,7 @@ func (t *Tx) DueWarnings(now time.Time, limit int) ([]*approvals.Request, error)
 // term is one lookup in a partial index.
 func (t *Tx) NextDeadline() (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT min(x) FROM (
+	err := t.queryRow(`SELECT min(x) FROM (
 		SELECT min(ends_at) AS x FROM requests INDEXED BY requests_due_active WHERE state = 'active'
 		UNION ALL SELECT min(warn_at) FROM requests INDEXED BY requests_due_warn WHERE state = 'active' AND warned = 0
 		UNION ALL SELECT min(expires_at) FROM requests INDEXED BY requests_due_pending WHERE state = 'pending'
@@ -527,7 +527,7 @@ func (t *Tx) Append(e *approvals.Event) error {
 		prev string
 		seq  int64
 	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
+	err := t.queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}

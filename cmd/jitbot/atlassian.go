@@ -7,9 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/atlassianadmin"
@@ -29,40 +27,6 @@ import (
 //	ATLASSIAN_RATE           requests per second per API, default 10
 //	ATLASSIAN_TIMEOUT        timeout of each HTTP attempt, default 30s
 
-func init() {
-	builtin := realProvider
-	realProvider = func(ctx context.Context, m *Main, name string) (approvals.Provisioner, error) {
-		switch name {
-		case provisioner.NameJira, provisioner.NameAtlassianAdmin:
-			p, err := atlassianProvider(m.getenv, name, m.DB, m.Log.Named(name))
-			if err != nil {
-				return nil, err
-			}
-			// Every group the policy names must exist before jitbot starts.
-			if err := p.CheckGroups(ctx, m.Policy.Groups()[name]); err != nil {
-				return nil, fmt.Errorf("provider %s: %w", name, err)
-			}
-			return p, nil
-		}
-		return builtin(ctx, m, name)
-	}
-	for _, name := range []string{provisioner.NameJira, provisioner.NameAtlassianAdmin} {
-		groupCheckers[name] = func(ctx context.Context, getenv func(string) string, groups []string) error {
-			p, err := atlassianProvider(getenv, name, nil, nil)
-			if err != nil {
-				return err
-			}
-			return p.CheckGroups(ctx, groups)
-		}
-	}
-}
-
-// groupChecker is what both Atlassian providers are, beyond Provisioner.
-type groupChecker interface {
-	approvals.Provisioner
-	CheckGroups(ctx context.Context, names []string) error
-}
-
 // accountCache is the store's account id cache (nil for the CLI's check).
 type accountCache interface {
 	GetAccount(ctx context.Context, provider, email string) (string, bool, error)
@@ -71,7 +35,7 @@ type accountCache interface {
 
 // atlassianProvider builds the jira or atlassian-admin provider from the
 // environment. A missing or bad setting is one error naming the variables.
-func atlassianProvider(getenv func(string) string, name string, cache accountCache, log *zap.Logger) (groupChecker, error) {
+func atlassianProvider(getenv func(string) string, name string, cache accountCache, log *zap.Logger) (liveProvider, error) {
 	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
 	var problems []string
 	require := func(key, what string) string {
@@ -89,15 +53,13 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 		}
 		transport.Rate = r
 	}
-	if v := env("ATLASSIAN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			problems = append(problems, fmt.Sprintf("ATLASSIAN_TIMEOUT=%q is not a positive duration such as 30s", v))
-		}
+	if d, err := parseDurationSetting("ATLASSIAN_TIMEOUT", env("ATLASSIAN_TIMEOUT"), transport.Timeout, false); err != nil {
+		problems = append(problems, err.Error())
+	} else {
 		transport.Timeout = d
 	}
 	var (
-		p   groupChecker
+		p   liveProvider
 		err error
 	)
 	switch name {

@@ -7,29 +7,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
-	"github.com/jitbot/jitbot/policies"
 )
-
-func init() {
-	extraCommands["audit"] = func(c *cli, args []string) int {
-		return c.sub("audit", args, map[string]func([]string) int{
-			"verify": c.auditVerify, "export": c.auditExport, "anchor": c.auditAnchor})
-	}
-	extraCommands["report"] = func(c *cli, args []string) int {
-		return c.sub("report", args, map[string]func([]string) int{
-			"access": c.reportAccess, "person": c.reportPerson})
-	}
-}
 
 func (c *cli) auditVerify(args []string) int {
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	var anchors stringList
-	fs.Var(&anchors, "anchor", "SEQ:HASH of a head posted by `jitbot audit anchor` (repeatable): the chain must still contain it")
-	if code := c.parse(fs, args, "jitbot audit verify [--anchor SEQ:HASH]…"); code >= 0 {
+	fs.Var(&anchors, "anchor", "`SEQ:HASH` of a head posted by jitbot audit anchor (repeatable): the chain must still contain it")
+	if code := c.parse(fs, args, "jitbot audit verify [--anchor SEQ:HASH]…", 0); code >= 0 {
 		return code
 	}
 	var as []audit.Anchor
@@ -61,11 +48,11 @@ func (c *cli) auditVerify(args []string) int {
 func (c *cli) auditExport(args []string) int {
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	since := fs.String("since", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
 	until := fs.String("until", "", "only events before this time (RFC 3339 or YYYY-MM-DD)")
 	format := fs.String("format", "jsonl", "jsonl | csv")
-	if code := c.parse(fs, args, "jitbot audit export [--since T] [--until T] [--format jsonl|csv]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot audit export [--since T] [--until T] [--format jsonl|csv]", 0); code >= 0 {
 		return code
 	}
 	s, err := parseTime(*since)
@@ -95,9 +82,9 @@ func (c *cli) auditExport(args []string) int {
 func (c *cli) auditAnchor(args []string) int {
 	fs := flag.NewFlagSet("audit anchor", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	channel := fs.String("channel", c.getenv("JITBOT_AUDIT_CHANNEL"), "Slack channel to post the head to (env JITBOT_AUDIT_CHANNEL)")
-	if code := c.parse(fs, args, "jitbot audit anchor [--channel C]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot audit anchor [--channel C]", 0); code >= 0 {
 		return code
 	}
 	db, err := cfg.openDB(c.ctx, false)
@@ -109,7 +96,7 @@ func (c *cli) auditAnchor(args []string) int {
 	if err != nil && *channel != "" {
 		return c.fail(exitFailure, "%v", err)
 	}
-	head, err := anchor(c.ctx, db, *channel, poster)
+	head, err := (&audit.Anchorer{Chain: db, Poster: poster, Channel: *channel}).Anchor(c.ctx)
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
@@ -124,10 +111,10 @@ func (c *cli) auditAnchor(args []string) int {
 func (c *cli) reportAccess(args []string) int {
 	fs := flag.NewFlagSet("report access", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	resource := fs.String("resource", "", "resource id (required)")
 	at := fs.String("at", "", "the moment to report on (RFC 3339 or YYYY-MM-DD; default now)")
-	if code := c.parse(fs, args, "jitbot report access --resource ID [--at TIME]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot report access --resource ID [--at TIME]", 0); code >= 0 {
 		return code
 	}
 	if *resource == "" {
@@ -149,6 +136,16 @@ func (c *cli) reportAccess(args []string) int {
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
+	if len(rows) == 0 {
+		// Nobody at that time, or a resource jitbot never saw: say which.
+		var seen bool
+		if err := db.ReadDB().QueryRowContext(c.ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = ?)`, *resource).Scan(&seen); err != nil {
+			return c.fail(exitFailure, "%v", err)
+		}
+		if !seen {
+			return c.fail(exitFailure, "unknown resource %q: jitbot has no record of it (no request for it was ever filed); resource ids are those of the policy's catalogue", *resource)
+		}
+	}
 	if err := audit.WriteAccess(c.stdout, *resource, t, rows); err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
@@ -158,8 +155,8 @@ func (c *cli) reportAccess(args []string) int {
 func (c *cli) reportPerson(args []string) int {
 	fs := flag.NewFlagSet("report person", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
-	if code := c.parse(fs, args, "jitbot report person EMAIL"); code >= 0 {
+	c.dbFlag(fs, &cfg)
+	if code := c.parse(fs, args, "jitbot report person EMAIL", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -197,6 +194,3 @@ type stringList []string
 
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
-
-var _ = approvals.ActorSystem
-var _ = policies.FormatDuration

@@ -16,16 +16,16 @@ import (
 func (c *cli) policyCheck(args []string) int {
 	fs := flag.NewFlagSet("policy check", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.policyFlag(fs, &cfg)
 	online := fs.Bool("online", false, "also check that every group the policy names exists at its provider (needs the provider credentials)")
-	if code := c.parse(fs, args, "jitbot policy check [FILE] [--online]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot policy check [FILE] [--online]", 1); code >= 0 {
 		return code
 	}
-	path := cfg.Policy
+	path, from := cfg.Policy, c.policyFrom(fs)
 	if fs.NArg() > 0 {
-		path = fs.Arg(0)
+		path, from = fs.Arg(0), "the argument"
 	}
-	p, err := policies.Load(path)
+	p, err := loadPolicy(path, from)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return exitFailure
@@ -44,21 +44,21 @@ func (c *cli) policyCheck(args []string) int {
 func (c *cli) policyExplain(args []string) int {
 	fs := flag.NewFlagSet("policy explain", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.policyFlag(fs, &cfg)
 	requester := fs.String("requester", "", "the requester's email (required)")
 	resource := fs.String("resource", "", "the resource id (required)")
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
 	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
-	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL", 0); code >= 0 {
 		return code
 	}
 	if *user != "" {
-		return c.explainUser(&cfg, *user) // review.go
+		return c.explainUser(&cfg, c.policyFrom(fs), *user) // review.go
 	}
 	if *requester == "" || *resource == "" {
 		return c.fail(exitUsage, "policy explain needs --requester and --resource")
 	}
-	p, err := policies.Load(cfg.Policy)
+	p, err := loadPolicy(cfg.Policy, c.policyFrom(fs))
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return exitFailure
@@ -110,28 +110,28 @@ func (c *cli) policyExplain(args []string) int {
 
 // grantRow is one line of `grants list`.
 type grantRow struct {
-	Request   string    `json:"request_id"`
-	Grant     string    `json:"grant_id"`
-	Person    string    `json:"person"`
-	Resource  string    `json:"resource"`
-	Requested string    `json:"requested"`
-	Provider  string    `json:"provider"`
-	Group     string    `json:"group"`
-	State     string    `json:"state"`
-	Request_  string    `json:"request_state"`
-	Admin     bool      `json:"admin"`
-	Standing  bool      `json:"standing"`
-	EndsAt    time.Time `json:"ends_at,omitempty"`
-	Note      string    `json:"note,omitempty"`
+	Request      string    `json:"request_id"`
+	Grant        string    `json:"grant_id"`
+	Person       string    `json:"person"`
+	Resource     string    `json:"resource"`
+	Requested    string    `json:"requested"`
+	Provider     string    `json:"provider"`
+	Group        string    `json:"group"`
+	State        string    `json:"state"`
+	RequestState string    `json:"request_state"`
+	Admin        bool      `json:"admin"`
+	Standing     bool      `json:"standing"`
+	EndsAt       time.Time `json:"ends_at,omitempty"`
+	Note         string    `json:"note,omitempty"`
 }
 
 func (c *cli) grantsList(args []string) int {
 	fs := flag.NewFlagSet("grants list", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	active := fs.Bool("active", false, "only grants whose access is live (provisioning, active or being revoked)")
 	asJSON := fs.Bool("json", false, "one JSON object per line")
-	if code := c.parse(fs, args, "jitbot grants list [--active] [--json]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot grants list [--active] [--json]", 0); code >= 0 {
 		return code
 	}
 	db, err := cfg.openDB(c.ctx, true)
@@ -159,7 +159,7 @@ func (c *cli) grantsList(args []string) int {
 				}
 				rows = append(rows, grantRow{Request: r.ID, Grant: g.ID, Person: g.Person, Resource: g.Resource,
 					Requested: r.Resource, Provider: g.Provider, Group: g.Group, State: string(g.State),
-					Request_: string(r.State), Admin: r.Admin, Standing: g.Standing, EndsAt: r.EndsAt, Note: g.Note})
+					RequestState: string(r.State), Admin: r.Admin, Standing: g.Standing, EndsAt: r.EndsAt, Note: g.Note})
 			}
 		}
 		return nil
@@ -206,10 +206,10 @@ func (c *cli) grantsList(args []string) int {
 func (c *cli) grantsRevoke(args []string) int {
 	fs := flag.NewFlagSet("grants revoke", flag.ContinueOnError)
 	var cfg Config
-	c.commonFlags(fs, &cfg)
+	c.dbFlag(fs, &cfg)
 	reason := fs.String("reason", "", "why (required; recorded in the audit trail)")
 	by := fs.String("by", c.env("JITBOT_OPERATOR", "cli:"+c.env("USER", "operator")), "who revokes (env JITBOT_OPERATOR)")
-	if code := c.parse(fs, args, "jitbot grants revoke REQUEST_ID --reason TEXT"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot grants revoke REQUEST_ID --reason TEXT", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -218,11 +218,6 @@ func (c *cli) grantsRevoke(args []string) int {
 	if strings.TrimSpace(*reason) == "" {
 		return c.fail(exitUsage, "grants revoke needs --reason")
 	}
-	p, err := policies.Load(cfg.Policy)
-	if err != nil {
-		fmt.Fprintln(c.stderr, err)
-		return exitFailure
-	}
 	db, err := cfg.openDB(c.ctx, false)
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
@@ -230,7 +225,8 @@ func (c *cli) grantsRevoke(args []string) int {
 	defer db.Close()
 	// The CLI only records the revocation and queues the removal: the
 	// running bot's worker performs it (and, if no bot runs, the next start).
-	svc := approvals.New(approvals.Config{Store: db, Policy: p})
+	// Revoking needs no policy: the request holds its memberships.
+	svc := approvals.New(approvals.Config{Store: db})
 	r, err := svc.Revoke(c.ctx, fs.Arg(0), *by, *reason)
 	if err != nil {
 		var de *approvals.Error

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/store"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -17,30 +21,72 @@ import (
 
 // Config is everything jitbot reads from flags and the environment.
 type Config struct {
-	Policy    string // JITBOT_POLICY, --policy
-	DB        string // JITBOT_DB, --db
-	LogLevel  string // JITBOT_LOG_LEVEL, --log-level
-	LogFormat string // JITBOT_LOG_FORMAT, --log-format
-	DryRun    bool   // JITBOT_DRY_RUN, --dry-run
+	Policy string // JITBOT_POLICY, --policy
+	// PolicyFrom says where Policy came from ("--policy", "JITBOT_POLICY",
+	// "the default"), for the error when the file is not there.
+	PolicyFrom string
+	DB         string // JITBOT_DB, --db
+	LogLevel   string // JITBOT_LOG_LEVEL, --log-level
+	LogFormat  string // JITBOT_LOG_FORMAT, --log-format
+	DryRun     bool   // JITBOT_DRY_RUN, --dry-run
 	// Reconcile is the drift reconciliation interval (JITBOT_RECONCILE_INTERVAL).
 	Reconcile time.Duration
 }
 
-// envDuration reads a Go duration from the environment, or def.
-func envDuration(c *cli, key string, def time.Duration) time.Duration {
-	if d, err := time.ParseDuration(c.getenv(key)); err == nil {
-		return d
-	}
-	return def
-}
+const (
+	defaultPolicy = "policy.yaml"
+	defaultDB     = "jitbot.db"
+)
 
-// commonFlags registers the flags every command shares, with defaults from
-// the environment, so that flags override the environment.
+// Each command registers only the flags it uses; defaults come from the
+// environment, so that flags override the environment.
+
+// commonFlags registers the flags of jitbot run: policy, database, logs.
 func (c *cli) commonFlags(fs *flag.FlagSet, cfg *Config) {
-	fs.StringVar(&cfg.Policy, "policy", c.env("JITBOT_POLICY", "policy.yaml"), "policy file (env JITBOT_POLICY)")
-	fs.StringVar(&cfg.DB, "db", c.env("JITBOT_DB", "jitbot.db"), "SQLite database file (env JITBOT_DB)")
+	c.policyFlag(fs, cfg)
+	c.dbFlag(fs, cfg)
 	fs.StringVar(&cfg.LogLevel, "log-level", c.env("JITBOT_LOG_LEVEL", "info"), "debug | info | warn | error (env JITBOT_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", c.env("JITBOT_LOG_FORMAT", "json"), "json | console (env JITBOT_LOG_FORMAT)")
+}
+
+// policyFlag registers --policy.
+func (c *cli) policyFlag(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Policy, "policy", c.env("JITBOT_POLICY", defaultPolicy), "policy `FILE` (env JITBOT_POLICY)")
+}
+
+// dbFlag registers --db.
+func (c *cli) dbFlag(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.DB, "db", c.env("JITBOT_DB", defaultDB), "SQLite database `FILE` (env JITBOT_DB)")
+}
+
+// policyFrom says where the --policy value of fs came from.
+func (c *cli) policyFrom(fs *flag.FlagSet) string {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "policy" })
+	switch {
+	case set:
+		return "--policy"
+	case c.getenv("JITBOT_POLICY") != "":
+		return "JITBOT_POLICY"
+	}
+	return "the default"
+}
+
+// loadPolicy loads the policy a command needs. A missing file says which
+// file was looked for, where that name came from, and how to name another.
+func loadPolicy(path, from string) (*policies.Policy, error) {
+	p, err := policies.Load(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		abs, aerr := filepath.Abs(path)
+		if aerr != nil {
+			abs = path
+		}
+		if from == "" {
+			from = "--policy"
+		}
+		return nil, fmt.Errorf("no policy file at %s (from %s); name another with --policy FILE or JITBOT_POLICY", abs, from)
+	}
+	return p, err
 }
 
 func (c *cli) env(key, def string) string {
@@ -50,20 +96,25 @@ func (c *cli) env(key, def string) string {
 	return def
 }
 
-func (c *cli) envBool(key string) bool {
-	b, _ := strconv.ParseBool(c.getenv(key))
-	return b
-}
-
-// parse parses args with fs; it prints errors and help itself and returns
-// the exit code to stop with, or -1 to go on.
-func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string) int {
+// parse parses args with fs, allowing at most maxArgs positional
+// arguments; it prints errors and help itself and returns the exit code to
+// stop with, or -1 to go on.
+func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string, maxArgs int) int {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	err := fs.Parse(interleave(fs, args))
 	if err == flag.ErrHelp {
 		c.printHelp(fs, synopsis)
 		return exitOK
+	}
+	if err == nil && fs.NArg() > maxArgs {
+		extra := fs.Args()[maxArgs:]
+		switch maxArgs {
+		case 0:
+			err = fmt.Errorf("jitbot %s takes no arguments, got %q", fs.Name(), strings.Join(extra, " "))
+		default:
+			err = fmt.Errorf("jitbot %s: unexpected argument %q", fs.Name(), strings.Join(extra, " "))
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "jitbot: %v\n", err)
@@ -76,10 +127,15 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, synopsis string) int {
 func (c *cli) printHelp(fs *flag.FlagSet, synopsis string) { c.printHelpTo(c.stdout, fs, synopsis) }
 
 func (c *cli) printHelpTo(w io.Writer, fs *flag.FlagSet, synopsis string) {
-	fmt.Fprintf(w, "Usage: %s\n\nFlags:\n", synopsis)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+	fmt.Fprintf(w, "Usage: %s\n", synopsis)
+	has := false
+	fs.VisitAll(func(*flag.Flag) { has = true })
+	if has {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
 }
 
 // interleave moves flags after positional arguments to the front, so that
@@ -136,8 +192,15 @@ func (cfg *Config) logger(w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(encoder, zapcore.AddSync(w), level)), nil
 }
 
-// openDB opens the database for a command.
+// openDB opens the database for a CLI command: read-only for the read
+// commands (never creating or migrating it), read-write for the others.
+// Either way the database must exist: only jitbot run creates one.
 func (cfg *Config) openDB(ctx context.Context, readOnly bool) (*store.DB, error) {
+	if !readOnly {
+		if _, err := os.Stat(cfg.DB); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no jitbot database at %s: check --db or JITBOT_DB (jitbot run creates it)", cfg.DB)
+		}
+	}
 	return store.Open(ctx, cfg.DB, store.Options{ReadOnly: readOnly})
 }
 

@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 )
 
 // Version is set at build time with -ldflags "-X main.Version=…".
@@ -30,59 +32,108 @@ const (
 	exitInternal = 3
 )
 
-const usage = `jitbot — just-in-time access to Atlassian Cloud, from Slack.
+// command is one jitbot command: a name, the one line that help prints for
+// it, and either what it runs or its subcommands.
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, args []string) int
+	sub     []command
+}
 
-Usage:
-  jitbot run [flags]                       start the bot (Slack Socket Mode)
-  jitbot policy check FILE [--online]      validate a policy file
-  jitbot policy explain --requester EMAIL --resource ID [--duration D]
-                                           show which rule applies and who approves
-  jitbot policy explain --user EMAIL       which licence review rule covers a person
-  jitbot grants list [--active] [--json]   list grants
-  jitbot grants revoke ID --reason TEXT    revoke a grant now
-  jitbot audit verify|export|anchor        check and export the audit trail
-  jitbot report access|person              who had access, and why
-  jitbot activity sync|show                last-active dates from the Atlassian directory
-  jitbot review list|run|runs|report       licence reviews: rules, runs, outcomes
-  jitbot users restore EMAIL               restore a suspended person's access
-  jitbot version                           print the version
+// commands is every command jitbot has. Help is printed from it.
+var commands = []command{
+	{name: "run", summary: "start the bot (Slack Socket Mode)", run: (*cli).run},
+	{name: "policy", summary: "check a policy file and explain its decisions", sub: []command{
+		{name: "check", summary: "validate a policy file; --online also asks the providers whether its groups exist", run: (*cli).policyCheck},
+		{name: "explain", summary: "show which rule applies to a request, who approves it and for how long", run: (*cli).policyExplain},
+	}},
+	{name: "grants", summary: "list and revoke grants", sub: []command{
+		{name: "list", summary: "list grants, one line per membership, with their state and deadline", run: (*cli).grantsList},
+		{name: "revoke", summary: "revoke a grant now (the running bot removes the membership)", run: (*cli).grantsRevoke},
+	}},
+	{name: "audit", summary: "check, export and anchor the audit trail", sub: []command{
+		{name: "verify", summary: "walk the hash chain and name the first event that does not match", run: (*cli).auditVerify},
+		{name: "export", summary: "stream the audit events as JSON Lines or CSV", run: (*cli).auditExport},
+		{name: "anchor", summary: "post the chain head to the audit channel, an outside witness", run: (*cli).auditAnchor},
+	}},
+	{name: "report", summary: "who had access, and why", sub: []command{
+		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
+		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
+	}},
+	{name: "activity", summary: "last-active dates from the Atlassian directory", sub: []command{ // review.go
+		{name: "sync", summary: "read every user's product activity from the Admin API into the database", run: (*cli).activitySync},
+		{name: "show", summary: "last activity per product and days idle, of a person or a department", run: (*cli).activityShow},
+	}},
+	{name: "review", summary: "licence reviews: rules, runs and their outcomes", sub: []command{ // review.go
+		{name: "list", summary: "the review rules, who they cover, their next and last run", run: (*cli).reviewList},
+		{name: "run", summary: "run a review rule now (--dry-run changes nothing)", run: (*cli).reviewRun},
+		{name: "runs", summary: "past runs with their outcomes", run: (*cli).reviewRuns},
+		{name: "report", summary: "one run person by person, or everyone suspended on a day, as a table, CSV or JSON", run: (*cli).reviewReport},
+	}},
+	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
+		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},
+	}},
+	{name: "version", summary: "print the version", run: (*cli).version},
+}
 
-Run 'jitbot COMMAND --help' for a command's flags. Every flag can also be set
+// lookup returns the command named name in cmds.
+func lookup(cmds []command, name string) (command, bool) {
+	for _, c := range cmds {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// writeUsage prints the top-level help: every command and subcommand with
+// its summary.
+func writeUsage(w io.Writer) {
+	fmt.Fprint(w, "jitbot — just-in-time access to Atlassian Cloud, from Slack.\n\nUsage:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands {
+		if len(c.sub) == 0 {
+			fmt.Fprintf(tw, "  jitbot %s\t%s\n", c.name, c.summary)
+			continue
+		}
+		for _, s := range c.sub {
+			fmt.Fprintf(tw, "  jitbot %s %s\t%s\n", c.name, s.name, s.summary)
+		}
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+Run 'jitbot COMMAND --help' for a command's flags. Settings can also be given
 in the environment (see README.md): flags win over the environment.
-`
+`)
+}
 
 // Run runs the jitbot command line and returns the exit code. It is what
 // main calls, and what end-to-end tests call in-process.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		writeUsage(stderr)
 		return exitUsage
 	}
-	env := &cli{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	switch args[0] {
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		writeUsage(stdout)
 		return exitOK
-	case "version", "--version":
-		fmt.Fprintf(stdout, "jitbot %s\n", Version)
-		return exitOK
-	case "run":
-		return env.run(args[1:])
-	case "policy":
-		return env.sub("policy", args[1:], map[string]func([]string) int{"check": env.policyCheck, "explain": env.policyExplain})
-	case "grants":
-		return env.sub("grants", args[1:], map[string]func([]string) int{"list": env.grantsList, "revoke": env.grantsRevoke})
-	default:
-		if h, ok := extraCommands[args[0]]; ok {
-			return h(env, args[1:])
-		}
-		fmt.Fprintf(stderr, "jitbot: unknown command %q\n\n%s", args[0], usage)
+	case "--version":
+		return c.version(nil)
+	}
+	cmd, ok := lookup(commands, args[0])
+	if !ok {
+		fmt.Fprintf(stderr, "jitbot: unknown command %q\n\n", args[0])
+		writeUsage(stderr)
 		return exitUsage
 	}
+	if cmd.run != nil {
+		return cmd.run(c, args[1:])
+	}
+	return c.group(cmd, args[1:])
 }
-
-// extraCommands lets other files register top-level commands (audit, report).
-var extraCommands = map[string]func(c *cli, args []string) int{}
 
 // cli carries a command's streams and environment.
 type cli struct {
@@ -93,23 +144,37 @@ type cli struct {
 	getenv func(string) string
 }
 
-func (c *cli) sub(name string, args []string, cmds map[string]func([]string) int) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintf(c.stdout, "Usage: jitbot %s COMMAND\n\nCommands:\n", name)
-		for _, k := range sortedKeys(cmds) {
-			fmt.Fprintf(c.stdout, "  %s\n", k)
+// group runs a subcommand of cmd, or prints cmd's subcommands with their
+// summaries.
+func (c *cli) group(cmd command, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := c.stdout
+		fmt.Fprintf(w, "Usage: jitbot %s COMMAND — %s\n\nCommands:\n", cmd.name, cmd.summary)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, s := range cmd.sub {
+			fmt.Fprintf(tw, "  %s\t%s\n", s.name, s.summary)
 		}
+		tw.Flush()
+		fmt.Fprintf(w, "\nRun 'jitbot %s COMMAND --help' for a command's flags.\n", cmd.name)
 		if len(args) == 0 {
 			return exitUsage
 		}
 		return exitOK
 	}
-	h, ok := cmds[args[0]]
+	sub, ok := lookup(cmd.sub, args[0])
 	if !ok {
-		fmt.Fprintf(c.stderr, "jitbot %s: unknown command %q (try --help)\n", name, args[0])
+		fmt.Fprintf(c.stderr, "jitbot %s: unknown command %q (try jitbot %s --help)\n", cmd.name, args[0], cmd.name)
 		return exitUsage
 	}
-	return h(args[1:])
+	return sub.run(c, args[1:])
+}
+
+func (c *cli) version(args []string) int {
+	if len(args) > 0 {
+		return c.fail(exitUsage, "jitbot version takes no arguments, got %q", strings.Join(args, " "))
+	}
+	fmt.Fprintf(c.stdout, "jitbot %s\n", Version)
+	return exitOK
 }
 
 func (c *cli) fail(code int, format string, args ...any) int {

@@ -208,3 +208,26 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Group help (jitbot policy, grants, audit, report) lists each subcommand
+// with its one-line description, from the one table of commands.
+func TestCLI_GroupHelpDescribesCommands(t *testing.T) {
+	for _, cmd := range commands {
+		if len(cmd.sub) == 0 {
+			continue
+		}
+		code, out, _ := runCLI(t, nil, cmd.name, "--help")
+		if code != exitOK {
+			t.Errorf("jitbot %s --help: exit %d", cmd.name, code)
+		}
+		_, top, _ := runCLI(t, nil, "--help")
+		for _, s := range cmd.sub {
+			if s.summary == "" || !strings.Contains(out, s.name+"  ") || !strings.Contains(out, s.summary) {
+				t.Errorf("jitbot %s --help: got %q, want %s with its description %q", cmd.name, out, s.name, s.summary)
+			}
+			if !strings.Contains(top, "jitbot "+cmd.name+" "+s.name) {
+				t.Errorf("jitbot --help lacks jitbot %s %s:\n%s", cmd.name, s.name, top)
+			}
+		}
+	}
+}

@@ -23,21 +23,6 @@ import (
 	"golang.org/x/term"
 )
 
-// The licence review commands: activity sync|show, review
-// list|run|runs|report, users restore.
-func init() {
-	extraCommands["activity"] = func(c *cli, args []string) int {
-		return c.sub("activity", args, map[string]func([]string) int{"sync": c.activitySync, "show": c.activityShow})
-	}
-	extraCommands["review"] = func(c *cli, args []string) int {
-		return c.sub("review", args, map[string]func([]string) int{"list": c.reviewList, "run": c.reviewRun,
-			"runs": c.reviewRuns, "report": c.reviewReport})
-	}
-	extraCommands["users"] = func(c *cli, args []string) int {
-		return c.sub("users", args, map[string]func([]string) int{"restore": c.usersRestore})
-	}
-}
-
 // reviewAdmin builds the organisation directory and the account actions
 // (Admin API v2) from the environment. The Atlassian wiring replaces it;
 // tests replace it with a fake.
@@ -87,8 +72,8 @@ type reviewEnv struct {
 
 // openReview loads the policy and the database and builds the engine;
 // withAdmin also connects the Admin API.
-func (c *cli) openReview(cfg *Config, readOnly, withAdmin bool, retention time.Duration) (*reviewEnv, int) {
-	p, err := policies.Load(cfg.Policy)
+func (c *cli) openReview(cfg *Config, from string, readOnly, withAdmin bool, retention time.Duration) (*reviewEnv, int) {
+	p, err := loadPolicy(cfg.Policy, from)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return nil, exitFailure
@@ -118,14 +103,14 @@ func (c *cli) activitySync(args []string) int {
 	var cfg Config
 	c.commonFlags(fs, &cfg)
 	retention := fs.String("retention", c.env("JITBOT_ACTIVITY_RETENTION", "400d"), "how many days of activity snapshots to keep (env JITBOT_ACTIVITY_RETENTION)")
-	if code := c.parse(fs, args, "jitbot activity sync [--retention 400d]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot activity sync [--retention 400d]", 0); code >= 0 {
 		return code
 	}
 	keep, err := policies.ParseDuration(*retention)
 	if err != nil {
 		return c.fail(exitUsage, "--retention: %v", err)
 	}
-	env, code := c.openReview(&cfg, false, true, keep)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), false, true, keep)
 	if code >= 0 {
 		return code
 	}
@@ -240,7 +225,7 @@ func (c *cli) activityShow(args []string) int {
 	dept := fs.String("department", "", "only people of this department")
 	format := fs.String("format", "table", "table | csv | json")
 	history := fs.Bool("history", false, "with EMAIL: every day's snapshot too (when was the person last active, as seen each day)")
-	if code := c.parse(fs, args, "jitbot activity show [EMAIL | --department D] [--format table|csv|json] [--history]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot activity show [EMAIL | --department D] [--format table|csv|json] [--history]", 1); code >= 0 {
 		return code
 	}
 	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
@@ -249,7 +234,7 @@ func (c *cli) activityShow(args []string) int {
 	if fs.NArg() > 1 || (fs.NArg() == 1 && *dept != "") {
 		return c.fail(exitUsage, "activity show takes one email or --department, not both")
 	}
-	env, code := c.openReview(&cfg, true, false, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
 		return code
 	}
@@ -407,10 +392,10 @@ func (c *cli) reviewList(args []string) int {
 	fs := flag.NewFlagSet("review list", flag.ContinueOnError)
 	var cfg Config
 	c.commonFlags(fs, &cfg)
-	if code := c.parse(fs, args, "jitbot review list"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review list", 0); code >= 0 {
 		return code
 	}
-	env, code := c.openReview(&cfg, true, false, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
 		return code
 	}
@@ -436,7 +421,7 @@ func (c *cli) reviewList(args []string) int {
 			last = runs[0].StartedAt.Format("2006-01-02 15:04Z") + " " + string(runs[0].State) + " " + approvals.Short(runs[0].ID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.If.Describe(), policies.FormatDuration(r.InactiveFor), action,
-			r.Schedule, s.Next.In(env.policy.Review.Location).Format("2006-01-02 15:04 MST"), last)
+			r.Schedule, s.Next.In(env.policy.Review.Loc()).Format("2006-01-02 15:04 MST"), last)
 	}
 	return flushCode(c, tw)
 }
@@ -453,13 +438,13 @@ func (c *cli) reviewRun(args []string) int {
 	var cfg Config
 	c.commonFlags(fs, &cfg)
 	dry := fs.Bool("dry-run", false, "report what would happen and change nothing")
-	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run]", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
 		return c.fail(exitUsage, "review run takes the name of one review rule (see jitbot review list)")
 	}
-	env, code := c.openReview(&cfg, false, false, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), false, false, 0)
 	if code >= 0 {
 		return code
 	}
@@ -491,10 +476,10 @@ func (c *cli) reviewRuns(args []string) int {
 	c.commonFlags(fs, &cfg)
 	rule := fs.String("rule", "", "only runs of this rule")
 	limit := fs.Int("limit", 50, "at most this many, newest first")
-	if code := c.parse(fs, args, "jitbot review runs [--rule NAME] [--limit N]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review runs [--rule NAME] [--limit N]", 0); code >= 0 {
 		return code
 	}
-	env, code := c.openReview(&cfg, true, false, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
 		return code
 	}
@@ -545,13 +530,13 @@ func (c *cli) reviewReport(args []string) int {
 	runID := fs.String("run", "", "the run (default: the latest)")
 	format := fs.String("format", "table", "table | csv | json")
 	on := fs.String("suspended-on", "", "instead: everyone suspended on this day (YYYY-MM-DD, UTC), under which rule, who decided and why")
-	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table] [--suspended-on DATE]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table] [--suspended-on DATE]", 0); code >= 0 {
 		return code
 	}
 	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
 		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
 	}
-	env, code := c.openReview(&cfg, true, false, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
 		return code
 	}
@@ -615,13 +600,13 @@ func (c *cli) usersRestore(args []string) int {
 	var cfg Config
 	c.commonFlags(fs, &cfg)
 	by := fs.String("by", c.env("JITBOT_OPERATOR", "cli:"+c.env("USER", "operator")), "who restores (env JITBOT_OPERATOR)")
-	if code := c.parse(fs, args, "jitbot users restore EMAIL"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot users restore EMAIL", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
 		return c.fail(exitUsage, "users restore takes one email")
 	}
-	env, code := c.openReview(&cfg, false, true, 0)
+	env, code := c.openReview(&cfg, c.policyFrom(fs), false, true, 0)
 	if code >= 0 {
 		return code
 	}
@@ -755,7 +740,7 @@ func (c *cli) explainReview(p *policies.Policy, cfg *Config, email string) int {
 			next = sc.Next
 		}
 	}
-	fmt.Fprintf(w, "next run:      %s (%s)\n", next.In(p.Review.Location).Format("2006-01-02 15:04 MST"), rule.Schedule)
+	fmt.Fprintf(w, "next run:      %s (%s)\n", next.In(p.Review.Loc()).Format("2006-01-02 15:04 MST"), rule.Schedule)
 	return exitOK
 }
 
@@ -767,8 +752,8 @@ func userGroups(u *review.User) []string {
 }
 
 // explainUser is policy explain --user.
-func (c *cli) explainUser(cfg *Config, email string) int {
-	p, err := policies.Load(cfg.Policy)
+func (c *cli) explainUser(cfg *Config, from, email string) int {
+	p, err := loadPolicy(cfg.Policy, from)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
 		return exitFailure

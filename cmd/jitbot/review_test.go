@@ -155,7 +155,7 @@ func TestCLI_Review(t *testing.T) {
 
 	// Suspend zed for real, then restore him.
 	e, code := (&cli{ctx: context.Background(), stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string { return env[k] }}).
-		openReview(&Config{Policy: env["JITBOT_POLICY"], DB: env["JITBOT_DB"]}, false, true, 0)
+		openReview(&Config{Policy: env["JITBOT_POLICY"], DB: env["JITBOT_DB"]}, "", false, true, 0)
 	if code >= 0 {
 		t.Fatal("open review")
 	}

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
-	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
@@ -32,7 +32,7 @@ type Main struct {
 
 	Log     *zap.Logger
 	DB      *store.DB
-	Policy  *policies.Policy
+	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
 	Review  *review.Engine // the licence review (review.go)
 	Bot     *bot.Bot       // the Slack front end
@@ -51,19 +51,36 @@ Environment (secrets are read only from here):
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
   JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit
-  JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to daily
+  JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
+                         the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
-  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)`
+  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
+
+Booleans read 1/0, true/false, yes/no, on/off, y/n; durations 30s, 90m, 4h, 1d.
+SIGHUP, or a change of the policy file, reloads the policy; an invalid one is
+refused (logged and alerted) and the one in force stays.`
 
 // ParseFlags reads the run command's flags over the environment.
 func (m *Main) ParseFlags(c *cli, args []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	c.commonFlags(fs, &m.Config)
-	fs.DurationVar(&m.Config.Reconcile, "reconcile-interval", envDuration(c, "JITBOT_RECONCILE_INTERVAL", time.Hour), "how often managed groups are compared with the grants (drift); 0 turns it off (env JITBOT_RECONCILE_INTERVAL)")
-	fs.BoolVar(&m.Config.DryRun, "dry-run", c.envBool("JITBOT_DRY_RUN"), "make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN)")
-	return c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--log-level L] [--log-format F]"+runEnvHelp)
+	env := &settings{getenv: c.getenv}
+	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
+	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
+	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
+		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
+	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
+		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
+		return code
+	}
+	m.Config.PolicyFrom = c.policyFrom(fs)
+	if err := errors.Join(env.errs...); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	return -1
 }
 
 // Open loads the policy, opens the database and wires the engine. An
@@ -82,9 +99,13 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Clock == nil {
 		m.Clock = clockwork.NewRealClock()
 	}
-	p, err := policies.Load(m.Config.Policy)
-	if err != nil {
+	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
+	var le *policies.LoadError
+	switch {
+	case errors.As(err, &le):
 		return fmt.Errorf("the policy is invalid; jitbot will not start:\n%w", err)
+	case err != nil:
+		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Policy = p
 	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now, Exclusive: true})
@@ -119,10 +140,11 @@ func (m *Main) Open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		m.frontEnds = append(m.frontEnds, func(ctx context.Context) error {
-			return anchorDaily(ctx, m.Clock, m.DB, channel, poster, m.Log)
-		})
+		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
+		m.frontEnds = append(m.frontEnds, a.Run)
 	}
+	w, hup := m.openPolicyWatch()
+	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
 	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
 		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))
 	return nil
@@ -133,29 +155,6 @@ func (m *Main) getenv(key string) string {
 		return ""
 	}
 	return m.Getenv(key)
-}
-
-// buildProviders returns a provider for every provider name the policy uses.
-func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisioner, error) {
-	dry := provisioner.NewDryRun(m.DB, m.Log.Named("dryrun"))
-	out := map[string]approvals.Provisioner{provisioner.NameDryRun: dry}
-	for name := range m.Policy.Groups() {
-		if m.Config.DryRun || name == provisioner.NameDryRun {
-			out[name] = dry
-			continue
-		}
-		p, err := realProvider(ctx, m, name)
-		if err != nil {
-			return nil, err
-		}
-		out[name] = p
-	}
-	return out, nil
-}
-
-// realProvider builds a live provider; the Atlassian wiring registers itself here.
-var realProvider = func(ctx context.Context, m *Main, name string) (approvals.Provisioner, error) {
-	return nil, fmt.Errorf("provider %q is not available in this build; use --dry-run", name)
 }
 
 // Run runs the engine and the front ends until ctx ends.

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/store"
+	"github.com/slack-go/slack"
 )
 
 // The Slack front end, configured from the environment:
@@ -82,4 +88,82 @@ func (m *Main) openSlack(ctx context.Context) error {
 	m.Service.SetGroups(b)
 	m.frontEnds = append(m.frontEnds, b.Run)
 	return nil
+}
+
+// slackAPIPoster posts the audit anchor with the Web API.
+type slackAPIPoster struct{ api *slack.Client }
+
+func (p slackAPIPoster) Post(ctx context.Context, channel, text string) error {
+	_, _, err := p.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false))
+	return err
+}
+
+// slackPoster builds a poster from SLACK_BOT_TOKEN and SLACK_API_URL.
+func slackPoster(getenv func(string) string) (audit.Poster, error) {
+	token := getenv("SLACK_BOT_TOKEN")
+	if token == "" {
+		return nil, errors.New("SLACK_BOT_TOKEN is not set: it is needed to post the anchor to Slack")
+	}
+	opts := []slack.Option{}
+	if u := getenv("SLACK_API_URL"); u != "" {
+		opts = append(opts, slack.OptionAPIURL(u))
+	}
+	return slackAPIPoster{api: slack.New(token, opts...)}, nil
+}
+
+// checkSlackGroups sizes the Slack user groups the policy's approval steps
+// name, so that a step no group can fill is reported now rather than at
+// every request. Without SLACK_BOT_TOKEN it says it did not check.
+func (c *cli) checkSlackGroups(p *policies.Policy) error {
+	used := map[string][]string{} // handle → rules naming it
+	for _, r := range p.Rules {
+		for _, a := range r.Then.Approvals {
+			for _, t := range a.Approvers {
+				if h, ok := strings.CutPrefix(t, "group:"); ok && !slices.Contains(used[h], r.Name) {
+					used[h] = append(used[h], r.Name)
+				}
+			}
+		}
+	}
+	if len(used) == 0 {
+		return nil
+	}
+	token := c.getenv("SLACK_BOT_TOKEN")
+	if token == "" {
+		fmt.Fprintln(c.stderr, "note: Slack user groups not checked (SLACK_BOT_TOKEN is not set)")
+		return nil
+	}
+	opts := []slack.Option{}
+	if u := c.getenv("SLACK_API_URL"); u != "" {
+		opts = append(opts, slack.OptionAPIURL(u))
+	}
+	groups, err := slack.New(token, opts...).GetUserGroupsContext(c.ctx)
+	if err != nil {
+		return fmt.Errorf("slack: usergroups.list: %w", err)
+	}
+	sizes := map[string]int{}
+	for _, g := range groups {
+		sizes[strings.ToLower(g.Handle)] = g.UserCount
+	}
+	var errs []error
+	for _, h := range sortedKeys(used) {
+		if _, ok := sizes[strings.ToLower(h)]; !ok {
+			errs = append(errs, fmt.Errorf("slack: there is no user group @%s (named in rule %s)", h, strings.Join(quoteAll(used[h]), ", ")))
+		}
+	}
+	for _, pr := range p.CheckQuorums(func(h string) (int, bool) {
+		n, ok := sizes[strings.ToLower(h)]
+		return n, ok
+	}) {
+		errs = append(errs, errors.New(pr.String()))
+	}
+	return errors.Join(errs...)
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }

@@ -153,6 +153,7 @@ func New(tb testing.TB, opts Options) *Server {
 	}
 	if path == "" {
 		tb.Logf("atlassianfake: shared/specs/%s not found: Jira requests are not validated", SpecFile)
+		noticeSpecMissing()
 	}
 	s.specPath = path
 	s.mux = http.NewServeMux()

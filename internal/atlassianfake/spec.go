@@ -85,12 +85,23 @@ func RequireSpec(t testing.TB) string {
 	t.Helper()
 	p := FindSpec()
 	if p == "" {
+		noticeSpecMissing()
 		t.Skipf("contract test skipped: shared/specs/%s not found above the working directory (it lives beside the repository, ../shared/specs)", SpecFile)
 	}
 	if _, err := loadSpec(p); err != nil {
 		t.Fatalf("load the Jira spec: %v", err)
 	}
 	return p
+}
+
+// specNotice prints, once per test binary, that the spec was not found:
+// without -v a skip or a log line is invisible.
+var specNotice sync.Once
+
+func noticeSpecMissing() {
+	specNotice.Do(func() {
+		fmt.Fprintf(os.Stderr, "atlassianfake: shared/specs/%s not found: Jira requests in these tests are not validated and contract tests are skipped\n", SpecFile)
+	})
 }
 
 func loadSpec(path string) (*jiraSpec, error) {

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -171,6 +172,9 @@ type trigger struct {
 }
 
 // New starts an emulator for the test and stops it in tb.Cleanup.
+// specNotice prints, once per test binary, that the spec was not found.
+var specNotice sync.Once
+
 func New(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if opts.BotToken == "" {
@@ -260,6 +264,10 @@ func New(tb testing.TB, opts Options) *Server {
 	}
 	if idx, err := loadSpec(path); err != nil {
 		tb.Logf("slack spec not found at %s: skipping spec validation (%v)", path, err)
+		// Without -v the log line is invisible: say it once per test binary.
+		specNotice.Do(func() {
+			fmt.Fprintf(os.Stderr, "slackfake: %s not found: Slack requests in these tests are not validated against the official spec\n", path)
+		})
 	} else {
 		s.spec = idx
 	}

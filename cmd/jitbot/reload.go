@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/policies"
+	"go.uber.org/zap"
+)
+
+// Policy reload without restart: on SIGHUP, and when the policy file (or
+// its directory file) changes, the bot re-reads the policy. A valid one
+// comes into force for the next request (Service.SetPolicy records it with
+// its sha256); an invalid one is refused, its problems logged and posted to
+// the alert channel, and the policy in force stays. Requests already filed
+// keep the route they were filed under: it is stored with them.
+
+// ActionPolicyRefused is the audit action of a reload that was refused.
+const ActionPolicyRefused = "policy.refused"
+
+// reloadDebounce lets an editor finish writing (several events for one
+// save) before the file is read.
+const reloadDebounce = 500 * time.Millisecond
+
+// maxAlertProblems bounds the problems an alert lists.
+const maxAlertProblems = 10
+
+// reloadPolicy re-reads the policy file and puts it in force if it is
+// valid and differs from the one in force. why says what asked for it
+// (SIGHUP, a file change), for the log. It returns whether the policy
+// changed, and the reason it was refused.
+func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
+	log := m.Log.With(zap.String("policy", m.Config.Policy), zap.String("trigger", why))
+	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
+	if err == nil {
+		err = m.checkReload(ctx, p)
+	}
+	if err != nil {
+		log.Error("policy reload refused; the policy in force stays", zap.Error(err))
+		m.refuseReload(ctx, err)
+		return false, err
+	}
+	old := m.Service.Policy()
+	if old != nil && old.Hash == p.Hash {
+		log.Debug("policy unchanged", zap.String("policy_sha256", p.Hash))
+		return false, nil
+	}
+	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		log.Error("policy reload could not be recorded; the policy in force stays", zap.Error(err))
+		return false, err
+	}
+	if m.Review != nil {
+		m.Review.SetPolicy(p) // review.go
+	}
+	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
+		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
+	return true, nil
+}
+
+// checkReload refuses a policy the running providers cannot serve: a
+// provider that was not configured at start-up, or a group that does not
+// exist at a live provider.
+func (m *Main) checkReload(ctx context.Context, p *policies.Policy) error {
+	groups := p.Groups()
+	var errs []error
+	for _, name := range sortedKeys(groups) {
+		prov, ok := m.Providers[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("provider %s was not configured when jitbot started: restart jitbot to use it", name))
+			continue
+		}
+		if live, ok := prov.(liveProvider); ok {
+			if err := live.CheckGroups(ctx, groups[name]); err != nil {
+				errs = append(errs, fmt.Errorf("provider %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// refuseReload records the refusal in the audit trail and raises an alert
+// in the same transaction (its delivery is a message-lane job).
+func (m *Main) refuseReload(ctx context.Context, cause error) {
+	lines := strings.Split(cause.Error(), "\n")
+	shown := lines
+	if len(shown) > maxAlertProblems {
+		shown = append(shown[:maxAlertProblems:maxAlertProblems], fmt.Sprintf("… and %d more (jitbot policy check %s)", len(lines)-maxAlertProblems, m.Config.Policy))
+	}
+	msg := fmt.Sprintf("The policy %s was not reloaded: the policy in force stays.\n%s", m.Config.Policy, strings.Join(shown, "\n"))
+	sum := ""
+	if data, err := os.ReadFile(m.Config.Policy); err == nil {
+		sum = sha256Hex(data)
+	}
+	err := m.DB.Update(ctx, func(tx approvals.Tx) error {
+		data := map[string]string{"file": m.Config.Policy, "problems": strconv.Itoa(len(lines))}
+		if sum != "" {
+			data["sha256"] = sum
+		}
+		if err := tx.Append(&approvals.Event{Time: m.Clock.Now(), Actor: approvals.ActorSystem, Action: ActionPolicyRefused,
+			Reason: "the policy file is invalid; the policy in force stays", Data: data}); err != nil {
+			return err
+		}
+		return m.Service.RaiseAlertTx(tx, "", "", msg, nil)
+	})
+	if err != nil {
+		m.Log.Error("the refused policy reload could not be recorded", zap.Error(err))
+		return
+	}
+	m.Service.Wake()
+}
+
+// openPolicyWatch starts watching the policy's folder (not the file:
+// editors and Kubernetes replace the file, by rename or symlink swap, rather
+// than write it in place) and SIGHUP, before Run, so that no change made
+// after Open is missed. Without inotify, SIGHUP still reloads.
+func (m *Main) openPolicyWatch() (w *fsnotify.Watcher, hup chan os.Signal) {
+	hup, stop := notifyHUP()
+	m.closers = append(m.closers, func() error { stop(); return nil })
+	w, err := fsnotify.NewWatcher()
+	if err == nil {
+		if err = w.Add(filepath.Dir(m.Config.Policy)); err != nil {
+			w.Close()
+			w = nil
+		}
+	}
+	if err != nil {
+		m.Log.Warn("policy file changes are not watched; SIGHUP still reloads", zap.Error(err))
+		return nil, hup
+	}
+	m.closers = append(m.closers, w.Close)
+	return w, hup
+}
+
+// watchPolicy reloads the policy on SIGHUP and when its file or directory
+// file changes, until ctx ends.
+func (m *Main) watchPolicy(ctx context.Context, w *fsnotify.Watcher, hup <-chan os.Signal) error {
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if w != nil {
+		events, errs = w.Events, w.Errors
+	}
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			m.reloadPolicy(ctx, "SIGHUP")
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if m.isPolicyFile(ev.Name) {
+				debounce = m.Clock.After(reloadDebounce)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			m.Log.Warn("watching the policy file", zap.Error(err))
+		case <-debounce:
+			debounce = nil
+			m.reloadPolicy(ctx, "file changed")
+		}
+	}
+}
+
+// isPolicyFile reports whether a change to name concerns the policy: the
+// policy file, its directory file, or Kubernetes' ..data symlink swap.
+func (m *Main) isPolicyFile(name string) bool {
+	base := filepath.Base(name)
+	if base == filepath.Base(m.Config.Policy) || strings.HasPrefix(base, "..") {
+		return true
+	}
+	if p := m.Service.Policy(); p != nil && p.DirectoryFile != "" && filepath.Clean(name) == filepath.Clean(p.DirectoryFile) {
+		return true
+	}
+	return false
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// notifyHUP starts delivering SIGHUP to a channel; stop undoes it.
+func notifyHUP() (ch chan os.Signal, stop func()) {
+	ch = make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	return ch, func() { signal.Stop(ch) }
+}
