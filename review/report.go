@@ -71,8 +71,8 @@ func BuildReport(run *Run, items []*Item, costs map[string]float64) *Report {
 		case ItemSuspended, ItemSuspending, ItemWarned:
 			for _, p := range it.Products {
 				r.Reclaimable[p.Key]++
-				r.MonthlyCost += costs[p.Key]
 			}
+			r.MonthlyCost += it.MonthlyCost(costs)
 		case ItemIdPManaged, ItemFailed:
 			r.NeedsIT = append(r.NeedsIT, it)
 		}

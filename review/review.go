@@ -351,3 +351,13 @@ func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 func equalFold(a, b string) bool {
 	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
+
+// MonthlyCost is what the person's reviewed products cost a month under
+// costs (the policy's licence_costs): the licences at stake.
+func (it *Item) MonthlyCost(costs map[string]float64) float64 {
+	total := 0.0
+	for _, p := range it.Products {
+		total += costs[p.Key]
+	}
+	return total
+}

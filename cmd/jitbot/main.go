@@ -70,6 +70,7 @@ var commands = []command{
 		{name: "run", summary: "run a review rule now (--dry-run changes nothing)", run: (*cli).reviewRun},
 		{name: "runs", summary: "past runs with their outcomes", run: (*cli).reviewRuns},
 		{name: "report", summary: "one run person by person, or everyone suspended on a day, as a table, CSV or JSON", run: (*cli).reviewReport},
+		{name: "answer", summary: "answer for one person as IT: --keep with a reason, or --suspend", run: (*cli).reviewAnswer},
 	}},
 	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
 		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},

@@ -760,3 +760,40 @@ func (c *cli) explainUser(cfg *Config, from, email string) int {
 	}
 	return c.explainReview(p, cfg, email)
 }
+
+// reviewAnswer is IT answering for one person from the command line (the
+// managers answer in Slack): recorded as IT's decision, with the reason.
+func (c *cli) reviewAnswer(args []string) int {
+	fs := flag.NewFlagSet("review answer", flag.ContinueOnError)
+	var cfg Config
+	c.commonFlags(fs, &cfg)
+	keep := fs.Bool("keep", false, "keep the person's access (needs --reason)")
+	suspend := fs.Bool("suspend", false, "suspend the person (the running bot performs it)")
+	reason := fs.String("reason", "", "why: the business reason for a Keep (recorded as evidence)")
+	by := fs.String("by", c.env("JITBOT_OPERATOR", "cli:"+c.env("USER", "operator")), "who answers, as IT (env JITBOT_OPERATOR)")
+	if code := c.parse(fs, args, "jitbot review answer ITEM --keep|--suspend [--reason TEXT]", 1); code >= 0 {
+		return code
+	}
+	if fs.NArg() != 1 || *keep == *suspend {
+		return c.fail(exitUsage, "review answer takes one item id (see jitbot review report --format json) and one of --keep or --suspend")
+	}
+	env, code := c.openReview(&cfg, c.policyFrom(fs), false, false, 0)
+	if code >= 0 {
+		return code
+	}
+	defer env.db.Close()
+	it, err := env.eng.Answer(c.ctx, review.AnswerInput{ItemID: fs.Arg(0), By: *by, Keep: *keep, Reason: *reason, AsIT: true})
+	if err != nil {
+		var de *approvals.Error
+		if errors.As(err, &de) {
+			return c.fail(exitFailure, "%s", de.Message)
+		}
+		return c.fail(exitFailure, "%v", err)
+	}
+	what := "kept"
+	if !*keep {
+		what = "to be suspended (the running bot suspends them)"
+	}
+	fmt.Fprintf(c.stdout, "%s: %s, by %s\n", it.Email, what, it.DecidedBy)
+	return exitOK
+}

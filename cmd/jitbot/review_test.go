@@ -148,9 +148,24 @@ func TestCLI_Review(t *testing.T) {
 		t.Errorf("review report csv: exit %d\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, env, "review", "report", "--format", "json")
-	var rep map[string]any
+	var rep struct {
+		Items []struct{ ID, Email string }
+	}
 	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil {
 		t.Errorf("review report json: exit %d\n%s", code, out)
+	}
+	// IT answers for alice from the command line.
+	for _, it := range rep.Items {
+		if it.Email != "alice@example.com" {
+			continue
+		}
+		if code, _, errOut := runCLI(t, env, "review", "answer", it.ID, "--keep"); code != exitFailure || !strings.Contains(errOut, "reason") {
+			t.Errorf("keep without a reason: exit %d %q", code, errOut)
+		}
+		code, out, errOut := runCLI(t, env, "review", "answer", it.ID, "--keep", "--reason", "on leave", "--by", "it@example.com")
+		if code != 0 || !strings.Contains(out, "alice@example.com: kept, by it@example.com") {
+			t.Errorf("review answer: exit %d\n%s%s", code, out, errOut)
+		}
 	}
 
 	// Suspend zed for real, then restore him.
@@ -230,7 +245,7 @@ func TestSyncProgress_PlainLines(t *testing.T) {
 
 func TestCLI_ReviewHelp(t *testing.T) {
 	for _, args := range [][]string{{"activity", "sync", "--help"}, {"activity", "show", "--help"}, {"review", "list", "--help"},
-		{"review", "run", "--help"}, {"review", "runs", "--help"}, {"review", "report", "--help"}, {"users", "restore", "--help"},
+		{"review", "run", "--help"}, {"review", "runs", "--help"}, {"review", "report", "--help"}, {"review", "answer", "--help"}, {"users", "restore", "--help"},
 		{"review", "--help"}, {"activity", "--help"}, {"users", "--help"}} {
 		code, out, _ := runCLI(t, nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
