@@ -23,13 +23,6 @@ import (
 	"golang.org/x/term"
 )
 
-// reviewAdmin builds the organisation directory and the account actions
-// (Admin API v2) from the environment. The Atlassian wiring replaces it;
-// tests replace it with a fake.
-var reviewAdmin = func(getenv func(string) string, db *store.DB, log *zap.Logger) (review.Directory, review.Accounts, error) {
-	return nil, nil, errors.New("the Atlassian Admin API directory is not available in this build")
-}
-
 // openReview wires the licence review into jitbot run: the engine on the
 // same database, its suspension job on the approvals engine's access lane,
 // and its scheduler beside the other loops. Without the Admin API settings

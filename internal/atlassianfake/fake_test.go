@@ -120,14 +120,32 @@ func TestServer_Auth(t *testing.T) {
 func TestServer_AdminV1IsRefused(t *testing.T) {
 	rec := &recorder{TB: t}
 	s := New(rec, Options{})
-	for _, path := range []string{"/admin/v1/orgs/org-1/directory/users/abc/suspend-access", "/admin/v1/orgs/org-1/directory/groups/g/memberships"} {
-		resp, _ := call(t, s, "POST", path, `{}`, adminAuth(s))
-		if resp.StatusCode != http.StatusGone {
-			t.Errorf("%s: status %d, want 410", path, resp.StatusCode)
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/admin/v1/orgs/org-1/directory/users/abc/suspend-access"},
+		{"POST", "/admin/v1/orgs/org-1/directory/users/abc/restore-access"},
+		{"POST", "/admin/v1/orgs/org-1/directory/groups/g/memberships"},
+		{"DELETE", "/admin/v1/orgs/org-1/directory/groups/g/memberships/abc"},
+	} {
+		resp, body := call(t, s, c.method, c.path, `{}`, adminAuth(s))
+		if resp.StatusCode != http.StatusGone || !strings.Contains(body, `"code":"ADMIN-410"`) {
+			t.Errorf("%s %s: %d %s, want 410 Gone", c.method, c.path, resp.StatusCode, body)
 		}
 	}
-	if errs := rec.failures(); len(errs) != 2 || !strings.Contains(errs[0], "switched off; use v2") {
+	if errs := rec.failures(); len(errs) != 4 || !strings.Contains(errs[0], "switched off; use v2") {
 		t.Fatalf("failures: %q", errs)
+	}
+	for _, route := range GoneRoutes() {
+		if n := s.Calls(route); n != 1 {
+			t.Errorf("Calls(%q) = %d, want 1", route, n)
+		}
+	}
+	// The one v1 read still served is not refused.
+	id := s.AddUser("alice@example.com")
+	if resp, body := call(t, s, "GET", "/admin/v1/orgs/org-1/directory/users/"+id+"/last-active-dates", "", adminAuth(s)); resp.StatusCode != 200 {
+		t.Errorf("last-active-dates: %d %s", resp.StatusCode, body)
+	}
+	if errs := rec.failures(); len(errs) != 4 {
+		t.Fatalf("failures: %q", errs[4:])
 	}
 }
 
@@ -140,9 +158,11 @@ func TestServer_RateLimit(t *testing.T) {
 		case 200:
 			ok++
 		case 429:
+			// The Admin API says when in X-RateLimit-Reset only (ISO 8601, UTC).
 			limited++
 			reset, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-RateLimit-Reset"))
-			if resp.Header.Get("Retry-After") != "1" || err != nil || !reset.After(time.Now()) || reset.After(time.Now().Add(time.Second)) {
+			if _, sent := resp.Header["Retry-After"]; sent || err != nil || !strings.HasSuffix(resp.Header.Get("X-RateLimit-Reset"), "Z") ||
+				!reset.After(time.Now().Add(-time.Millisecond)) || reset.After(time.Now().Add(time.Second)) {
 				t.Errorf("429 headers: Retry-After %q, X-RateLimit-Reset %q", resp.Header.Get("Retry-After"), resp.Header.Get("X-RateLimit-Reset"))
 			}
 		default:
@@ -155,9 +175,21 @@ func TestServer_RateLimit(t *testing.T) {
 	if all, rl := s.Throttled(); all != 5 || rl != 5 {
 		t.Errorf("Throttled: %d %d", all, rl)
 	}
-	// Jira has its own bucket.
+	// Jira has its own bucket, and its 429 carries Retry-After too.
 	if resp, _ := call(t, s, "GET", "/rest/api/3/group/bulk", "", jiraAuth(s)); resp.StatusCode != 200 {
 		t.Errorf("jira after the admin bucket ran dry: %d", resp.StatusCode)
+	}
+	for i := 0; ; i++ {
+		resp, _ := call(t, s, "GET", "/rest/api/3/group/bulk", "", jiraAuth(s))
+		if resp.StatusCode == 429 {
+			if resp.Header.Get("Retry-After") != "1" || resp.Header.Get("X-RateLimit-Reset") == "" {
+				t.Errorf("jira 429 headers: %v", resp.Header)
+			}
+			break
+		}
+		if i > 50 {
+			t.Fatal("jira never answered 429")
+		}
 	}
 }
 
@@ -168,8 +200,12 @@ func TestServer_InjectedFaults(t *testing.T) {
 	for range n {
 		resp, _ := call(t, s, "POST", "/admin/v2/orgs/org-1/directories/-/groups/search", `{}`, adminAuth(s))
 		counts[resp.StatusCode]++
-		if resp.StatusCode == 429 && resp.Header.Get("Retry-After") != "2" {
-			t.Fatalf("Retry-After: %q", resp.Header.Get("Retry-After"))
+		if resp.StatusCode == 429 {
+			reset, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-RateLimit-Reset"))
+			if err != nil || resp.Header.Get("Retry-After") != "" || reset.Before(time.Now().Add(time.Second)) || reset.After(time.Now().Add(2*time.Second+time.Millisecond)) {
+				t.Fatalf("X-RateLimit-Reset %q, Retry-After %q: want the reset 2s ahead and no Retry-After",
+					resp.Header.Get("X-RateLimit-Reset"), resp.Header.Get("Retry-After"))
+			}
 		}
 	}
 	for status, frac := range map[int]float64{429: 0.3, 503: 0.2, 500: 0.1, 200: 0.4} {

@@ -30,7 +30,7 @@ type jiraUser struct {
 }
 
 func (s *Server) jiraUserJSON(u *User) jiraUser {
-	j := jiraUser{AccountID: u.AccountID, AccountType: "atlassian", Active: u.Active && !u.Suspended, DisplayName: u.Name,
+	j := jiraUser{AccountID: u.AccountID, AccountType: u.accountType(), Active: u.Active && !u.Suspended, DisplayName: u.Name,
 		Self: s.srv.URL + "/rest/api/3/user?accountId=" + u.AccountID, TimeZone: "Europe/Berlin"}
 	if !u.HideEmail {
 		j.EmailAddress = u.Email
@@ -78,7 +78,7 @@ func (s *Server) jiraUserSearch(w http.ResponseWriter, r *http.Request) {
 	start, n := paging(r, 50, 1000)
 	s.mu.Lock()
 	var found []*User
-	for _, u := range s.users {
+	for _, u := range s.users.sorted() {
 		if !u.Active || q == "" {
 			continue
 		}
@@ -88,7 +88,6 @@ func (s *Server) jiraUserSearch(w http.ResponseWriter, r *http.Request) {
 			found = append(found, u)
 		}
 	}
-	sort.Slice(found, func(i, j int) bool { return found[i].AccountID < found[j].AccountID })
 	from, to := window(len(found), start, n)
 	out := make([]jiraUser, 0, to-from)
 	for _, u := range found[from:to] {
@@ -152,7 +151,7 @@ func (s *Server) jiraGroupMembers(w http.ResponseWriter, r *http.Request) {
 	}
 	var found []*User
 	for id := range s.members[g.ID] {
-		if u := s.users[id]; inactive || (u.Active && !u.Suspended) {
+		if u := s.users.get(id); inactive || (u.Active && !u.Suspended) {
 			found = append(found, u)
 		}
 	}
@@ -186,7 +185,7 @@ func (s *Server) jiraAddUser(w http.ResponseWriter, r *http.Request) {
 		writeJiraError(w, http.StatusNotFound, "Specified group does not exist.")
 		return
 	}
-	u := s.users[body.AccountID]
+	u := s.users.get(body.AccountID)
 	if u == nil {
 		writeJiraError(w, http.StatusNotFound, "The user with account ID '"+body.AccountID+"' does not exist.")
 		return
@@ -212,7 +211,7 @@ func (s *Server) jiraRemoveUser(w http.ResponseWriter, r *http.Request) {
 		writeJiraError(w, http.StatusNotFound, "Specified group does not exist.")
 		return
 	}
-	u := s.users[account]
+	u := s.users.get(account)
 	if u == nil {
 		writeJiraError(w, http.StatusNotFound, "The user with account ID '"+account+"' does not exist.")
 		return

@@ -5,14 +5,20 @@
 //
 // It checks basic auth (Jira) and bearer auth (Admin API), pages like the
 // real APIs (startAt/maxResults/isLast for Jira, cursors in links.next for
-// the Admin API), records every membership change with its time, and
-// injects faults: a fraction of 429 with Retry-After, of 503 and of 500,
-// added latency, a per-second rate limit answering 429 with Retry-After
-// and X-RateLimit-Reset, and a 403 on writes. Every Jira request is
+// the Admin API), records every membership change and every suspend and
+// restore with its time, and injects faults: a fraction of 429, of 503 and
+// of 500, added latency, a per-second rate limit (a token bucket), and a
+// 403 on writes. A 429 carries X-RateLimit-Reset (ISO 8601, UTC) and, from
+// Jira only, Retry-After, as the real APIs do. Every Jira request is
 // validated against the official OpenAPI spec (see FindSpec) and every 2xx
-// Jira answer the fake gives too; a violation fails the test. Requests to
-// the Admin API v1 group-membership or suspend-access endpoints, which
-// Atlassian has switched off, fail the test too.
+// Jira answer the fake gives too; a violation fails the test. There is no
+// official Admin API spec: its shapes follow jira.js (see admin.go), its
+// request bodies are checked field by field, and a request to the v1
+// suspend-access, restore-access or group-membership endpoints, which
+// Atlassian has switched off, is answered 410 Gone and fails the test.
+//
+// The directory is kept sorted by account id with indexes by id and
+// email, so it holds 100,000 users (AddUsers) and pages them cheaply.
 package atlassianfake
 
 import (
@@ -23,7 +29,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +48,9 @@ type Options struct {
 	OrgID  string // default "org-1"
 	// Directory is the id of the organisation's directory; default "dir-1".
 	Directory string
+	// SiteID is the product instance id of the site's products, the
+	// default Product.ID; default "a436116f-02ce-4520-8fbb-7301462a1674".
+	SiteID string
 	// SpecPath is the Jira spec; default FindSpec(). When there is none,
 	// requests are not validated (logged once).
 	SpecPath string
@@ -55,31 +64,23 @@ type Options struct {
 // Faults are what the fake does wrong on purpose.
 type Faults struct {
 	// Throttle, Unavailable and ServerError are the fractions of requests
-	// answered 429 (with Retry-After), 503 and 500.
+	// answered 429, 503 and 500.
 	Throttle, Unavailable, ServerError float64
-	// RetryAfter is sent with injected 429 answers, in whole seconds
+	// RetryAfter is the wait an injected 429 asks for: X-RateLimit-Reset
+	// is that far ahead, and Jira's Retry-After says it in whole seconds
 	// rounded up (0 sends "Retry-After: 0").
 	RetryAfter time.Duration
 	// Latency is added to every answer.
 	Latency time.Duration
 	// RateLimit, if positive, limits each API to that many requests per
 	// second (a token bucket of RateBurst, default one second's worth):
-	// beyond it the answer is 429 with Retry-After and X-RateLimit-Reset.
+	// beyond it the answer is 429, X-RateLimit-Reset saying when the next
+	// token comes.
 	RateLimit float64
 	RateBurst int
 	// DenyWrites answers membership and suspension writes 403, as for an
 	// API user who is not a site or organisation admin.
 	DenyWrites bool
-}
-
-// User is an Atlassian account in the directory.
-type User struct {
-	AccountID string
-	Email     string
-	Name      string
-	Active    bool // false: deactivated
-	Suspended bool // access suspended in the directory (Admin API)
-	HideEmail bool // profile visibility hides the email from Jira
 }
 
 // Group is a group of the directory (a site group in Jira).
@@ -112,10 +113,11 @@ type Server struct {
 	mu        sync.Mutex
 	faults    Faults
 	limiters  map[string]*rate.Limiter
-	users     map[string]*User  // by account id
+	users     directory
 	groups    map[string]*Group // by id
 	members   map[string]map[string]bool
 	changes   []Change
+	suspends  []SuspendCall
 	calls     map[string]int // by "METHOD pattern"
 	throttled int            // 429 answers, injected or rate limited
 	limited   int            // 429 answers from the rate limit
@@ -142,8 +144,11 @@ func New(tb testing.TB, opts Options) *Server {
 	if opts.Directory == "" {
 		opts.Directory = "dir-1"
 	}
+	if opts.SiteID == "" {
+		opts.SiteID = "a436116f-02ce-4520-8fbb-7301462a1674"
+	}
 	s := &Server{tb: tb, opts: opts, now: opts.Now, faults: opts.Faults, limiters: map[string]*rate.Limiter{},
-		users: map[string]*User{}, groups: map[string]*Group{}, members: map[string]map[string]bool{}, calls: map[string]int{}}
+		users: newDirectory(), groups: map[string]*Group{}, members: map[string]map[string]bool{}, calls: map[string]int{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -184,36 +189,6 @@ func (s *Server) SetFaults(f Faults) {
 	s.limiters = map[string]*rate.Limiter{}
 }
 
-// AddUser adds an active account with email and returns its account id.
-func (s *Server) AddUser(email string) string {
-	return s.PutUser(User{Email: email, Active: true})
-}
-
-// PutUser adds or replaces an account; an empty AccountID is generated.
-func (s *Server) PutUser(u User) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if u.AccountID == "" {
-		s.nextID++
-		u.AccountID = fmt.Sprintf("5b10ac8d82e05b22cc%06x", s.nextID)
-	}
-	if u.Name == "" {
-		u.Name, _, _ = strings.Cut(u.Email, "@")
-	}
-	s.users[u.AccountID] = &u
-	return u.AccountID
-}
-
-// User returns the account with the email (the first, by account id).
-func (s *Server) User(email string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if u := s.userByEmail(email); u != nil {
-		return *u, true
-	}
-	return User{}, false
-}
-
 // AddGroup adds a group to the organisation's directory and returns its id.
 func (s *Server) AddGroup(name string) string {
 	return s.AddGroupIn(name, s.opts.Directory)
@@ -238,55 +213,6 @@ func (s *Server) DeleteGroup(name string) {
 		delete(s.groups, g.ID)
 		delete(s.members, g.ID)
 	}
-}
-
-// SetMember adds or removes a membership directly, as an admin clicking in
-// Atlassian Administration would: it is not recorded as a change.
-func (s *Server) SetMember(group, email string, member bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, u := s.groupByName(group), s.userByEmail(email)
-	if g == nil || u == nil {
-		s.tb.Fatalf("atlassianfake: SetMember(%q, %q): no such group or user", group, email)
-		return
-	}
-	if member {
-		s.members[g.ID][u.AccountID] = true
-	} else {
-		delete(s.members[g.ID], u.AccountID)
-	}
-}
-
-// IsMember reports whether the account with email is in group.
-func (s *Server) IsMember(group, email string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, u := s.groupByName(group), s.userByEmail(email)
-	return g != nil && u != nil && s.members[g.ID][u.AccountID]
-}
-
-// Members returns the emails of group's members, sorted.
-func (s *Server) Members(group string) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g := s.groupByName(group)
-	if g == nil {
-		return nil
-	}
-	var out []string
-	for id := range s.members[g.ID] {
-		out = append(out, s.users[id].Email)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Suspended reports whether the account with email is suspended.
-func (s *Server) Suspended(email string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.userByEmail(email)
-	return u != nil && u.Suspended
 }
 
 // Changes returns the membership changes made through the APIs, in order.
@@ -335,16 +261,6 @@ func (s *Server) violation(format string, args ...any) {
 	s.problems = append(s.problems, msg)
 	s.mu.Unlock()
 	s.tb.Errorf("atlassianfake: %s", msg)
-}
-
-func (s *Server) userByEmail(email string) *User {
-	var found *User
-	for _, u := range s.users {
-		if strings.EqualFold(u.Email, email) && (found == nil || u.AccountID < found.AccountID) {
-			found = u
-		}
-	}
-	return found
 }
 
 func (s *Server) groupByName(name string) *Group {
@@ -398,9 +314,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f := s.faults
 	s.mu.Unlock()
 
-	if strings.HasPrefix(r.URL.Path, "/admin/v1/") {
+	if slices.Contains(goneV1, pattern) {
 		s.violation("%s %s: the Admin API v1 endpoints for group membership and suspension are switched off; use v2", r.Method, r.URL.Path)
-		writeAdminError(w, http.StatusGone, "ADMIN-410", "Gone", "this v1 endpoint is no longer available")
+		writeAdminError(w, http.StatusGone, "ADMIN-410", "Gone", "This API is no longer available: use the v2 endpoint.")
 		return
 	}
 	if api == "" || pattern == "" {
@@ -514,19 +430,25 @@ func (s *Server) throttle(w http.ResponseWriter, api string, wait time.Duration,
 	}
 	f := s.faults
 	s.mu.Unlock()
-	secs := int(math.Ceil(wait.Seconds()))
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	w.Header().Set("X-RateLimit-Reset", time.Now().Add(wait).UTC().Format(time.RFC3339Nano))
+	// Both APIs send X-RateLimit-Reset, an ISO 8601 time in UTC; only
+	// Jira sends Retry-After too.
+	// Rounded up: at the time it names, the window has reset.
+	reset := time.Now().Add(wait)
+	if r := reset.Truncate(time.Millisecond); r.Before(reset) {
+		reset = r.Add(time.Millisecond)
+	}
+	w.Header().Set("X-RateLimit-Reset", isoTime(reset))
 	if f.RateLimit > 0 {
 		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(int(f.RateLimit)))
 		w.Header().Set("X-RateLimit-Remaining", "0")
 	}
 	if api == "jira" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		w.Header().Set("RateLimit-Reason", "jira-burst-based")
 		writeJiraError(w, http.StatusTooManyRequests, "Rate limit exceeded.")
 		return
 	}
-	writeAdminError(w, http.StatusTooManyRequests, "ADMIN-429", "Too Many Requests", "Rate limit exceeded.")
+	writeAdminError(w, http.StatusTooManyRequests, "ADMIN-429-1", "Too Many Requests", "Rate limit exceeded.")
 }
 
 func (s *Server) fail(w http.ResponseWriter, api string, status int) {
@@ -534,5 +456,5 @@ func (s *Server) fail(w http.ResponseWriter, api string, status int) {
 		writeJiraError(w, status, http.StatusText(status))
 		return
 	}
-	writeAdminError(w, status, fmt.Sprintf("ADMIN-%d", status), http.StatusText(status), "injected fault")
+	writeAdminError(w, status, fmt.Sprintf("ADMIN-%d-1", status), http.StatusText(status), "injected fault")
 }

@@ -8,7 +8,9 @@
 // with exponential backoff and jitter, with bounded attempts and a bounded
 // total wait, and never past the caller's context. A 429 pauses the whole
 // Client until the wait is over, so concurrent callers do not keep hitting
-// the limit. Answers that are not successes become *Error with both of
+// the limit; the retry after such a 429 goes when the API said, without
+// taking a second token (the refused request did not count against the
+// API's window). Answers that are not successes become *Error with both of
 // Atlassian's error shapes parsed; 4xx answers that retrying cannot fix
 // (401, 403, 404 and the like) are wrapped with approvals.Permanent.
 //
@@ -55,8 +57,12 @@ type Options struct {
 	// Name names the API in errors and logs: "jira" or "admin".
 	Name string
 	// BaseURL is the site (https://example.atlassian.net) or
-	// https://api.atlassian.com.
+	// https://api.atlassian.com. It must be https, except to a loopback
+	// address (see CheckBaseURL).
 	BaseURL string
+	// Setting names where BaseURL came from, for errors: the setting IT
+	// must fix (ATLASSIAN_SITE_URL). Default: Name + " base URL".
+	Setting string
 	// Auth is the credential, from Basic or Bearer.
 	Auth Auth
 	// Rate is the token bucket's rate in requests per second (default
@@ -128,12 +134,15 @@ func New(o Options) (*Client, error) {
 	if o.Name == "" {
 		o.Name = "atlassian"
 	}
-	u, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("%s: base URL %q is not an http(s) URL", o.Name, o.BaseURL)
+	if o.Setting == "" {
+		o.Setting = o.Name + " base URL"
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%s: put credentials in the token settings, not in the URL", o.Name)
+	if err := CheckBaseURL(o.Setting, o.BaseURL); err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Name, err)
+	}
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(o.BaseURL), "/"))
+	if err != nil { // CheckBaseURL parsed it already; url errors would repeat the URL
+		return nil, fmt.Errorf("%s: %s is not a URL", o.Name, o.Setting)
 	}
 	if o.Auth.IsZero() {
 		return nil, fmt.Errorf("%s: no credential", o.Name)
@@ -144,6 +153,9 @@ func New(o Options) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{}
 	}
+	hc := *c.hc // a copy: the caller's client keeps its own policy
+	hc.CheckRedirect = noDowngrade(hc.CheckRedirect)
+	c.hc = &hc
 	if c.clock == nil {
 		c.clock = clockwork.NewRealClock()
 	}
@@ -230,8 +242,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 	}
 	log := c.log.With(zap.String("api", c.name), zap.String("method", req.Method), zap.String("path", req.Path))
 	var waited time.Duration
+	bucket := true // take a token; not for a retry the API itself timed
 	for attempt := 1; ; attempt++ {
-		if err := c.waitTurn(ctx); err != nil {
+		if err := c.waitTurn(ctx, bucket); err != nil {
 			c.stats.failed.Add(1)
 			return 0, err
 		}
@@ -280,6 +293,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		if status == http.StatusTooManyRequests {
 			c.pause(wait)
 		}
+		// A 429 the API said when to retry for spent no request of its
+		// window, yet took a token here: the retry goes when the API said,
+		// without a second token (else each 429 would cost a slot at R).
+		_, advised := c.headerDelay(hdr, status)
+		bucket = !(status == http.StatusTooManyRequests && advised)
 		fields := []zap.Field{zap.Int("attempt", attempt), zap.Duration("wait", wait)}
 		if err != nil {
 			fields = append(fields, zap.String("error", c.auth.scrub(err.Error())))
@@ -343,9 +361,11 @@ func (c *Client) newError(method, path string, status int, hdr http.Header, body
 // delay is how long to wait before the next attempt: Retry-After, else
 // (for a 429) X-RateLimit-Reset, else exponential backoff with jitter.
 func (c *Client) delay(hdr http.Header, status, attempt int) time.Duration {
-	if d, ok := c.headerDelay(hdr, status); ok {
+	if d, ok := c.headerDelay(hdr, status); ok && (d > 0 || attempt == 1) {
 		return d
 	}
+	// No advice, or "go at once" again after going at once did not help:
+	// back off, so a server whose clock runs behind is not hammered.
 	d := c.bbase
 	for i := 1; i < attempt && d < c.bcap; i++ {
 		d *= 2
@@ -360,8 +380,9 @@ func (c *Client) delay(hdr http.Header, status, attempt int) time.Duration {
 // X-RateLimit-Reset (an ISO 8601 time such as 2026-11-23T09:01Z, Unix
 // seconds, or seconds from now). Atlassian sends X-RateLimit-* on every
 // answer, so on a 503 it describes the rate window, not the outage, and is
-// not used. A reset already past (the ISO form has minute precision) is no
-// advice at all: backoff applies.
+// not used. A reset already past is advice to go at once when the time has
+// seconds; in the minute-precision ISO form it is no advice at all (the
+// window may still run for most of a minute): backoff applies.
 func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) {
 	if hdr == nil {
 		return 0, false
@@ -386,9 +407,19 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 			d = time.Unix(n, 0).Sub(now)
 		}
 	} else {
-		for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04Z07:00", "2006-01-02T15:04:05Z0700", "2006-01-02T15:04Z0700"} {
-			if t, err := time.Parse(layout, v); err == nil {
+		for _, f := range []struct {
+			layout  string
+			precise bool // to the second or finer
+		}{{time.RFC3339Nano, true}, {"2006-01-02T15:04Z07:00", false}, {"2006-01-02T15:04:05Z0700", true}, {"2006-01-02T15:04Z0700", false}} {
+			if t, err := time.Parse(f.layout, v); err == nil {
 				d = t.Sub(now)
+				if f.precise && d <= 0 {
+					// The window reset while the answer travelled: the next
+					// request may go at once. (Backing off here would cost
+					// a quarter of a second for every 429 a paced client
+					// meets.)
+					return 0, true
+				}
 				break
 			}
 		}
@@ -406,8 +437,8 @@ func (c *Client) pause(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// waitTurn waits out a pause, then for a token from the bucket.
-func (c *Client) waitTurn(ctx context.Context) error {
+// waitTurn waits out a pause, then, if bucket, for a token from the bucket.
+func (c *Client) waitTurn(ctx context.Context, bucket bool) error {
 	for {
 		c.mu.Lock()
 		d := c.pauseUntil.Sub(c.clock.Now())
@@ -418,6 +449,9 @@ func (c *Client) waitTurn(ctx context.Context) error {
 		if err := c.sleep(ctx, d); err != nil {
 			return err
 		}
+	}
+	if !bucket {
+		return ctx.Err()
 	}
 	return c.lim.Wait(ctx)
 }

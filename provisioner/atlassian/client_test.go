@@ -181,8 +181,8 @@ func TestClient_Backoff(t *testing.T) {
 	}
 }
 
-// X-RateLimit-Reset is advice for a 429 only, and a reset already past is
-// no advice: backoff applies.
+// X-RateLimit-Reset is advice for a 429 only, and a reset already past in
+// the minute-precision form is no advice: backoff applies.
 func TestClient_RateLimitResetIgnored(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 9, 0, 30, 0, time.UTC))
 	c, _ := newTest(t, Options{Clock: clock, BackoffBase: 100 * time.Millisecond})
@@ -194,6 +194,18 @@ func TestClient_RateLimitResetIgnored(t *testing.T) {
 		if d := c.delay(h, tc.status, 1); d < 50*time.Millisecond || d > 100*time.Millisecond {
 			t.Errorf("%d with reset %s: delay %s, want backoff in [50ms, 100ms]", tc.status, tc.reset, d)
 		}
+	}
+	// With seconds or milliseconds, a reset just past means the window has
+	// reset: no wait; one just ahead is waited for exactly.
+	for reset, want := range map[string]time.Duration{"2026-11-23T09:00:29.995Z": 0, "2026-11-23T09:00:30Z": 0,
+		"2026-11-23T09:00:30.004Z": 4 * time.Millisecond, "2026-11-23T09:00:31+0000": time.Second} {
+		if d := c.delay(http.Header{"X-Ratelimit-Reset": {reset}}, 429, 1); d != want {
+			t.Errorf("429 with reset %s: delay %s, want %s", reset, d, want)
+		}
+	}
+	// Going at once did not help: the next attempt backs off.
+	if d := c.delay(http.Header{"X-Ratelimit-Reset": {"2026-11-23T09:00:29.995Z"}}, 429, 2); d < 100*time.Millisecond || d > 200*time.Millisecond {
+		t.Errorf("second 429 with a past reset: delay %s, want backoff in [100ms, 200ms]", d)
 	}
 }
 
@@ -418,5 +430,34 @@ func TestClient_SendsJSON(t *testing.T) {
 		if _, err := New(Options{BaseURL: bad, Auth: Bearer("k")}); err == nil {
 			t.Errorf("New(%q): want an error", bad)
 		}
+	}
+}
+
+// A 429 that says when to come back took a token from the client's bucket
+// for a request the API did not count: the retry goes when the API said,
+// without waiting for a second token. Other failures wait their turn.
+func TestClient_TimedRetrySkipsBucket(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		first  answer
+		second answer
+		quick  bool
+	}{
+		{"429WithReset", answer{status: 429, header: map[string]string{"X-RateLimit-Reset": time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano)}},
+			answer{status: 200, body: `{}`}, true},
+		{"503", answer{status: 503}, answer{status: 200, body: `{}`}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Two requests a second; backoff tiny, so only the bucket can be slow.
+			c, s := newTest(t, Options{Rate: 2, Burst: 1, BackoffBase: time.Millisecond, BackoffCap: time.Millisecond}, tc.first, tc.second)
+			start := time.Now()
+			if _, err := get(context.Background(), c); err != nil {
+				t.Fatal(err)
+			}
+			took := time.Since(start)
+			if s.calls.Load() != 2 || (took < 250*time.Millisecond) != tc.quick {
+				t.Errorf("two attempts in %s; want quick=%v", took, tc.quick)
+			}
+		})
 	}
 }

@@ -1,13 +1,16 @@
 // Package atlassianadmin is the "atlassian-admin" provider: group
 // memberships in an organisation's directory through the Atlassian Admin
 // API v2 (https://api.atlassian.com, bearer organisation API key), for
-// organisations whose groups live at organisation level, plus the v2
-// suspend and restore user calls licence reviews use.
+// organisations whose groups live at organisation level, plus what
+// licence reviews read and do (directory.go): every user with their
+// product activity, one user's last-active dates, a user's groups,
+// suspend and restore.
 //
-// Endpoints (Admin API v2, organisation REST API):
+// Endpoints (Admin API v2, organisation REST API, and one v1 read):
 //
-//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search        emails, accountIds, groupIds; cursor paging (links.next)
-//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search       groupNames; cursor paging
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/search        filters, expand; cursor paging (links.next)
+//	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/search       groupNames, accountIds; cursor paging
+//	GET    /admin/v1/orgs/{orgId}/directory/users/{accountId}/last-active-dates  per user; cursor paging
 //	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships            {"accountId"}
 //	DELETE /admin/v2/orgs/{orgId}/directories/{directoryId}/groups/{groupId}/memberships/{accountId}
 //	POST   /admin/v2/orgs/{orgId}/directories/{directoryId}/users/{accountId}/suspend | /restore
@@ -30,7 +33,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
@@ -63,22 +65,19 @@ type Config struct {
 	APIKey      atlassian.Secret // an organisation API key
 	Cache       AccountCache     // nil keeps account ids in memory only
 	Log         *zap.Logger
-	// Transport tunes the HTTP transport; Name, BaseURL, Auth and Reasons
+	// Transport tunes the HTTP transport; Name, BaseURL, Setting, Auth and Reasons
 	// are set by New.
 	Transport atlassian.Options
 }
 
 // Provider is the atlassian-admin provider. It is safe for concurrent use.
 type Provider struct {
-	c     *atlassian.Client
-	cache AccountCache
-	log   *zap.Logger
-	org   string
-	dir   string
-
-	mu     sync.RWMutex
-	groups map[string]group  // lower(name) → group
-	emails map[string]string // accountId → email, learnt from lookups
+	c        *atlassian.Client
+	log      *zap.Logger
+	org      string
+	dir      string
+	groups   *atlassian.Groups[group]
+	accounts *atlassian.Accounts
 }
 
 type group struct{ id, dir string }
@@ -103,7 +102,7 @@ func New(cfg Config) (*Provider, error) {
 		cfg.DirectoryID = AnyDirectory
 	}
 	o := cfg.Transport
-	o.Name, o.BaseURL, o.Auth = "admin", cfg.APIURL, atlassian.Bearer(cfg.APIKey)
+	o.Name, o.BaseURL, o.Setting, o.Auth = "admin", cfg.APIURL, "ATLASSIAN_API_URL", atlassian.Bearer(cfg.APIKey)
 	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonForbidden}
 	if o.Log == nil {
 		o.Log = cfg.Log
@@ -112,11 +111,11 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID),
-		groups: map[string]group{}, emails: map[string]string{}}
-	if p.cache == nil {
-		p.cache = atlassian.NewMemoryCache()
-	}
+	p := &Provider{c: c, log: cfg.Log, org: strings.TrimSpace(cfg.OrgID), dir: strings.TrimSpace(cfg.DirectoryID)}
+	p.accounts = atlassian.NewAccounts(cfg.Cache, provisioner.NameAtlassianAdmin, p.searchAccount)
+	p.groups = atlassian.NewGroups(p.lookupGroups, "in organisation "+p.org, func(name string, n int) error {
+		return fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", name, n, p.org)
+	})
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -170,23 +169,10 @@ type adminGroup struct {
 // directories, and says exactly which do not exist (or exist in more than
 // one directory, when no directory is configured).
 func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
-	found, err := p.lookupGroups(ctx, names)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, n := range atlassian.Dedupe(names) {
-		gs := found[strings.ToLower(n)]
-		switch len(gs) {
-		case 0:
-			errs = append(errs, fmt.Errorf("group %s does not exist in organisation %s", n, p.org))
-		case 1:
-		default:
-			errs = append(errs, fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID to the one jitbot manages", n, len(gs), p.org))
-		}
-	}
-	return errors.Join(errs...)
+	return p.groups.Check(ctx, names)
 }
+
+// lookupGroups searches the directory for names (lowercased in the answer).
 
 func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string][]group, error) {
 	names = atlassian.Dedupe(names)
@@ -210,64 +196,7 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 			return nil, err
 		}
 	}
-	p.mu.Lock()
-	for n, gs := range found {
-		if len(gs) == 1 {
-			p.groups[n] = gs[0]
-		}
-	}
-	p.mu.Unlock()
 	return found, nil
-}
-
-// groupOf returns a group's id and directory, looking it up when needed.
-func (p *Provider) groupOf(ctx context.Context, name string) (group, error) {
-	p.mu.RLock()
-	g, ok := p.groups[strings.ToLower(name)]
-	p.mu.RUnlock()
-	if ok {
-		return g, nil
-	}
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return group{}, err
-	}
-	switch gs := found[strings.ToLower(name)]; len(gs) {
-	case 0:
-		return group{}, approvals.Permanent(&errNoGroup{group: name, org: p.org})
-	case 1:
-		return gs[0], nil
-	default:
-		return group{}, approvals.Permanent(fmt.Errorf("group %s exists in %d directories of organisation %s: set ATLASSIAN_DIRECTORY_ID", name, len(gs), p.org))
-	}
-}
-
-type errNoGroup struct {
-	group, org string
-	deleted    bool
-}
-
-func (e *errNoGroup) Error() string {
-	if e.deleted {
-		return fmt.Sprintf("group %s was deleted (it is no longer in organisation %s)", e.group, e.org)
-	}
-	return fmt.Sprintf("group %s does not exist in organisation %s", e.group, e.org)
-}
-
-// forget drops a group's cached id and reports whether it still exists.
-func (p *Provider) forget(ctx context.Context, name string) (group, bool, error) {
-	p.mu.Lock()
-	delete(p.groups, strings.ToLower(name))
-	p.mu.Unlock()
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return group{}, false, err
-	}
-	gs := found[strings.ToLower(name)]
-	if len(gs) != 1 {
-		return group{}, false, nil
-	}
-	return gs[0], true, nil
 }
 
 type adminUser struct {
@@ -281,40 +210,22 @@ type adminUser struct {
 // answer, or the one directory user whose email is exactly email (a v2
 // user search by email). None or several is a permanent error.
 func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameAtlassianAdmin, email)
+	return p.accounts.ID(ctx, email)
+}
+
+// searchAccount finds the one directory user whose email is exactly email.
+func (p *Provider) searchAccount(ctx context.Context, email string) (string, error) {
+	var ids []string
+	err := search(ctx, p, p.dirPath(p.dir)+"/users/search", map[string]any{"emails": []string{email}, "limit": 100}, func(u adminUser) bool {
+		if strings.EqualFold(strings.TrimSpace(u.Email), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
+			ids = append(ids, u.AccountID)
+		}
+		return true
+	})
 	if err != nil {
-		return "", fmt.Errorf("account cache: %w", err)
+		return "", err
 	}
-	if !ok {
-		var ids []string
-		err := search(ctx, p, p.dirPath(p.dir)+"/users/search", map[string]any{"emails": []string{email}, "limit": 100}, func(u adminUser) bool {
-			if strings.EqualFold(strings.TrimSpace(u.Email), email) && u.AccountID != "" && !slices.Contains(ids, u.AccountID) {
-				ids = append(ids, u.AccountID)
-			}
-			return true
-		})
-		if err != nil {
-			return "", err
-		}
-		switch len(ids) {
-		case 0:
-			return "", approvals.Permanent(fmt.Errorf("no user in organisation %s has the email %s", p.org, email))
-		case 1:
-			id = ids[0]
-		default:
-			slices.Sort(ids)
-			return "", approvals.Permanent(fmt.Errorf("the email %s matches %d accounts in organisation %s (%s): jitbot will not guess; fix the directory",
-				email, len(ids), p.org, strings.Join(ids, ", ")))
-		}
-		if err := p.cache.PutAccount(ctx, provisioner.NameAtlassianAdmin, email, id); err != nil {
-			return "", fmt.Errorf("account cache: %w", err)
-		}
-	}
-	p.mu.Lock()
-	p.emails[id] = email
-	p.mu.Unlock()
-	return id, nil
+	return atlassian.OneAccount(email, ids, atlassian.AccountWords{One: "user", Many: "accounts", Where: "in organisation " + p.org})
 }
 
 func (p *Provider) membershipsPath(g group) string {
@@ -323,7 +234,7 @@ func (p *Provider) membershipsPath(g group) string {
 
 // AddMember adds m.Person to m.Group. An existing membership is success.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
-	g, err := p.groupOf(ctx, m.Group)
+	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return err
 	}
@@ -341,10 +252,10 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
 		return nil
 	case isAPI && e.Status == http.StatusNotFound:
-		if _, exists, ferr := p.forget(ctx, m.Group); ferr != nil {
+		if _, exists, ferr := p.groups.Refresh(ctx, m.Group); ferr != nil {
 			return ferr
 		} else if !exists {
-			return approvals.Permanent(e.WithReason((&errNoGroup{group: m.Group, org: p.org, deleted: true}).Error()))
+			return p.groups.Deleted(m.Group, e)
 		}
 		return approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
 	}
@@ -354,45 +265,35 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 // RemoveMember removes m.Person from m.Group. When the API answers 400 or
 // 404, a member search decides: not a member is success.
 func (p *Provider) RemoveMember(ctx context.Context, m approvals.Membership) error {
-	g, err := p.groupOf(ctx, m.Group)
-	var ng *errNoGroup
-	if errors.As(err, &ng) {
-		p.log.Warn("group no longer exists: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	aid, err := p.AccountID(ctx, m.Person)
-	if err != nil {
-		return err
-	}
-	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: p.membershipsPath(g) + "/" + url.PathEscape(aid)}, nil)
-	if err == nil {
-		p.log.Info("removed from group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	e, ok := atlassian.AsError(err)
-	if !ok || (e.Status != http.StatusBadRequest && e.Status != http.StatusNotFound) {
-		return err
-	}
-	if _, exists, ferr := p.forget(ctx, m.Group); ferr == nil && !exists {
-		p.log.Warn("group was deleted: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	member, cerr := p.isMemberID(ctx, g, aid)
-	if cerr != nil {
-		return fmt.Errorf("the Admin API refused to remove %s from %s (%s), and a search could not confirm it: %w", m.Person, m.Group, e.Detail(), cerr)
-	}
-	if member {
-		return fmt.Errorf("the Admin API refused to remove %s from %s and they are still a member: %w", m.Person, m.Group, e)
-	}
-	return nil
+	var (
+		g   group
+		aid string
+	)
+	return atlassian.RemoveMember(ctx, p.log, m, atlassian.RemoveSteps{API: "the Admin API", Checker: "a search",
+		Resolve: func(ctx context.Context) (err error) {
+			if g, err = p.groups.Get(ctx, m.Group); err != nil {
+				return err
+			}
+			aid, err = p.AccountID(ctx, m.Person)
+			return err
+		},
+		Delete: func(ctx context.Context) error {
+			_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: p.membershipsPath(g) + "/" + url.PathEscape(aid)}, nil)
+			return err
+		},
+		Confirm: func(ctx context.Context) (bool, bool, error) {
+			if _, exists, err := p.groups.Refresh(ctx, m.Group); err == nil && !exists {
+				return false, true, nil
+			}
+			member, err := p.isMemberID(ctx, g, aid)
+			return member, false, err
+		},
+	})
 }
 
 // IsMember reports whether m.Person is in m.Group (one user search).
 func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, error) {
-	g, err := p.groupOf(ctx, m.Group)
+	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return false, err
 	}
@@ -416,7 +317,7 @@ func (p *Provider) isMemberID(ctx context.Context, g group, aid string) (bool, e
 // Members lists a group's members as emails; a member without one is
 // listed as "accountId:ID", which matches no grant.
 func (p *Provider) Members(ctx context.Context, groupName string) ([]string, error) {
-	g, err := p.groupOf(ctx, groupName)
+	g, err := p.groups.Get(ctx, groupName)
 	if err != nil {
 		return nil, err
 	}
@@ -424,9 +325,7 @@ func (p *Provider) Members(ctx context.Context, groupName string) ([]string, err
 	err = search(ctx, p, p.dirPath(g.dir)+"/users/search", map[string]any{"groupIds": []string{g.id}, "limit": 100}, func(u adminUser) bool {
 		e := strings.ToLower(strings.TrimSpace(u.Email))
 		if e == "" {
-			p.mu.RLock()
-			e = p.emails[u.AccountID]
-			p.mu.RUnlock()
+			e, _ = p.accounts.Email(u.AccountID)
 		}
 		if e == "" {
 			e = "accountId:" + u.AccountID
@@ -439,46 +338,6 @@ func (p *Provider) Members(ctx context.Context, groupName string) ([]string, err
 	}
 	slices.Sort(out)
 	return out, nil
-}
-
-// Suspend suspends the account's access (v2 …/users/{accountId}/suspend):
-// it stops billing and keeps roles and group memberships for Restore. With
-// no directory configured it suspends in every directory the account is in.
-func (p *Provider) Suspend(ctx context.Context, accountID string) error {
-	return p.userAction(ctx, accountID, "suspend")
-}
-
-// Restore gives a suspended account its access back (v2 …/restore), with
-// the memberships it had.
-func (p *Provider) Restore(ctx context.Context, accountID string) error {
-	return p.userAction(ctx, accountID, "restore")
-}
-
-func (p *Provider) userAction(ctx context.Context, accountID, action string) error {
-	if accountID == "" {
-		return approvals.Permanent(fmt.Errorf("%s: no account id", action))
-	}
-	dirs := []string{p.dir}
-	if p.dir == AnyDirectory {
-		var err error
-		if dirs, err = p.directoriesOf(ctx, accountID); err != nil {
-			return err
-		}
-		if len(dirs) == 0 {
-			return approvals.Permanent(fmt.Errorf("%s: the account %s is in no directory of organisation %s", action, accountID, p.org))
-		}
-	}
-	for _, d := range dirs {
-		_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.dirPath(d) + "/users/" + url.PathEscape(accountID) + "/" + action}, nil)
-		if e, ok := atlassian.AsError(err); ok && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already") {
-			err = nil
-		}
-		if err != nil {
-			return err
-		}
-		p.log.Info("user "+action, zap.String("account_id", accountID), zap.String("directory", d))
-	}
-	return nil
 }
 
 // directoriesOf lists the directories an account is in:

@@ -2,6 +2,7 @@ package atlassianadmin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -161,18 +162,23 @@ func TestProvider_SuspendRestore(t *testing.T) {
 	for _, dir := range []string{"-", "dir-1"} {
 		t.Run("Directory"+dir, func(t *testing.T) {
 			p := newProvider(t, f, dir, nil)
-			for range 2 {
-				if err := p.Suspend(ctx, id); err != nil {
-					t.Fatal(err)
-				}
+			// The second time the API says it is done already: a typed
+			// error, so the evidence can tell "suspended by jitbot" from
+			// "found suspended".
+			if err := p.Suspend(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Suspend(ctx, id); !errors.Is(err, atlassianadmin.ErrAlreadySuspended) {
+				t.Fatalf("suspend again: got %v, want ErrAlreadySuspended", err)
 			}
 			if !f.Suspended("erin@partner.io") {
 				t.Fatal("not suspended")
 			}
-			for range 2 {
-				if err := p.Restore(ctx, id); err != nil {
-					t.Fatal(err)
-				}
+			if err := p.Restore(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Restore(ctx, id); !errors.Is(err, atlassianadmin.ErrNotSuspended) {
+				t.Fatalf("restore again: got %v, want ErrNotSuspended", err)
 			}
 			if f.Suspended("erin@partner.io") {
 				t.Fatal("still suspended")
@@ -180,7 +186,7 @@ func TestProvider_SuspendRestore(t *testing.T) {
 		})
 	}
 	p := newProvider(t, f, "-", nil)
-	if err := p.Suspend(ctx, "no-such-account"); !approvals.IsPermanent(err) || !strings.Contains(err.Error(), "in no directory") {
+	if err := p.Suspend(ctx, "no-such-account"); !approvals.IsPermanent(err) || !errors.Is(err, atlassianadmin.ErrNotFound) || !strings.Contains(err.Error(), "in no directory") {
 		t.Errorf("unknown account: %v", err)
 	}
 }
@@ -255,14 +261,20 @@ func TestProvider_RetriesAndSecrets(t *testing.T) {
 	if err == nil {
 		t.Fatal("want an error")
 	}
-	key := o.APIKey
-	texts := []string{fmt.Sprintf("%v %+v %#v %s", err, err, err, err), fmt.Sprintf("%v %+v %#v", p, p, p)}
-	for _, e := range logs.All() {
-		texts = append(texts, fmt.Sprint(e.Message, e.ContextMap()))
+	atlassianfake.CheckNoLeak(t, []string{o.APIKey}, []error{err}, logs.All(), p)
+}
+
+// Integrity item 17: a plain-http Admin API URL is refused, naming the
+// setting, before any request carries the API key.
+func TestIntegrity17_HTTPSRequired(t *testing.T) {
+	_, err := atlassianadmin.New(atlassianadmin.Config{APIURL: "http://api.atlassian.com", OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"})
+	if err == nil || !strings.Contains(err.Error(), `ATLASSIAN_API_URL="http://api.atlassian.com" must be an https URL`) || strings.Contains(err.Error(), "key-SECRET") {
+		t.Fatalf("got %v", err)
 	}
-	for _, s := range texts {
-		if strings.Contains(s, key) {
-			t.Fatalf("the API key leaked: %s", s)
-		}
+	if _, err := atlassianadmin.New(atlassianadmin.Config{APIURL: "http://[::1]:1", OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("loopback refused: %v", err)
+	}
+	if _, err := atlassianadmin.New(atlassianadmin.Config{OrgID: "org-1", APIKey: "key-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("the default https://api.atlassian.com refused: %v", err)
 	}
 }

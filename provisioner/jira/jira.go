@@ -20,7 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/provisioner"
@@ -48,20 +47,17 @@ type Config struct {
 	Cache AccountCache
 	Log   *zap.Logger
 	// Transport tunes the HTTP transport (rate, timeouts, retries, client,
-	// clock). Name, BaseURL, Auth and Reasons are set by New.
+	// clock). Name, BaseURL, Setting, Auth and Reasons are set by New.
 	Transport atlassian.Options
 }
 
 // Provider is the jira provider. It is safe for concurrent use.
 type Provider struct {
-	c     *atlassian.Client
-	cache AccountCache
-	log   *zap.Logger
-	site  string
-
-	mu     sync.RWMutex
-	groups map[string]string // lower(name) → groupId
-	emails map[string]string // accountId → email, learnt from lookups
+	c        *atlassian.Client
+	log      *zap.Logger
+	site     string
+	groups   *atlassian.Groups[string] // name → groupId
+	accounts *atlassian.Accounts
 }
 
 var (
@@ -87,7 +83,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("jira: no API token")
 	}
 	o := cfg.Transport
-	o.Name, o.BaseURL, o.Auth = "jira", cfg.SiteURL, atlassian.Basic(strings.TrimSpace(cfg.Email), cfg.Token)
+	o.Name, o.BaseURL, o.Setting, o.Auth = "jira", cfg.SiteURL, "ATLASSIAN_SITE_URL", atlassian.Basic(strings.TrimSpace(cfg.Email), cfg.Token)
 	o.Reasons = map[int]string{http.StatusUnauthorized: ReasonUnauthorized, http.StatusForbidden: ReasonNotSiteAdmin}
 	if o.Log == nil {
 		o.Log = cfg.Log
@@ -96,10 +92,9 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Provider{c: c, cache: cfg.Cache, log: cfg.Log, site: c.BaseURL(), groups: map[string]string{}, emails: map[string]string{}}
-	if p.cache == nil {
-		p.cache = atlassian.NewMemoryCache()
-	}
+	p := &Provider{c: c, log: cfg.Log, site: c.BaseURL()}
+	p.groups = atlassian.NewGroups(p.lookupGroups, "on "+p.site, nil)
+	p.accounts = atlassian.NewAccounts(cfg.Cache, provisioner.NameJira, p.searchAccount)
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -112,24 +107,14 @@ func (p *Provider) Client() *atlassian.Client { return p.c }
 // CheckGroups looks every group up by name, remembers their ids, and says
 // exactly which do not exist on the site.
 func (p *Provider) CheckGroups(ctx context.Context, names []string) error {
-	found, err := p.lookupGroups(ctx, names)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, n := range atlassian.Dedupe(names) {
-		if _, ok := found[strings.ToLower(n)]; !ok {
-			errs = append(errs, fmt.Errorf("group %s does not exist on %s", n, p.site))
-		}
-	}
-	return errors.Join(errs...)
+	return p.groups.Check(ctx, names)
 }
 
-// lookupGroups pages GET /rest/api/3/group/bulk?groupName=… and records the
-// ids it finds.
-func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string]string, error) {
+// lookupGroups pages GET /rest/api/3/group/bulk?groupName=… for the ids
+// of names (lowercased in the answer).
+func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string][]string, error) {
 	names = atlassian.Dedupe(names)
-	found := map[string]string{}
+	found := map[string][]string{}
 	const perCall = 20 // names per request, to keep URLs short
 	for i := 0; i < len(names); i += perCall {
 		chunk := names[i:min(i+perCall, len(names))]
@@ -147,8 +132,8 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 			}
 			for _, g := range page.Values {
 				for _, n := range chunk {
-					if strings.EqualFold(n, g.Name) {
-						found[strings.ToLower(n)] = g.GroupID
+					if strings.EqualFold(n, g.Name) { // names are unique on a site
+						found[strings.ToLower(n)] = []string{g.GroupID}
 					}
 				}
 			}
@@ -158,81 +143,14 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 			}
 		}
 	}
-	p.mu.Lock()
-	for n, id := range found {
-		p.groups[n] = id
-	}
-	p.mu.Unlock()
 	return found, nil
-}
-
-// errNoGroup says a group is gone; it is permanent.
-type errNoGroup struct {
-	group, site string
-	deleted     bool
-}
-
-func (e *errNoGroup) Error() string {
-	if e.deleted {
-		return fmt.Sprintf("group %s was deleted (it is no longer on %s)", e.group, e.site)
-	}
-	return fmt.Sprintf("group %s does not exist on %s", e.group, e.site)
-}
-
-// groupID returns the id of a group, looking it up when it was not checked
-// at start-up.
-func (p *Provider) groupID(ctx context.Context, name string) (string, error) {
-	p.mu.RLock()
-	id, ok := p.groups[strings.ToLower(name)]
-	p.mu.RUnlock()
-	if ok {
-		return id, nil
-	}
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return "", err
-	}
-	if id, ok := found[strings.ToLower(name)]; ok {
-		return id, nil
-	}
-	return "", approvals.Permanent(&errNoGroup{group: name, site: p.site})
-}
-
-// refreshGroup forgets a group's id and looks it up again: after a 404 it
-// tells "the group was deleted" from "the account is unknown".
-func (p *Provider) refreshGroup(ctx context.Context, name string) (string, bool, error) {
-	p.mu.Lock()
-	delete(p.groups, strings.ToLower(name))
-	p.mu.Unlock()
-	found, err := p.lookupGroups(ctx, []string{name})
-	if err != nil {
-		return "", false, err
-	}
-	id, ok := found[strings.ToLower(name)]
-	return id, ok, nil
 }
 
 // AccountID returns the Atlassian account id of the person with email: the
 // cached answer, or the one account whose email is exactly email. No
 // account, or more than one, is a permanent error: jitbot never guesses.
 func (p *Provider) AccountID(ctx context.Context, email string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	id, ok, err := p.cache.GetAccount(ctx, provisioner.NameJira, email)
-	if err != nil {
-		return "", fmt.Errorf("account cache: %w", err)
-	}
-	if !ok {
-		if id, err = p.searchAccount(ctx, email); err != nil {
-			return "", err
-		}
-		if err := p.cache.PutAccount(ctx, provisioner.NameJira, email, id); err != nil {
-			return "", fmt.Errorf("account cache: %w", err)
-		}
-	}
-	p.mu.Lock()
-	p.emails[id] = email
-	p.mu.Unlock()
-	return id, nil
+	return p.accounts.ID(ctx, email)
 }
 
 // searchAccount asks GET /rest/api/3/user/search, which matches prefixes of
@@ -258,16 +176,8 @@ func (p *Provider) searchAccount(ctx context.Context, email string) (string, err
 			break
 		}
 	}
-	switch len(ids) {
-	case 0:
-		return "", approvals.Permanent(fmt.Errorf("no Jira account on %s has the email %s (or its profile hides the email)", p.site, email))
-	case 1:
-		return ids[0], nil
-	default:
-		slices.Sort(ids)
-		return "", approvals.Permanent(fmt.Errorf("the email %s matches %d Jira accounts on %s (%s): jitbot will not guess; fix the directory",
-			email, len(ids), p.site, strings.Join(ids, ", ")))
-	}
+	return atlassian.OneAccount(email, ids, atlassian.AccountWords{One: "Jira account", Many: "Jira accounts", Where: "on " + p.site,
+		Hint: " (or its profile hides the email)"})
 }
 
 // explainRead makes a failed read's reason exact: the reads need the
@@ -286,7 +196,7 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 }
 
 func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) error {
-	gid, err := p.groupID(ctx, m.Group)
+	gid, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return err
 	}
@@ -322,12 +232,12 @@ func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) 
 // and repairs a stale id (retry=true) when the group or account is there
 // under a new id.
 func (p *Provider) explain404(ctx context.Context, m approvals.Membership, gid, aid string, e *atlassian.Error) (gone error, retry bool, err error) {
-	newID, exists, err := p.refreshGroup(ctx, m.Group)
+	newID, exists, err := p.groups.Refresh(ctx, m.Group)
 	if err != nil {
 		return nil, false, err
 	}
 	if !exists {
-		return approvals.Permanent(e.WithReason((&errNoGroup{group: m.Group, site: p.site, deleted: true}).Error())), false, nil
+		return p.groups.Deleted(m.Group, e), false, nil
 	}
 	if newID != gid {
 		return nil, true, nil
@@ -337,7 +247,7 @@ func (p *Provider) explain404(ctx context.Context, m approvals.Membership, gid, 
 		return nil, false, err
 	}
 	if fresh != aid {
-		if err := p.cache.PutAccount(ctx, provisioner.NameJira, m.Person, fresh); err != nil {
+		if err := p.accounts.Put(ctx, m.Person, fresh); err != nil {
 			return nil, false, err
 		}
 		return nil, true, nil
@@ -349,50 +259,40 @@ func (p *Provider) explain404(ctx context.Context, m approvals.Membership, gid, 
 // When Jira answers 400 or 404 the member list decides: not a member is
 // success. A group that no longer exists has no members to remove.
 func (p *Provider) RemoveMember(ctx context.Context, m approvals.Membership) error {
-	gid, err := p.groupID(ctx, m.Group)
-	var ng *errNoGroup
-	if errors.As(err, &ng) {
-		p.log.Warn("group no longer exists: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
+	var gid, aid string
+	return atlassian.RemoveMember(ctx, p.log, m, atlassian.RemoveSteps{API: "jira", Checker: "the member list",
+		Resolve: func(ctx context.Context) (err error) {
+			if gid, err = p.groups.Get(ctx, m.Group); err != nil {
+				return err
+			}
+			aid, err = p.AccountID(ctx, m.Person)
+			return err
+		},
+		Delete: func(ctx context.Context) error {
+			_, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: "/rest/api/3/group/user",
+				Query: url.Values{"groupId": {gid}, "accountId": {aid}}}, nil)
+			return err
+		},
+		Confirm: func(ctx context.Context) (bool, bool, error) {
+			member, err := p.isMemberID(ctx, gid, aid)
+			return member, p.groupGone(ctx, m.Group, err), err
+		},
+	})
+}
+
+// groupGone reports whether a member-list read failed with 404 because the
+// group was deleted.
+func (p *Provider) groupGone(ctx context.Context, group string, readErr error) bool {
+	if !atlassian.IsNotFound(readErr) {
+		return false
 	}
-	if err != nil {
-		return err
-	}
-	aid, err := p.AccountID(ctx, m.Person)
-	if err != nil {
-		return err
-	}
-	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodDelete, Path: "/rest/api/3/group/user",
-		Query: url.Values{"groupId": {gid}, "accountId": {aid}}}, nil)
-	if err == nil {
-		p.log.Info("removed from group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
-	}
-	e, ok := atlassian.AsError(err)
-	if !ok || (e.Status != http.StatusBadRequest && e.Status != http.StatusNotFound) {
-		return err
-	}
-	member, cerr := p.isMemberID(ctx, gid, aid)
-	if atlassian.IsNotFound(cerr) {
-		if _, exists, rerr := p.refreshGroup(ctx, m.Group); rerr == nil && !exists {
-			p.log.Warn("group was deleted: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person))
-			return nil
-		}
-	}
-	if cerr != nil {
-		return fmt.Errorf("jira refused to remove %s from %s (%v), and the member list could not confirm it: %w", m.Person, m.Group, e.Detail(), cerr)
-	}
-	if member {
-		// Not marked permanent: the worker retries, then alerts.
-		return fmt.Errorf("jira refused to remove %s from %s and they are still a member: %w", m.Person, m.Group, e)
-	}
-	p.log.Info("not in group: nothing to remove", zap.String("group", m.Group), zap.String("person", m.Person), zap.Int("status", e.Status))
-	return nil
+	_, exists, err := p.groups.Refresh(ctx, group)
+	return err == nil && !exists
 }
 
 // IsMember reports whether m.Person is in m.Group, reading the member list.
 func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, error) {
-	gid, err := p.groupID(ctx, m.Group)
+	gid, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return false, err
 	}
@@ -401,10 +301,8 @@ func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, 
 		return false, err
 	}
 	member, err := p.isMemberID(ctx, gid, aid)
-	if atlassian.IsNotFound(err) {
-		if _, exists, rerr := p.refreshGroup(ctx, m.Group); rerr == nil && !exists {
-			return false, approvals.Permanent(&errNoGroup{group: m.Group, site: p.site, deleted: true})
-		}
+	if p.groupGone(ctx, m.Group, err) {
+		return false, p.groups.Gone(m.Group)
 	}
 	return member, err
 }
@@ -453,7 +351,7 @@ func (p *Provider) eachMember(ctx context.Context, gid string, fn func(member) b
 // whose email is unknown is listed as "accountId:ID", which matches no
 // grant, so drift reconciliation leaves them alone.
 func (p *Provider) Members(ctx context.Context, group string) ([]string, error) {
-	gid, err := p.groupID(ctx, group)
+	gid, err := p.groups.Get(ctx, group)
 	if err != nil {
 		return nil, err
 	}
@@ -470,11 +368,9 @@ func (p *Provider) Members(ctx context.Context, group string) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	emailer, _ := p.cache.(AccountEmailer)
+	emailer, _ := p.accounts.Cache().(AccountEmailer)
 	for _, id := range unknown {
-		p.mu.RLock()
-		e, ok := p.emails[id]
-		p.mu.RUnlock()
+		e, ok := p.accounts.Email(id)
 		if !ok && emailer != nil {
 			if e, ok, err = emailer.AccountEmail(ctx, provisioner.NameJira, id); err != nil {
 				return nil, fmt.Errorf("account cache: %w", err)

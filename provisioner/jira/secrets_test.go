@@ -2,7 +2,6 @@ package jira_test
 
 import (
 	"encoding/base64"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -45,31 +44,22 @@ func TestSecrets_TokenNeverLeaves(t *testing.T) {
 	}
 	errs = append(errs, bad.CheckGroups(ctx, []string{"jira-admins"}))
 
-	var texts []string
-	failures := 0
-	for _, err := range errs {
-		if err != nil {
-			failures++
-			texts = append(texts, fmt.Sprintf("%v|%+v|%#v|%s|%q", err, err, err, err, err))
-		}
-	}
-	if failures < 3 {
-		t.Fatalf("only %d errors to check", failures)
-	}
-	for _, v := range []any{p, bad, cfg, &cfg} {
-		texts = append(texts, fmt.Sprintf("%v|%+v|%#v|%s", v, v, v, v))
-	}
 	if len(logs.All()) < 10 {
 		t.Fatalf("only %d log lines to check", len(logs.All()))
 	}
-	for _, e := range logs.All() {
-		texts = append(texts, fmt.Sprint(e.Message, e.ContextMap()))
+	if failures := atlassianfake.CheckNoLeak(t, secrets, errs, logs.All(), p, bad, cfg, &cfg); failures < 3 {
+		t.Fatalf("only %d errors to check", failures)
 	}
-	for _, text := range texts {
-		for _, s := range secrets {
-			if strings.Contains(text, s) {
-				t.Fatalf("credential leaked in %q", text)
-			}
-		}
+}
+
+// Integrity item 17: a plain-http site URL is refused, naming the setting,
+// before any request carries the API token; loopback fakes are allowed.
+func TestIntegrity17_HTTPSRequired(t *testing.T) {
+	_, err := jira.New(jira.Config{SiteURL: "http://example.atlassian.net", Email: "a@example.com", Token: "tok-SECRET-7f3a9c"})
+	if err == nil || !strings.Contains(err.Error(), `ATLASSIAN_SITE_URL="http://example.atlassian.net" must be an https URL`) || strings.Contains(err.Error(), "tok-SECRET") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := jira.New(jira.Config{SiteURL: "http://127.0.0.1:1", Email: "a@example.com", Token: "tok-SECRET-7f3a9c"}); err != nil {
+		t.Fatalf("loopback refused: %v", err)
 	}
 }
