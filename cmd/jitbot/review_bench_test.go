@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/internal/atlassianfake"
+	"github.com/jitbot/jitbot/store"
 )
 
 // TestSyncBenchChild is the child of BenchmarkActivitySync100k: it runs
@@ -79,6 +80,11 @@ func BenchmarkActivitySync100k(b *testing.B) {
 		dir := b.TempDir()
 		pol := filepath.Join(dir, "policy.yaml")
 		os.WriteFile(pol, []byte("directory: {people: []}\nresources: [{id: r, provider: dryrun, group: g}]\nrules: [{name: all, then: {auto_approve: true}}]\n"), 0o600)
+		db, err := store.Open(context.Background(), filepath.Join(dir, "jitbot.db"), store.Options{}) // as jitbot run would
+		if err != nil {
+			b.Fatal(err)
+		}
+		db.Close()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestSyncBenchChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "JITBOT_SYNC_BENCH_URL="+fake.URL(), "JITBOT_POLICY="+pol, "JITBOT_DB="+filepath.Join(dir, "jitbot.db"),
 			"ATLASSIAN_ORG_ID="+o.OrgID, "ATLASSIAN_ADMIN_API_KEY="+o.APIKey, "ATLASSIAN_DIRECTORY_ID="+o.Directory,
