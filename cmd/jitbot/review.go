@@ -32,7 +32,7 @@ func (m *Main) openReview(ctx context.Context) error {
 	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock,
 		Log: m.Log.Named("review"), DryRun: m.Config.DryRun}
 	if len(m.Policy.Review.Rules) > 0 {
-		dir, acc, err := reviewAdmin(m.getenv, m.DB, m.Log.Named("review"))
+		dir, acc, err := m.reviewAdmin()
 		if err != nil {
 			m.Log.Warn("licence reviews run on the stored directory only: no activity sync, no suspension", zap.Error(err))
 		} else {

@@ -34,6 +34,17 @@ var reviewAdmin = func(getenv func(string) string, db *store.DB, log *zap.Logger
 	return a, a, nil
 }
 
+// reviewAdmin is the review's Admin API for jitbot run: the atlassian-admin
+// provider the approvals engine already uses when there is one, so that
+// both share one rate limit, or a new one from the settings.
+func (m *Main) reviewAdmin() (review.Directory, review.Accounts, error) {
+	if p, ok := m.Providers[provisioner.NameAtlassianAdmin].(*atlassianadmin.Provider); ok {
+		a := &adminAccounts{p: p}
+		return a, a, nil
+	}
+	return reviewAdmin(m.getenv, m.DB, m.Log.Named("review"))
+}
+
 // adminAccounts adapts *atlassianadmin.Provider to review.Directory and
 // review.Accounts.
 type adminAccounts struct{ p *atlassianadmin.Provider }
