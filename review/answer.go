@@ -213,6 +213,9 @@ func (e *Engine) RequestKeep(ctx context.Context, itemID, by, reason string) (*I
 	if conflict(err) {
 		return nil, approvals.Errorf(EConflict, "your review changed at the same moment; look again")
 	}
+	if err == nil {
+		e.poke()
+	}
 	return out, err
 }
 

@@ -152,12 +152,23 @@ func (e *Engine) Clock() clockwork.Clock { return e.clock }
 
 func (e *Engine) now() time.Time { return e.clock.Now().UTC().Truncate(time.Millisecond) }
 
+// poke wakes the scheduler, and the outbox's workers when the approvals
+// engine can be woken: a transaction of ours may have queued jobs.
 func (e *Engine) poke() {
 	select {
 	case e.wake <- struct{}{}:
 	default:
 	}
+	if w, ok := e.access.(Waker); ok {
+		w.Wake()
+	}
 }
+
+// Waker is the optional ability of Access to be told that jobs were queued
+// (approvals.Service.Wake).
+type Waker interface{ Wake() }
+
+var _ Waker = (*approvals.Service)(nil)
 
 // DefaultAllowed lets a recorded membership come back unless today's
 // policy grants that group just in time: a catalogue resource's group is

@@ -56,6 +56,24 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 	if it.State != ItemSuspending {
 		return nil // done already, or answered Keep before the job ran
 	}
+	if e.dryRun {
+		// jitbot run --dry-run changes nothing, whoever decided.
+		return e.store.UpdateReview(ctx, func(tx Tx) error {
+			cur, err := tx.GetItem(it.ID)
+			if err != nil || cur.State != ItemSuspending {
+				return err
+			}
+			run, err := tx.GetRun(cur.RunID)
+			if err != nil {
+				return err
+			}
+			cur.State, cur.DoneAt, cur.Would = ItemDryRun, e.now(), "suspend (jitbot runs in dry-run mode: nothing was changed)"
+			if err := tx.UpdateItem(cur, ItemSuspending); err != nil {
+				return err
+			}
+			return e.itemDoneTx(tx, run, cur)
+		})
+	}
 	if e.accounts == nil {
 		return approvals.Permanent(errors.New("no Atlassian Admin API is configured to suspend accounts"))
 	}
@@ -209,10 +227,14 @@ func (e *Engine) revokeGrants(ctx context.Context, it *Item) ([]string, error) {
 // refused ends an item whose suspension the Admin API refused because an
 // identity provider manages the account.
 func (e *Engine) refused(ctx context.Context, it *Item, cause error) error {
-	return e.store.UpdateReview(ctx, func(tx Tx) error {
+	err := e.store.UpdateReview(ctx, func(tx Tx) error {
 		return e.endFailedTx(tx, it.ID, ItemIdPManaged, ActionSuspensionRefused,
 			"managed by the identity provider: deactivate at the IdP ("+cause.Error()+")")
 	})
+	if err == nil {
+		e.poke() // the alert and the card's update are queued
+	}
+	return err
 }
 
 // SuspendJobFailedTx records, in the transaction that marks a JobSuspend

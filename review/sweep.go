@@ -71,6 +71,7 @@ func (e *Engine) Sweep(ctx context.Context) (SweepResult, error) {
 		}
 	}
 	if res != (SweepResult{}) {
+		e.poke()
 		e.log.Info("review sweep", zap.Int("defaulted", res.Defaulted), zap.Int("suspended", res.Suspended))
 	}
 	return res, nil

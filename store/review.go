@@ -552,10 +552,10 @@ func (t *Tx) queryItems(q string, args ...any) ([]*review.Item, error) {
 // from at it.Version.
 func (t *Tx) UpdateItem(it *review.Item, from review.ItemState) error {
 	now := t.db.now()
-	err := t.casExec(`UPDATE review_items SET state=?, finding=?, decided_by=?, reason=?, decided_at=?, done_at=?, answer_by=?,
+	err := t.casExec(`UPDATE review_items SET state=?, finding=?, would=?, decided_by=?, reason=?, decided_at=?, done_at=?, answer_by=?,
 		suspend_at=?, keep_request=?, keep_requested_at=?, updated_at=?, version=version+1
 		WHERE id=? AND state=? AND version=?`,
-		string(it.State), it.Finding, it.DecidedBy, it.Reason, ms(it.DecidedAt), ms(it.DoneAt), ms(it.AnswerBy), ms(it.SuspendAt),
+		string(it.State), it.Finding, it.Would, it.DecidedBy, it.Reason, ms(it.DecidedAt), ms(it.DoneAt), ms(it.AnswerBy), ms(it.SuspendAt),
 		it.KeepRequest, ms(it.KeepRequestedAt), ms(now), it.ID, string(from), it.Version)
 	if err == nil {
 		it.Version++

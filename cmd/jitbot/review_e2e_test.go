@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
+	"github.com/jitbot/jitbot/internal/slackfake"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
@@ -293,4 +294,54 @@ func (x *e2e) rule(name string) *policies.ReviewRule {
 		x.t.Fatalf("no rule %s", name)
 	}
 	return r
+}
+
+// TestMain_ReviewOnTheAccessLane starts jitbot run (in-process, fake clock)
+// with the review rules, the local Slack and the local Admin API: a review
+// run from the CLI warns a consultant, and once warn_before has passed the
+// bot's own scheduler and access lane suspend them through v2 suspend.
+func TestMain_ReviewOnTheAccessLane(t *testing.T) {
+	start := time.Now().UTC().Truncate(time.Second)
+	clock := clockwork.NewFakeClockAt(start)
+	fake := atlassianfake.New(t, atlassianfake.Options{Now: clock.Now})
+	fake.PutUser(atlassianfake.User{Email: "erin@partner.io", Active: true, AddedToOrg: start.Add(-100 * e2eDay),
+		Products: []atlassianfake.Product{{Key: "jira-software", LastActive: start.Add(-5 * e2eDay)}}})
+	srv := slackfake.New(t, slackfake.Options{})
+	o := fake.Options()
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(pol, []byte(e2ePolicy), 0o600)
+	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(),
+		"ATLASSIAN_API_URL": fake.URL(), "ATLASSIAN_ORG_ID": o.OrgID, "ATLASSIAN_ADMIN_API_KEY": o.APIKey, "ATLASSIAN_DIRECTORY_ID": o.Directory,
+		"JITBOT_POLICY": pol, "JITBOT_DB": filepath.Join(dir, "jitbot.db")}
+	dry := provisioner.NewDryRun(nil, nil)
+	m := &Main{Config: Config{Policy: pol, DB: env["JITBOT_DB"], LogLevel: "error", LogFormat: "json"}, Clock: clock,
+		Getenv: func(k string) string { return env[k] }, Providers: map[string]approvals.Provisioner{provisioner.NameAtlassianAdmin: dry}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.Review == nil || m.Service.LaneOf(review.JobSuspend) != approvals.LaneAccess {
+		t.Fatal("jitbot run did not register the suspension on the access lane")
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+
+	if code, out, errOut := runCLI(t, env, "activity", "sync"); code != 0 {
+		t.Fatalf("activity sync: %d\n%s%s", code, out, errOut)
+	}
+	// The CLI's run measures inactivity on the real clock; the bot's is fake
+	// but starts at the same moment.
+	if code, out, errOut := runCLI(t, env, "review", "run", "external consultants"); code != 0 || !strings.Contains(out, "warned") {
+		t.Fatalf("review run: %d\n%s%s", code, out, errOut)
+	}
+	if fake.Suspended("erin@partner.io") {
+		t.Fatal("suspended before warn_before ran out")
+	}
+	clock.Advance(e2eDay + time.Minute)
+	waitUntil(t, func() bool { return fake.Suspended("erin@partner.io") })
+	cancel()
+	<-done
 }
