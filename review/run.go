@@ -91,6 +91,13 @@ func (e *Engine) startRun(ctx context.Context, rule *policies.ReviewRule, opt Ru
 			return err
 		}
 		if len(rs) > 0 {
+			if e.liveElsewhere(rs[0], now) {
+				// Another process (jitbot review run) is doing this rule's
+				// pass right now: this slot is covered by it. The next run
+				// has moved all the same, so the slot is not retried.
+				run = nil
+				return nil
+			}
 			run, resumed = rs[0], true
 			return e.event(tx, approvals.ActorSystem, ActionRunResumed, "", run.Rule, "resumed after a restart",
 				map[string]string{"run_id": run.ID})
@@ -105,7 +112,17 @@ func (e *Engine) startRun(ctx context.Context, rule *policies.ReviewRule, opt Ru
 			map[string]string{"run_id": run.ID, "trigger": run.Trigger, "dry_run": strconv.FormatBool(run.DryRun),
 				"action": run.Settings.Action, "inactive_for": policies.FormatDuration(run.Settings.InactiveFor)})
 	})
+	if err == nil && run == nil {
+		return nil, false, ErrRunning
+	}
 	return run, resumed, err
+}
+
+// liveElsewhere reports whether a running run was started by another
+// process that is presumably still at it: after this engine started, and
+// less than an hour ago.
+func (e *Engine) liveElsewhere(r *Run, now time.Time) bool {
+	return !r.StartedAt.Before(e.bootAt) && now.Sub(r.StartedAt) < staleRun
 }
 
 func actorOf(trigger string) string {

@@ -72,7 +72,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 			// A run started after this engine by another process (jitbot
 			// review run) is that process's to finish, unless it has
 			// clearly died.
-			if !r.StartedAt.Before(e.bootAt) && now.Sub(r.StartedAt) < staleRun {
+			if e.liveElsewhere(r, now) {
 				continue
 			}
 			resume[r.Rule] = true
