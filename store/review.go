@@ -9,9 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/review"
 )
 
@@ -64,27 +62,22 @@ func decodeProducts(s string, into []review.ProductActivity) []review.ProductAct
 	return into
 }
 
+const (
+	upsertUser = `INSERT INTO directory_users (account_id, email, name, account_type, account_status,
+	membership_status, management_source, claim_status, department, job_title, added_to_org, products, groups, first_seen, last_seen, gone)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)
+	ON CONFLICT (account_id) DO UPDATE SET email=excluded.email, name=excluded.name, account_type=excluded.account_type,
+	account_status=excluded.account_status, membership_status=excluded.membership_status,
+	management_source=excluded.management_source, claim_status=excluded.claim_status, department=excluded.department,
+	job_title=excluded.job_title, added_to_org=excluded.added_to_org, products=excluded.products,
+	groups=CASE WHEN excluded.groups = '' AND ? THEN directory_users.groups ELSE excluded.groups END,
+	last_seen=excluded.last_seen, gone=0`
+	upsertActivity = `INSERT INTO activity (account_id, product, day, last_active) VALUES (?,?,?,?)
+	ON CONFLICT (account_id, product, day) DO UPDATE SET last_active=excluded.last_active`
+)
+
 // PutUsers stores a page of users and today's activity snapshots.
 func (t *Tx) PutUsers(users []review.DirectoryUser, seenAt time.Time) (int, error) {
-	up, err := t.tx.PrepareContext(t.ctx, `INSERT INTO directory_users (account_id, email, name, account_type, account_status,
-		membership_status, management_source, claim_status, department, job_title, added_to_org, products, groups, first_seen, last_seen, gone)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0)
-		ON CONFLICT (account_id) DO UPDATE SET email=excluded.email, name=excluded.name, account_type=excluded.account_type,
-		account_status=excluded.account_status, membership_status=excluded.membership_status,
-		management_source=excluded.management_source, claim_status=excluded.claim_status, department=excluded.department,
-		job_title=excluded.job_title, added_to_org=excluded.added_to_org, products=excluded.products,
-		groups=CASE WHEN excluded.groups = '' AND ? THEN directory_users.groups ELSE excluded.groups END,
-		last_seen=excluded.last_seen, gone=0`)
-	if err != nil {
-		return 0, err
-	}
-	defer up.Close()
-	act, err := t.tx.PrepareContext(t.ctx, `INSERT INTO activity (account_id, product, day, last_active) VALUES (?,?,?,?)
-		ON CONFLICT (account_id, product, day) DO UPDATE SET last_active=excluded.last_active`)
-	if err != nil {
-		return 0, err
-	}
-	defer act.Close()
 	d := ms(review.Day(seenAt))
 	seen := ms(seenAt)
 	n := 0
@@ -94,13 +87,13 @@ func (t *Tx) PutUsers(users []review.DirectoryUser, seenAt time.Time) (int, erro
 			continue
 		}
 		groups := strings.Join(u.Groups, "\n")
-		if _, err := up.ExecContext(t.ctx, u.AccountID, strings.ToLower(u.Email), u.Name, u.AccountType, u.AccountStatus,
+		if _, err := t.exec(upsertUser, u.AccountID, strings.ToLower(u.Email), u.Name, u.AccountType, u.AccountStatus,
 			u.MembershipStatus, u.ManagementSource, u.ClaimStatus, u.Department, u.JobTitle, ms(u.AddedToOrg),
 			encodeProducts(u.Products), groups, seen, seen, u.Groups == nil); err != nil {
 			return n, err
 		}
 		for _, p := range u.Products {
-			if _, err := act.ExecContext(t.ctx, u.AccountID, p.Key, d, ms(p.LastActive)); err != nil {
+			if _, err := t.exec(upsertActivity, u.AccountID, p.Key, d, ms(p.LastActive)); err != nil {
 				return n, err
 			}
 			n++
@@ -150,7 +143,7 @@ func (t *Tx) LastSync() (*review.SyncRecord, error) {
 		s                 review.SyncRecord
 		started, finished int64
 	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT id, started_at, finished_at, users, pages, snapshots, gone, pruned, error
+	err := t.queryRow(`SELECT id, started_at, finished_at, users, pages, snapshots, gone, pruned, error
 		FROM activity_syncs WHERE finished_at > 0 AND error = '' ORDER BY id DESC LIMIT 1`).Scan(
 		&s.ID, &started, &finished, &s.Users, &s.Pages, &s.Snapshots, &s.Gone, &s.Pruned, &s.Error)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -163,7 +156,7 @@ func (t *Tx) LastSync() (*review.SyncRecord, error) {
 // CountUsers counts the stored users not gone.
 func (t *Tx) CountUsers() (int, error) {
 	var n int
-	err := t.tx.QueryRowContext(t.ctx, `SELECT count(*) FROM directory_users WHERE gone=0`).Scan(&n)
+	err := t.queryRow(`SELECT count(*) FROM directory_users WHERE gone=0`).Scan(&n)
 	return n, err
 }
 
@@ -191,7 +184,7 @@ func scanUser(s scanner, u *review.User) error {
 
 // EachUser calls fn for every stored user in account id order, reusing one *User.
 func (t *Tx) EachUser(fn func(u *review.User) error) error {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT `+userCols+` FROM directory_users ORDER BY account_id`)
+	rows, err := t.query(`SELECT ` + userCols + ` FROM directory_users ORDER BY account_id`)
 	if err != nil {
 		return err
 	}
@@ -210,7 +203,7 @@ func (t *Tx) EachUser(fn func(u *review.User) error) error {
 
 func (t *Tx) oneUser(where string, arg any) (*review.User, error) {
 	var u review.User
-	err := scanUser(t.tx.QueryRowContext(t.ctx, `SELECT `+userCols+` FROM directory_users WHERE `+where+` ORDER BY gone, last_seen DESC LIMIT 1`, arg), &u)
+	err := scanUser(t.queryRow(`SELECT `+userCols+` FROM directory_users WHERE `+where+` ORDER BY gone, last_seen DESC LIMIT 1`, arg), &u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, approvals.ErrNotFound
 	}
@@ -229,7 +222,7 @@ func (t *Tx) UserByAccount(accountID string) (*review.User, error) {
 
 // Activity returns a user's snapshots from since on, by product and day.
 func (t *Tx) Activity(accountID string, since time.Time) ([]review.Snapshot, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT product, day, last_active FROM activity WHERE account_id = ? AND day >= ? ORDER BY day, product`,
+	rows, err := t.query(`SELECT product, day, last_active FROM activity WHERE account_id = ? AND day >= ? ORDER BY day, product`,
 		accountID, ms(review.Day(since)))
 	if err != nil {
 		return nil, err
@@ -258,7 +251,7 @@ func (t *Tx) NextRun(rule string) (string, time.Time, bool, error) {
 		spec string
 		at   int64
 	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT spec, next_at FROM review_schedule WHERE rule = ?`, rule).Scan(&spec, &at)
+	err := t.queryRow(`SELECT spec, next_at FROM review_schedule WHERE rule = ?`, rule).Scan(&spec, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}
@@ -274,7 +267,7 @@ func (t *Tx) SetNextRun(rule, spec string, at time.Time) error {
 
 // NextRuns returns every stored next run by rule.
 func (t *Tx) NextRuns() (map[string]time.Time, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT rule, next_at FROM review_schedule`)
+	rows, err := t.query(`SELECT rule, next_at FROM review_schedule`)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +321,7 @@ func (t *Tx) InsertRun(r *review.Run) error {
 
 // GetRun returns a run by id or unambiguous prefix.
 func (t *Tx) GetRun(id string) (*review.Run, error) {
-	r, err := scanRun(t.tx.QueryRowContext(t.ctx, `SELECT `+runCols+` FROM review_runs WHERE id = ?`, id))
+	r, err := scanRun(t.queryRow(`SELECT `+runCols+` FROM review_runs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
 		rs, err := t.queryRuns(`SELECT `+runCols+` FROM review_runs WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
 		if err != nil {
@@ -346,7 +339,7 @@ func (t *Tx) GetRun(id string) (*review.Run, error) {
 }
 
 func (t *Tx) queryRuns(q string, args ...any) ([]*review.Run, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -430,26 +423,19 @@ func scanItem(s scanner) (*review.Item, error) {
 	return &it, nil
 }
 
+const insertItem = `INSERT INTO review_items (` + itemCols + `) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	ON CONFLICT (run_id, person_key) DO NOTHING`
+
 // InsertItems adds items, skipping any whose run already has one for the
-// same person; inserted[i] says whether items[i] was added. One prepared
-// statement serves the whole batch.
+// same person; inserted[i] says whether items[i] was added.
 func (t *Tx) InsertItems(items []*review.Item) ([]bool, error) {
-	if t.readOnly {
-		return nil, errors.New("store: write in a read transaction")
-	}
-	st, err := t.tx.PrepareContext(t.ctx, `INSERT INTO review_items (`+itemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (run_id, person_key) DO NOTHING`)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
 	out := make([]bool, len(items))
 	for i, it := range items {
 		products := it.Products
 		if products == nil {
 			products = []review.ProductActivity{}
 		}
-		res, err := st.ExecContext(t.ctx, it.ID, it.RunID, it.Rule, it.PersonKey, it.AccountID, it.Email, it.Name, it.Department,
+		res, err := t.exec(insertItem, it.ID, it.RunID, it.Rule, it.PersonKey, it.AccountID, it.Email, it.Name, it.Department,
 			it.Manager, it.Unassigned, it.IdPManaged, jsonText(products), ms(it.InactiveSince), it.NeverUsed, it.Finding,
 			string(it.State), it.Would, it.DecidedBy, it.Reason, ms(it.DecidedAt), ms(it.DoneAt), ms(it.AnswerBy), ms(it.SuspendAt),
 			it.KeepRequest, ms(it.KeepRequestedAt), ms(it.CreatedAt), ms(it.UpdatedAt), it.Version)
@@ -465,56 +451,19 @@ func (t *Tx) InsertItems(items []*review.Item) ([]bool, error) {
 	return out, nil
 }
 
-// AppendEvents seals events onto the audit chain in order, as Append does
-// one by one, reading the head once and preparing the insert once: a
-// review's first pass may record thousands of warnings.
+// AppendEvents appends events to the audit chain in order, as Append does.
 func (t *Tx) AppendEvents(events []*approvals.Event) error {
-	if len(events) == 0 {
-		return nil
-	}
-	if t.readOnly {
-		return errors.New("store: write in a read transaction")
-	}
-	var (
-		prev string
-		seq  int64
-	)
-	err := t.tx.QueryRowContext(t.ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
-	}
-	st, err := t.tx.PrepareContext(t.ctx, `INSERT INTO audit_events (seq, id, time, actor, action, subject, resource, request_id, grant_id,
-		reason, rule, correlation_id, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	for _, e := range events {
-		seq++
-		e.Seq = seq
-		if e.ID == "" {
-			e.ID = uuid.NewString()
-		}
-		if e.Time.IsZero() {
-			e.Time = t.db.now()
-		}
-		audit.Seal(prev, e)
-		data := e.Data
-		if data == nil {
-			data = map[string]string{}
-		}
-		if _, err := st.ExecContext(t.ctx, e.Seq, e.ID, ms(e.Time), e.Actor, e.Action, e.Subject, e.Resource, e.RequestID,
-			e.GrantID, e.Reason, e.Rule, e.CorrelationID, jsonText(data), e.PrevHash, e.Hash); err != nil {
+		if err := t.Append(e); err != nil {
 			return err
 		}
-		prev = e.Hash
 	}
 	return nil
 }
 
 // GetItem returns an item by id or unambiguous prefix.
 func (t *Tx) GetItem(id string) (*review.Item, error) {
-	it, err := scanItem(t.tx.QueryRowContext(t.ctx, `SELECT `+itemCols+` FROM review_items WHERE id = ?`, id))
+	it, err := scanItem(t.queryRow(`SELECT `+itemCols+` FROM review_items WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
 		its, err := t.queryItems(`SELECT `+itemCols+` FROM review_items WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
 		if err != nil {
@@ -532,7 +481,7 @@ func (t *Tx) GetItem(id string) (*review.Item, error) {
 }
 
 func (t *Tx) queryItems(q string, args ...any) ([]*review.Item, error) {
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -604,7 +553,7 @@ func (t *Tx) Items(f review.ItemFilter) ([]*review.Item, error) {
 
 // OpenPeople returns the person keys with an open item in any run.
 func (t *Tx) OpenPeople() (map[string]bool, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT person_key FROM review_items INDEXED BY review_items_open
+	rows, err := t.query(`SELECT person_key FROM review_items INDEXED BY review_items_open
 		WHERE state IN ('pending', 'warned', 'suspending')`)
 	if err != nil {
 		return nil, err
@@ -623,7 +572,7 @@ func (t *Tx) OpenPeople() (map[string]bool, error) {
 
 // ItemCounts counts a run's items by state.
 func (t *Tx) ItemCounts(runID string) (map[review.ItemState]int, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT state, count(*) FROM review_items WHERE run_id = ? GROUP BY state`, runID)
+	rows, err := t.query(`SELECT state, count(*) FROM review_items WHERE run_id = ? GROUP BY state`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -644,7 +593,7 @@ func (t *Tx) ItemCounts(runID string) (map[review.ItemState]int, error) {
 
 // PromptManagers returns the distinct managers of a run's pending items.
 func (t *Tx) PromptManagers(runID string) ([]string, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT DISTINCT manager FROM review_items WHERE run_id = ? AND state = 'pending' ORDER BY manager`, runID)
+	rows, err := t.query(`SELECT DISTINCT manager FROM review_items WHERE run_id = ? AND state = 'pending' ORDER BY manager`, runID)
 	if err != nil {
 		return nil, err
 	}
@@ -673,7 +622,7 @@ func (t *Tx) DueItems(now time.Time, limit int) ([]*review.Item, error) {
 // NextItemDeadline returns the earliest answer or suspension deadline.
 func (t *Tx) NextItemDeadline() (time.Time, bool, error) {
 	var v sql.NullInt64
-	err := t.tx.QueryRowContext(t.ctx, `SELECT min(x) FROM (
+	err := t.queryRow(`SELECT min(x) FROM (
 		SELECT min(answer_by) AS x FROM review_items INDEXED BY review_items_answer WHERE state = 'pending' AND answer_by > 0
 		UNION ALL SELECT min(suspend_at) FROM review_items INDEXED BY review_items_suspend WHERE state = 'warned')`).Scan(&v)
 	if err != nil || !v.Valid {
@@ -686,7 +635,7 @@ func (t *Tx) NextItemDeadline() (time.Time, bool, error) {
 
 // Keeps returns the Keep answers still in force at now, by email.
 func (t *Tx) Keeps(now time.Time) (map[string]*review.Keep, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT email, until, by, reason, at, rule, run_id, item_id FROM review_keeps WHERE until > ?`, ms(now))
+	rows, err := t.query(`SELECT email, until, by, reason, at, rule, run_id, item_id FROM review_keeps WHERE until > ?`, ms(now))
 	if err != nil {
 		return nil, err
 	}
@@ -778,7 +727,7 @@ func (t *Tx) UpdateSuspension(s *review.Suspension) error {
 }
 
 func (t *Tx) oneSuspension(where string, arg any) (*review.Suspension, error) {
-	s, err := scanSuspension(t.tx.QueryRowContext(t.ctx, `SELECT `+suspensionCols+` FROM review_suspensions WHERE `+where+
+	s, err := scanSuspension(t.queryRow(`SELECT `+suspensionCols+` FROM review_suspensions WHERE `+where+
 		` ORDER BY recorded_at DESC, rowid DESC LIMIT 1`, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, approvals.ErrNotFound
@@ -799,7 +748,7 @@ func (t *Tx) LatestSuspension(email string) (*review.Suspension, error) {
 
 // Restores returns each restored person's last restore time.
 func (t *Tx) Restores() (map[string]time.Time, error) {
-	rows, err := t.tx.QueryContext(t.ctx, `SELECT email, max(restored_at) FROM review_suspensions WHERE restored_at > 0 GROUP BY email`)
+	rows, err := t.query(`SELECT email, max(restored_at) FROM review_suspensions WHERE restored_at > 0 GROUP BY email`)
 	if err != nil {
 		return nil, err
 	}
