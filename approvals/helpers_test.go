@@ -158,6 +158,18 @@ func newEnv(t testing.TB) *env {
 // newEnvAt is newEnv on the database file at path.
 func newEnvAt(t testing.TB, path string) *env {
 	t.Helper()
+	return newEnvPolicy(t, path, testPolicy)
+}
+
+// newEnvPolicy is newEnv on the database at path with the policy src.
+func newEnvPolicy(t testing.TB, path, src string) *env {
+	t.Helper()
+	return newEnvConfig(t, path, src, nil)
+}
+
+// newEnvConfig is newEnvPolicy with the engine's configuration adjusted by mod.
+func newEnvConfig(t testing.TB, path, src string, mod func(*approvals.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	clock := clockwork.NewFakeClockAt(t0)
 	db, err := store.Open(ctx, path, store.Options{Now: clock.Now})
@@ -165,14 +177,14 @@ func newEnvAt(t testing.TB, path string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	p, err := policies.Parse("policy.yaml", []byte(testPolicy), nil)
+	p, err := policies.Parse("policy.yaml", []byte(src), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ledger := provisioner.NewMemoryLedger()
 	dry := provisioner.NewDryRun(ledger, nil)
 	jira := &flaky{Provisioner: dry}
-	svc := approvals.New(approvals.Config{
+	cfg := approvals.Config{
 		Store:  db,
 		Policy: p,
 		Clock:  clock,
@@ -182,7 +194,11 @@ func newEnvAt(t testing.TB, path string) *env {
 			"dryrun": dry,
 		},
 		Retry: approvals.RetryPolicy{Base: time.Second, Cap: time.Minute, MaxAttempts: 4},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	svc := approvals.New(cfg)
 	return &env{t: t, ctx: ctx, db: db, clock: clock, ledger: ledger, jira: jira, svc: svc, policy: p}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -174,8 +175,24 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) error {
 		zap.String("request_id", j.RequestID), zap.Int("attempt", attempts))
 	t, _ := s.jobType(j.Kind)
 	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.now()
+		next := now.Add(s.retry.delay(attempts))
+		if !final && j.Kind == JobProvision {
+			// Provisioning may keep trying only so long after approval:
+			// what was added of a bundle is live meanwhile.
+			r, err := tx.GetRequest(j.RequestID)
+			if err != nil {
+				return err
+			}
+			if by := r.DecidedAt.Add(s.provisionFor); !now.Before(by) {
+				final = true
+				msg = fmt.Sprintf("%s (gave up: provisioning did not succeed within %s of approval)", msg, s.provisionFor)
+			} else if next.After(by) {
+				next = by
+			}
+		}
 		if !final {
-			if err := tx.RetryJob(j.ID, attempts, s.now().Add(s.retry.delay(attempts)), msg); err != nil {
+			if err := tx.RetryJob(j.ID, attempts, next, msg); err != nil {
 				return err
 			}
 			if j.RequestID == "" {
@@ -292,4 +309,27 @@ func (s *Service) RunJobs(ctx context.Context) (int, error) {
 		// Jobs create jobs (a provision queues a notification), and a done
 		// job lets the next of its key go: go again until nothing is due.
 	}
+}
+
+// RetryPolicy shapes the outbox worker's retries.
+type RetryPolicy struct {
+	Base        time.Duration // first delay
+	Cap         time.Duration // largest delay
+	MaxAttempts int           // then the job fails and IT is alerted
+}
+
+// DefaultRetry retries for about an hour before giving up.
+var DefaultRetry = RetryPolicy{Base: 2 * time.Second, Cap: 10 * time.Minute, MaxAttempts: 12}
+
+// delay returns the full-jitter backoff before attempt n+1.
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.Base
+	for i := 1; i < n && d < p.Cap; i++ {
+		d *= 2
+	}
+	if d > p.Cap {
+		d = p.Cap
+	}
+	// Half fixed, half random: never zero, never in lock-step.
+	return d/2 + rand.N(d/2+1)
 }

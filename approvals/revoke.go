@@ -75,6 +75,22 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 		if err := s.grantEvent(tx, r, g, action, note, map[string]string{"provider": g.Provider, "group": g.Group}); err != nil {
 			return err
 		}
+		if len(covering) > 0 {
+			// A later grant that is approved but not yet provisioned keeps
+			// the membership: the person has that access from now, so its
+			// clock starts now, not when its own add finally runs.
+			now, err := tx.CoveringGrants(m, g.ID)
+			if err != nil {
+				return err
+			}
+			for _, c := range now {
+				if c.State == GrantProvisioning {
+					if err := s.startClockKept(tx, c.RequestID, "the membership was kept for it when request "+short(r.ID)+" ended"); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		return s.maybeEnded(tx, r.ID)
 	})
 	if err == nil {

@@ -27,81 +27,6 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// MessageRef is a message the bot posted about a request, so that later
-// notifications edit it instead of posting again.
-type MessageRef struct {
-	RequestID string
-	// Role says what the message is: "requester" (the one DM per request),
-	// "approver" (one card per approver), "digest" (the request is listed
-	// on a page of waiting requests, TS being the page's), "page:TS" (such
-	// a page, under the approver's inbox id), "home" (a published App
-	// Home), or a once-only marker such as "notify:JOB" or "reminder:JOB"
-	// that makes redelivery harmless.
-	Role    string
-	UserID  string // the Slack user the message is for
-	Person  string // their directory email, when known
-	Channel string
-	TS      string
-	Hash    string // of the content last sent; an edit that changes nothing is skipped
-}
-
-// MessageStore keeps MessageRefs durably (the SQLite store in production).
-// PutMessage replaces the ref with the same request, role and channel.
-type MessageStore interface {
-	PutMessage(ctx context.Context, m MessageRef) error
-	Messages(ctx context.Context, requestID string) ([]MessageRef, error)
-	// At returns the refs that point at the message (channel, ts), in the
-	// order they were first put.
-	At(ctx context.Context, channel, ts string) ([]MessageRef, error)
-}
-
-// NewMemoryMessages returns a MessageStore in memory, for tests and tools.
-func NewMemoryMessages() MessageStore { return &memoryMessages{m: map[string][]MessageRef{}} }
-
-type memoryMessages struct {
-	mu    sync.Mutex
-	m     map[string][]MessageRef
-	order []MessageRef // every ref as first put, for At
-}
-
-func (s *memoryMessages) PutMessage(_ context.Context, m MessageRef) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := s.m[m.RequestID]
-	for i, x := range list {
-		if x.Role == m.Role && x.Channel == m.Channel {
-			list[i] = m
-			for j, o := range s.order {
-				if o.RequestID == m.RequestID && o.Role == m.Role && o.Channel == m.Channel {
-					s.order[j] = m
-				}
-			}
-			return nil
-		}
-	}
-	s.m[m.RequestID] = append(list, m)
-	s.order = append(s.order, m)
-	return nil
-}
-
-func (s *memoryMessages) Messages(_ context.Context, requestID string) ([]MessageRef, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]MessageRef(nil), s.m[requestID]...), nil
-}
-
-func (s *memoryMessages) At(_ context.Context, channel, ts string) ([]MessageRef, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []MessageRef
-	for _, m := range s.order {
-		if m.Channel == channel && m.TS == ts {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
-
 // Config wires a Bot.
 type Config struct {
 	Service  *approvals.Service
@@ -150,8 +75,10 @@ type Bot struct {
 	clock clockwork.Clock
 	msgs  MessageStore
 
-	scopesMu sync.Mutex
-	scopes   string // X-OAuth-Scopes of the last auth.test
+	scopesMu   sync.Mutex
+	scopes     string // X-OAuth-Scopes of the last auth.test
+	team       string // the workspace auth.test named
+	enterprise string
 
 	cache    *identityCache
 	seen     *dedup
@@ -204,7 +131,7 @@ func New(cfg Config) (*Bot, error) {
 		log:   cfg.Log,
 		clock: cfg.Clock,
 		msgs:  cfg.Messages,
-		cache: newIdentityCache(),
+		cache: newIdentityCache(cfg.Clock),
 		seen:  newDedup(10 * time.Minute),
 		gate:  newGate(cfg.Clock, cfg.ChannelRate, cfg.ChannelBurst),
 		work:  make(chan struct{}, cfg.Workers),
@@ -258,10 +185,12 @@ func (b *Bot) Check(ctx context.Context) error {
 	case !strings.HasPrefix(b.cfg.AppToken, "xapp-"):
 		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
 	}
-	if _, err := b.api.AuthTestContext(ctx); err != nil {
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
 	}
 	b.scopesMu.Lock()
+	b.team, b.enterprise = auth.TeamID, auth.EnterpriseID
 	have := b.scopes
 	b.scopesMu.Unlock()
 	if have != "" {
@@ -473,36 +402,6 @@ func (b *Bot) lockRequest(id string) func() {
 	return mu.Unlock
 }
 
-// dedup remembers Events API event ids for a while: Slack redelivers an
-// event it thinks was not acked, and the bot must act on it once.
-type dedup struct {
-	mu   sync.Mutex
-	ttl  time.Duration
-	seen map[string]time.Time
-	last time.Time
-}
-
-func newDedup(ttl time.Duration) *dedup { return &dedup{ttl: ttl, seen: map[string]time.Time{}} }
-
-// first reports whether id is seen for the first time.
-func (d *dedup) first(id string, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if now.Sub(d.last) > d.ttl {
-		for k, t := range d.seen {
-			if now.Sub(t) > d.ttl {
-				delete(d.seen, k)
-			}
-		}
-		d.last = now
-	}
-	if _, ok := d.seen[id]; ok {
-		return false
-	}
-	d.seen[id] = now
-	return true
-}
-
 // zapStd adapts zap to slack-go's logger interface.
 type zapStd struct{ l *zap.Logger }
 
@@ -510,3 +409,5 @@ func (z zapStd) Output(_ int, s string) error {
 	z.l.Debug(strings.TrimSpace(s))
 	return nil
 }
+
+var _ approvals.FrontEnd = (*Bot)(nil)

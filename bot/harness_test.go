@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -213,9 +214,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.SetNotifier(e.bot)
-	e.svc.SetAlerter(e.bot)
-	e.svc.SetGroups(e.bot)
+	e.svc.Attach(e.bot)
 	if err := e.bot.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +249,37 @@ func (e *env) stop() {
 	e.wg.Wait()
 }
 
-// wait polls cond until it holds or fails the test after 10 s.
+// wait polls cond until it holds or fails the test after 10 s, showing
+// the jobs still pending.
 func (e *env) wait(what string, cond func() bool) {
 	e.t.Helper()
 	if !e.srv.WaitFor(10*time.Second, cond) {
-		e.t.Fatalf("timed out waiting for %s", what)
+		e.t.Fatalf("timed out waiting for %s (test clock %s); pending jobs:\n%s", what, e.clock.Now().Format(time.RFC3339Nano), e.jobDump())
 	}
+}
+
+// jobDump lists the pending jobs, for failure messages.
+func (e *env) jobDump() string {
+	rows, err := e.db.ReadDB().Query(`SELECT id, kind, lane, job_key, note, attempts, claims, run_at, lease_owner <> '', last_error
+		FROM jobs WHERE state = 'pending' ORDER BY id`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var (
+			id, attempts, claims, runAt int64
+			kind, lane, key, note, last string
+			leased                      bool
+		)
+		if err := rows.Scan(&id, &kind, &lane, &key, &note, &attempts, &claims, &runAt, &leased, &last); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s/%s key=%s note=%q attempts=%d claims=%d run_at=%s leased=%v last_error=%q\n",
+			id, lane, kind, key, note, attempts, claims, time.UnixMilli(runAt).UTC().Format(time.RFC3339Nano), leased, last)
+	}
+	return b.String()
 }
 
 // cmd runs a slash command as user in #general.

@@ -163,7 +163,7 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	parts := append([]func(context.Context) error{m.Service.Run, m.reconcileLoop}, m.frontEnds...)
+	parts := append([]func(context.Context) error{m.Service.Run, func(ctx context.Context) error { m.Service.RunReconcile(ctx, m.Config.Reconcile); return nil }}, m.frontEnds...)
 	for _, part := range parts {
 		wg.Add(1)
 		go func() {
@@ -178,38 +178,6 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// reconcileLoop compares the managed groups with the grants at start-up and
-// then every Config.Reconcile.
-func (m *Main) reconcileLoop(ctx context.Context) error {
-	if m.Config.Reconcile <= 0 {
-		return nil
-	}
-	opt := approvals.ReconcileOptions{ReportOnly: func(provider, group string) bool {
-		for _, r := range m.Service.Policy().Resources {
-			if r.Provider == provider && r.Group == group && r.Reconcile == "report" {
-				return true
-			}
-		}
-		return false
-	}}
-	t := m.Clock.NewTicker(m.Config.Reconcile)
-	defer t.Stop()
-	for {
-		fs, err := m.Service.Reconcile(ctx, opt)
-		if err != nil && ctx.Err() == nil {
-			m.Log.Error("reconcile", zap.Error(err))
-		}
-		if len(fs) > 0 {
-			m.Log.Warn("drift found", zap.Int("findings", len(fs)))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-		}
-	}
 }
 
 // Close releases everything Open acquired.
