@@ -13,7 +13,7 @@ import (
 	"github.com/jitbot/jitbot/review"
 )
 
-// The licence review's persistence (schema in migrations/0004_reviews.sql).
+// The licence review's persistence (schema in migrations/0005_reviews.sql).
 // A review transaction is the same *Tx as the approvals engine's, on the
 // same write connection, so it can enqueue outbox jobs and append audit
 // events beside its own writes.

@@ -1,4 +1,4 @@
--- jitbot schema v4: the licence review. Times are Unix milliseconds (0 = not set).
+-- jitbot schema v5: the licence review. Times are Unix milliseconds (0 = not set).
 -- Every statement is IF NOT EXISTS: a database whose migration record was
 -- rolled back by hand (as a test does) migrates again cleanly.
 
