@@ -11,6 +11,15 @@ import (
 	"go.uber.org/zap"
 )
 
+// membershipRecord returns the bot's record of m, or nil when it has none.
+func membershipRecord(tx Tx, m Membership) (*MembershipRecord, error) {
+	rec, err := tx.GetMembership(m)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}
+
 // lockKey serialises, within this process, the provider calls and records
 // of one membership (jobs, reconciliation).
 func (s *Service) lockKey(key string) func() {
@@ -39,10 +48,7 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 	}
 	var rec *MembershipRecord
 	if err := s.store.View(ctx, func(tx Tx) error {
-		rec, err = tx.GetMembership(m)
-		if errors.Is(err, ErrNotFound) {
-			rec, err = nil, nil
-		}
+		rec, err = membershipRecord(tx, m)
 		return err
 	}); err != nil {
 		return err

@@ -196,11 +196,7 @@ func (s *Service) stillDrifted(ctx context.Context, prov Provisioner, f DriftFin
 	)
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		rec, err = tx.GetMembership(m)
-		if errors.Is(err, ErrNotFound) {
-			rec, err = nil, nil
-		}
-		if err != nil {
+		if rec, err = membershipRecord(tx, m); err != nil {
 			return err
 		}
 		live, err = tx.CoveringGrants(m, "")

@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 )
@@ -28,10 +27,7 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 		if covering, err = tx.CoveringGrants(m, g.ID); err != nil {
 			return err
 		}
-		rec, err = tx.GetMembership(m)
-		if errors.Is(err, ErrNotFound) {
-			rec, err = nil, nil
-		}
+		rec, err = membershipRecord(tx, m)
 		return err
 	}); err != nil {
 		return err

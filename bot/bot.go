@@ -186,6 +186,9 @@ func (b *Bot) Check(ctx context.Context) error {
 		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
 	}
 	auth, err := b.api.AuthTestContext(ctx)
+	if unreachable(ctx, err) {
+		return fmt.Errorf("cannot reach Slack at %s: %s (check the network, a proxy, or SLACK_API_URL); the tokens were not checked", b.apiURL(), scrub(err))
+	}
 	if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
 	}
@@ -208,10 +211,44 @@ func (b *Bot) Check(ctx context.Context) error {
 			return fmt.Errorf("the Slack bot token lacks the %s scope(s): add them (deploy/slack-app-manifest.yaml lists every scope) and reinstall the app", strings.Join(missing, ", "))
 		}
 	}
-	if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
+	if _, _, err := b.api.StartSocketModeContext(ctx); unreachable(ctx, err) {
+		return fmt.Errorf("cannot reach Slack at %s: %s (check the network or a proxy); SLACK_APP_TOKEN was not checked", b.apiURL(), scrub(err))
+	} else if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_APP_TOKEN (%s): create an app-level token with connections:write and turn Socket Mode on", slackErrorCode(err))
 	}
 	return nil
+}
+
+// apiURL is the Web API base URL in use.
+func (b *Bot) apiURL() string {
+	if b.cfg.APIURL != "" {
+		return b.cfg.APIURL
+	}
+	return slack.APIURL
+}
+
+// scrub returns err's text with the bot's tokens removed, for logs and
+// start-up errors: a network error names the URL it tried, and nothing in
+// jitbot puts a token in a URL, but a log line must not trust that.
+func scrub(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	for _, prefix := range []string{"xoxb-", "xapp-", "xoxp-"} {
+		for {
+			i := strings.Index(msg, prefix)
+			if i < 0 {
+				break
+			}
+			j := i + len(prefix)
+			for j < len(msg) && (msg[j] == '-' || msg[j] >= '0' && msg[j] <= '9' || msg[j] >= 'a' && msg[j] <= 'z' || msg[j] >= 'A' && msg[j] <= 'Z') {
+				j++
+			}
+			msg = msg[:i] + "[token]" + msg[j:]
+		}
+	}
+	return msg
 }
 
 // slackErrorCode returns Slack's error name for err, never a token.
@@ -300,7 +337,14 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 	case socketmode.EventTypeConnected:
 		b.log.Info("connected to Slack")
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
-		b.log.Warn("socket mode", zap.String("event", string(evt.Type)))
+		fields := []zap.Field{zap.String("event", string(evt.Type))}
+		switch d := evt.Data.(type) {
+		case *slack.ConnectionErrorEvent:
+			fields = append(fields, zap.Int("attempt", d.Attempt), zap.String("cause", scrub(d.ErrorObj)))
+		case *slack.IncomingEventError:
+			fields = append(fields, zap.String("cause", scrub(d.ErrorObj)))
+		}
+		b.log.Warn("socket mode", fields...)
 	case socketmode.EventTypeErrorBadMessage:
 		// Ack what we cannot parse, so Slack does not redeliver it forever.
 		if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {

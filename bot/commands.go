@@ -76,7 +76,7 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		}
 		b.say(ctx, to, fmt.Sprintf("Extension filed as request %s; its messages follow in your DM.", approvals.Short(nr.ID)))
 	case "audit":
-		b.audit(ctx, to, email, args[1:])
+		b.auditCommand(ctx, to, email, args[1:])
 	default:
 		b.submitCommand(ctx, to, email, args)
 	}
@@ -187,8 +187,8 @@ func (b *Bot) resourceName(id string) string {
 // mentionRe matches a user mention as Slack sends it in command text.
 var mentionRe = regexp.MustCompile(`^<@([UW][A-Z0-9]+)(\|[^>]*)?>$`)
 
-// audit answers `/access audit @person` for members of the IT group.
-func (b *Bot) audit(ctx context.Context, to replyTo, email string, args []string) {
+// auditCommand answers `/access audit @person` for members of the IT group.
+func (b *Bot) auditCommand(ctx context.Context, to replyTo, email string, args []string) {
 	ok, err := b.isIT(ctx, email)
 	if err != nil {
 		b.say(ctx, to, b.sentence(err, ""))
@@ -203,8 +203,20 @@ func (b *Bot) audit(ctx context.Context, to replyTo, email string, args []string
 		return
 	}
 	subject := strings.ToLower(args[0])
-	if m := mentionRe.FindStringSubmatch(args[0]); m != nil {
-		p, err := b.personOf(ctx, m[1])
+	userID := ""
+	switch m := mentionRe.FindStringSubmatch(args[0]); {
+	case m != nil: // <@U…|name>: what Slack sends with should_escape on
+		userID = m[1]
+	case strings.HasPrefix(args[0], "@"): // @name: as typed, escaping off
+		id, err := b.userByHandle(ctx, strings.TrimPrefix(args[0], "@"))
+		if err != nil {
+			b.say(ctx, to, b.sentence(err, ""))
+			return
+		}
+		userID = id
+	}
+	if userID != "" {
+		p, err := b.personOf(ctx, userID)
 		if err != nil || p.email == "" {
 			b.say(ctx, to, "That Slack user has no email jitbot can see.")
 			return
@@ -223,6 +235,25 @@ func (b *Bot) audit(ctx context.Context, to replyTo, email string, args []string
 	for _, page := range pageLines("Evidence about "+subject, lines) {
 		b.say(ctx, to, "Evidence about "+subject, page...)
 	}
+}
+
+// userByHandle finds a Slack user by the handle or display name a person
+// typed after @.
+func (b *Bot) userByHandle(ctx context.Context, handle string) (string, error) {
+	var users []slack.User
+	if err := b.slackCall(ctx, mUsersList, "", func(ctx context.Context) error {
+		var err error
+		users, err = b.api.GetUsersContext(ctx)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	for _, u := range users {
+		if !u.Deleted && (strings.EqualFold(u.Name, handle) || strings.EqualFold(u.Profile.DisplayName, handle)) {
+			return u.ID, nil
+		}
+	}
+	return "", jitbot.Errorf("no_such_user", "No Slack user is called @%s; pick them from the list Slack offers as you type.", esc(handle))
 }
 
 // Audit returns the evidence report about one person.

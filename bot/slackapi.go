@@ -24,6 +24,7 @@ const (
 	mLookupByEmail = "users.lookupByEmail"
 	mGroups        = "usergroups.list"
 	mGroupUsers    = "usergroups.users.list"
+	mUsersList     = "users.list"
 	mUpload        = "files.upload"
 )
 

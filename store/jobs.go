@@ -25,6 +25,23 @@ func scanJob(s scanner) (*approvals.Job, error) {
 	return &j, nil
 }
 
+// scanJobs reads the jobs rows holds.
+func scanJobs(rows *sql.Rows, err error) ([]*approvals.Job, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*approvals.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
 // EnqueueJob adds an outbox job; j.ID is set. A coalescing job is folded
 // into the newest pending job of its kind and key that no worker holds.
 func (t *Tx) EnqueueJob(j *approvals.Job) error {
@@ -84,19 +101,8 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
 			WHERE k.job_key = j.job_key AND k.state = 'pending' AND k.job_key <> '' AND k.id < j.id))
 		ORDER BY j.run_at, j.id LIMIT ?) RETURNING `+jobCols, args...)
+	out, err := scanJobs(rows, err)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(a, b int) bool {
@@ -124,20 +130,7 @@ func (t *Tx) NextJobAt(lane approvals.Lane, now time.Time, skip []int64) (time.T
 // PendingJobs returns every pending job of a lane ("" for all), oldest
 // first (tests and the CLI).
 func (t *Tx) PendingJobs(lane approvals.Lane) ([]*approvals.Job, error) {
-	rows, err := t.query(`SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return scanJobs(t.query(`SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane)))
 }
 
 // CompleteJob marks a job done. Completing a job that is not pending is a conflict.

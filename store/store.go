@@ -390,8 +390,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	if err != nil {
 		return db.explain(err)
 	}
-	t := &Tx{tx: sqlTx, ctx: ctx, db: db}
-	if err := fn(t); err != nil {
+	return db.commit(ctx, sqlTx, fn)
+}
+
+// commit runs fn in sqlTx and commits when fn returns nil.
+func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx) error) error {
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, db: db}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -422,15 +426,7 @@ func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error)
 	if err != nil {
 		return db.explain(err)
 	}
-	t := &Tx{tx: sqlTx, ctx: ctx, db: db}
-	if err := fn(t); err != nil {
-		sqlTx.Rollback()
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return db.explain(err)
-	}
-	return nil
+	return db.commit(ctx, sqlTx, fn)
 }
 
 var _ approvals.DurableUpdater = (*DB)(nil)
