@@ -13,6 +13,7 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -33,7 +34,8 @@ type Main struct {
 	DB      *store.DB
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Bot     *bot.Bot // the Slack front end
+	Review  *review.Engine // the licence review (review.go)
+	Bot     *bot.Bot       // the Slack front end
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -125,6 +127,9 @@ func (m *Main) Open(ctx context.Context) error {
 		Providers: m.Providers,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		return err
+	}
+	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}
 	if err := m.openSlack(ctx); err != nil {
