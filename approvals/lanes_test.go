@@ -3,6 +3,7 @@ package approvals_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ func (e *env) run() {
 // hundred more wait behind them: an approval is still provisioned at once,
 // and an expiry removed at once. Access changes never wait for a message.
 func TestLanes_AccessNeverWaitsForMessages(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvPolicy(t, filepath.Join(t.TempDir(), "jitbot.db"), testPolicy+"limits: {pending_per_requester: 1000}\n")
 	stuck := &stuckNotifier{}
 	e.svc.SetNotifier(stuck)
 	var queued []*approvals.Request

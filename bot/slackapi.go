@@ -24,6 +24,7 @@ const (
 	mLookupByEmail = "users.lookupByEmail"
 	mGroups        = "usergroups.list"
 	mGroupUsers    = "usergroups.users.list"
+	mUsersList     = "users.list"
 	mUpload        = "files.upload"
 )
 
@@ -142,12 +143,31 @@ func unreachable(callCtx context.Context, err error) bool {
 
 // call makes one Web API call through the gate, with the call timeout.
 func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx context.Context) error) error {
+	obs := b.cfg.Observer
 	if err := b.gate.admit(method, channel); err != nil {
+		if obs != nil {
+			obs.SlackCall(method, CallHeld, 0)
+		}
 		return err
 	}
 	callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
 	defer cancel()
+	start := time.Now()
 	err := fn(callCtx)
+	if obs != nil {
+		outcome := CallOK
+		var rl *slack.RateLimitedError
+		switch {
+		case err == nil:
+		case errors.As(err, &rl):
+			outcome = CallRateLimited
+		case unreachable(callCtx, err):
+			outcome = CallUnreachable
+		default:
+			outcome = CallError
+		}
+		obs.SlackCall(method, outcome, time.Since(start))
+	}
 	return b.gate.outcome(ctx, callCtx, method, channel, err)
 }
 

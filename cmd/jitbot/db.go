@@ -11,6 +11,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jitbot/jitbot/store/postgres"
 )
@@ -33,6 +34,8 @@ type database interface {
 	AccessAt(ctx context.Context, resource string, at time.Time) ([]audit.Access, error)
 	PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error)
 	ResourceSeen(ctx context.Context, resource string) (bool, error)
+
+	review.Store // the licence review's tables
 
 	Close() error
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/postgres"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -39,7 +40,8 @@ type Main struct {
 	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Bot     *bot.Bot // the Slack front end
+	Review  *review.Engine // the licence review (review.go)
+	Bot     *bot.Bot       // the Slack front end
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -146,6 +148,9 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
 	}
+	if err := m.openReview(ctx); err != nil { // review.go
+		return err
+	}
 	if err := m.openSlack(ctx); err != nil {
 		return err
 	}
@@ -177,7 +182,10 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	parts := append([]func(context.Context) error{m.Service.Run, m.leading(m.reconcileLoop)}, m.frontEnds...)
+	parts := append([]func(context.Context) error{m.Service.Run, m.leading(func(ctx context.Context) error {
+		m.Service.RunReconcile(ctx, m.Config.Reconcile)
+		return nil
+	})}, m.frontEnds...)
 	if m.campaign != nil {
 		parts = append(parts, m.campaign)
 	}
@@ -218,38 +226,6 @@ func (m *Main) leading(loop func(ctx context.Context) error) func(ctx context.Co
 			}
 		})
 		return errors.Join(err, failed)
-	}
-}
-
-// reconcileLoop compares the managed groups with the grants at start-up and
-// then every Config.Reconcile.
-func (m *Main) reconcileLoop(ctx context.Context) error {
-	if m.Config.Reconcile <= 0 {
-		return nil
-	}
-	opt := approvals.ReconcileOptions{ReportOnly: func(provider, group string) bool {
-		for _, r := range m.Service.Policy().Resources {
-			if r.Provider == provider && r.Group == group && r.Reconcile == "report" {
-				return true
-			}
-		}
-		return false
-	}}
-	t := m.Clock.NewTicker(m.Config.Reconcile)
-	defer t.Stop()
-	for {
-		fs, err := m.Service.Reconcile(ctx, opt)
-		if err != nil && ctx.Err() == nil {
-			m.Log.Error("reconcile", zap.Error(err))
-		}
-		if len(fs) > 0 {
-			m.Log.Warn("drift found", zap.Int("findings", len(fs)))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-		}
 	}
 }
 

@@ -83,9 +83,7 @@ func (m *Main) openSlack(ctx context.Context) error {
 		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Bot = b
-	m.Service.SetNotifier(b)
-	m.Service.SetAlerter(b)
-	m.Service.SetGroups(b)
+	m.Service.Attach(b)
 	m.frontEnds = append(m.frontEnds, b.Run)
 	return nil
 }

@@ -70,6 +70,11 @@ func Schema(tb testing.TB) (string, string) {
 	}
 	q := u.Query()
 	q.Set("search_path", name)
+	// The server is shared by every test package running at once (and by
+	// other engineers' tests): small pools keep it under max_connections.
+	if !q.Has("pool_max_conns") {
+		q.Set("pool_max_conns", "6")
+	}
 	u.RawQuery = q.Encode()
 	return u.String(), name
 }

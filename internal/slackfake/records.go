@@ -26,6 +26,10 @@ type User struct {
 	IsRestricted      bool
 	IsUltraRestricted bool
 	Deleted           bool
+	// IsStranger marks a user of another organisation seen through Slack
+	// Connect; TeamID, when set, is a workspace other than the emulator's.
+	IsStranger bool
+	TeamID     string
 }
 
 // Message is the current state of a message the bot posted, with the

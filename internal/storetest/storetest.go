@@ -121,12 +121,12 @@ func testRequestCAS(t *testing.T, open func() Store) {
 	s := open()
 	r := newRequest("r1", approvals.StatePending)
 	r.Notify = []string{"#access"}
-	r.Ticket, r.Admin, r.AllowSelf = "IT-1", true, true
+	r.Ticket, r.Admin, r.AllowSelf, r.AllowRepeat = "IT-1", true, true, true
 	r.ExpiresAt, r.RemindAt = t0.Add(24*time.Hour), t0.Add(12*time.Hour)
 	insert(t, s, r)
 	got := getRequest(t, s, "r1")
 	if got.Requester != r.Requester || got.Duration != time.Hour || got.Ticket != "IT-1" || !got.Admin || !got.AllowSelf ||
-		!got.ExpiresAt.Equal(r.ExpiresAt) || !got.CreatedAt.Equal(t0) || len(got.Steps) != 1 || got.Steps[0].Quorum != 1 ||
+		!got.AllowRepeat || !got.ExpiresAt.Equal(r.ExpiresAt) || !got.CreatedAt.Equal(t0) || len(got.Steps) != 1 || got.Steps[0].Quorum != 1 ||
 		!slices.Equal(got.Notify, r.Notify) || !got.StartsAt.IsZero() || got.Version != 0 {
 		t.Fatalf("read back: got %+v, want %+v", got, r)
 	}
@@ -233,7 +233,23 @@ func testListRequests(t *testing.T, open func() Store) {
 	c.Steps = []approvals.Step{{Approvers: []string{"dave@example.com"}, Quorum: 1}}
 	self := newRequest("d", approvals.StatePending)
 	self.Requester, self.CreatedAt = "bob@example.com", t0.Add(3*time.Minute)
-	insert(t, s, a, b, c, self)
+	// Two steps, both bob's: once he approved the first, the second is
+	// not his to decide, unless the rule allows a repeat approver.
+	twice := newRequest("e", approvals.StatePending)
+	twice.CreatedAt, twice.CurrentStep = t0.Add(4*time.Minute), 1
+	twice.Steps = []approvals.Step{{Approvers: []string{"bob@example.com"}, Quorum: 1}, {Approvers: []string{"bob@example.com"}, Quorum: 1}}
+	repeat := newRequest("f", approvals.StatePending)
+	repeat.CreatedAt, repeat.CurrentStep, repeat.AllowRepeat = t0.Add(5*time.Minute), 1, true
+	repeat.Steps = twice.Steps
+	insert(t, s, a, b, c, self, twice, repeat)
+	update(t, s, func(tx approvals.Tx) error {
+		for _, id := range []string{"e", "f"} {
+			if err := tx.InsertDecision(&approvals.Decision{RequestID: id, Step: 0, Approver: "bob@example.com", Approve: true, At: t0}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	ids := func(f approvals.RequestFilter) []string {
 		var out []string
 		view(t, s, func(tx approvals.Tx) error {
@@ -250,11 +266,11 @@ func testListRequests(t *testing.T, open func() Store) {
 		give approvals.RequestFilter
 		want []string
 	}{
-		{"All", approvals.RequestFilter{}, []string{"d", "c", "b", "a"}},
-		{"Requester", approvals.RequestFilter{Requester: "ALICE@example.com"}, []string{"b", "a"}},
+		{"All", approvals.RequestFilter{}, []string{"f", "e", "d", "c", "b", "a"}},
+		{"Requester", approvals.RequestFilter{Requester: "ALICE@example.com"}, []string{"f", "e", "b", "a"}},
 		{"States", approvals.RequestFilter{States: []approvals.State{approvals.StateActive}}, []string{"b"}},
-		{"Approver", approvals.RequestFilter{Approver: "bob@example.com"}, []string{"a"}}, // not his own
-		{"Limit", approvals.RequestFilter{Limit: 2}, []string{"d", "c"}},
+		{"Approver", approvals.RequestFilter{Approver: "bob@example.com"}, []string{"f", "a"}}, // not his own, not twice
+		{"Limit", approvals.RequestFilter{Limit: 2}, []string{"f", "e"}},
 	} {
 		if got := ids(tc.give); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
@@ -435,24 +451,33 @@ func testMemberships(t *testing.T, open func() Store) {
 		return nil
 	})
 	update(t, s, func(tx approvals.Tx) error {
-		if err := tx.PutMembership(&approvals.MembershipRecord{Membership: m, Origin: approvals.OriginBot, Since: t0}); err != nil {
-			return err
+		for i, give := range []struct {
+			rec  approvals.MembershipRecord
+			want bool
+		}{
+			{approvals.MembershipRecord{Membership: m, Origin: approvals.OriginBot, Since: t0}, true},
+			{approvals.MembershipRecord{Membership: approvals.Membership{Provider: "jira", Group: "wiki", Person: "aaron@example.com"},
+				Origin: approvals.OriginStanding, Since: t0}, true},
+			// Insert-or-nothing: a record is never overwritten.
+			{approvals.MembershipRecord{Membership: m, Origin: approvals.OriginStanding, Since: t0.Add(time.Hour)}, false},
+		} {
+			got, err := tx.InsertMembership(&give.rec)
+			if err != nil {
+				return err
+			}
+			if got != give.want {
+				t.Errorf("insert %d: got inserted=%v, want %v", i, got, give.want)
+			}
 		}
-		other := m
-		other.Person = "aaron@example.com"
-		if err := tx.PutMembership(&approvals.MembershipRecord{Membership: other, Origin: approvals.OriginStanding, Since: t0}); err != nil {
-			return err
-		}
-		// Putting again replaces.
-		return tx.PutMembership(&approvals.MembershipRecord{Membership: m, Origin: approvals.OriginStanding, Since: t0.Add(time.Hour)})
+		return nil
 	})
 	view(t, s, func(tx approvals.Tx) error {
 		rec, err := tx.GetMembership(m)
 		if err != nil {
 			return err
 		}
-		if rec.Origin != approvals.OriginStanding || !rec.Since.Equal(t0.Add(time.Hour)) {
-			t.Errorf("after put twice: got %+v", rec)
+		if rec.Origin != approvals.OriginBot || !rec.Since.Equal(t0) {
+			t.Errorf("after inserting twice: got %+v, want the first record", rec)
 		}
 		all, err := tx.Memberships("jira", "wiki")
 		if err != nil {
@@ -599,9 +624,12 @@ func testLease(t *testing.T, open func() Store) {
 	if got := claim(t, other, approvals.LaneAccess, t0.Add(29*time.Second), 10, "alive", nil); len(got) != 0 {
 		t.Fatalf("during the lease: got %v, want nothing", jobIDs(got))
 	}
+	if got[0].Claims != 1 {
+		t.Errorf("claims after the first claim: got %d, want 1", got[0].Claims)
+	}
 	// The holder may take its own job again (it restarted its lane).
-	if got := claim(t, s, approvals.LaneAccess, t0.Add(time.Second), 10, "dead", nil); !slices.Equal(jobIDs(got), ids) {
-		t.Fatalf("the holder again: got %v, want %v", jobIDs(got), ids)
+	if got := claim(t, s, approvals.LaneAccess, t0.Add(time.Second), 10, "dead", nil); !slices.Equal(jobIDs(got), ids) || got[0].Claims != 2 {
+		t.Fatalf("the holder again: got %v, want %v claimed a second time", jobIDs(got), ids)
 	}
 	// Its holder died: once the lease has run out, another takes it.
 	if got := claim(t, other, approvals.LaneAccess, t0.Add(time.Second+time.Minute), 10, "alive", nil); !slices.Equal(jobIDs(got), ids) {
@@ -862,6 +890,9 @@ func testDeadlines(t *testing.T, open func() Store) {
 			r.EndsAt, r.WarnAt, r.Warned = t0.Add(time.Minute), t0.Add(-time.Minute), true
 		}),
 		mk("expired", approvals.StateExpired, func(r *approvals.Request) { r.EndsAt = t0.Add(-time.Hour) }),
+		mk("started-due", approvals.StateApproved, func(r *approvals.Request) { r.EndsAt = t0.Add(-time.Second) }),
+		mk("started-later", approvals.StateApproved, func(r *approvals.Request) { r.EndsAt = t0.Add(time.Hour) }),
+		mk("approved-unstarted", approvals.StateApproved, func(r *approvals.Request) {}),
 		mk("pending-due", approvals.StatePending, func(r *approvals.Request) { r.ExpiresAt, r.RemindAt = t0, t0.Add(-time.Hour) }),
 		mk("pending-remind", approvals.StatePending, func(r *approvals.Request) { r.ExpiresAt, r.RemindAt = t0.Add(time.Hour), t0 }),
 		mk("pending-reminded", approvals.StatePending, func(r *approvals.Request) {
@@ -889,6 +920,7 @@ func testDeadlines(t *testing.T, open func() Store) {
 		{"DueActiveLater", ids(func(tx approvals.Tx) ([]*approvals.Request, error) { return tx.DueActive(t0.Add(time.Hour), 10) }),
 			[]string{"active-due", "active-later", "active-warned"}},
 		{"DueActiveLimit", ids(func(tx approvals.Tx) ([]*approvals.Request, error) { return tx.DueActive(t0.Add(time.Hour), 1) }), []string{"active-due"}},
+		{"DueStarted", ids(func(tx approvals.Tx) ([]*approvals.Request, error) { return tx.DueStarted(t0, 10) }), []string{"started-due"}},
 		{"DuePending", ids(func(tx approvals.Tx) ([]*approvals.Request, error) { return tx.DuePending(t0, 10) }), []string{"pending-due"}},
 		{"DueReminders", ids(func(tx approvals.Tx) ([]*approvals.Request, error) { return tx.DueReminders(t0, 10) }),
 			[]string{"pending-due", "pending-remind"}},
@@ -928,6 +960,11 @@ func testNextDeadline(t *testing.T, open func() Store) {
 		r    func() *approvals.Request
 		want time.Time
 	}{
+		{"StartedEnds", func() *approvals.Request {
+			r := newRequest("s", approvals.StateApproved)
+			r.EndsAt = t0.Add(7 * time.Hour)
+			return r
+		}, t0.Add(7 * time.Hour)},
 		{"ActiveEnds", func() *approvals.Request {
 			r := newRequest("a", approvals.StateActive)
 			r.EndsAt, r.WarnAt, r.Warned = t0.Add(4*time.Hour), t0.Add(3*time.Hour), true

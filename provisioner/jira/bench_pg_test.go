@@ -3,6 +3,7 @@ package jira_test
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func BenchmarkExpire10kPostgres(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		url, _ := pgtest.Schema(b)
+		url = strings.Replace(url, "pool_max_conns=6", "pool_max_conns=32", 1) // a replica's own default
 		f := atlassianfake.New(b, atlassianfake.Options{})
 		f.AddGroup("confluence-finance")
 		clock := clockwork.NewFakeClockAt(t0)

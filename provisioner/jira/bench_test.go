@@ -169,7 +169,7 @@ func seedExpiring(b *testing.B, f *atlassianfake.Server, db seedStore, n int) {
 				if err := tx.InsertGrant(g); err != nil {
 					return err
 				}
-				if err := tx.PutMembership(&approvals.MembershipRecord{Membership: g.Membership(), Origin: approvals.OriginBot, Since: r.StartsAt}); err != nil {
+				if _, err := tx.InsertMembership(&approvals.MembershipRecord{Membership: g.Membership(), Origin: approvals.OriginBot, Since: r.StartsAt}); err != nil {
 					return err
 				}
 			}

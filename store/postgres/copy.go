@@ -60,13 +60,33 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 			}
 			res.Rows[table] = n
 		}
-		for table, col := range map[string]string{"jobs": "id", "dryrun_ops": "seq"} {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', '%s'), coalesce(max(%s), 0) + 1, false) FROM %s`,
-				table, col, col, table)); err != nil {
+		// Identity columns go on after the copied ids.
+		rows, err := tx.Query(ctx, `SELECT table_name, column_name FROM information_schema.columns
+			WHERE table_schema = current_schema() AND is_identity = 'YES'`)
+		if err != nil {
+			return err
+		}
+		var idents [][2]string
+		for rows.Next() {
+			var t, c string
+			if err := rows.Scan(&t, &c); err != nil {
+				rows.Close()
+				return err
+			}
+			idents = append(idents, [2]string{t, c})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, tc := range idents {
+			table, col := pgx.Identifier{tc[0]}.Sanitize(), pgx.Identifier{tc[1]}.Sanitize()
+			if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, $2), coalesce(max(`+col+`), 0) + 1, false) FROM `+table,
+				tc[0], tc[1]); err != nil {
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE audit_head SET seq = h.seq, hash = h.hash FROM
+		_, err = tx.Exec(ctx, `UPDATE audit_head SET seq = h.seq, hash = h.hash FROM
 			(SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) h`)
 		return err
 	})
@@ -182,9 +202,19 @@ func copyTable(ctx context.Context, stx *sql.Tx, dtx pgx.Tx, table string) (int6
 			return 0, fmt.Errorf("the PostgreSQL table %s has no column %s: this jitbot cannot copy it", table, c)
 		}
 	}
+	// Rows go in the order SQLite keeps them (rowid), which identity
+	// columns of the target (slack_messages.added) then number the same;
+	// a WITHOUT ROWID table in its key's order.
 	order := "rowid"
-	if table == "audit_events" {
+	var withoutRowid bool
+	if err := stx.QueryRowContext(ctx, `SELECT wr FROM pragma_table_list WHERE name = ? AND schema = 'main'`, table).Scan(&withoutRowid); err != nil {
+		return 0, err
+	}
+	switch {
+	case table == "audit_events":
 		order = "seq"
+	case withoutRowid:
+		order = "1"
 	}
 	quoted := make([]string, len(cols))
 	for i, c := range cols {

@@ -39,14 +39,14 @@ func (db *DB) dryRunChange(ctx context.Context, op string, m approvals.Membershi
 // DryRunIsMember reports whether the dry-run ledger holds m.
 func (db *DB) DryRunIsMember(ctx context.Context, m approvals.Membership) (bool, error) {
 	var ok bool
-	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dryrun_members WHERE provider=$1 AND grp=$2 AND person=$3)`,
+	err := db.read.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM dryrun_members WHERE provider=$1 AND grp=$2 AND person=$3)`,
 		m.Provider, m.Group, m.Person).Scan(&ok)
 	return ok, err
 }
 
 // DryRunMembers lists the dry-run members of group (at any provider when provider is empty).
 func (db *DB) DryRunMembers(ctx context.Context, provider, group string) ([]string, error) {
-	rows, err := db.pool.Query(ctx, `SELECT person FROM dryrun_members WHERE grp = $1 AND ($2 = '' OR provider = $2) ORDER BY person COLLATE "C"`, group, provider)
+	rows, err := db.read.Query(ctx, `SELECT person FROM dryrun_members WHERE grp = $1 AND ($2 = '' OR provider = $2) ORDER BY person COLLATE "C"`, group, provider)
 	if err != nil {
 		return nil, err
 	}
@@ -55,14 +55,14 @@ func (db *DB) DryRunMembers(ctx context.Context, provider, group string) ([]stri
 
 // DryRunOps returns how many dry-run adds and removes changed something.
 func (db *DB) DryRunOps(ctx context.Context) (adds, removes int, err error) {
-	err = db.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE op='add'), count(*) FILTER (WHERE op='remove') FROM dryrun_ops`).Scan(&adds, &removes)
+	err = db.read.QueryRow(ctx, `SELECT count(*) FILTER (WHERE op='add'), count(*) FILTER (WHERE op='remove') FROM dryrun_ops`).Scan(&adds, &removes)
 	return
 }
 
 // GetAccount returns a cached provider account id for an email.
 func (db *DB) GetAccount(ctx context.Context, provider, email string) (string, bool, error) {
 	var id string
-	err := db.pool.QueryRow(ctx, `SELECT account_id FROM accounts WHERE provider=$1 AND email=$2`, provider, strings.ToLower(email)).Scan(&id)
+	err := db.read.QueryRow(ctx, `SELECT account_id FROM accounts WHERE provider=$1 AND email=$2`, provider, strings.ToLower(email)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -81,7 +81,7 @@ func (db *DB) PutAccount(ctx context.Context, provider, email, accountID string)
 // the most recently cached one when several map to it.
 func (db *DB) AccountEmail(ctx context.Context, provider, accountID string) (string, bool, error) {
 	var email string
-	err := db.pool.QueryRow(ctx, `SELECT email FROM accounts WHERE provider=$1 AND account_id=$2
+	err := db.read.QueryRow(ctx, `SELECT email FROM accounts WHERE provider=$1 AND account_id=$2
 		ORDER BY updated_at DESC, email COLLATE "C" LIMIT 1`, provider, accountID).Scan(&email)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
@@ -113,7 +113,7 @@ func (db *DB) SlackMessagesAt(ctx context.Context, channel, ts string) ([]store.
 }
 
 func (db *DB) slackMessages(ctx context.Context, q string, args ...any) ([]store.SlackMessage, error) {
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := db.read.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

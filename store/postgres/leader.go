@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
 	"go.uber.org/zap"
 )
@@ -36,6 +38,8 @@ const DefaultLease = 15 * time.Second
 // visible (SELECT * FROM leader), and costs one UPDATE every five seconds.
 type Elector struct {
 	db    *DB
+	pool  *pgxpool.Pool // the elector's own connection, while Run runs
+	cut   atomic.Bool   // tests: the database is out of reach
 	name  string
 	id    string
 	lease time.Duration
@@ -104,6 +108,17 @@ func (e *Elector) Terms() int64 {
 // tries to take it while another replica's runs. At the end it gives the
 // lease up, so that another replica takes over at once.
 func (e *Elector) Run(ctx context.Context) error {
+	// The lease has a connection of its own: renewals must never queue
+	// behind write transactions waiting for the chain head, or a busy
+	// leader would lose its lease.
+	cfg := e.db.pool.Config().Copy()
+	cfg.MaxConns, cfg.MinConns = 1, 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return e.db.explain(err)
+	}
+	e.pool = pool
+	defer pool.Close()
 	defer e.resign()
 	var deadline time.Time // while leading: when our lease runs out, on our clock
 	for {
@@ -147,7 +162,10 @@ func (e *Elector) Run(ctx context.Context) error {
 func (e *Elector) attempt(ctx context.Context) (term int64, wait time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, e.lease/3)
 	defer cancel()
-	err = e.db.pool.QueryRow(ctx, `INSERT INTO leader AS l (name, holder, term, since, until)
+	if e.cut.Load() {
+		return 0, 0, errors.New("cut off from the database")
+	}
+	err = e.pool.QueryRow(ctx, `INSERT INTO leader AS l (name, holder, term, since, until)
 		VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp() + $3 * interval '1 millisecond')
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
 			term = CASE WHEN l.holder = excluded.holder AND l.until > clock_timestamp() THEN l.term ELSE l.term + 1 END,
@@ -162,7 +180,7 @@ func (e *Elector) attempt(ctx context.Context) (term int64, wait time.Duration, 
 		return 0, 0, err
 	}
 	var left float64 // seconds until the holder's lease runs out
-	if err := e.db.pool.QueryRow(ctx, `SELECT extract(epoch FROM until - clock_timestamp()) FROM leader WHERE name = $1`, e.name).Scan(&left); err != nil {
+	if err := e.pool.QueryRow(ctx, `SELECT extract(epoch FROM until - clock_timestamp()) FROM leader WHERE name = $1`, e.name).Scan(&left); err != nil {
 		return 0, 0, err
 	}
 	wait = time.Duration(left*float64(time.Second)) + 5*time.Millisecond
@@ -210,7 +228,7 @@ func (e *Elector) resign() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := e.db.pool.Exec(ctx, `UPDATE leader SET until = clock_timestamp() WHERE name = $1 AND holder = $2`, e.name, e.id); err != nil {
+	if _, err := e.pool.Exec(ctx, `UPDATE leader SET until = clock_timestamp() WHERE name = $1 AND holder = $2`, e.name, e.id); err != nil {
 		e.log.Warn("leader lease: could not give it up; another replica takes over when it runs out", zap.Error(err))
 	}
 }

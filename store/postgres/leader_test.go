@@ -53,9 +53,10 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool) time.Duration {
 }
 
 // One of two replicas leads; when it goes away cleanly the other leads at
-// once; when it dies (its database connection gone, no goodbye) the other
-// leads within the lease, and the dead one had stopped leading before:
-// no two terms overlap.
+// once; when it is cut off from the database (no goodbye, no renewal) the
+// other leads within the lease, and the cut-off one had stopped leading
+// before: no two terms overlap. (A leader killed outright is
+// TestFailover_LeaderKilled in cmd/jitbot.)
 func TestElector_Failover(t *testing.T) {
 	url, _ := pgtest.Schema(t)
 	const lease = 900 * time.Millisecond
@@ -88,14 +89,14 @@ func TestElector_Failover(t *testing.T) {
 		t.Errorf("after a clean stop b took %s to lead, want well under the lease (%s)", took, lease)
 	}
 
-	// c joins; b dies without a word: its pool is closed under it.
+	// c joins; b is cut off from the database without a word.
 	ec, _ := start(c, "c")
 	time.Sleep(lease)
 	if ec.Leading() {
 		t.Fatal("c leads while b renews")
 	}
 	died := time.Now()
-	b.Close()
+	eb.CutOff()
 	took := waitFor(t, 5*time.Second, ec.Leading)
 	if took > lease+300*time.Millisecond {
 		t.Errorf("after b died c took %s to lead, want within the lease (%s)", took, lease)

@@ -37,7 +37,7 @@ func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *app
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY seq"
-	rows, err := db.pool.Query(ctx, q, args...)
+	rows, err := db.read.Query(ctx, q, args...)
 	if err != nil {
 		return db.explain(err)
 	}
@@ -69,7 +69,7 @@ func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *app
 // Head returns the newest event's sequence number and hash.
 func (db *DB) Head(ctx context.Context) (audit.Anchor, error) {
 	var a audit.Anchor
-	err := db.pool.QueryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.Seq, &a.Hash)
+	err := db.read.QueryRow(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.Seq, &a.Hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return audit.Anchor{Hash: audit.GenesisHash}, nil
 	}
@@ -94,7 +94,7 @@ type accessRow struct {
 }
 
 func (db *DB) accessRows(ctx context.Context, where string, args ...any) ([]accessRow, error) {
-	rows, err := db.pool.Query(ctx, accessQuery+" WHERE "+where+" ORDER BY r.created_at, g.resource COLLATE \"C\"", args...)
+	rows, err := db.read.Query(ctx, accessQuery+" WHERE "+where+" ORDER BY r.created_at, g.resource COLLATE \"C\"", args...)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +131,7 @@ func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
 	if a.auto {
 		a.ApprovedBy = []string{"auto-approved by rule " + a.Rule}
 	} else {
-		rows, err := db.pool.Query(ctx, `SELECT approver FROM decisions WHERE request_id = $1 AND approve ORDER BY step, at`, a.RequestID)
+		rows, err := db.read.Query(ctx, `SELECT approver FROM decisions WHERE request_id = $1 AND approve ORDER BY step, at`, a.RequestID)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
 		return nil
 	}
 	var actor, action, reason string
-	err := db.pool.QueryRow(ctx, `SELECT actor, action, reason FROM audit_events WHERE request_id = $1
+	err := db.read.QueryRow(ctx, `SELECT actor, action, reason FROM audit_events WHERE request_id = $1
 		AND action IN ('request.expired', 'request.revoked', 'request.released', 'request.failed') ORDER BY seq LIMIT 1`, a.RequestID).Scan(&actor, &action, &reason)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -198,7 +198,7 @@ func (db *DB) AccessAt(ctx context.Context, resource string, at time.Time) ([]au
 func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	rep := &audit.PersonReport{Email: email}
-	rs, err := db.pool.Query(ctx, `SELECT id, resource, state, created_at, duration_ms, reason, ticket, rule, auto_approved, state_reason
+	rs, err := db.read.Query(ctx, `SELECT id, resource, state, created_at, duration_ms, reason, ticket, rule, auto_approved, state_reason
 		FROM requests WHERE requester = $1 ORDER BY created_at`, email)
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonRep
 		}
 		if q.ApprovedBy == nil {
 			var who []string
-			rows, err := db.pool.Query(ctx, `SELECT approver, approve FROM decisions WHERE request_id = $1 ORDER BY step, at`, q.RequestID)
+			rows, err := db.read.Query(ctx, `SELECT approver, approve FROM decisions WHERE request_id = $1 ORDER BY step, at`, q.RequestID)
 			if err != nil {
 				return nil, err
 			}
@@ -252,7 +252,7 @@ func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonRep
 			q.ApprovedBy = who
 		}
 	}
-	ev, err := db.pool.Query(ctx, `SELECT time, actor, action, reason FROM audit_events
+	ev, err := db.read.Query(ctx, `SELECT time, actor, action, reason FROM audit_events
 		WHERE subject = $1 AND request_id = '' AND action NOT IN ('request.refused') ORDER BY seq`, email)
 	if err != nil {
 		return nil, err
@@ -276,6 +276,6 @@ func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonRep
 // a resource jitbot never saw says so instead of listing nobody).
 func (db *DB) ResourceSeen(ctx context.Context, resource string) (bool, error) {
 	var seen bool
-	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = $1)`, resource).Scan(&seen)
+	err := db.read.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = $1)`, resource).Scan(&seen)
 	return seen, err
 }

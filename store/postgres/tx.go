@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,7 +126,7 @@ func (t *Tx) jobExec(q string, args ...any) error {
 
 const requestCols = `id, requester, resource, admin, duration_ms, reason, ticket, rule, steps, current_step,
 	notify, allow_self, auto_approved, extends_id, correlation_id, state, state_reason, decided_by,
-	created_at, expires_at, remind_at, reminded, decided_at, starts_at, ends_at, warn_at, warned, ended_at, version`
+	created_at, expires_at, remind_at, reminded, decided_at, starts_at, ends_at, warn_at, warned, ended_at, version, allow_repeat`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -139,7 +140,7 @@ func scanRequest(s scanner) (*approvals.Request, error) {
 	)
 	err := s.Scan(&r.ID, &r.Requester, &r.Resource, &r.Admin, &durMS, &r.Reason, &r.Ticket, &r.Rule, &steps,
 		&r.CurrentStep, &notify, &r.AllowSelf, &r.AutoApproved, &r.ExtendsID, &r.CorrelationID, &state, &r.StateReason,
-		&r.DecidedBy, &created, &expires, &remind, &r.Reminded, &decided, &starts, &ends, &warn, &r.Warned, &ended, &version)
+		&r.DecidedBy, &created, &expires, &remind, &r.Reminded, &decided, &starts, &ends, &warn, &r.Warned, &ended, &version, &r.AllowRepeat)
 	if err != nil {
 		return nil, err
 	}
@@ -212,11 +213,11 @@ func (t *Tx) InsertRequest(r *approvals.Request) error {
 		notify = []string{}
 	}
 	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,
-		$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`,
+		$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30)`,
 		r.ID, r.Requester, r.Resource, r.Admin, r.Duration.Milliseconds(), r.Reason, r.Ticket, r.Rule, jsonText(r.Steps),
 		r.CurrentStep, jsonText(notify), r.AllowSelf, r.AutoApproved, r.ExtendsID, r.CorrelationID, string(r.State),
 		r.StateReason, r.DecidedBy, ms(r.CreatedAt), ms(r.ExpiresAt), ms(r.RemindAt), r.Reminded, ms(r.DecidedAt),
-		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.Version)
+		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.Version, r.AllowRepeat)
 	return err
 }
 
@@ -269,12 +270,22 @@ func (t *Tx) ListRequests(f approvals.RequestFilter) ([]*approvals.Request, erro
 		me := strings.ToLower(f.Approver)
 		kept := rs[:0]
 		for _, r := range rs {
-			for _, a := range r.Steps[r.CurrentStep].Approvers {
-				if a == me && (me != r.Requester || r.AllowSelf) {
-					kept = append(kept, r)
-					break
+			if !slices.Contains(r.Steps[r.CurrentStep].Approvers, me) || (me == r.Requester && !r.AllowSelf) {
+				continue
+			}
+			if r.CurrentStep > 0 && !r.AllowRepeat {
+				// One person is never two approvers: who approved an
+				// earlier step does not see the later one as theirs.
+				var approved bool
+				if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM decisions WHERE request_id = $1 AND approver = $2 AND step < $3 AND approve)`,
+					r.ID, me, r.CurrentStep).Scan(&approved); err != nil {
+					return nil, err
+				}
+				if approved {
+					continue
 				}
 			}
+			kept = append(kept, r)
 		}
 		rs = kept
 	}
@@ -436,12 +447,17 @@ func (t *Tx) Memberships(provider, group string) ([]*approvals.MembershipRecord,
 	return out, rows.Err()
 }
 
-// PutMembership records a membership the bot manages.
-func (t *Tx) PutMembership(rec *approvals.MembershipRecord) error {
-	_, err := t.exec(`INSERT INTO memberships (provider, grp, person, origin, since) VALUES ($1,$2,$3,$4,$5)
-		ON CONFLICT (provider, grp, person) DO UPDATE SET origin=excluded.origin, since=excluded.since`,
+// InsertMembership records a membership the bot manages unless a record
+// of it exists: a record is never overwritten. It reports whether it
+// inserted.
+func (t *Tx) InsertMembership(rec *approvals.MembershipRecord) (bool, error) {
+	tag, err := t.exec(`INSERT INTO memberships (provider, grp, person, origin, since) VALUES ($1,$2,$3,$4,$5)
+		ON CONFLICT (provider, grp, person) DO NOTHING`,
 		rec.Provider, rec.Group, rec.Person, string(rec.Origin), ms(rec.Since))
-	return err
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
 }
 
 // DeleteMembership forgets a membership.
@@ -450,7 +466,7 @@ func (t *Tx) DeleteMembership(m approvals.Membership) error {
 	return err
 }
 
-const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error`
+const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error, claims`
 
 func scanJob(s scanner) (*approvals.Job, error) {
 	var (
@@ -458,7 +474,7 @@ func scanJob(s scanner) (*approvals.Job, error) {
 		kind, lane string
 		runAt      int64
 	)
-	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError); err != nil {
+	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError, &j.Claims); err != nil {
 		return nil, err
 	}
 	j.Kind, j.Lane, j.RunAt = approvals.JobKind(kind), approvals.Lane(lane), fromMS(runAt)
@@ -522,7 +538,7 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 	if skip == nil {
 		skip = []int64{}
 	}
-	rows, err := t.tx.Query(t.ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2, updated_at = $3 WHERE id IN (
+	rows, err := t.tx.Query(t.ctx, `UPDATE jobs SET lease_owner = $1, lease_until = $2, updated_at = $3, claims = claims + 1 WHERE id IN (
 		SELECT j.id FROM jobs j WHERE j.state = 'pending' AND j.lane = $4 AND j.run_at <= $5
 		AND (j.lease_until <= $5 OR j.lease_owner = $1) AND NOT (j.id = ANY($6))
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k
@@ -615,6 +631,12 @@ func (t *Tx) DueActive(now time.Time, limit int) ([]*approvals.Request, error) {
 	return t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE state = 'active' AND ends_at <= $1 ORDER BY ends_at LIMIT $2`, ms(now), limit)
 }
 
+// DueStarted returns approved requests whose clock started (a bundle's
+// first membership is in) and whose time is up.
+func (t *Tx) DueStarted(now time.Time, limit int) ([]*approvals.Request, error) {
+	return t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE state = 'approved' AND ends_at > 0 AND ends_at <= $1 ORDER BY ends_at LIMIT $2`, ms(now), limit)
+}
+
 // DuePending returns pending requests past their TTL.
 func (t *Tx) DuePending(now time.Time, limit int) ([]*approvals.Request, error) {
 	return t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY expires_at LIMIT $2`, ms(now), limit)
@@ -636,6 +658,7 @@ func (t *Tx) NextDeadline() (time.Time, bool, error) {
 	var v *int64
 	err := t.queryRow(`SELECT least(
 		(SELECT min(ends_at) FROM requests WHERE state = 'active'),
+		(SELECT min(ends_at) FROM requests WHERE state = 'approved' AND ends_at > 0),
 		(SELECT min(warn_at) FROM requests WHERE state = 'active' AND NOT warned),
 		(SELECT min(expires_at) FROM requests WHERE state = 'pending'),
 		(SELECT min(remind_at) FROM requests WHERE state = 'pending' AND NOT reminded))`).Scan(&v)
