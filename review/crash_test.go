@@ -52,6 +52,9 @@ func TestRunReview_KilledMidRunResumes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
+	if onPostgres() {
+		t.Skip("the child process opens a SQLite file")
+	}
 	e := newEnv(t, suspendNow)
 	e.org.pageSize = 100
 	const n = 1100

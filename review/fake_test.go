@@ -3,6 +3,7 @@ package review_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -12,10 +13,13 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/internal/pgtest"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
+	"github.com/jitbot/jitbot/store/postgres"
 	"github.com/jonboulle/clockwork"
 )
 
@@ -214,13 +218,30 @@ type sent struct {
 	RunAt   time.Time
 }
 
-// env is an engine on a real SQLite file, a fake clock and a fake org,
-// with the approvals engine beside it (dry-run provider) for JIT grants.
+// testDB is what the tests need of a store: SQLite's, or PostgreSQL's with
+// JITBOT_REVIEW_STORE=postgres (and JITBOT_TEST_POSTGRES), which .ci/run
+// sets for a second run of this package.
+type testDB interface {
+	approvals.Store
+	review.Store
+	provisioner.Ledger
+	audit.Source
+	PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error)
+	Close() error
+}
+
+// onPostgres reports whether this run keeps the review in PostgreSQL.
+func onPostgres() bool { return os.Getenv("JITBOT_REVIEW_STORE") == "postgres" }
+
+// env is an engine on a real SQLite file (or a PostgreSQL schema), a fake
+// clock and a fake org, with the approvals engine beside it (dry-run
+// provider) for JIT grants.
 type env struct {
 	t      *testing.T
 	path   string
+	url    string // the PostgreSQL schema, when onPostgres
 	clock  *clockwork.FakeClock
-	db     *store.DB
+	db     testDB
 	org    *fakeOrg
 	policy *policies.Policy
 	eng    *review.Engine
@@ -278,6 +299,9 @@ func newEnv(t *testing.T, reviews string) *env {
 		t.Fatal(err)
 	}
 	e.policy = p
+	if onPostgres() {
+		e.url, _ = pgtest.Schema(t)
+	}
 	e.open()
 	t.Cleanup(func() { e.db.Close() })
 	return e
@@ -286,7 +310,15 @@ func newEnv(t *testing.T, reviews string) *env {
 // open (re)opens the database and builds the engines, as a restart does.
 func (e *env) open() {
 	e.t.Helper()
-	db, err := store.Open(context.Background(), e.path, store.Options{Now: e.clock.Now})
+	var (
+		db  testDB
+		err error
+	)
+	if e.url != "" {
+		db, err = postgres.Open(context.Background(), e.url, postgres.Options{Now: e.clock.Now})
+	} else {
+		db, err = store.Open(context.Background(), e.path, store.Options{Now: e.clock.Now})
+	}
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -376,23 +408,20 @@ func (e *env) pendingJobs() []sent {
 // jobs returns the pending review jobs (of one kind, unless kind is "").
 func (e *env) jobs(kind approvals.JobKind) []*approvals.Job {
 	e.t.Helper()
-	rows, err := e.db.ReadDB().Query(`SELECT id, kind, lane, ref, note, run_at FROM jobs WHERE state = 'pending'
-		AND kind LIKE 'review.%' AND (? = '' OR kind = ?) ORDER BY id`, string(kind), string(kind))
+	var out []*approvals.Job
+	err := e.db.View(context.Background(), func(tx approvals.Tx) error {
+		all, err := tx.(interface {
+			PendingJobs(lane approvals.Lane) ([]*approvals.Job, error)
+		}).PendingJobs("")
+		for _, j := range all {
+			if strings.HasPrefix(string(j.Kind), "review.") && (kind == "" || j.Kind == kind) {
+				out = append(out, j)
+			}
+		}
+		return err
+	})
 	if err != nil {
 		e.t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []*approvals.Job
-	for rows.Next() {
-		var (
-			j     approvals.Job
-			runAt int64
-		)
-		if err := rows.Scan(&j.ID, &j.Kind, &j.Lane, &j.Ref, &j.Note, &runAt); err != nil {
-			e.t.Fatal(err)
-		}
-		j.RunAt = time.UnixMilli(runAt).UTC()
-		out = append(out, &j)
 	}
 	return out
 }

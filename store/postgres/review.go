@@ -610,7 +610,7 @@ func (t *Tx) ItemCounts(runID string) (map[review.ItemState]int, error) {
 
 // PromptManagers returns the distinct managers of a run's pending items.
 func (t *Tx) PromptManagers(runID string) ([]string, error) {
-	rows, err := t.query(`SELECT DISTINCT manager FROM review_items WHERE run_id = $1 AND state = 'pending' ORDER BY manager COLLATE "C"`, runID)
+	rows, err := t.query(`SELECT manager FROM review_items WHERE run_id = $1 AND state = 'pending' GROUP BY manager ORDER BY manager COLLATE "C"`, runID)
 	if err != nil {
 		return nil, err
 	}
