@@ -37,13 +37,14 @@ const DefaultLease = 15 * time.Second
 // replicas may both act for a while. The lease is bounded on both sides,
 // visible (SELECT * FROM leader), and costs one UPDATE every five seconds.
 type Elector struct {
-	db    *DB
-	pool  *pgxpool.Pool // the elector's own connection, while Run runs
-	cut   atomic.Bool   // tests: the database is out of reach
-	name  string
-	id    string
-	lease time.Duration
-	log   *zap.Logger
+	db       *DB
+	pool     *pgxpool.Pool // the elector's own connection, while Run runs
+	cut      atomic.Bool   // tests: the database is out of reach
+	name     string
+	id       string
+	lease    time.Duration
+	log      *zap.Logger
+	onChange func(leading bool)
 
 	mu      sync.Mutex
 	term    *leaderTerm   // nil: not leading
@@ -68,6 +69,9 @@ type ElectorOptions struct {
 	// Lease defaults to DefaultLease.
 	Lease time.Duration
 	Log   *zap.Logger
+	// OnChange, when set, is told each time this replica starts or stops
+	// leading (a metric: jitbot_leader).
+	OnChange func(leading bool)
 }
 
 // NewElector returns an elector on db. Start it with Run.
@@ -84,7 +88,7 @@ func NewElector(db *DB, opt ElectorOptions) *Elector {
 	if opt.Log == nil {
 		opt.Log = zap.NewNop()
 	}
-	return &Elector{db: db, name: opt.Name, id: opt.ID, lease: opt.Lease, log: opt.Log, changed: make(chan struct{})}
+	return &Elector{db: db, name: opt.Name, id: opt.ID, lease: opt.Lease, log: opt.Log, onChange: opt.OnChange, changed: make(chan struct{})}
 }
 
 // ID returns this replica's id in the leader row.
@@ -203,6 +207,9 @@ func (e *Elector) lead(number int64) {
 	e.log.Info("leader: this replica leads", zap.String("role", e.name), zap.String("replica", e.id), zap.Int64("term", number))
 	close(e.changed)
 	e.changed = make(chan struct{})
+	if e.onChange != nil {
+		e.onChange(true)
+	}
 }
 
 // step ends the current term, if any.
@@ -217,6 +224,9 @@ func (e *Elector) step() {
 	e.term = nil
 	close(e.changed)
 	e.changed = make(chan struct{})
+	if e.onChange != nil {
+		e.onChange(false)
+	}
 }
 
 // resign ends the term and gives the lease up.
