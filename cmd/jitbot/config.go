@@ -32,6 +32,9 @@ type Config struct {
 	// LeaderLease is how long a PostgreSQL replica's leader lease runs
 	// without renewal (JITBOT_LEADER_LEASE).
 	LeaderLease time.Duration
+	// Listen is where run serves /healthz, /readyz and /metrics
+	// (JITBOT_LISTEN, --listen); empty: nowhere.
+	Listen string
 }
 
 const (

@@ -6,6 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,8 +45,9 @@ func (s *syncBuffer) String() string {
 
 // replica is one `jitbot run` process: this test binary run as the CLI.
 type replica struct {
-	name string
-	cmd  *exec.Cmd
+	name   string
+	listen string // where it serves /healthz and /metrics
+	cmd    *exec.Cmd
 	logs *syncBuffer
 	done chan error
 }
@@ -57,7 +61,9 @@ func startReplica(t *testing.T, name string, env map[string]string) *replica {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	r := &replica{name: name, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	listen := freeAddr(t)
+	cmd.Env = append(cmd.Env, "JITBOT_LISTEN="+listen)
+	r := &replica{name: name, listen: listen, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = r.logs, r.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -73,6 +79,34 @@ func startReplica(t *testing.T, name string, env map[string]string) *replica {
 		}
 	})
 	return r
+}
+
+// freeAddr returns a loopback address no one listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// leaderGauge scrapes the replica's /metrics and returns jitbot_leader.
+func (r *replica) leaderGauge(t *testing.T) string {
+	t.Helper()
+	resp, err := http.Get("http://" + r.listen + "/metrics")
+	if err != nil {
+		return "unreachable"
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "jitbot_leader "); ok {
+			return v
+		}
+	}
+	return "absent"
 }
 
 // id is the replica's name in the leader row (replicaID).
@@ -280,7 +314,8 @@ func (x *twoReplicas) approve(t *testing.T, id string, m slackfake.Message) slac
 // expires; the other replica takes the lease over and revokes every grant
 // within the lease plus one second of its deadline; no membership added or
 // removed twice; the audit chain verifies. The leader change is read from
-// the leader row and from both replicas' logs.
+// the leader row, from both replicas' logs, and from both replicas'
+// /metrics (jitbot_leader).
 func TestFailover_LeaderKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the failover test runs two processes for half a minute")
@@ -330,12 +365,16 @@ func TestFailover_LeaderKilled(t *testing.T) {
 	if got := x.leader(t); got != a.id() {
 		t.Fatalf("leader before the kill: got %q, want A (%s)", got, a.id())
 	}
+	if ga, gb := a.leaderGauge(t), b.leaderGauge(t); ga != "1" || gb != "0" {
+		t.Errorf("jitbot_leader before the kill: A %s, B %s; want 1 and 0", ga, gb)
+	}
 	killed := time.Now()
 	must(t, a.cmd.Process.Signal(syscall.SIGKILL))
 	<-a.done
 
 	waitFor(t, lease+5*time.Second, "B to take the lease over", func() bool { return x.leader(t) == b.id() })
 	tookOver := time.Since(killed)
+	waitFor(t, 2*time.Second, "B's /metrics to show it leads", func() bool { return b.leaderGauge(t) == "1" })
 	waitFor(t, dur+lease+10*time.Second, "every grant revoked", func() bool {
 		for _, r := range x.requests(t) {
 			if r.State != approvals.StateExpired {

@@ -13,6 +13,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/postgres"
@@ -40,13 +41,15 @@ type Main struct {
 	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Review  *review.Engine // the licence review (review.go)
-	Bot     *bot.Bot       // the Slack front end
+	Review  *review.Engine   // the licence review (review.go)
+	Metrics *metrics.Metrics // what /metrics shows (health.go)
+	Bot     *bot.Bot         // the Slack front end
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
 	// campaign runs the leader election (PostgreSQL), nil otherwise.
 	campaign func(ctx context.Context) error
+	health   *health // the HTTP side, nil when Config.Listen is empty
 	closers  []func() error
 }
 
@@ -80,6 +83,8 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
 	m.Config.LeaderLease = env.duration("JITBOT_LEADER_LEASE", postgres.DefaultLease, false)
+	fs.StringVar(&m.Config.Listen, "listen", c.env("JITBOT_LISTEN", defaultListen),
+		"`ADDR` to serve /healthz, /readyz and /metrics on; off or empty turns it off (env JITBOT_LISTEN)")
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
@@ -110,6 +115,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Clock == nil {
 		m.Clock = clockwork.NewRealClock()
 	}
+	if m.Config.Listen == "off" {
+		m.Config.Listen = ""
+	}
+	m.Metrics = metrics.New()
 	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
 	var le *policies.LoadError
 	switch {
@@ -127,10 +136,16 @@ func (m *Main) Open(ctx context.Context) error {
 	m.closers = append(m.closers, db.Close)
 	var leader approvals.Elector // nil: the engine sweeps alone, as ever
 	m.Leader = approvals.AlwaysLeader{}
+	m.Metrics.SetLeader(true)
 	if pg, ok := db.(*postgres.DB); ok {
-		el := postgres.NewElector(pg, postgres.ElectorOptions{ID: replicaID(), Lease: m.Config.LeaderLease, Log: m.Log.Named("leader")})
+		m.Metrics.SetLeader(false)
+		el := postgres.NewElector(pg, postgres.ElectorOptions{ID: replicaID(), Lease: m.Config.LeaderLease,
+			Log: m.Log.Named("leader"), OnChange: m.Metrics.SetLeader})
 		m.Leader, leader = el, el
 		m.campaign = el.Run
+	}
+	if sr, ok := db.(approvals.StatsReader); ok {
+		m.Metrics.WatchStore(sr, m.Clock.Now, 2*time.Second)
 	}
 	if m.Providers == nil {
 		if m.Providers, err = m.buildProviders(ctx); err != nil {
@@ -144,6 +159,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Log:       m.Log,
 		Providers: m.Providers,
 		Leader:    leader,
+		Observer:  m.Metrics,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
@@ -161,6 +177,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
 		m.frontEnds = append(m.frontEnds, m.leading(a.Run))
+	}
+	if err := m.openHealth(); err != nil {
+		return err
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
@@ -188,6 +207,9 @@ func (m *Main) Run(ctx context.Context) error {
 	})}, m.frontEnds...)
 	if m.campaign != nil {
 		parts = append(parts, m.campaign)
+	}
+	if m.health != nil {
+		parts = append(parts, m.health.serve)
 	}
 	for _, part := range parts {
 		wg.Add(1)
