@@ -48,8 +48,8 @@ type replica struct {
 	name   string
 	listen string // where it serves /healthz and /metrics
 	cmd    *exec.Cmd
-	logs *syncBuffer
-	done chan error
+	logs   *syncBuffer
+	done   chan error
 }
 
 // startReplica starts `jitbot run` in a child process with env.
