@@ -31,6 +31,9 @@ type Config struct {
 	DryRun     bool   // JITBOT_DRY_RUN, --dry-run
 	// Reconcile is the drift reconciliation interval (JITBOT_RECONCILE_INTERVAL).
 	Reconcile time.Duration
+	// Listen is where jitbot run serves /healthz, /readyz and /metrics
+	// (JITBOT_LISTEN, --listen); empty: nowhere.
+	Listen string
 }
 
 const (

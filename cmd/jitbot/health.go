@@ -30,7 +30,9 @@ type health struct {
 // openHealth listens on addr (empty: no HTTP at all). A port already taken
 // stops jitbot at start-up with a sentence, not later.
 func (m *Main) openHealth() error {
-	m.Metrics = metrics.New()
+	if m.Bot != nil {
+		m.Metrics.WatchConnected(m.Bot.Connected)
+	}
 	if m.Config.Listen == "" {
 		return nil
 	}
@@ -67,7 +69,7 @@ func (m *Main) ready(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("the database does not answer: %v", err))
 	}
 	if m.Bot != nil && !m.Bot.Connected() {
-		errs = append(errs, errors.New("Socket Mode is not connected to Slack"))
+		errs = append(errs, errors.New("the Socket Mode connection to Slack is down"))
 	}
 	return errors.Join(errs...)
 }
@@ -110,11 +112,8 @@ func (c *cli) healthCommand(args []string) int {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	listen := fs.String("listen", c.env("JITBOT_LISTEN", defaultListen), "the address jitbot run serves on (env JITBOT_LISTEN)")
 	ready := fs.Bool("ready", false, "ask /readyz (database, policy and Slack) instead of /healthz (the process)")
-	if code := c.parse(fs, args, "jitbot health [--listen ADDR] [--ready]"); code >= 0 {
+	if code := c.parse(fs, args, "jitbot health [--listen ADDR] [--ready]", 0); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.fail(exitUsage, "health takes no arguments (got %q)", fs.Arg(0))
 	}
 	if *listen == "" {
 		return c.fail(exitUsage, "JITBOT_LISTEN is empty: jitbot run serves no /healthz to ask")

@@ -6,12 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
@@ -36,6 +38,9 @@ type Main struct {
 	Service *approvals.Service
 	Review  *review.Engine // the licence review (review.go)
 	Bot     *bot.Bot       // the Slack front end
+	Metrics *metrics.Metrics
+
+	health *health // /healthz, /readyz, /metrics (health.go)
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -71,9 +76,15 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
+	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)
+	if off := strings.ToLower(m.Config.Listen); off == "off" || off == "none" || off == "-" {
+		m.Config.Listen = ""
+	}
+	fs.StringVar(&m.Config.Listen, "listen", m.Config.Listen,
+		"where to serve /healthz, /readyz and /metrics; empty (or off in the environment) turns it off (env JITBOT_LISTEN, default "+defaultListen+")")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
 		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
-	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--listen ADDR] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
 		return code
 	}
 	m.Config.PolicyFrom = c.policyFrom(fs)
@@ -119,12 +130,20 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	m.Metrics = metrics.New()
+	m.Metrics.WatchStore(db, m.Clock.Now, 2*time.Second)
+	m.Metrics.SetLeader(true) // SQLite: this process works the database alone
+	counted := map[string]approvals.Provisioner{}
+	for name, prov := range m.Providers {
+		counted[name] = m.Metrics.Provider(name, prov)
+	}
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
 		Clock:     m.Clock,
 		Log:       m.Log,
-		Providers: m.Providers,
+		Providers: counted,
+		Observer:  m.Metrics,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
@@ -142,6 +161,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
 		m.frontEnds = append(m.frontEnds, a.Run)
+	}
+	if err := m.openHealth(); err != nil { // health.go
+		return err
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
@@ -164,6 +186,9 @@ func (m *Main) Run(ctx context.Context) error {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	parts := append([]func(context.Context) error{m.Service.Run, func(ctx context.Context) error { m.Service.RunReconcile(ctx, m.Config.Reconcile); return nil }}, m.frontEnds...)
+	if m.health != nil {
+		parts = append(parts, m.health.serve)
+	}
 	for _, part := range parts {
 		wg.Add(1)
 		go func() {
