@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/review"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,7 +27,6 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	ack          prometheus.Histogram
-	connected    prometheus.Gauge
 	slackCalls   *prometheus.CounterVec
 	slackSeconds *prometheus.HistogramVec
 	jobs         *prometheus.CounterVec
@@ -46,8 +46,6 @@ func New() *Metrics {
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.ack = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitbot_socket_ack_seconds",
 		Help: "Time from reading a Socket Mode envelope to acknowledging it.", Buckets: latencyBuckets})
-	m.connected = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_socket_connected",
-		Help: "1 while the Socket Mode connection is up."})
 	m.slackCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitbot_slack_calls_total",
 		Help: "Slack Web API calls by method and outcome (ok, error, rate_limited, unreachable; held: not made, the pace or a 429 window)."},
 		[]string{"method", "outcome"})
@@ -69,7 +67,7 @@ func New() *Metrics {
 		Help: "Licence review runs finished, by rule and outcome."}, []string{"rule", "outcome"})
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "jitbot_leader",
 		Help: "1 while this replica runs the expiry sweep, reconciliation, review scheduling and the anchor."})
-	for _, c := range []prometheus.Collector{m.ack, m.connected, m.slackCalls, m.slackSeconds, m.jobs, m.jobSeconds,
+	for _, c := range []prometheus.Collector{m.ack, m.slackCalls, m.slackSeconds, m.jobs, m.jobSeconds,
 		m.expiryLag, m.provCalls, m.provSeconds, m.reviewRuns, m.leader} {
 		f(c)
 	}
@@ -95,8 +93,11 @@ func (m *Metrics) SlackCall(method, outcome string, took time.Duration) {
 	}
 }
 
-// SetConnected records whether Socket Mode is connected.
-func (m *Metrics) SetConnected(up bool) { m.connected.Set(boolValue(up)) }
+// WatchConnected makes each scrape ask whether Socket Mode is connected.
+func (m *Metrics) WatchConnected(up func() bool) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jitbot_socket_connected",
+		Help: "1 while the Socket Mode connection is up."}, func() float64 { return boolValue(up()) }))
+}
 
 // JobDone records a job (approvals.Observer).
 func (m *Metrics) JobDone(lane approvals.Lane, kind approvals.JobKind, outcome string, took time.Duration) {
@@ -246,3 +247,5 @@ func (m *Metrics) RateLimited(api string, count func() float64) {
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitbot_provider_rate_limited_total",
 		Help: "429 answers from an Atlassian API.", ConstLabels: prometheus.Labels{"api": api}}, count))
 }
+
+var _ review.Observer = (*Metrics)(nil)

@@ -44,7 +44,7 @@ func exercised(t *testing.T) (*metrics.Metrics, string) {
 	m.Acked(3 * time.Millisecond)
 	m.SlackCall("chat.postMessage", "ok", 20*time.Millisecond)
 	m.SlackCall("chat.postMessage", "held", 0)
-	m.SetConnected(true)
+	m.WatchConnected(func() bool { return true })
 	m.JobDone(approvals.LaneAccess, approvals.JobRevoke, approvals.OutcomeDone, time.Millisecond)
 	m.Removed(400 * time.Millisecond)
 	m.ReviewRun("employees", "finished")

@@ -62,8 +62,19 @@ type Config struct {
 	SweepInterval time.Duration
 	// DryRun makes every run a dry run (jitbot run --dry-run).
 	DryRun bool
+	// Observer is told of every run that finished its first pass (metrics); optional.
+	Observer Observer
 	// Hooks stop the process at exact points (tests only).
 	Hooks *Hooks
+}
+
+// Observer is told what the review engine does, for metrics. Its methods
+// must return at once.
+type Observer interface {
+	// ReviewRun: a run of rule finished its first pass; outcome is the
+	// run's state then ("open": answers awaited, "closed": all decided),
+	// or "dry_run".
+	ReviewRun(rule, outcome string)
 }
 
 // Hooks are called at crash-sensitive points (tests only).
@@ -90,6 +101,7 @@ type Engine struct {
 	interval  time.Duration
 	dryRun    bool
 	hooks     *Hooks
+	observer  Observer
 	bootAt    time.Time // runs left running from before are resumed
 
 	runMu   sync.Mutex
@@ -106,7 +118,7 @@ type Engine struct {
 func New(cfg Config) *Engine {
 	e := &Engine{store: cfg.Store, dir: cfg.Directory, accounts: cfg.Accounts, access: cfg.Access,
 		allowed: cfg.Allowed, clock: cfg.Clock, log: cfg.Log, retention: cfg.Retention, syncAge: cfg.SyncMaxAge,
-		interval: cfg.SweepInterval, dryRun: cfg.DryRun, hooks: cfg.Hooks, running: map[string]bool{}, wake: make(chan struct{}, 1)}
+		interval: cfg.SweepInterval, dryRun: cfg.DryRun, hooks: cfg.Hooks, observer: cfg.Observer, running: map[string]bool{}, wake: make(chan struct{}, 1)}
 	if e.clock == nil {
 		e.clock = clockwork.NewRealClock()
 	}

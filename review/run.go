@@ -231,7 +231,17 @@ func (e *Engine) firstPass(ctx context.Context, p *policies.Policy, rule *polici
 	if err != nil {
 		return e.failRun(ctx, run, err)
 	}
-	return e.finishRun(ctx, run, counts)
+	if err := e.finishRun(ctx, run, counts); err != nil {
+		return err
+	}
+	if o := e.observer; o != nil {
+		outcome := string(run.State)
+		if run.DryRun {
+			outcome = "dry_run"
+		}
+		o.ReviewRun(run.Rule, outcome)
+	}
+	return nil
 }
 
 // batchWriter commits a first pass's batches in order on its own goroutine.

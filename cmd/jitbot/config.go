@@ -32,7 +32,7 @@ type Config struct {
 	// LeaderLease is how long a PostgreSQL replica's leader lease runs
 	// without renewal (JITBOT_LEADER_LEASE).
 	LeaderLease time.Duration
-	// Listen is where run serves /healthz, /readyz and /metrics
+	// Listen is where jitbot run serves /healthz, /readyz and /metrics
 	// (JITBOT_LISTEN, --listen); empty: nowhere.
 	Listen string
 }

@@ -30,8 +30,8 @@ type health struct {
 // openHealth listens on addr (empty: no HTTP at all). A port already taken
 // stops jitbot at start-up with a sentence, not later.
 func (m *Main) openHealth() error {
-	if m.Metrics == nil {
-		m.Metrics = metrics.New()
+	if m.Bot != nil {
+		m.Metrics.WatchConnected(m.Bot.Connected)
 	}
 	if m.Config.Listen == "" {
 		return nil
@@ -114,9 +114,6 @@ func (c *cli) healthCommand(args []string) int {
 	ready := fs.Bool("ready", false, "ask /readyz (database, policy and Slack) instead of /healthz (the process)")
 	if code := c.parse(fs, args, "jitbot health [--listen ADDR] [--ready]", 0); code >= 0 {
 		return code
-	}
-	if fs.NArg() > 0 {
-		return c.fail(exitUsage, "health takes no arguments (got %q)", fs.Arg(0))
 	}
 	if *listen == "" {
 		return c.fail(exitUsage, "JITBOT_LISTEN is empty: jitbot run serves no /healthz to ask")

@@ -79,7 +79,7 @@ var commands = []command{
 	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
 		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},
 	}},
-	{name: "health", summary: "ask a running jitbot's /healthz (or /readyz with --ready); exit 0 when it answers ok", run: (*cli).healthCommand},
+	{name: "health", summary: "ask a running jitbot's /healthz (or /readyz): the Docker HEALTHCHECK", run: (*cli).healthCommand},
 	{name: "version", summary: "print the version", run: (*cli).version},
 }
 

@@ -28,7 +28,7 @@ import (
 // it still runs (reports and prompts work); syncs and suspensions fail
 // with a sentence saying which settings are missing.
 func (m *Main) openReview(ctx context.Context) error {
-	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock,
+	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock, Observer: m.Metrics,
 		Log: m.Log.Named("review"), DryRun: m.Config.DryRun}
 	if len(m.Policy.Review.Rules) > 0 {
 		dir, acc, err := m.reviewAdmin()

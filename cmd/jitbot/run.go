@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -41,15 +42,16 @@ type Main struct {
 	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Review  *review.Engine   // the licence review (review.go)
-	Metrics *metrics.Metrics // what /metrics shows (health.go)
-	Bot     *bot.Bot         // the Slack front end
+	Review  *review.Engine // the licence review (review.go)
+	Bot     *bot.Bot       // the Slack front end
+	Metrics *metrics.Metrics
+
+	health *health // /healthz, /readyz, /metrics (health.go)
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
 	// campaign runs the leader election (PostgreSQL), nil otherwise.
 	campaign func(ctx context.Context) error
-	health   *health // the HTTP side, nil when Config.Listen is empty
 	closers  []func() error
 }
 
@@ -83,13 +85,17 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
 	m.Config.LeaderLease = env.duration("JITBOT_LEADER_LEASE", postgres.DefaultLease, false)
-	fs.StringVar(&m.Config.Listen, "listen", c.env("JITBOT_LISTEN", defaultListen),
-		"`ADDR` to serve /healthz, /readyz and /metrics on; off or empty turns it off (env JITBOT_LISTEN)")
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
+	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)
+	if off := strings.ToLower(m.Config.Listen); off == "off" || off == "none" || off == "-" {
+		m.Config.Listen = ""
+	}
+	fs.StringVar(&m.Config.Listen, "listen", m.Config.Listen,
+		"where to serve /healthz, /readyz and /metrics; empty (or off in the environment) turns it off (env JITBOT_LISTEN, default "+defaultListen+")")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
 		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
-	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--listen ADDR] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
 		return code
 	}
 	m.Config.PolicyFrom = c.policyFrom(fs)
@@ -115,10 +121,6 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Clock == nil {
 		m.Clock = clockwork.NewRealClock()
 	}
-	if m.Config.Listen == "off" {
-		m.Config.Listen = ""
-	}
-	m.Metrics = metrics.New()
 	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
 	var le *policies.LoadError
 	switch {
@@ -134,30 +136,35 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.DB = db
 	m.closers = append(m.closers, db.Close)
+	if m.Providers == nil {
+		if m.Providers, err = m.buildProviders(ctx); err != nil {
+			return err
+		}
+	}
+	m.Metrics = metrics.New()
+	if sr, ok := db.(approvals.StatsReader); ok {
+		m.Metrics.WatchStore(sr, m.Clock.Now, 2*time.Second)
+	}
 	var leader approvals.Elector // nil: the engine sweeps alone, as ever
 	m.Leader = approvals.AlwaysLeader{}
-	m.Metrics.SetLeader(true)
+	m.Metrics.SetLeader(true) // SQLite: this process works the database alone
 	if pg, ok := db.(*postgres.DB); ok {
-		m.Metrics.SetLeader(false)
+		m.Metrics.SetLeader(false) // until the lease is won
 		el := postgres.NewElector(pg, postgres.ElectorOptions{ID: replicaID(), Lease: m.Config.LeaderLease,
 			Log: m.Log.Named("leader"), OnChange: m.Metrics.SetLeader})
 		m.Leader, leader = el, el
 		m.campaign = el.Run
 	}
-	if sr, ok := db.(approvals.StatsReader); ok {
-		m.Metrics.WatchStore(sr, m.Clock.Now, 2*time.Second)
-	}
-	if m.Providers == nil {
-		if m.Providers, err = m.buildProviders(ctx); err != nil {
-			return err
-		}
+	counted := map[string]approvals.Provisioner{}
+	for name, prov := range m.Providers {
+		counted[name] = m.Metrics.Provider(name, prov)
 	}
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
 		Clock:     m.Clock,
 		Log:       m.Log,
-		Providers: m.Providers,
+		Providers: counted,
 		Leader:    leader,
 		Observer:  m.Metrics,
 	})
@@ -178,7 +185,7 @@ func (m *Main) Open(ctx context.Context) error {
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
 		m.frontEnds = append(m.frontEnds, m.leading(a.Run))
 	}
-	if err := m.openHealth(); err != nil {
+	if err := m.openHealth(); err != nil { // health.go
 		return err
 	}
 	w, hup := m.openPolicyWatch()

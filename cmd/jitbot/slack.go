@@ -73,8 +73,9 @@ func (m *Main) openSlack(ctx context.Context) error {
 			}
 			return buf.String(), nil
 		},
-		Log:   m.Log.Named("slack"),
-		Clock: m.Clock,
+		Log:      m.Log.Named("slack"),
+		Clock:    m.Clock,
+		Observer: m.Metrics,
 	})
 	if err != nil {
 		return err
