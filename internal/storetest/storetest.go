@@ -635,7 +635,28 @@ func testLease(t *testing.T, open func() Store) {
 	if got := claim(t, other, approvals.LaneAccess, t0.Add(time.Second+time.Minute), 10, "alive", nil); !slices.Equal(jobIDs(got), ids) {
 		t.Fatalf("after the lease: got %v, want %v", jobIDs(got), ids)
 	}
+	// A stopping lane releases what it holds: another owner takes it at
+	// once, long before the lease would run out. Only the owner's own
+	// leases are released.
+	var held []*approvals.Job
+	update(t, s, func(tx approvals.Tx) error {
+		var err error
+		held, err = tx.ClaimJobs(approvals.LaneAccess, t0.Add(10*time.Minute), 10, "stopping", t0.Add(time.Hour), nil)
+		return err
+	})
+	if len(held) != 1 {
+		t.Fatalf("claim before release: got %d jobs, want 1", len(held))
+	}
+	update(t, other, func(tx approvals.Tx) error { return tx.ReleaseJobs("someone else", ids) })
+	if got := claim(t, other, approvals.LaneAccess, t0.Add(11*time.Minute), 10, "alive", nil); len(got) != 0 {
+		t.Fatalf("another owner's release freed the job: %v", jobIDs(got))
+	}
+	update(t, s, func(tx approvals.Tx) error { return tx.ReleaseJobs("stopping", ids) })
+	if got := claim(t, other, approvals.LaneAccess, t0.Add(11*time.Minute), 10, "alive", nil); !slices.Equal(jobIDs(got), ids) {
+		t.Fatalf("after the release: got %v, want %v", jobIDs(got), ids)
+	}
 	update(t, other, func(tx approvals.Tx) error { return tx.CompleteJob(ids[0]) })
+	update(t, other, func(tx approvals.Tx) error { return tx.ReleaseJobs("alive", nil) }) // nothing to release
 	err := s.Update(ctx, func(tx approvals.Tx) error { return tx.CompleteJob(ids[0]) })
 	if !errors.Is(err, approvals.ErrConflict) {
 		t.Errorf("completing twice: got %v, want ErrConflict", err)

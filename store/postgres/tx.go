@@ -619,6 +619,20 @@ func (t *Tx) FailJob(id int64, lastErr string) error {
 		lastErr, ms(t.db.now()), id)
 }
 
+// ReleaseJobs lets go of owner's leases on pending jobs. Like a claim, it
+// changes only the jobs' leases and takes no chain head lock.
+func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if t.readOnly {
+		return errors.New("postgres: write in a read transaction")
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE state = 'pending' AND lease_owner = $1 AND id = ANY($2)`,
+		owner, ids)
+	return t.fail(err)
+}
+
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
 	_, err := t.exec(`UPDATE jobs SET run_at = $1, updated_at = $2 WHERE grant_id = $3 AND grant_id <> '' AND state = 'pending' AND run_at > $1`,
