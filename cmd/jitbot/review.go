@@ -40,17 +40,9 @@ func (m *Main) openReview(ctx context.Context) error {
 		}
 	}
 	m.Review = review.New(cfg)
+	// The suspension runs on the access lane; the Slack bot (openSlack)
+	// registers the message kinds it delivers (review.MessageJobs).
 	m.Review.RegisterJobs(m.Service)
-	// The Slack conversation of the licence review registers these kinds
-	// itself; until it does, a message is logged and dropped rather than
-	// failed (no front end would ever send it).
-	for _, k := range review.MessageJobs {
-		m.Service.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(ctx context.Context, j *approvals.Job) error {
-			m.Log.Info("licence review message not delivered: no front end for it in this build",
-				zap.String("kind", string(j.Kind)), zap.String("ref", j.Ref))
-			return nil
-		}})
-	}
 	m.frontEnds = append(m.frontEnds, m.Review.Loop)
 	return nil
 }

@@ -54,7 +54,12 @@ func refs(ms []store.SlackMessage, err error) ([]bot.MessageRef, error) {
 // openSlack builds the bot, checks its tokens and scopes (a refused token
 // stops jitbot here with one sentence), and plugs it into the engine.
 func (m *Main) openSlack(ctx context.Context) error {
+	var reviewer bot.Reviewer
+	if m.Review != nil {
+		reviewer = m.Review
+	}
 	b, err := bot.New(bot.Config{
+		Review:       reviewer,
 		Service:      m.Service,
 		BotToken:     m.getenv("SLACK_BOT_TOKEN"),
 		AppToken:     m.getenv("SLACK_APP_TOKEN"),
