@@ -54,8 +54,8 @@ type promptView struct {
 
 // reviewMsg is one message of the review.
 type reviewMsg struct {
-	Text   string
-	Blocks []slack.Block
+	Text   string        `json:"text"`
+	Blocks []slack.Block `json:"blocks"`
 }
 
 func (v promptView) open() int {
@@ -335,7 +335,14 @@ func reminderMsg(v promptView) reviewMsg {
 func warningToPerson(e reviewEntry, run *review.Run) reviewMsg {
 	it := e.Item
 	set := run.Settings
-	lines := []string{fmt.Sprintf(":warning: *Your Atlassian access will be suspended %s*", when(it.SuspendAt))}
+	head := fmt.Sprintf(":warning: *Your Atlassian access will be suspended %s*", when(it.SuspendAt))
+	switch it.State {
+	case review.ItemKept:
+		head = ":white_check_mark: *Your Atlassian access stays*: it was going to be suspended " + when(it.SuspendAt) + "."
+	case review.ItemSuspending, review.ItemSuspended:
+		head = ":no_entry: *Your Atlassian access is suspended*"
+	}
+	lines := []string{head}
 	lines = append(lines, fmt.Sprintf("You have not used %s for %s or more (licence review rule *%s*). Suspending an unused account stops its licence; your group memberships are recorded, and IT can restore them.",
 		esc(productNames(it)), policies.FormatDuration(set.InactiveFor), esc(run.Rule)))
 	manager := "IT"
@@ -353,7 +360,11 @@ func warningToPerson(e reviewEntry, run *review.Run) reviewMsg {
 	default:
 		blocks = append(blocks, outcomeContext(e, it.Email))
 	}
-	return reviewMsg{Text: "Your Atlassian access will be suspended " + it.SuspendAt.UTC().Format("2006-01-02 15:04 UTC"), Blocks: blocks}
+	text := "Your Atlassian access will be suspended " + it.SuspendAt.UTC().Format("2006-01-02 15:04 UTC")
+	if !waitsForAnswer(it) {
+		text = "Your Atlassian access: " + it.State.Outcome()
+	}
+	return reviewMsg{Text: text, Blocks: blocks}
 }
 
 // warningToManager tells the manager that someone of theirs is about to
