@@ -128,7 +128,9 @@ func TestMain_ReviewInSlack(t *testing.T) {
 	if _, err := srv.SlashCommand("U0IT", "C0LICENCES", "/access", "restore <@U0ALICE|alice>"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, func() bool { return hasEphemeral(srv, "U0IT", "alice@example.com is restored", "Came back with the account: design, staff") })
+	waitUntil(t, func() bool {
+		return hasEphemeral(srv, "U0IT", "alice@example.com is restored", "Came back with the account: design, staff")
+	})
 	if fake.Suspended("alice@example.com") {
 		t.Error("alice is still suspended at Atlassian")
 	}
