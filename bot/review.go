@@ -36,7 +36,6 @@ func promptKey(ref string) string { return "review-prompt:" + ref }
 func itemKey(id string) string    { return "review-item:" + id }
 func digestKey(run string) string { return "review-digest:" + run }
 func pageRole(i int) string       { return fmt.Sprintf("page:%03d", i) }
-func isPageRole(role string) bool { return strings.HasPrefix(role, "page:") }
 func markerRole(kind, id string) string {
 	return kind + ":" + id
 }

@@ -3,7 +3,6 @@ package bot_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -295,8 +294,6 @@ func (r *reviewEnv) clickItem(user string, m slackfake.Message, prefix, itemID s
 	}
 	r.click(user, m, action)
 }
-
-func fmtMoney(f float64) string { return fmt.Sprintf("%.2f", f) }
 
 // inPlainTextPart reports whether a plain_text object in blocks contains
 // text; any mrkdwn object containing it fails the test.
