@@ -42,7 +42,8 @@ type Config struct {
 	// AlertChannel receives failures IT must look at (JITBOT_ALERT_CHANNEL).
 	AlertChannel string
 	// ITGroup is the Slack user group handle whose members may use
-	// /access audit (JITBOT_IT_GROUP). Empty: nobody may.
+	// /access audit and /access restore, and answer licence reviews for
+	// anyone, the unassigned included (JITBOT_IT_GROUP). Empty: nobody may.
 	ITGroup string
 	// Audit answers /access audit: the evidence about one person as text.
 	Audit func(ctx context.Context, email string) (string, error)

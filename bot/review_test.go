@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"image/png"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -350,4 +351,22 @@ func TestReview_SuspensionWhileSlackRateLimited(t *testing.T) {
 func blockInHome(r *reviewEnv, user, action string) slackfake.BlockActionArgs {
 	v, _ := r.srv.Home(user)
 	return slackfake.BlockActionArgs{ViewID: v.ID, ActionID: action}
+}
+
+// With licence reviews that post digests, the bot refuses to start
+// without files:write (the chart and the CSV), and the manifest asks for it.
+func TestReview_FilesWriteScope(t *testing.T) {
+	manifest, err := os.ReadFile("../deploy/slack-app-manifest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(manifest), "- files:write") {
+		t.Error("the manifest does not ask for files:write")
+	}
+	r := newReviewEnv(t, envOptions{})
+	r.stop()
+	r.srv.SetScopes("chat:write", "commands", "im:write", "users:read", "users:read.email", "usergroups:read")
+	if err := r.bot.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "files:write") {
+		t.Fatalf("missing files:write: %v", err)
+	}
 }

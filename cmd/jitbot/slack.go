@@ -22,7 +22,8 @@ import (
 //	SLACK_APP_TOKEN       xapp- app-level token with connections:write, for Socket Mode (required)
 //	SLACK_API_URL         Web API base URL, default https://slack.com/api/
 //	JITBOT_ALERT_CHANNEL  channel for failures IT must look at
-//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit
+//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit and
+//	                      /access restore, and to answer licence reviews for anyone
 
 // slackMessages keeps the bot's message references in the store, so that
 // a restarted bot edits the messages it posted before.
