@@ -273,3 +273,29 @@ func TestJobs_RevokeNotHeldByProvisioningBackoff(t *testing.T) {
 		t.Errorf("members after the release: %v", m)
 	}
 }
+
+// A lane that stops lets go of the jobs it holds — claimed and waiting, or
+// interrupted — so that another replica takes them at once, not when their
+// leases run out.
+func TestLanes_StopReleasesLeases(t *testing.T) {
+	e := newEnv(t)
+	hold := &holdingProvider{Provisioner: e.jira.Provisioner, person: "alice@example.com", release: make(chan struct{})}
+	e.jira.Provisioner = hold
+	defer close(hold.release)
+	e.submit("alice@example.com", "confluence-finance", time.Hour)
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.svc.Run(ctx) }()
+	waitFor(t, func() bool { return hold.held.Load() == 1 })
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`); n == 0 {
+		t.Fatal("the provisioning job is not leased while it runs")
+	}
+	cancel()
+	<-done
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`); n != 0 {
+		t.Errorf("%d jobs still leased after the lanes stopped, want 0", n)
+	}
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND kind = 'provision'`); n != 1 {
+		t.Errorf("the interrupted provisioning job: %d pending, want it still there", n)
+	}
+}

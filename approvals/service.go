@@ -29,7 +29,8 @@ type Config struct {
 	// alerts): default 8.
 	MessageWorkers int
 	// Lease is how long a claimed job is held before another worker may
-	// take it (default 5m); a job runs at most half of it.
+	// take it (default DefaultLease): the longest a dead replica's job
+	// waits. A job runs at most two thirds of it.
 	Lease time.Duration
 	// ProvisionFor is how long after approval provisioning may keep
 	// trying (default 15m); then the request fails and what was added of
@@ -132,9 +133,11 @@ func New(cfg Config) *Service {
 		s.messageWorkers = 8
 	}
 	if s.lease <= 0 {
-		s.lease = 5 * time.Minute
+		s.lease = DefaultLease
 	}
-	s.jobTimeout = s.lease / 2
+	// A job runs at most two thirds of its lease: it ends before another
+	// worker could take it.
+	s.jobTimeout = s.lease * 2 / 3
 	if s.provisionFor <= 0 {
 		s.provisionFor = 15 * time.Minute
 	}
@@ -162,6 +165,10 @@ func (s *Service) Policy() *policies.Policy { return s.policy.Load() }
 
 // Clock returns the service's clock.
 func (s *Service) Clock() clockwork.Clock { return s.clock }
+
+// DefaultLease bounds how long a job claimed by a worker that died waits
+// before another takes it; long enough for a provider call and its retries.
+const DefaultLease = 90 * time.Second
 
 // FrontEnd is what a chat front end gives the engine: it tells people what
 // happened (Notifier), alerts IT (Alerter), and resolves the user groups

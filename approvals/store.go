@@ -90,6 +90,9 @@ type Tx interface {
 	DeferJob(id int64, runAt time.Time, why string) error
 	// FailJob gives up on a job.
 	FailJob(id int64, lastErr string) error
+	// ReleaseJobs lets go of owner's leases on the pending jobs ids (a
+	// lane stopping with jobs claimed): another worker may take them at once.
+	ReleaseJobs(owner string, ids []int64) error
 	// HurryGrantJobs makes the pending jobs of a grant due at now (a
 	// provisioning retry waiting out its backoff must not hold up the
 	// revocation queued behind it).

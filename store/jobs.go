@@ -156,6 +156,18 @@ func (t *Tx) FailJob(id int64, lastErr string) error {
 		lastErr, ms(t.db.now()), id)
 }
 
+// ReleaseJobs lets go of owner's leases on pending jobs.
+func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	in, args := skipClause("id", ids) // " AND id NOT IN (…)"
+	in = strings.Replace(in, "NOT IN", "IN", 1)
+	_, err := t.exec(`UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE state = 'pending' AND lease_owner = ?`+in,
+		append([]any{owner}, args...)...)
+	return err
+}
+
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
 	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND grant_id <> '' AND state = 'pending' AND run_at > ?`,
