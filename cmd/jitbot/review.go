@@ -513,13 +513,13 @@ func (c *cli) reviewReport(args []string) int {
 	var cfg Config
 	c.commonFlags(fs, &cfg)
 	runID := fs.String("run", "", "the run (default: the latest)")
-	format := fs.String("format", "table", "table | csv | json")
+	format := fs.String("format", "table", "table | csv | json | png (the digest's chart)")
 	on := fs.String("suspended-on", "", "instead: everyone suspended on this day (YYYY-MM-DD, UTC), under which rule, who decided and why")
-	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table] [--suspended-on DATE]", 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table|png] [--suspended-on DATE]", 0); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
+	if !slices.Contains([]string{"table", "csv", "json", "png"}, *format) {
+		return c.fail(exitUsage, "--format %q: expected table, csv, json or png", *format)
 	}
 	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
@@ -571,6 +571,8 @@ func (c *cli) reviewReport(args []string) int {
 		err = rep.WriteCSV(c.stdout)
 	case "json":
 		err = rep.WriteJSON(c.stdout)
+	case "png":
+		err = rep.WritePNG(c.stdout)
 	default:
 		err = rep.WriteTable(c.stdout)
 	}
