@@ -175,7 +175,7 @@ func (b *Bot) syncPages(ctx context.Context, key string, msgs []reviewMsg, post 
 func (b *Bot) runPrompt(ctx context.Context, j *approvals.Job) error {
 	runID, manager := review.ParsePromptRef(j.Ref)
 	if manager == "" {
-		return b.syncIT(ctx, runID, false)
+		return b.syncIT(ctx, runID, true)
 	}
 	return b.syncPrompt(ctx, runID, manager, true)
 }
@@ -399,7 +399,7 @@ func (b *Bot) cardOf(ctx context.Context, it *review.Item, refs []MessageRef) (M
 		return MessageRef{}, false
 	}
 	role := pageRole(i / pageSizeOf(b.cfg.PageSize))
-	if it.Unassigned && len(v.Entries) <= inlineUnassigned {
+	if it.Unassigned && v.Run.Settings.Digest != "" && len(v.Entries) <= inlineUnassigned {
 		role = roleDigestPost
 	}
 	j := slices.IndexFunc(pages, func(r MessageRef) bool { return r.Role == role })

@@ -370,3 +370,35 @@ func TestReview_FilesWriteScope(t *testing.T) {
 		t.Fatalf("missing files:write: %v", err)
 	}
 }
+
+// Without a digest channel, IT's list of the people nobody manages goes to
+// the alert channel; only IT may answer for them.
+func TestReview_UnassignedWithoutDigest(t *testing.T) {
+	r := newReviewEnvPolicy(t, envOptions{}, strings.Replace(reviewPolicy, "    default: keep\n    keep_for: 90d\n    digest: \"#it-licences\"\n", "    default: keep\n    keep_for: 90d\n", 1))
+	run := r.run("employees")
+	kim := r.item(run.ID, "kim@example.com")
+	var list slackfake.Message
+	r.wait("IT's list in the alert channel", func() bool {
+		for _, m := range r.srv.Messages(cAlert) {
+			if strings.Contains(m.AllText(), "kim@example.com") && strings.Contains(m.AllText(), "without a manager") {
+				list = m
+				return true
+			}
+		}
+		return false
+	})
+	r.clickItem(uBob, list, "review_keep.", kim.ID)
+	r.ephemeralWith(uBob, "only IT can answer for them")
+	r.clickItem(uDave, list, "review_keep.", kim.ID)
+	r.submitReason(uDave, r.modal(uDave, "review_keep"), "contractor returning in January")
+	if it := r.waitItem(run.ID, "kim@example.com", review.ItemKept); it.DecidedBy != "dave@example.com" {
+		t.Errorf("kim kept by %q", it.DecidedBy)
+	}
+	r.wait("IT's list to say so", func() bool {
+		m, _ := r.srv.Message(list.Channel, list.TS)
+		return strings.Contains(m.AllText(), "Kept* by dave@example.com")
+	})
+	if len(r.srv.Messages(cLicences)) != 0 {
+		t.Error("a rule without a digest posted one")
+	}
+}

@@ -144,13 +144,19 @@ func (r *reviewEnv) person(email, name, dept string, idle int, never bool) revie
 
 func newReviewEnv(t *testing.T, o envOptions) *reviewEnv {
 	t.Helper()
+	return newReviewEnvPolicy(t, o, reviewPolicy)
+}
+
+// newReviewEnvPolicy is newReviewEnv with another review policy.
+func newReviewEnvPolicy(t *testing.T, o envOptions, policy string) *reviewEnv {
+	t.Helper()
 	r := &reviewEnv{org: &org{groups: map[string][]review.Group{}, suspended: map[string]bool{}}}
-	o.policy = reviewPolicy
+	o.policy = policy
 	o.users = append(o.users,
 		slackfake.User{ID: uGina, Name: "gina", RealName: "Gina Gray", Email: "gina@example.com"},
 		slackfake.User{ID: uHank, Name: "hank", RealName: "Hank Hill", Email: "hank@example.com"})
 	o.review = func(e *env) bot.Reviewer {
-		p, err := policies.Parse("policy.yaml", []byte(reviewPolicy), nil)
+		p, err := policies.Parse("policy.yaml", []byte(policy), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
