@@ -29,6 +29,9 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 		b.say(ctx, to, b.sentence(err, ""))
 		return
 	}
+	if b.reviewAction(ctx, ic, name, a.Value, email, to) {
+		return
+	}
 	id := a.Value
 	var actErr error
 	switch name {

@@ -1,6 +1,9 @@
 // Package bot is jitbot's Slack front end over Socket Mode: the /access
 // command and its modal, the requester's DM edited in place, approver cards
-// with Approve and Decline, App Home, notify channels and IT alerts.
+// with Approve and Decline, App Home, notify channels and IT alerts, and
+// the licence review's conversation: managers' prompts with Keep and
+// Suspend, warnings with "I still need it", IT's digest with its chart and
+// CSV, and /access restore.
 //
 // It owns no state of its own beyond caches: every decision is made by the
 // approvals engine from the stored request, and the bot only translates
@@ -15,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,12 +42,17 @@ type Config struct {
 	// AlertChannel receives failures IT must look at (JITBOT_ALERT_CHANNEL).
 	AlertChannel string
 	// ITGroup is the Slack user group handle whose members may use
-	// /access audit (JITBOT_IT_GROUP). Empty: nobody may.
+	// /access audit and /access restore, and answer licence reviews for
+	// anyone, the unassigned included (JITBOT_IT_GROUP). Empty: nobody may.
 	ITGroup string
 	// Audit answers /access audit: the evidence about one person as text.
 	Audit func(ctx context.Context, email string) (string, error)
-	Log   *zap.Logger
-	Clock clockwork.Clock // default: the Service's clock
+	// Review is the licence review engine; when set, the bot delivers its
+	// messages (managers' prompts, warnings, IT's digest with the chart
+	// and the CSV), takes the answers, and serves /access restore.
+	Review Reviewer
+	Log    *zap.Logger
+	Clock  clockwork.Clock // default: the Service's clock
 	// ChannelRate paces posts to one channel (default 1 per second, burst
 	// ChannelBurst, default 4), as Slack asks. A post that may not go yet
 	// is put back until it may; no worker waits for it.
@@ -170,11 +179,28 @@ func New(cfg Config) (*Bot, error) {
 	b.api = slack.New(cfg.BotToken, opts...)
 	b.svc.Register(jobInbox, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runInbox})
 	b.svc.Register(jobHome, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runHome})
+	if cfg.Review != nil {
+		b.registerReview()
+	}
 	return b, nil
 }
 
 // requiredScopes are the bot token scopes jitbot cannot work without.
 var requiredScopes = []string{"chat:write", "commands", "im:write", "users:read", "users:read.email", "usergroups:read"}
+
+// requiredScopes adds files:write when licence reviews post digests: the
+// chart and the CSV are uploaded with them.
+func (b *Bot) requiredScopes() []string {
+	if b.cfg.Review == nil {
+		return requiredScopes
+	}
+	for _, r := range b.svc.Policy().Review.Rules {
+		if r.Digest != "" {
+			return append(slices.Clone(requiredScopes), "files:write")
+		}
+	}
+	return requiredScopes
+}
 
 // Check verifies the tokens and scopes before the bot starts, and answers
 // with one sentence a person can act on instead of a retry loop.
@@ -206,7 +232,7 @@ func (b *Bot) Check(ctx context.Context) error {
 			got[strings.TrimSpace(s)] = true
 		}
 		var missing []string
-		for _, s := range requiredScopes {
+		for _, s := range b.requiredScopes() {
 			if !got[s] {
 				missing = append(missing, s)
 			}

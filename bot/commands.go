@@ -77,6 +77,8 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.say(ctx, to, fmt.Sprintf("Extension filed as request %s; its messages follow in your DM.", approvals.Short(nr.ID)))
 	case "audit":
 		b.auditCommand(ctx, to, email, args[1:])
+	case "restore":
+		b.restoreCommand(ctx, to, email, args[1:])
 	default:
 		b.submitCommand(ctx, to, email, args)
 	}

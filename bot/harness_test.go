@@ -83,6 +83,8 @@ type envOptions struct {
 	users  []slackfake.User
 	// botConfig adjusts the bot's configuration before it is built.
 	botConfig func(*bot.Config)
+	// review builds the licence review engine over the env's store.
+	review func(e *env) bot.Reviewer
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
@@ -140,6 +142,9 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		Audit:        o.audit,
 		ChannelRate:  rate.Inf,
 		Log:          o.log,
+	}
+	if o.review != nil {
+		cfg.Review = o.review(e)
 	}
 	if o.botConfig != nil {
 		o.botConfig(&cfg)

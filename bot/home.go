@@ -33,10 +33,15 @@ func (it listItem) line() string {
 	}
 }
 
-// homeView is App Home: my access, my requests, my approvals.
-func homeView(active, pending, approvals_ []listItem) slack.HomeTabViewRequest {
+// homeView is App Home: my access, my requests, my approvals, and the
+// licence reviews waiting for me (a third of the view's blocks at most).
+func homeView(active, pending, approvals_ []listItem, reviews ...reviewEntry) slack.HomeTabViewRequest {
 	var blocks []slack.Block
 	budget := maxViewBlocks - 8 // headers, dividers and "more" notes
+	reviewBlocks := homeReviewBlocks(reviews, maxViewBlocks/3)
+	if len(reviewBlocks) > 0 {
+		budget -= len(reviewBlocks) + 1 // and its divider
+	}
 	add := func(title string, items []listItem, buttons func(listItem) []slack.BlockElement) {
 		blocks = append(blocks, slack.NewHeaderBlock(plain(title)))
 		if len(items) == 0 {
@@ -91,6 +96,10 @@ func homeView(active, pending, approvals_ []listItem) slack.HomeTabViewRequest {
 		return []slack.BlockElement{button(actApprove+"."+it.Req.ID, "Approve", it.Req.ID, "primary"),
 			button(actDecline+"."+it.Req.ID, "Decline", it.Req.ID, "danger")}
 	})
+	if len(reviewBlocks) > 0 {
+		blocks = append(blocks, slack.NewDividerBlock())
+		blocks = append(blocks, reviewBlocks...)
+	}
 	blocks = append(blocks, slack.NewContextBlock("help", mrkdwn("`/access` to ask for access · `/access help` for every command")))
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: capBlocks(blocks, maxViewBlocks)}}
 }
@@ -126,4 +135,5 @@ const helpText = "*jitbot — temporary access, approved in Slack*\n" +
 	"• `/access release ID` — give access back early\n" +
 	"• `/access extend ID DURATION` — ask for more time (a new request under the same rules)\n" +
 	"• `/access audit @person` — evidence about a person (IT only)\n" +
+	"• `/access restore @person` — restore an account the licence review suspended (IT only)\n" +
 	"Durations: 30m, 2h, 3d. IDs are shown on every message about a request."

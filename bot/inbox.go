@@ -319,5 +319,9 @@ func (b *Bot) homeFor(ctx context.Context, email string) (slack.HomeTabViewReque
 		return slack.HomeTabViewRequest{}, err
 	}
 	slices.Reverse(waiting)
-	return homeView(item(active, false), item(pending, false), item(waiting, true)), nil
+	reviews, err := b.homeReviews(ctx, email)
+	if err != nil {
+		return slack.HomeTabViewRequest{}, err
+	}
+	return homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), nil
 }

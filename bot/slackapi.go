@@ -25,7 +25,10 @@ const (
 	mGroups        = "usergroups.list"
 	mGroupUsers    = "usergroups.users.list"
 	mUsersList     = "users.list"
-	mUpload        = "files.upload"
+	// The file upload ("V2"): an upload URL, the bytes, the share.
+	mGetUploadURL   = "files.getUploadURLExternal"
+	mUploadBytes    = "files.upload_url" // the POST to the URL Slack handed out
+	mCompleteUpload = "files.completeUploadExternal"
 )
 
 // gate keeps the bot within what Slack allows without ever sleeping: it
@@ -143,6 +146,11 @@ func unreachable(callCtx context.Context, err error) bool {
 
 // call makes one Web API call through the gate, with the call timeout.
 func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx context.Context) error) error {
+	return b.callFor(ctx, method, channel, b.cfg.CallTimeout, fn)
+}
+
+// callFor makes one Web API call through the gate, bounded by timeout.
+func (b *Bot) callFor(ctx context.Context, method, channel string, timeout time.Duration, fn func(ctx context.Context) error) error {
 	obs := b.cfg.Observer
 	if err := b.gate.admit(method, channel); err != nil {
 		if obs != nil {
@@ -150,7 +158,7 @@ func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx cont
 		}
 		return err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	err := fn(callCtx)

@@ -34,6 +34,9 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 		return errorsAck(map[string]string{firstBlock(ic.View): b.sentence(err, "")}), nil
 	}
 	v := ic.View
+	if payload, after, ok := b.reviewSubmission(ctx, v, email, to); ok {
+		return payload, after
+	}
 	switch v.CallbackID {
 	case cbRequest:
 		in := approvals.SubmitInput{Requester: email, Resource: inputValue(v, blkResource),

@@ -304,3 +304,18 @@ func (e *Engine) Waiting(ctx context.Context, manager string) ([]*Item, error) {
 // IsAnswerer reports whether by may answer item it (for UIs deciding which
 // buttons to show); the engine checks again on every answer.
 func IsAnswerer(it *Item, by string, asIT bool) error { return mayAnswer(it, normEmail(by), asIT) }
+
+// Suspension returns the suspension record of an item: the memberships
+// recorded before it (ENotFound when the item never came to a suspension).
+func (e *Engine) Suspension(ctx context.Context, itemID string) (*Suspension, error) {
+	var rec *Suspension
+	err := e.store.ViewReview(ctx, func(tx Tx) error {
+		var err error
+		rec, err = tx.SuspensionOfItem(itemID)
+		if notFound(err) {
+			return approvals.Errorf(ENotFound, "no suspension of review item %s", itemID)
+		}
+		return err
+	})
+	return rec, err
+}

@@ -39,17 +39,9 @@ func (m *Main) openReview(ctx context.Context) error {
 		}
 	}
 	m.Review = review.New(cfg)
+	// The suspension runs on the access lane; the Slack bot (openSlack)
+	// registers the message kinds it delivers (review.MessageJobs).
 	m.Review.RegisterJobs(m.Service)
-	// The Slack conversation of the licence review registers these kinds
-	// itself; until it does, a message is logged and dropped rather than
-	// failed (no front end would ever send it).
-	for _, k := range review.MessageJobs {
-		m.Service.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(ctx context.Context, j *approvals.Job) error {
-			m.Log.Info("licence review message not delivered: no front end for it in this build",
-				zap.String("kind", string(j.Kind)), zap.String("ref", j.Ref))
-			return nil
-		}})
-	}
 	m.frontEnds = append(m.frontEnds, m.leading(m.Review.Loop)) // one replica schedules reviews
 	return nil
 }
@@ -520,13 +512,13 @@ func (c *cli) reviewReport(args []string) int {
 	var cfg Config
 	c.commonFlags(fs, &cfg)
 	runID := fs.String("run", "", "the run (default: the latest)")
-	format := fs.String("format", "table", "table | csv | json")
+	format := fs.String("format", "table", "table | csv | json | png (the digest's chart)")
 	on := fs.String("suspended-on", "", "instead: everyone suspended on this day (YYYY-MM-DD, UTC), under which rule, who decided and why")
-	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table] [--suspended-on DATE]", 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table|png] [--suspended-on DATE]", 0); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
+	if !slices.Contains([]string{"table", "csv", "json", "png"}, *format) {
+		return c.fail(exitUsage, "--format %q: expected table, csv, json or png", *format)
 	}
 	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
@@ -578,6 +570,8 @@ func (c *cli) reviewReport(args []string) int {
 		err = rep.WriteCSV(c.stdout)
 	case "json":
 		err = rep.WriteJSON(c.stdout)
+	case "png":
+		err = rep.WritePNG(c.stdout)
 	default:
 		err = rep.WriteTable(c.stdout)
 	}

@@ -147,6 +147,10 @@ func TestCLI_Review(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "run,rule,email") || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, "'=Alice") {
 		t.Errorf("review report csv: exit %d\n%s", code, out)
 	}
+	code, out, _ = runCLI(t, env, "review", "report", "--format", "png")
+	if code != 0 || !strings.HasPrefix(out, "\x89PNG") {
+		t.Errorf("review report png: exit %d, %d bytes", code, len(out))
+	}
 	code, out, _ = runCLI(t, env, "review", "report", "--format", "json")
 	var rep struct {
 		Items []struct{ ID, Email string }

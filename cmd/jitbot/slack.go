@@ -22,7 +22,8 @@ import (
 //	SLACK_APP_TOKEN       xapp- app-level token with connections:write, for Socket Mode (required)
 //	SLACK_API_URL         Web API base URL, default https://slack.com/api/
 //	JITBOT_ALERT_CHANNEL  channel for failures IT must look at
-//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit
+//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit and
+//	                      /access restore, and to answer licence reviews for anyone
 
 // slackMessages keeps the bot's message references in the store, so that
 // a restarted bot edits the messages it posted before.
@@ -54,7 +55,12 @@ func refs(ms []store.SlackMessage, err error) ([]bot.MessageRef, error) {
 // openSlack builds the bot, checks its tokens and scopes (a refused token
 // stops jitbot here with one sentence), and plugs it into the engine.
 func (m *Main) openSlack(ctx context.Context) error {
+	var reviewer bot.Reviewer
+	if m.Review != nil {
+		reviewer = m.Review
+	}
 	b, err := bot.New(bot.Config{
+		Review:       reviewer,
 		Service:      m.Service,
 		BotToken:     m.getenv("SLACK_BOT_TOKEN"),
 		AppToken:     m.getenv("SLACK_APP_TOKEN"),
