@@ -60,14 +60,16 @@ func (t *Tx) NextDeadline() (time.Time, bool, error) {
 // Append seals e onto the audit chain: it reads the head inside this write
 // transaction, so the chain stays linear across processes.
 func (t *Tx) Append(e *approvals.Event) error {
-	var (
-		prev string
-		seq  int64
-	)
-	err := t.queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return err
+	// The head is read once per transaction: no other writer can move it
+	// while this one holds SQLite's write lock.
+	if !t.headKnown {
+		err := t.queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&t.headSeq, &t.headHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		t.headKnown = true
 	}
+	prev, seq := t.headHash, t.headSeq
 	e.Seq = seq + 1
 	if e.ID == "" {
 		e.ID = uuid.NewString()
@@ -80,10 +82,13 @@ func (t *Tx) Append(e *approvals.Event) error {
 	if data == nil {
 		data = map[string]string{}
 	}
-	_, err = t.exec(`INSERT INTO audit_events (seq, id, time, actor, action, subject, resource, request_id, grant_id,
+	_, err := t.exec(`INSERT INTO audit_events (seq, id, time, actor, action, subject, resource, request_id, grant_id,
 		reason, rule, correlation_id, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		e.Seq, e.ID, ms(e.Time), e.Actor, e.Action, e.Subject, e.Resource, e.RequestID, e.GrantID, e.Reason,
 		e.Rule, e.CorrelationID, jsonText(data), e.PrevHash, e.Hash)
+	if err == nil {
+		t.headSeq, t.headHash = e.Seq, e.Hash
+	}
 	return err
 }
 
@@ -93,6 +98,10 @@ type Tx struct {
 	ctx      context.Context
 	db       *DB
 	readOnly bool
+
+	headKnown bool // the audit chain's head, once read in this transaction
+	headSeq   int64
+	headHash  string
 }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
