@@ -56,6 +56,18 @@ const pageSize = 100
 func (a *adminAccounts) Users(ctx context.Context, fn func([]review.DirectoryUser) error) error {
 	page := make([]review.DirectoryUser, 0, pageSize)
 	err := a.p.EachUser(ctx, atlassianadmin.UserQuery{Products: true, Groups: true, PageSize: pageSize}, func(u atlassianadmin.User) error {
+		if u.ProductsMissing && (u.AccountType == "" || u.AccountType == "atlassian") {
+			// The bulk search sent no activity for this person: ask the
+			// v1 per-user endpoint rather than read them as never active.
+			la, err := a.p.LastActiveDates(ctx, u.AccountID)
+			if err != nil {
+				return fmt.Errorf("last-active dates of %s (the bulk search had none): %w", u.AccountID, err)
+			}
+			u.Products = la.Products
+			if u.AddedToOrg.IsZero() {
+				u.AddedToOrg = la.AddedToOrg
+			}
+		}
 		page = append(page, directoryUser(u))
 		if len(page) < pageSize {
 			return nil

@@ -345,3 +345,28 @@ func TestMain_ReviewOnTheAccessLane(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// The per-user fallback: a person the bulk v2 search sends without any
+// productAccess is asked about through v1 last-active-dates, so they are
+// not taken for someone who never used anything.
+func TestReviewE2E_PerUserActivityFallback(t *testing.T) {
+	x := newE2E(t)
+	recent := x.ago(3 * e2eDay)
+	x.fake.PutUser(atlassianfake.User{Email: "alice@example.com", Name: "Alice", Active: true, AddedToOrg: x.ago(400 * e2eDay),
+		Products: []atlassianfake.Product{{Key: "jira-software", LastActive: recent}}, NoBulkActivity: true})
+	d, _, err := reviewAdmin(func(k string) string {
+		o := x.fake.Options()
+		return map[string]string{"ATLASSIAN_API_URL": x.fake.URL(), "ATLASSIAN_ORG_ID": o.OrgID,
+			"ATLASSIAN_ADMIN_API_KEY": o.APIKey, "ATLASSIAN_DIRECTORY_ID": o.Directory}[k]
+	}, x.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []review.DirectoryUser
+	if err := d.Users(context.Background(), func(page []review.DirectoryUser) error { got = append(got, page...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Products) != 1 || !got[0].Products[0].LastActive.Equal(recent) {
+		t.Fatalf("alice's activity: %+v, want jira-software last active %v (from v1)", got, recent)
+	}
+}
