@@ -21,5 +21,7 @@ VOLUME ["/etc/jitbot", "/var/lib/jitbot"]
 ENV JITBOT_POLICY=/etc/jitbot/policy.yaml \
     JITBOT_DB=/var/lib/jitbot/jitbot.db \
     JITBOT_LOG_FORMAT=json
+# /healthz on JITBOT_LISTEN (127.0.0.1:9464 by default); jitbot health asks it.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["jitbot", "health"]
 ENTRYPOINT ["jitbot"]
 CMD ["run"]

@@ -217,7 +217,7 @@ func TestAlerter_DriftRepairFailure(t *testing.T) {
 	a.hook = func(ctx context.Context, _, _ string) {
 		done := make(chan error, 1)
 		go func() {
-			_, err := e.svc.Reconcile(ctx, approvals.ReconcileOptions{ReportOnly: func(string, string) bool { return true }})
+			_, err := e.svc.Reconcile(ctx, approvals.ReconcileOptions{Mode: repairOrReport(true)})
 			done <- err
 		}()
 		select {

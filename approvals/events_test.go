@@ -18,6 +18,7 @@ var transitionActions = map[[2]approvals.State]string{
 	{approvals.StateApproved, approvals.StateFailed}:   approvals.ActionRequestFailed,
 	{approvals.StateApproved, approvals.StateRevoked}:  approvals.ActionRequestRevoked,
 	{approvals.StateApproved, approvals.StateReleased}: approvals.ActionRequestReleased,
+	{approvals.StateApproved, approvals.StateExpired}:  approvals.ActionRequestExpired,
 	{approvals.StateActive, approvals.StateExpired}:    approvals.ActionRequestExpired,
 	{approvals.StateActive, approvals.StateRevoked}:    approvals.ActionRequestRevoked,
 	{approvals.StateActive, approvals.StateReleased}:   approvals.ActionRequestReleased,
@@ -40,13 +41,21 @@ func TestEvents_OnePerTransition(t *testing.T) {
 			e := newEnv(t)
 			// A request that needs bob's approval (default rule).
 			r := e.submit("alice@example.com", "confluence-finance", 72*time.Hour)
-			switch tr[0] {
-			case approvals.StateApproved:
+			switch {
+			case tr == [2]approvals.State{approvals.StateApproved, approvals.StateExpired}:
+				// A bundle whose first membership is in (its clock runs)
+				// while the other is still being added.
+				r = e.submit("alice@example.com", "incident-bundle", 2*time.Hour)
+				e.approve(r.ID, "bob@example.com")
+				e.jira.fails, e.jira.err = 1, errors.New("503")
+				e.approve(r.ID, "dave@example.com")
+				e.settle()
+			case tr[0] == approvals.StateApproved:
 				if tr[1] == approvals.StateFailed {
 					e.jira.fails, e.jira.err = 1, approvals.Permanent(errors.New("403"))
 				}
 				e.approve(r.ID, "bob@example.com")
-			case approvals.StateActive:
+			case tr[0] == approvals.StateActive:
 				e.approve(r.ID, "bob@example.com")
 				e.settle()
 			}

@@ -35,6 +35,12 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 				r.EndedAt = s.now()
 				return s.endTx(tx, r, StateExpired, ActorSystem, ActionRequestExpired, "the granted time ran out")
 			}, &res.Expired},
+		{func(tx Tx, now time.Time) ([]*Request, error) { return tx.DueStarted(now, sweepBatch) },
+			func(tx Tx, r *Request) error {
+				// A bundle's time runs from its first membership: it ends
+				// even while a later one is still being added.
+				return s.endTx(tx, r, StateExpired, ActorSystem, ActionRequestExpired, "the granted time ran out")
+			}, &res.Expired},
 		{func(tx Tx, now time.Time) ([]*Request, error) { return tx.DuePending(now, sweepBatch) },
 			func(tx Tx, r *Request) error {
 				if err := s.transition(tx, r, StateTimedOut, ActorSystem, ActionRequestTimedOut, "no decision before the request expired", nil); err != nil {

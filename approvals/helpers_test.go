@@ -9,89 +9,34 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/testenv"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
 )
 
-// testPolicy is the issue's example policy with the directory inline and
-// a few more rules and people to exercise quorum and self-approval.
-const testPolicy = `
-directory:
-  people:
-    - {email: alice@example.com, department: Engineering, manager: bob@example.com, employment: internal}
-    - {email: bob@example.com, department: Engineering, employment: internal}
-    - {email: erin@partner.io, department: Engineering, manager: bob@example.com, employment: external}
-    - {email: carol@example.com, department: Finance, manager: bob@example.com, employment: internal}
-    - {email: dave@example.com, department: IT, manager: bob@example.com, employment: internal}
-    - {email: frank@example.com, department: IT, manager: bob@example.com, employment: internal}
-    - {email: gina@example.com, department: Sales, manager: bob@example.com, employment: internal}
-resources:
-  - id: jira-admins
-    name: Jira administrators
-    provider: jira
-    group: jira-admins
-    kind: admin
-    max_duration: 4h
-  - id: confluence-finance
-    name: Confluence Finance space
-    provider: jira
-    group: confluence-finance
-    max_duration: 30d
-    owners: [carol@example.com]
-  - id: incident-bundle
-    name: Incident responder
-    bundle: [jira-admins, confluence-finance]
-    max_duration: 8h
-  - id: sales-wiki
+// testPolicy is the shared test policy (internal/testenv) with the jira
+// provider a test double, plus a few more rules and people to exercise
+// quorum and self-approval.
+var testPolicy = testenv.Policy(testenv.PolicyParts{
+	Provider: "jira",
+	People:   "    - {email: gina@example.com, department: Sales, manager: bob@example.com, employment: internal}\n",
+	Resources: `  - id: sales-wiki
     name: Sales wiki
     provider: dryrun
     group: sales-wiki
     max_duration: 7d
-  - id: it-tools
-    name: IT tools
-    provider: dryrun
-    group: it-tools
-    max_duration: 7d
-rules:
-  - name: admin escalation
-    if: {resource_kind: admin}
-    then:
-      approvals:
-        - approvers: [manager]
-        - approvers: [group:it-leads]
-          quorum: 1
-      notify: ["#it-access-log"]
-      max_duration: 2h
-      require_ticket: true
-  - name: externals need the owner
-    if: {requester: {employment: external}}
-    then:
-      approvals:
-        - approvers: [manager]
-        - approvers: [owner]
-  - name: short internal access is automatic
-    if: {requester: {employment: internal}, resource: [confluence-finance], duration_at_most: 8h}
-    then: {auto_approve: true, notify: ["#access-log"]}
-  - name: two of IT
-    if: {resource: [it-tools]}
-    then:
-      approvals:
-        - approvers: [dave@example.com, frank@example.com, gina@example.com]
-          quorum: 2
-  - name: sales self service
+`,
+	ITApprovers: []string{"dave@example.com", "frank@example.com", "gina@example.com"},
+	RulesBeforeDefault: `  - name: sales self service
     if: {resource: [sales-wiki]}
     then:
       allow_self_approval: true
       approvals:
         - approvers: [group:sales]
-  - name: default
-    then:
-      approvals:
-        - approvers: [manager]
-      request_ttl: 24h
-`
+`,
+})
 
 var t0 = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
 
@@ -158,31 +103,32 @@ func newEnv(t testing.TB) *env {
 // newEnvAt is newEnv on the database file at path.
 func newEnvAt(t testing.TB, path string) *env {
 	t.Helper()
-	ctx := context.Background()
-	clock := clockwork.NewFakeClockAt(t0)
-	db, err := store.Open(ctx, path, store.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p, err := policies.Parse("policy.yaml", []byte(testPolicy), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	return newEnvPolicy(t, path, testPolicy)
+}
+
+// newEnvPolicy is newEnv on the database at path with the policy src.
+func newEnvPolicy(t testing.TB, path, src string) *env {
+	t.Helper()
+	return newEnvConfig(t, path, src, nil)
+}
+
+// newEnvConfig is newEnvPolicy with the engine's configuration adjusted by mod.
+func newEnvConfig(t testing.TB, path, src string, mod func(*approvals.Config)) *env {
+	t.Helper()
 	ledger := provisioner.NewMemoryLedger()
 	dry := provisioner.NewDryRun(ledger, nil)
 	jira := &flaky{Provisioner: dry}
-	svc := approvals.New(approvals.Config{
-		Store:  db,
-		Policy: p,
-		Clock:  clock,
-		Groups: groups{"it-leads": {"dave@example.com", "frank@example.com"}, "sales": {"gina@example.com"}},
-		Providers: map[string]approvals.Provisioner{
-			"jira":   jira,
-			"dryrun": dry,
+	te := testenv.New(t, testenv.Options{Policy: src, At: t0, Path: path,
+		Providers: func(*store.DB) map[string]approvals.Provisioner {
+			return map[string]approvals.Provisioner{"jira": jira, "dryrun": dry}
 		},
-		Retry: approvals.RetryPolicy{Base: time.Second, Cap: time.Minute, MaxAttempts: 4},
-	})
+		Config: func(cfg *approvals.Config) {
+			cfg.Groups = groups{"it-leads": {"dave@example.com", "frank@example.com"}, "sales": {"gina@example.com"}}
+			if mod != nil {
+				mod(cfg)
+			}
+		}})
+	ctx, db, clock, svc, p := te.Ctx, te.DB, te.Clock, te.Svc, te.Policy
 	return &env{t: t, ctx: ctx, db: db, clock: clock, ledger: ledger, jira: jira, svc: svc, policy: p}
 }
 
@@ -205,16 +151,7 @@ func (e *env) approve(id, who string) {
 // settle runs every due job until none is left.
 func (e *env) settle() {
 	e.t.Helper()
-	for i := 0; i < 20; i++ {
-		n, err := e.svc.RunJobs(e.ctx)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
-	e.t.Fatal("jobs did not settle")
+	testenv.Settle(e.t, e.ctx, e.svc)
 }
 
 func (e *env) get(id string) *approvals.Request {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -96,6 +97,13 @@ const (
 // job is still pending in the store, and taking it again at once would
 // repeat its side effects thousands of times a second.
 func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
+	start := s.clock.Now()
+	outcome := OutcomeDone
+	defer func() {
+		if s.observer != nil && ctx.Err() == nil {
+			s.observer.JobDone(j.Lane, j.Kind, outcome, s.clock.Since(start))
+		}
+	}()
 	err := s.perform(ctx, j)
 	if err == nil || ctx.Err() != nil {
 		if err == nil {
@@ -104,13 +112,42 @@ func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
 		}
 		return 0
 	}
+	var later *DeferError
+	switch {
+	case errors.As(err, &later):
+		outcome = OutcomeDeferred
+	case IsPermanent(err) || j.Attempts+1 >= s.retry.MaxAttempts:
+		outcome = OutcomeFailed
+	default:
+		outcome = OutcomeRetry
+	}
 	if rerr := s.jobFailed(ctx, j, err); rerr != nil {
 		s.log.Error("the outcome of a job could not be recorded; it waits in memory before it runs again",
 			zap.Int64("job_id", j.ID), zap.String("kind", string(j.Kind)), zap.Error(rerr), zap.NamedError("cause", err))
+		outcome = OutcomeHeld
 		return s.nextHold(j.ID)
 	}
 	s.unhold(j.ID)
 	return 0
+}
+
+// Job outcomes an Observer is told.
+const (
+	OutcomeDone     = "done"
+	OutcomeDeferred = "deferred" // put back with Later
+	OutcomeRetry    = "retry"
+	OutcomeFailed   = "failed"
+	OutcomeHeld     = "held" // its outcome could not be recorded
+)
+
+// Observer is told what the engine does, for metrics. Optional; its
+// methods are called from the workers and must return at once.
+type Observer interface {
+	// JobDone: a job ran, with its outcome and how long it took.
+	JobDone(lane Lane, kind JobKind, outcome string, took time.Duration)
+	// Removed: a membership was removed lag after the moment its grant
+	// ended (its deadline, or the release or revocation).
+	Removed(lag time.Duration)
 }
 
 // perform runs the job's handler, turning a panic into a permanent failure:
@@ -174,8 +211,24 @@ func (s *Service) jobFailed(ctx context.Context, j *Job, cause error) error {
 		zap.String("request_id", j.RequestID), zap.Int("attempt", attempts))
 	t, _ := s.jobType(j.Kind)
 	err := s.store.Update(ctx, func(tx Tx) error {
+		now := s.now()
+		next := now.Add(s.retry.delay(attempts))
+		if !final && j.Kind == JobProvision {
+			// Provisioning may keep trying only so long after approval:
+			// what was added of a bundle is live meanwhile.
+			r, err := tx.GetRequest(j.RequestID)
+			if err != nil {
+				return err
+			}
+			if by := r.DecidedAt.Add(s.provisionFor); !now.Before(by) {
+				final = true
+				msg = fmt.Sprintf("%s (gave up: provisioning did not succeed within %s of approval)", msg, s.provisionFor)
+			} else if next.After(by) {
+				next = by
+			}
+		}
 		if !final {
-			if err := tx.RetryJob(j.ID, attempts, s.now().Add(s.retry.delay(attempts)), msg); err != nil {
+			if err := tx.RetryJob(j.ID, attempts, next, msg); err != nil {
 				return err
 			}
 			if j.RequestID == "" {
@@ -292,4 +345,27 @@ func (s *Service) RunJobs(ctx context.Context) (int, error) {
 		// Jobs create jobs (a provision queues a notification), and a done
 		// job lets the next of its key go: go again until nothing is due.
 	}
+}
+
+// RetryPolicy shapes the outbox worker's retries.
+type RetryPolicy struct {
+	Base        time.Duration // first delay
+	Cap         time.Duration // largest delay
+	MaxAttempts int           // then the job fails and IT is alerted
+}
+
+// DefaultRetry retries for about an hour before giving up.
+var DefaultRetry = RetryPolicy{Base: 2 * time.Second, Cap: 10 * time.Minute, MaxAttempts: 12}
+
+// delay returns the full-jitter backoff before attempt n+1.
+func (p RetryPolicy) delay(n int) time.Duration {
+	d := p.Base
+	for i := 1; i < n && d < p.Cap; i++ {
+		d *= 2
+	}
+	if d > p.Cap {
+		d = p.Cap
+	}
+	// Half fixed, half random: never zero, never in lock-step.
+	return d/2 + rand.N(d/2+1)
 }

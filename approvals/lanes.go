@@ -21,13 +21,19 @@ import (
 //
 // Each lane's workers pull jobs continuously: there is no batch that a slow
 // job holds up.
+//
+// With a Config.Leader (several replicas), the sweep runs only while this
+// replica leads (leadSweep); the lanes run on every replica.
 func (s *Service) Run(ctx context.Context) error {
-	if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	sweep := s.sweepLoop
+	if s.leader != nil {
+		sweep = s.leadSweep
+	} else if _, err := s.Sweep(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Error("start-up sweep", zap.Error(err))
 	}
 	var wg sync.WaitGroup
 	for _, loop := range []func(context.Context){
-		s.sweepLoop,
+		sweep,
 		func(ctx context.Context) { s.runLane(ctx, LaneAccess, s.workers, s.wakeAccess) },
 		func(ctx context.Context) { s.runLane(ctx, LaneMessage, s.messageWorkers, s.wakeMessage) },
 	} {
@@ -200,6 +206,7 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 				<-results
 				running--
 			}
+			s.releaseLeases(lane, busy)
 			return
 		case r := <-results:
 			timer.Stop()
@@ -212,6 +219,24 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			timer.Stop()
 		case <-timer.Chan():
 		}
+	}
+}
+
+// releaseLeases lets go of the jobs a stopping lane still holds (claimed
+// and queued, or interrupted), so that another replica takes them at once
+// instead of when their leases run out.
+func (s *Service) releaseLeases(lane Lane, busy map[int64]bool) {
+	if len(busy) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(busy))
+	for id := range busy {
+		ids = append(ids, id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Update(ctx, func(tx Tx) error { return tx.ReleaseJobs(s.owner, ids) }); err != nil {
+		s.log.Warn("leases not released; the jobs wait for them to run out", zap.String("lane", string(lane)), zap.Int("jobs", len(ids)), zap.Error(err))
 	}
 }
 

@@ -3,6 +3,7 @@ package approvals_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,7 @@ func (e *env) run() {
 // hundred more wait behind them: an approval is still provisioned at once,
 // and an expiry removed at once. Access changes never wait for a message.
 func TestLanes_AccessNeverWaitsForMessages(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvPolicy(t, filepath.Join(t.TempDir(), "jitbot.db"), testPolicy+"limits: {pending_per_requester: 1000}\n")
 	stuck := &stuckNotifier{}
 	e.svc.SetNotifier(stuck)
 	var queued []*approvals.Request
@@ -270,5 +271,31 @@ func TestJobs_RevokeNotHeldByProvisioningBackoff(t *testing.T) {
 	wantState(t, e.get(r.ID), approvals.StateReleased)
 	if m := e.ledger.Members(); len(m) != 0 {
 		t.Errorf("members after the release: %v", m)
+	}
+}
+
+// A lane that stops lets go of the jobs it holds — claimed and waiting, or
+// interrupted — so that another replica takes them at once, not when their
+// leases run out.
+func TestLanes_StopReleasesLeases(t *testing.T) {
+	e := newEnv(t)
+	hold := &holdingProvider{Provisioner: e.jira.Provisioner, person: "alice@example.com", release: make(chan struct{})}
+	e.jira.Provisioner = hold
+	defer close(hold.release)
+	e.submit("alice@example.com", "confluence-finance", time.Hour)
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = e.svc.Run(ctx) }()
+	waitFor(t, func() bool { return hold.held.Load() == 1 })
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`); n == 0 {
+		t.Fatal("the provisioning job is not leased while it runs")
+	}
+	cancel()
+	<-done
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND lease_owner <> ''`); n != 0 {
+		t.Errorf("%d jobs still leased after the lanes stopped, want 0", n)
+	}
+	if n := e.count(`SELECT count(*) FROM jobs WHERE state = 'pending' AND kind = 'provision'`); n != 1 {
+		t.Errorf("the interrupted provisioning job: %d pending, want it still there", n)
 	}
 }

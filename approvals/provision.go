@@ -4,11 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 )
+
+// membershipRecord returns the bot's record of m, or nil when it has none.
+func membershipRecord(tx Tx, m Membership) (*MembershipRecord, error) {
+	rec, err := tx.GetMembership(m)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}
 
 // lockKey serialises, within this process, the provider calls and records
 // of one membership (jobs, reconciliation).
@@ -38,10 +48,7 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 	}
 	var rec *MembershipRecord
 	if err := s.store.View(ctx, func(tx Tx) error {
-		rec, err = tx.GetMembership(m)
-		if errors.Is(err, ErrNotFound) {
-			rec, err = nil, nil
-		}
+		rec, err = membershipRecord(tx, m)
 		return err
 	}); err != nil {
 		return err
@@ -53,16 +60,44 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 		if err != nil {
 			return err
 		}
-		origin := OriginBot
+		origin, doubt := OriginBot, ""
 		if member {
-			origin, standing = OriginStanding, true
+			origin = OriginStanding
+			if j.Claims > 1 {
+				// An earlier attempt of this very job may have added it
+				// and its record been lost (a power cut, a restored
+				// backup): standing access would never be removed, so
+				// jitbot treats it as its own and says so.
+				origin = OriginBot
+				doubt = fmt.Sprintf("%s was already in %s when jitbot retried adding them for request %s, and jitbot has no record of who added it: "+
+					"an earlier attempt may have, its record lost. jitbot will remove it when the grant ends; if it was there before the grant, add it back then",
+					m.Person, m.Group, short(r.ID))
+			}
 		}
-		if err := s.store.Update(ctx, func(tx Tx) error {
-			return tx.PutMembership(&MembershipRecord{Membership: m, Origin: origin, Since: s.now()})
-		}); err != nil {
+		// The intent is on disk before the provider is called, and never
+		// overwrites a record another process wrote meanwhile.
+		err = s.durable(ctx, func(tx Tx) error {
+			inserted, err := tx.InsertMembership(&MembershipRecord{Membership: m, Origin: origin, Since: s.now()})
+			if err != nil {
+				return err
+			}
+			if !inserted {
+				existing, err := tx.GetMembership(m)
+				if err != nil {
+					return err
+				}
+				origin, doubt = existing.Origin, ""
+			}
+			if doubt != "" {
+				return s.RaiseAlertTx(tx, r.ID, m.Person, doubt, map[string]string{"grant_id": g.ID})
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		if !member {
+		standing = origin == OriginStanding
+		if !standing {
 			if err := prov.AddMember(ctx, m); err != nil {
 				return err
 			}
@@ -101,6 +136,9 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 		if err := s.grantEvent(tx, r, g, ActionGrantProvisioned, "", data); err != nil {
 			return err
 		}
+		if err := s.startClock(tx, g.RequestID, "its first membership is in"); err != nil {
+			return err
+		}
 		return s.maybeActivate(tx, g.RequestID)
 	})
 	if err == nil {
@@ -109,6 +147,69 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 		s.poke()
 	}
 	return err
+}
+
+// setClock starts r's grant time now.
+func (s *Service) setClock(r *Request) {
+	now := s.now()
+	r.StartsAt, r.EndsAt = now, now.Add(r.Duration)
+	warn := s.warn
+	if warn > r.Duration/4 {
+		warn = r.Duration / 4
+	}
+	r.WarnAt = r.EndsAt.Add(-warn)
+}
+
+// startClock starts the grant time of an approved request whose clock has
+// not started: access counts from the first moment the person has any of
+// it — a bundle's first membership, or a membership kept for the request
+// when an earlier grant of it ended — not from when the last one is in.
+func (s *Service) startClock(tx Tx, requestID, why string) error {
+	r, err := tx.GetRequest(requestID)
+	if err != nil {
+		return err
+	}
+	if r.State != StateApproved || !r.StartsAt.IsZero() {
+		return nil
+	}
+	gs, err := tx.GrantsOf(r.ID)
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(gs, func(g *Grant) bool { return g.State != GrantActive }) {
+		return nil // the last one is in: activation starts the clock
+	}
+	return s.setClockTx(tx, r, why)
+}
+
+// startClockKept starts the clock of an approved request whose membership
+// was kept for it when an earlier grant ended.
+func (s *Service) startClockKept(tx Tx, requestID, why string) error {
+	r, err := tx.GetRequest(requestID)
+	if err != nil {
+		return err
+	}
+	if r.State != StateApproved || !r.StartsAt.IsZero() {
+		return nil
+	}
+	return s.setClockTx(tx, r, why)
+}
+
+func (s *Service) setClockTx(tx Tx, r *Request, why string) error {
+	s.setClock(r)
+	if err := tx.UpdateRequest(r, StateApproved); err != nil {
+		return err
+	}
+	return s.event(tx, r, ActorSystem, ActionClockStarted, why, map[string]string{"ends_at": r.EndsAt.Format(time.RFC3339)})
+}
+
+// durable runs fn in a transaction that is on disk when it returns, where
+// the store can (DurableUpdater).
+func (s *Service) durable(ctx context.Context, fn func(tx Tx) error) error {
+	if d, ok := s.store.(DurableUpdater); ok {
+		return d.UpdateDurable(ctx, fn)
+	}
+	return s.store.Update(ctx, fn)
 }
 
 // maybeActivate activates an approved request once all its grants are active.
@@ -129,13 +230,9 @@ func (s *Service) maybeActivate(tx Tx, requestID string) error {
 			return nil
 		}
 	}
-	now := s.now()
-	r.StartsAt, r.EndsAt = now, now.Add(r.Duration)
-	warn := s.warn
-	if warn > r.Duration/4 {
-		warn = r.Duration / 4
+	if r.StartsAt.IsZero() {
+		s.setClock(r)
 	}
-	r.WarnAt = r.EndsAt.Add(-warn)
 	if err := s.transition(tx, r, StateActive, ActorSystem, ActionRequestActivated, "",
 		map[string]string{"ends_at": r.EndsAt.Format(time.RFC3339)}); err != nil {
 		return err

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/jitbot/jitbot/policies"
 	"go.uber.org/zap"
 )
 
@@ -23,7 +25,7 @@ const (
 	DriftRemoved       = "drift.removed"       // a leftover was removed
 	DriftReprovisioned = "drift.reprovisioned" // a vanished membership was added back
 	DriftFailed        = "drift.failed"        // the repair failed
-	DriftReported      = "drift.reported"      // reconcile: report — only reported
+	DriftReported      = "drift.reported"      // only reported
 )
 
 // DriftFinding is one difference between the provider and the grants.
@@ -37,16 +39,41 @@ type DriftFinding struct {
 	Detail   string
 }
 
-// ReconcileOptions says, per resource group, whether to repair or only report.
+// ReconcileOptions override what the policy says per group.
 type ReconcileOptions struct {
-	// ReportOnly returns true for groups whose resource says `reconcile: report`.
-	ReportOnly func(provider, group string) bool
+	// Mode returns policies.ReconcileRemove, ReconcileRepair or
+	// ReconcileReport for a group; nil: the resource's `reconcile:` in the
+	// policy in force (remove by default).
+	Mode func(provider, group string) string
 }
 
-// Reconcile compares every group the policy manages with the grants: a
-// member the bot added whose grant has ended is removed (or reported), a live
-// grant whose membership vanished is provisioned again (or reported), and
-// members the bot never added are left alone. Each finding is recorded in
+// modeOf returns the reconcile mode of a group: the strictest its
+// resources ask for (report over remove over repair), since one group may
+// back several resources.
+func (s *Service) modeOf(opt ReconcileOptions, provider, group string) string {
+	if opt.Mode != nil {
+		return opt.Mode(provider, group)
+	}
+	mode := ""
+	rank := map[string]int{policies.ReconcileRepair: 1, policies.ReconcileRemove: 2, policies.ReconcileReport: 3}
+	for _, r := range s.Policy().Resources {
+		if r.Provider == provider && r.Group == group && rank[r.Reconcile] > rank[mode] {
+			mode = r.Reconcile
+		}
+	}
+	if mode == "" {
+		mode = policies.ReconcileRemove
+	}
+	return mode
+}
+
+// Reconcile compares every group the policy manages with the grants. A
+// member the bot added whose grant has ended is removed (`reconcile:
+// remove`, the default, or `repair`); a live grant whose membership vanished
+// upstream — IT may have removed it in an emergency — is reported, and added
+// back only under `reconcile: repair`; under `report` nothing changes.
+// Members the bot never added are left alone. Each finding is re-checked
+// under the membership's lock before anything is changed, and recorded in
 // the audit trail. Providers that cannot list members are skipped.
 func (s *Service) Reconcile(ctx context.Context, opt ReconcileOptions) ([]DriftFinding, error) {
 	var findings []DriftFinding
@@ -63,7 +90,7 @@ func (s *Service) Reconcile(ctx context.Context, opt ReconcileOptions) ([]DriftF
 	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 	var errs []error
 	for _, k := range keys {
-		fs, err := s.reconcileGroup(ctx, k[0], k[1], opt)
+		fs, err := s.reconcileGroup(ctx, k[0], k[1], s.modeOf(opt, k[0], k[1]))
 		findings = append(findings, fs...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("reconcile %s/%s: %w", k[0], k[1], err))
@@ -72,7 +99,31 @@ func (s *Service) Reconcile(ctx context.Context, opt ReconcileOptions) ([]DriftF
 	return findings, errors.Join(errs...)
 }
 
-func (s *Service) reconcileGroup(ctx context.Context, provider, group string, opt ReconcileOptions) ([]DriftFinding, error) {
+// RunReconcile reconciles at once and then every interval, on the engine's
+// clock, until ctx ends. A non-positive interval turns it off.
+func (s *Service) RunReconcile(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := s.clock.NewTicker(every)
+	defer t.Stop()
+	for {
+		fs, err := s.Reconcile(ctx, ReconcileOptions{})
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("reconcile", zap.Error(err))
+		}
+		if len(fs) > 0 {
+			s.log.Warn("drift found", zap.Int("findings", len(fs)))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.Chan():
+		}
+	}
+}
+
+func (s *Service) reconcileGroup(ctx context.Context, provider, group, mode string) ([]DriftFinding, error) {
 	prov, err := s.provider(provider)
 	if err != nil {
 		return nil, err
@@ -104,22 +155,23 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group string, op
 	if err != nil {
 		return nil, err
 	}
+	if s.hooks != nil && s.hooks.AfterReconcileSnapshot != nil {
+		s.hooks.AfterReconcileSnapshot(provider, group)
+	}
 	covered := map[string]*Grant{}
 	for _, g := range live {
 		covered[g.Person] = g
 	}
-	report := opt.ReportOnly != nil && opt.ReportOnly(provider, group)
 	var out []DriftFinding
 	for _, rec := range records {
-		if rec.Origin != OriginBot {
-			continue
-		}
-		if covered[rec.Person] != nil || !present[rec.Person] {
+		if rec.Origin != OriginBot || covered[rec.Person] != nil || !present[rec.Person] {
 			continue
 		}
 		f := DriftFinding{Kind: DriftLeftover, Provider: provider, Group: group, Person: rec.Person,
 			Detail: "added by jitbot, no active grant covers it"}
-		out = append(out, s.repair(ctx, prov, f, report, rec.Membership))
+		if f, ok := s.repair(ctx, prov, f, mode, rec.Membership); ok {
+			out = append(out, f)
+		}
 	}
 	for _, g := range live {
 		if g.State != GrantActive || present[g.Person] {
@@ -127,35 +179,77 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group string, op
 		}
 		f := DriftFinding{Kind: DriftVanished, Provider: provider, Group: group, Person: g.Person, GrantID: g.ID,
 			Detail: "an active grant's membership was removed outside jitbot"}
-		out = append(out, s.repair(ctx, prov, f, report, g.Membership()))
+		if f, ok := s.repair(ctx, prov, f, mode, g.Membership()); ok {
+			out = append(out, f)
+		}
 	}
 	return out, nil
 }
 
-// repair removes a leftover or re-adds a vanished membership, under the
-// membership's lock, and records the finding. A failed repair alerts IT.
-func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, report bool, m Membership) DriftFinding {
-	f, _ = s.repairLocked(ctx, prov, f, report, m)
-	return f
+// stillDrifted re-reads, under the membership's lock, whether a finding made
+// from the snapshot still holds: a grant may have ended, or another begun,
+// since (and the provider is asked again).
+func (s *Service) stillDrifted(ctx context.Context, prov Provisioner, f DriftFinding, m Membership) (bool, error) {
+	var (
+		rec  *MembershipRecord
+		live []*Grant
+	)
+	err := s.store.View(ctx, func(tx Tx) error {
+		var err error
+		if rec, err = membershipRecord(tx, m); err != nil {
+			return err
+		}
+		live, err = tx.CoveringGrants(m, "")
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	member, err := prov.IsMember(ctx, m)
+	if err != nil {
+		return false, err
+	}
+	switch f.Kind {
+	case DriftLeftover:
+		return rec != nil && rec.Origin == OriginBot && len(live) == 0 && member, nil
+	default:
+		for _, g := range live {
+			if g.ID == f.GrantID && g.State == GrantActive {
+				return !member, nil
+			}
+		}
+		return false, nil
+	}
 }
 
-// repairLocked is repair under the membership's lock; it returns the reason
-// of the alert.raised event it committed, if any.
-func (s *Service) repairLocked(ctx context.Context, prov Provisioner, f DriftFinding, report bool, m Membership) (DriftFinding, string) {
+// repair acts on one finding under the membership's lock — removes a
+// leftover, adds back a vanished membership (repair mode), or only reports —
+// and records it. It reports false when the finding no longer held once
+// re-checked under the lock, and then changes and records nothing.
+func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, mode string, m Membership) (DriftFinding, bool) {
 	defer s.lockKey(m.Key())()
+	if ok, err := s.stillDrifted(ctx, prov, f, m); err != nil || !ok {
+		if err != nil {
+			s.log.Warn("drift re-check failed; nothing done", zap.String("group", f.Group), zap.String("person", f.Person), zap.Error(err))
+		}
+		return f, false
+	}
 	switch {
-	case report:
+	case mode == policies.ReconcileReport:
 		f.Action = DriftReported
 	case f.Kind == DriftLeftover:
 		f.Action = DriftRemoved
 		if err := prov.RemoveMember(ctx, m); err != nil {
 			f.Action, f.Detail = DriftFailed, f.Detail+"; removal failed: "+err.Error()
 		}
-	default:
+	case mode == policies.ReconcileRepair:
 		f.Action = DriftReprovisioned
 		if err := prov.AddMember(ctx, m); err != nil {
 			f.Action, f.Detail = DriftFailed, f.Detail+"; adding it back failed: "+err.Error()
 		}
+	default:
+		f.Action = DriftReported
+		f.Detail += "; left as it is (the resource's reconcile: repair would add it back)"
 	}
 	alert := ""
 	if f.Action == DriftFailed {
@@ -168,7 +262,7 @@ func (s *Service) repairLocked(ctx context.Context, prov Provisioner, f DriftFin
 			}
 		}
 		if f.Action == DriftReprovisioned {
-			if err := tx.PutMembership(&MembershipRecord{Membership: m, Origin: OriginBot, Since: s.now()}); err != nil {
+			if _, err := tx.InsertMembership(&MembershipRecord{Membership: m, Origin: OriginBot, Since: s.now()}); err != nil {
 				return err
 			}
 		}
@@ -184,10 +278,9 @@ func (s *Service) repairLocked(ctx context.Context, prov Provisioner, f DriftFin
 	})
 	if err != nil {
 		s.log.Error("record drift finding", zap.Error(err))
-		alert = "" // not recorded: nothing committed to alert about
 	} else {
 		s.poke()
 	}
 	s.log.Warn("drift", zap.String("kind", f.Kind), zap.String("action", f.Action), zap.String("group", f.Group), zap.String("person", f.Person))
-	return f, alert
+	return f, true
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/policies"
 )
 
 func (f *flaky) Members(ctx context.Context, group string) ([]string, error) {
@@ -15,7 +16,7 @@ func (f *flaky) Members(ctx context.Context, group string) ([]string, error) {
 
 func findings(t *testing.T, e *env, reportOnly bool) []approvals.DriftFinding {
 	t.Helper()
-	fs, err := e.svc.Reconcile(e.ctx, approvals.ReconcileOptions{ReportOnly: func(string, string) bool { return reportOnly }})
+	fs, err := e.svc.Reconcile(e.ctx, approvals.ReconcileOptions{Mode: repairOrReport(reportOnly)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,4 +89,15 @@ func TestReconcile(t *testing.T) {
 			t.Fatalf("findings: got %+v, want none for a member the bot never added", fs)
 		}
 	})
+}
+
+// repairOrReport is the reconcile mode of the tests: report only, or
+// repair (remove leftovers and add back vanished memberships).
+func repairOrReport(reportOnly bool) func(provider, group string) string {
+	return func(string, string) string {
+		if reportOnly {
+			return policies.ReconcileReport
+		}
+		return policies.ReconcileRepair
+	}
 }

@@ -2,7 +2,6 @@ package approvals
 
 import (
 	"context"
-	"errors"
 
 	"go.uber.org/zap"
 )
@@ -28,10 +27,7 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 		if covering, err = tx.CoveringGrants(m, g.ID); err != nil {
 			return err
 		}
-		rec, err = tx.GetMembership(m)
-		if errors.Is(err, ErrNotFound) {
-			rec, err = nil, nil
-		}
+		rec, err = membershipRecord(tx, m)
 		return err
 	}); err != nil {
 		return err
@@ -75,8 +71,31 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 		if err := s.grantEvent(tx, r, g, action, note, map[string]string{"provider": g.Provider, "group": g.Group}); err != nil {
 			return err
 		}
+		if len(covering) > 0 {
+			// A later grant that is approved but not yet provisioned keeps
+			// the membership: the person has that access from now, so its
+			// clock starts now, not when its own add finally runs.
+			now, err := tx.CoveringGrants(m, g.ID)
+			if err != nil {
+				return err
+			}
+			for _, c := range now {
+				if c.State == GrantProvisioning {
+					if err := s.startClockKept(tx, c.RequestID, "the membership was kept for it when request "+short(r.ID)+" ended"); err != nil {
+						return err
+					}
+				}
+			}
+		}
 		return s.maybeEnded(tx, r.ID)
 	})
+	if err == nil && remove && s.observer != nil {
+		due := r.EndedAt
+		if r.State == StateExpired && !r.EndsAt.IsZero() {
+			due = r.EndsAt
+		}
+		s.observer.Removed(s.now().Sub(due))
+	}
 	if err == nil {
 		s.log.Info("revocation done", zap.String("request_id", g.RequestID), zap.String("grant_id", g.ID),
 			zap.String("group", g.Group), zap.String("note", note))

@@ -15,12 +15,24 @@ type Store interface {
 	View(ctx context.Context, fn func(tx Tx) error) error
 }
 
+// DurableUpdater is an optional ability of a Store: a write transaction
+// that is on disk when it returns, even across a power loss (SQLite's
+// synchronous=FULL). The engine records its intent to change a membership
+// with it before it calls the provider, so that a replayed job never
+// mistakes a membership it added for one that was there before.
+type DurableUpdater interface {
+	UpdateDurable(ctx context.Context, fn func(tx Tx) error) error
+}
+
 // RequestFilter selects requests for listings.
 type RequestFilter struct {
-	Requester string  // email; empty = anyone
-	Approver  string  // pending requests whose current step this email may decide
-	States    []State // empty = any
-	Limit     int     // 0 = no limit
+	Requester string // email; empty = anyone
+	// Approver: pending requests whose current step this email may decide
+	// (not their own unless the rule allows it, and not a later step of
+	// one they approved unless the rule allows it).
+	Approver string
+	States   []State // empty = any
+	Limit    int     // 0 = no limit
 }
 
 // Tx is one transaction. Update methods are compare-and-set: they return
@@ -51,7 +63,9 @@ type Tx interface {
 	GetMembership(m Membership) (*MembershipRecord, error) // ErrNotFound
 	// Memberships returns the bot's records of one group's memberships.
 	Memberships(provider, group string) ([]*MembershipRecord, error)
-	PutMembership(rec *MembershipRecord) error
+	// InsertMembership records a membership unless a record of it exists
+	// (insert-or-nothing); it reports whether it inserted.
+	InsertMembership(rec *MembershipRecord) (bool, error)
 	DeleteMembership(m Membership) error
 
 	// EnqueueJob adds an outbox job and sets j.ID. With j.Coalesce it folds
@@ -76,6 +90,9 @@ type Tx interface {
 	DeferJob(id int64, runAt time.Time, why string) error
 	// FailJob gives up on a job.
 	FailJob(id int64, lastErr string) error
+	// ReleaseJobs lets go of owner's leases on the pending jobs ids (a
+	// lane stopping with jobs claimed): another worker may take them at once.
+	ReleaseJobs(owner string, ids []int64) error
 	// HurryGrantJobs makes the pending jobs of a grant due at now (a
 	// provisioning retry waiting out its backoff must not hold up the
 	// revocation queued behind it).
@@ -83,6 +100,9 @@ type Tx interface {
 
 	// DueActive returns active requests whose EndsAt <= now, oldest first.
 	DueActive(now time.Time, limit int) ([]*Request, error)
+	// DueStarted returns approved requests whose clock started (a
+	// bundle's first membership is in) and whose EndsAt <= now.
+	DueStarted(now time.Time, limit int) ([]*Request, error)
 	// DuePending returns pending requests whose ExpiresAt <= now.
 	DuePending(now time.Time, limit int) ([]*Request, error)
 	// DueReminders returns pending, not yet reminded requests with RemindAt <= now.
@@ -95,4 +115,17 @@ type Tx interface {
 
 	// Append adds an event to the audit chain.
 	Append(e *Event) error
+}
+
+// Stats is how the engine's state looks at one moment, for metrics.
+type Stats struct {
+	Requests  map[State]int      // requests by state
+	Pending   map[Lane]int       // pending jobs by lane
+	OldestDue map[Lane]time.Time // run_at of the oldest job due by lane (absent: none due)
+	AuditHead int64              // the sequence number of the last audit event
+}
+
+// StatsReader is an optional ability of a Store: read Stats at now.
+type StatsReader interface {
+	Stats(ctx context.Context, now time.Time) (Stats, error)
 }

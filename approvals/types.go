@@ -16,6 +16,8 @@ import (
 //	pending → approved → active → expired | revoked | released
 //	pending → declined | cancelled | timed_out
 //	approved → failed (provisioning failed)
+//	approved → expired | revoked | released (a bundle whose clock started
+//	at its first membership, before the last one was in)
 type State string
 
 // Request states.
@@ -35,7 +37,7 @@ const (
 // transitions lists every legal request transition. Anything else is refused.
 var transitions = map[State][]State{
 	StatePending:  {StateApproved, StateDeclined, StateCancelled, StateTimedOut},
-	StateApproved: {StateActive, StateFailed, StateRevoked, StateReleased},
+	StateApproved: {StateActive, StateFailed, StateRevoked, StateReleased, StateExpired},
 	StateActive:   {StateExpired, StateRevoked, StateReleased},
 }
 
@@ -90,6 +92,7 @@ type Request struct {
 	CurrentStep   int
 	Notify        []string
 	AllowSelf     bool
+	AllowRepeat   bool // an approver of an earlier step may approve a later one
 	AutoApproved  bool
 	ExtendsID     string // the request this one extends, if any
 	CorrelationID string
@@ -212,6 +215,7 @@ type Job struct {
 	// with the latest state. Not stored.
 	Coalesce  bool
 	Attempts  int
+	Claims    int // how many times a worker took it, this time included
 	RunAt     time.Time
 	LastError string
 }
@@ -263,6 +267,7 @@ const (
 	ActionRequestTimedOut    = "request.timed_out"
 	ActionRequestReminded    = "request.reminded"
 	ActionRequestActivated   = "request.activated"
+	ActionClockStarted       = "request.clock_started"
 	ActionRequestWarned      = "request.expiry_warned"
 	ActionRequestExpired     = "request.expired"
 	ActionRequestReleased    = "request.released"

@@ -7,7 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitbot/jitbot/approvals"
 )
@@ -43,11 +45,53 @@ func Hash(prev string, e *approvals.Event) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Seal sets e's PrevHash and Hash so that it follows prev.
+// ValidText reports whether every text of e is valid UTF-8. The canonical
+// encoding goes through encoding/json, which turns invalid bytes into
+// U+FFFD, so two events whose texts differ only in invalid bytes would hash
+// alike: Seal normalises such text, and Verify refuses a stored event that
+// is not valid.
+func ValidText(e *approvals.Event) bool {
+	for _, s := range texts(e) {
+		if !utf8.ValidString(*s) {
+			return false
+		}
+	}
+	for k, v := range e.Data {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func texts(e *approvals.Event) []*string {
+	return []*string{&e.ID, &e.Actor, &e.Action, &e.Subject, &e.Resource, &e.RequestID, &e.GrantID, &e.Reason, &e.Rule, &e.CorrelationID}
+}
+
+// normalise replaces invalid UTF-8 in e's texts with U+FFFD, so that what
+// is stored is exactly what the hash covers.
+func normalise(e *approvals.Event) {
+	for _, s := range texts(e) {
+		*s = strings.ToValidUTF8(*s, "\uFFFD")
+	}
+	if ValidText(e) {
+		return
+	}
+	data := make(map[string]string, len(e.Data))
+	for k, v := range e.Data {
+		data[strings.ToValidUTF8(k, "\uFFFD")] = strings.ToValidUTF8(v, "\uFFFD")
+	}
+	e.Data = data
+}
+
+// Seal sets e's PrevHash and Hash so that it follows prev. Invalid UTF-8 in
+// its texts is replaced with U+FFFD first (the stored event is the one that
+// was hashed).
 func Seal(prev string, e *approvals.Event) {
 	if prev == "" {
 		prev = GenesisHash
 	}
+	normalise(e)
 	e.Time = e.Time.UTC().Truncate(time.Millisecond)
 	e.PrevHash = prev
 	e.Hash = Hash(prev, e)

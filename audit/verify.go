@@ -81,6 +81,9 @@ func Verify(ctx context.Context, src Source, anchors ...Anchor) (Result, error) 
 		case e.Seq != prevSeq+1:
 			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("sequence number out of order after event %d", prevSeq)}
 		}
+		if !ValidText(e) {
+			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: "it holds bytes that are not UTF-8, which jitbot never writes (edited after it was written)"}
+		}
 		if got := Hash(e.PrevHash, e); got != e.Hash {
 			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: "its content does not match its hash (edited after it was written)"}
 		}

@@ -1,6 +1,9 @@
 // Package bot is jitbot's Slack front end over Socket Mode: the /access
 // command and its modal, the requester's DM edited in place, approver cards
-// with Approve and Decline, App Home, notify channels and IT alerts.
+// with Approve and Decline, App Home, notify channels and IT alerts, and
+// the licence review's conversation: managers' prompts with Keep and
+// Suspend, warnings with "I still need it", IT's digest with its chart and
+// CSV, and /access restore.
 //
 // It owns no state of its own beyond caches: every decision is made by the
 // approvals engine from the stored request, and the bot only translates
@@ -15,8 +18,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -26,81 +31,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
-
-// MessageRef is a message the bot posted about a request, so that later
-// notifications edit it instead of posting again.
-type MessageRef struct {
-	RequestID string
-	// Role says what the message is: "requester" (the one DM per request),
-	// "approver" (one card per approver), "digest" (the request is listed
-	// on a page of waiting requests, TS being the page's), "page:TS" (such
-	// a page, under the approver's inbox id), "home" (a published App
-	// Home), or a once-only marker such as "notify:JOB" or "reminder:JOB"
-	// that makes redelivery harmless.
-	Role    string
-	UserID  string // the Slack user the message is for
-	Person  string // their directory email, when known
-	Channel string
-	TS      string
-	Hash    string // of the content last sent; an edit that changes nothing is skipped
-}
-
-// MessageStore keeps MessageRefs durably (the SQLite store in production).
-// PutMessage replaces the ref with the same request, role and channel.
-type MessageStore interface {
-	PutMessage(ctx context.Context, m MessageRef) error
-	Messages(ctx context.Context, requestID string) ([]MessageRef, error)
-	// At returns the refs that point at the message (channel, ts), in the
-	// order they were first put.
-	At(ctx context.Context, channel, ts string) ([]MessageRef, error)
-}
-
-// NewMemoryMessages returns a MessageStore in memory, for tests and tools.
-func NewMemoryMessages() MessageStore { return &memoryMessages{m: map[string][]MessageRef{}} }
-
-type memoryMessages struct {
-	mu    sync.Mutex
-	m     map[string][]MessageRef
-	order []MessageRef // every ref as first put, for At
-}
-
-func (s *memoryMessages) PutMessage(_ context.Context, m MessageRef) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	list := s.m[m.RequestID]
-	for i, x := range list {
-		if x.Role == m.Role && x.Channel == m.Channel {
-			list[i] = m
-			for j, o := range s.order {
-				if o.RequestID == m.RequestID && o.Role == m.Role && o.Channel == m.Channel {
-					s.order[j] = m
-				}
-			}
-			return nil
-		}
-	}
-	s.m[m.RequestID] = append(list, m)
-	s.order = append(s.order, m)
-	return nil
-}
-
-func (s *memoryMessages) Messages(_ context.Context, requestID string) ([]MessageRef, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]MessageRef(nil), s.m[requestID]...), nil
-}
-
-func (s *memoryMessages) At(_ context.Context, channel, ts string) ([]MessageRef, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []MessageRef
-	for _, m := range s.order {
-		if m.Channel == channel && m.TS == ts {
-			out = append(out, m)
-		}
-	}
-	return out, nil
-}
 
 // Config wires a Bot.
 type Config struct {
@@ -112,12 +42,17 @@ type Config struct {
 	// AlertChannel receives failures IT must look at (JITBOT_ALERT_CHANNEL).
 	AlertChannel string
 	// ITGroup is the Slack user group handle whose members may use
-	// /access audit (JITBOT_IT_GROUP). Empty: nobody may.
+	// /access audit and /access restore, and answer licence reviews for
+	// anyone, the unassigned included (JITBOT_IT_GROUP). Empty: nobody may.
 	ITGroup string
 	// Audit answers /access audit: the evidence about one person as text.
 	Audit func(ctx context.Context, email string) (string, error)
-	Log   *zap.Logger
-	Clock clockwork.Clock // default: the Service's clock
+	// Review is the licence review engine; when set, the bot delivers its
+	// messages (managers' prompts, warnings, IT's digest with the chart
+	// and the CSV), takes the answers, and serves /access restore.
+	Review Reviewer
+	Log    *zap.Logger
+	Clock  clockwork.Clock // default: the Service's clock
 	// ChannelRate paces posts to one channel (default 1 per second, burst
 	// ChannelBurst, default 4), as Slack asks. A post that may not go yet
 	// is put back until it may; no worker waits for it.
@@ -137,6 +72,8 @@ type Config struct {
 	// Workers bounds the handlers running at once (default 8); more
 	// envelopes are acked at once and wait for a worker.
 	Workers int
+	// Observer is told how the bot talks to Slack (metrics); optional.
+	Observer Observer
 }
 
 // Bot is the Slack front end. It implements approvals.Notifier,
@@ -150,14 +87,17 @@ type Bot struct {
 	clock clockwork.Clock
 	msgs  MessageStore
 
-	scopesMu sync.Mutex
-	scopes   string // X-OAuth-Scopes of the last auth.test
+	scopesMu   sync.Mutex
+	scopes     string // X-OAuth-Scopes of the last auth.test
+	team       string // the workspace auth.test named
+	enterprise string
 
 	cache    *identityCache
 	seen     *dedup
 	reqLocks sync.Map // request id → *sync.Mutex: one notification at a time per request
 
-	gate *gate
+	gate      *gate
+	connected atomic.Bool
 
 	work chan struct{}  // one token per handler running
 	wg   sync.WaitGroup // handlers in flight
@@ -204,7 +144,7 @@ func New(cfg Config) (*Bot, error) {
 		log:   cfg.Log,
 		clock: cfg.Clock,
 		msgs:  cfg.Messages,
-		cache: newIdentityCache(),
+		cache: newIdentityCache(cfg.Clock),
 		seen:  newDedup(10 * time.Minute),
 		gate:  newGate(cfg.Clock, cfg.ChannelRate, cfg.ChannelBurst),
 		work:  make(chan struct{}, cfg.Workers),
@@ -239,11 +179,28 @@ func New(cfg Config) (*Bot, error) {
 	b.api = slack.New(cfg.BotToken, opts...)
 	b.svc.Register(jobInbox, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runInbox})
 	b.svc.Register(jobHome, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runHome})
+	if cfg.Review != nil {
+		b.registerReview()
+	}
 	return b, nil
 }
 
 // requiredScopes are the bot token scopes jitbot cannot work without.
 var requiredScopes = []string{"chat:write", "commands", "im:write", "users:read", "users:read.email", "usergroups:read"}
+
+// requiredScopes adds files:write when licence reviews post digests: the
+// chart and the CSV are uploaded with them.
+func (b *Bot) requiredScopes() []string {
+	if b.cfg.Review == nil {
+		return requiredScopes
+	}
+	for _, r := range b.svc.Policy().Review.Rules {
+		if r.Digest != "" {
+			return append(slices.Clone(requiredScopes), "files:write")
+		}
+	}
+	return requiredScopes
+}
 
 // Check verifies the tokens and scopes before the bot starts, and answers
 // with one sentence a person can act on instead of a retry loop.
@@ -258,10 +215,15 @@ func (b *Bot) Check(ctx context.Context) error {
 	case !strings.HasPrefix(b.cfg.AppToken, "xapp-"):
 		return errors.New("SLACK_APP_TOKEN is not an app-level token: it must start with xapp-")
 	}
-	if _, err := b.api.AuthTestContext(ctx); err != nil {
+	auth, err := b.api.AuthTestContext(ctx)
+	if unreachable(ctx, err) {
+		return fmt.Errorf("cannot reach Slack at %s: %s (check the network, a proxy, or SLACK_API_URL); the tokens were not checked", b.apiURL(), scrub(err))
+	}
+	if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_BOT_TOKEN (%s): reinstall the app and set the new token", slackErrorCode(err))
 	}
 	b.scopesMu.Lock()
+	b.team, b.enterprise = auth.TeamID, auth.EnterpriseID
 	have := b.scopes
 	b.scopesMu.Unlock()
 	if have != "" {
@@ -270,7 +232,7 @@ func (b *Bot) Check(ctx context.Context) error {
 			got[strings.TrimSpace(s)] = true
 		}
 		var missing []string
-		for _, s := range requiredScopes {
+		for _, s := range b.requiredScopes() {
 			if !got[s] {
 				missing = append(missing, s)
 			}
@@ -279,10 +241,44 @@ func (b *Bot) Check(ctx context.Context) error {
 			return fmt.Errorf("the Slack bot token lacks the %s scope(s): add them (deploy/slack-app-manifest.yaml lists every scope) and reinstall the app", strings.Join(missing, ", "))
 		}
 	}
-	if _, _, err := b.api.StartSocketModeContext(ctx); err != nil {
+	if _, _, err := b.api.StartSocketModeContext(ctx); unreachable(ctx, err) {
+		return fmt.Errorf("cannot reach Slack at %s: %s (check the network or a proxy); SLACK_APP_TOKEN was not checked", b.apiURL(), scrub(err))
+	} else if err != nil {
 		return fmt.Errorf("the Slack Web API refused SLACK_APP_TOKEN (%s): create an app-level token with connections:write and turn Socket Mode on", slackErrorCode(err))
 	}
 	return nil
+}
+
+// apiURL is the Web API base URL in use.
+func (b *Bot) apiURL() string {
+	if b.cfg.APIURL != "" {
+		return b.cfg.APIURL
+	}
+	return slack.APIURL
+}
+
+// scrub returns err's text with the bot's tokens removed, for logs and
+// start-up errors: a network error names the URL it tried, and nothing in
+// jitbot puts a token in a URL, but a log line must not trust that.
+func scrub(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	for _, prefix := range []string{"xoxb-", "xapp-", "xoxp-"} {
+		for {
+			i := strings.Index(msg, prefix)
+			if i < 0 {
+				break
+			}
+			j := i + len(prefix)
+			for j < len(msg) && (msg[j] == '-' || msg[j] >= '0' && msg[j] <= '9' || msg[j] >= 'a' && msg[j] <= 'z' || msg[j] >= 'A' && msg[j] <= 'Z') {
+				j++
+			}
+			msg = msg[:i] + "[token]" + msg[j:]
+		}
+	}
+	return msg
 }
 
 // slackErrorCode returns Slack's error name for err, never a token.
@@ -367,11 +363,23 @@ func (b *Bot) loop(ctx context.Context, sm *socketmode.Client) {
 }
 
 func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	read := time.Now()
+	ack := func(ctx context.Context, req *socketmode.Request, payload any) { b.ack(ctx, sm, req, payload, read) }
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
+		b.connected.Store(true)
 		b.log.Info("connected to Slack")
+	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+		b.connected.Store(false)
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
-		b.log.Warn("socket mode", zap.String("event", string(evt.Type)))
+		fields := []zap.Field{zap.String("event", string(evt.Type))}
+		switch d := evt.Data.(type) {
+		case *slack.ConnectionErrorEvent:
+			fields = append(fields, zap.Int("attempt", d.Attempt), zap.String("cause", scrub(d.ErrorObj)))
+		case *slack.IncomingEventError:
+			fields = append(fields, zap.String("cause", scrub(d.ErrorObj)))
+		}
+		b.log.Warn("socket mode", fields...)
 	case socketmode.EventTypeErrorBadMessage:
 		// Ack what we cannot parse, so Slack does not redeliver it forever.
 		if bad, ok := evt.Data.(*socketmode.ErrorBadMessage); ok {
@@ -384,14 +392,14 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			b.log.Warn("unparseable envelope acked", zap.Error(bad.Cause))
 		}
 	case socketmode.EventTypeSlashCommand:
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		if cmd, ok := evt.Data.(slack.SlashCommand); ok {
 			b.spawn(ctx, func(ctx context.Context) { b.handleCommand(ctx, cmd) })
 		}
 	case socketmode.EventTypeInteractive:
 		ic, ok := evt.Data.(slack.InteractionCallback)
 		if !ok {
-			b.ack(ctx, sm, evt.Request, nil)
+			ack(ctx, evt.Request, nil)
 			return
 		}
 		if ic.Type == slack.InteractionTypeViewSubmission {
@@ -400,31 +408,58 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 			req := evt.Request
 			b.spawnNow(ctx, func(ctx context.Context) {
 				payload, after := b.handleSubmission(ctx, ic)
-				b.ack(ctx, sm, req, payload)
+				ack(ctx, req, payload)
 				if after != nil {
 					after(ctx)
 				}
 			})
 			return
 		}
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		if ic.Type == slack.InteractionTypeBlockActions {
 			b.spawn(ctx, func(ctx context.Context) { b.handleAction(ctx, ic) })
 		}
 	case socketmode.EventTypeEventsAPI:
-		b.ack(ctx, sm, evt.Request, nil)
+		ack(ctx, evt.Request, nil)
 		b.handleEvent(ctx, evt)
 	}
 }
 
-func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, payload any) {
+func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Request, payload any, read time.Time) {
 	if req == nil || req.EnvelopeID == "" {
 		return
 	}
 	if err := sm.AckCtx(ctx, req.EnvelopeID, payload); err != nil {
 		b.log.Warn("ack failed", zap.Error(err))
+		return
+	}
+	if b.cfg.Observer != nil {
+		b.cfg.Observer.Acked(time.Since(read))
 	}
 }
+
+// Connected reports whether the Socket Mode connection is up (readiness).
+func (b *Bot) Connected() bool { return b.connected.Load() }
+
+// Observer is told how the bot talks to Slack, for metrics. Optional; its
+// methods must return at once.
+type Observer interface {
+	// Acked: an envelope was acknowledged, took after it was read.
+	Acked(took time.Duration)
+	// SlackCall: a Web API call ended with outcome (CallOK, CallError,
+	// CallRateLimited, CallUnreachable), or was not made (CallHeld: a
+	// channel's pace or a 429 window).
+	SlackCall(method, outcome string, took time.Duration)
+}
+
+// Outcomes of Web API calls an Observer is told.
+const (
+	CallOK          = "ok"
+	CallError       = "error"
+	CallRateLimited = "rate_limited"
+	CallUnreachable = "unreachable"
+	CallHeld        = "held"
+)
 
 // spawn runs fn off the event loop, at most Config.Workers at a time, with
 // a bound on its duration and a recovered panic. The bound keeps a burst of
@@ -473,36 +508,6 @@ func (b *Bot) lockRequest(id string) func() {
 	return mu.Unlock
 }
 
-// dedup remembers Events API event ids for a while: Slack redelivers an
-// event it thinks was not acked, and the bot must act on it once.
-type dedup struct {
-	mu   sync.Mutex
-	ttl  time.Duration
-	seen map[string]time.Time
-	last time.Time
-}
-
-func newDedup(ttl time.Duration) *dedup { return &dedup{ttl: ttl, seen: map[string]time.Time{}} }
-
-// first reports whether id is seen for the first time.
-func (d *dedup) first(id string, now time.Time) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if now.Sub(d.last) > d.ttl {
-		for k, t := range d.seen {
-			if now.Sub(t) > d.ttl {
-				delete(d.seen, k)
-			}
-		}
-		d.last = now
-	}
-	if _, ok := d.seen[id]; ok {
-		return false
-	}
-	d.seen[id] = now
-	return true
-}
-
 // zapStd adapts zap to slack-go's logger interface.
 type zapStd struct{ l *zap.Logger }
 
@@ -510,3 +515,5 @@ func (z zapStd) Output(_ int, s string) error {
 	z.l.Debug(strings.TrimSpace(s))
 	return nil
 }
+
+var _ approvals.FrontEnd = (*Bot)(nil)

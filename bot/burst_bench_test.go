@@ -156,9 +156,7 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.svc.SetNotifier(e.bot)
-	e.svc.SetAlerter(e.bot)
-	e.svc.SetGroups(e.bot)
+	e.svc.Attach(e.bot)
 	if err := e.bot.Check(ctx); err != nil {
 		b.Fatal(err)
 	}

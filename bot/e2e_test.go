@@ -655,7 +655,16 @@ func TestSecretsNeverLogged(t *testing.T) {
 	card := e.dmWith(uBob, approvals.Short(r.ID))
 	e.srv.RevokeBotToken()
 	e.click(uBob, card, "approve") // users.info fails now; the reply goes by response_url
-	e.ephemeralWith(uBob, "token_revoked")
+	// bob reads a plain sentence; the detail (token_revoked) is in the log only.
+	e.ephemeralWith(uBob, "Something went wrong on jitbot's side")
+	for _, m := range e.srv.Ephemerals(uBob) {
+		if strings.Contains(m.AllText(), "token_revoked") || strings.Contains(m.AllText(), "users.info") {
+			t.Errorf("a raw error reached bob: %q", m.AllText())
+		}
+	}
+	if logs.FilterMessage("an error shown to a person as a plain sentence").Len() == 0 {
+		t.Error("the error behind the sentence was not logged")
+	}
 	if _, err := e.srv.AppHomeOpened(uAlice); err != nil { // views.publish fails and is logged
 		t.Fatal(err)
 	}

@@ -272,7 +272,12 @@ func TestHostileInputEscaped(t *testing.T) {
 	if shown.String() != hostile {
 		t.Errorf("the reason is not shown whole: %d of %d characters", shown.Len(), len(hostile))
 	}
-	if !strings.Contains(string(raw), `*Boss* \u0026lt;!channel\u0026gt;`) {
-		t.Errorf("the display name is not escaped: %s", raw)
+	// The display name is shown as plain_text only (integrity item 16):
+	// neither its markdown nor its mention renders.
+	if !strings.Contains(string(raw), `{"type":"plain_text","text":"*Boss* \u003c!channel\u003e (alice@example.com) asks for`) {
+		t.Errorf("the display name is not in a plain_text object: %s", raw)
+	}
+	if strings.Contains(string(raw), `"type":"mrkdwn","text":"*Boss*`) || strings.Contains(string(raw), `*Boss* \u0026lt;`) {
+		t.Errorf("the display name reaches mrkdwn: %s", raw)
 	}
 }

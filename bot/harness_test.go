@@ -3,7 +3,7 @@ package bot_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +12,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/internal/slackfake"
-	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/internal/testenv"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
@@ -20,87 +20,29 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// testPolicy is the issue's example policy with every provider the dryrun
-// one, plus a resource without rules for anyone but IT.
-const testPolicy = `
-directory:
-  people:
-    - {email: alice@example.com, department: Engineering, manager: bob@example.com, employment: internal}
-    - {email: bob@example.com, department: Engineering, employment: internal}
-    - {email: erin@partner.io, department: Engineering, manager: bob@example.com, employment: external}
-    - {email: carol@example.com, department: Finance, manager: bob@example.com, employment: internal}
-    - {email: dave@example.com, department: IT, manager: bob@example.com, employment: internal}
-    - {email: frank@example.com, department: IT, manager: bob@example.com, employment: internal}
-    - {email: ghost@example.com, department: IT, employment: internal}
-resources:
-  - id: jira-admins
-    name: Jira administrators
-    provider: dryrun
-    group: jira-admins
-    kind: admin
-    max_duration: 4h
-  - id: confluence-finance
-    name: Confluence Finance space
-    provider: dryrun
-    group: confluence-finance
-    max_duration: 30d
-    owners: [carol@example.com]
-  - id: incident-bundle
-    name: Incident responder
-    bundle: [jira-admins, confluence-finance]
-    max_duration: 8h
-  - id: wiki-admins
+// testPolicy is the shared test policy (internal/testenv) with every
+// provider the dryrun one, plus a resource whose group was deleted (jira)
+// and one only a ghost and bob approve.
+var testPolicy = testenv.Policy(testenv.PolicyParts{
+	People: "    - {email: ghost@example.com, department: IT, employment: internal}\n",
+	Resources: `  - id: wiki-admins
     name: Wiki administrators
     provider: jira
     group: wiki-admins
     max_duration: 1d
-  - id: it-tools
-    name: IT tools
-    provider: dryrun
-    group: it-tools
-    max_duration: 7d
   - id: ghost-tools
     name: Tools only a ghost approves
     provider: dryrun
     group: ghost-tools
     max_duration: 1d
-rules:
-  - name: the ghost approves
+`,
+	RulesFirst: `  - name: the ghost approves
     if: {resource: [ghost-tools]}
     then:
       approvals:
         - approvers: [ghost@example.com, bob@example.com]
-  - name: admin escalation
-    if: {resource_kind: admin}
-    then:
-      approvals:
-        - approvers: [manager]
-        - approvers: [group:it-leads]
-          quorum: 1
-      notify: ["#it-access-log"]
-      max_duration: 2h
-      require_ticket: true
-  - name: externals need the owner
-    if: {requester: {employment: external}}
-    then:
-      approvals:
-        - approvers: [manager]
-        - approvers: [owner]
-  - name: short internal access is automatic
-    if: {requester: {employment: internal}, resource: [confluence-finance], duration_at_most: 8h}
-    then: {auto_approve: true, notify: ["#access-log"]}
-  - name: two of IT
-    if: {resource: [it-tools]}
-    then:
-      approvals:
-        - approvers: [dave@example.com, frank@example.com]
-          quorum: 2
-  - name: default
-    then:
-      approvals:
-        - approvers: [manager]
-      request_ttl: 24h
-`
+`,
+})
 
 // Slack users of the tests.
 const (
@@ -141,13 +83,30 @@ type envOptions struct {
 	users  []slackfake.User
 	// botConfig adjusts the bot's configuration before it is built.
 	botConfig func(*bot.Config)
+	// review builds the licence review engine over the env's store.
+	review func(e *env) bot.Reviewer
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
 
 func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, clock: clockwork.NewFakeClockAt(t0)}
+	e := &env{t: t}
+	src := testPolicy
+	if o.policy != "" {
+		src = o.policy
+	}
+	te := testenv.New(t, testenv.Options{Policy: src, At: t0,
+		Providers: func(db *store.DB) map[string]approvals.Provisioner {
+			e.dry = provisioner.NewDryRun(db, nil)
+			return map[string]approvals.Provisioner{"dryrun": e.dry, "jira": deletedGroup{}}
+		},
+		Config: func(c *approvals.Config) {
+			c.Retry = approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3}
+		}})
+	e.db, e.svc, e.clock = te.DB, te.Svc, te.Clock
+	ctx := te.Ctx
+	var err error
 	if o.slack.Now == nil {
 		o.slack.Now = e.clock.Now // Slack's pace and Retry-After run on the test's clock
 	}
@@ -173,28 +132,6 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	e.srv.AddChannel(cAlert, "jitbot-alerts")
 	e.srv.AddChannel(cGen, "general")
 
-	src := testPolicy
-	if o.policy != "" {
-		src = o.policy
-	}
-	p, err := policies.Parse("policy.yaml", []byte(src), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	e.db, err = store.Open(ctx, filepath.Join(t.TempDir(), "jitbot.db"), store.Options{Now: e.clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.db.Close() })
-	e.dry = provisioner.NewDryRun(e.db, nil)
-	e.svc = approvals.New(approvals.Config{
-		Store:     e.db,
-		Policy:    p,
-		Clock:     e.clock,
-		Providers: map[string]approvals.Provisioner{"dryrun": e.dry, "jira": deletedGroup{}},
-		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Second, MaxAttempts: 3},
-	})
 	cfg := bot.Config{
 		Service:      e.svc,
 		BotToken:     e.srv.BotToken(),
@@ -206,6 +143,9 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 		ChannelRate:  rate.Inf,
 		Log:          o.log,
 	}
+	if o.review != nil {
+		cfg.Review = o.review(e)
+	}
 	if o.botConfig != nil {
 		o.botConfig(&cfg)
 	}
@@ -213,9 +153,7 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.svc.SetNotifier(e.bot)
-	e.svc.SetAlerter(e.bot)
-	e.svc.SetGroups(e.bot)
+	e.svc.Attach(e.bot)
 	if err := e.bot.Check(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -250,12 +188,37 @@ func (e *env) stop() {
 	e.wg.Wait()
 }
 
-// wait polls cond until it holds or fails the test after 10 s.
+// wait polls cond until it holds or fails the test after 10 s, showing
+// the jobs still pending.
 func (e *env) wait(what string, cond func() bool) {
 	e.t.Helper()
 	if !e.srv.WaitFor(10*time.Second, cond) {
-		e.t.Fatalf("timed out waiting for %s", what)
+		e.t.Fatalf("timed out waiting for %s (test clock %s); pending jobs:\n%s", what, e.clock.Now().Format(time.RFC3339Nano), e.jobDump())
 	}
+}
+
+// jobDump lists the pending jobs, for failure messages.
+func (e *env) jobDump() string {
+	rows, err := e.db.ReadDB().Query(`SELECT id, kind, lane, job_key, note, attempts, claims, run_at, lease_owner <> '', last_error
+		FROM jobs WHERE state = 'pending' ORDER BY id`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var (
+			id, attempts, claims, runAt int64
+			kind, lane, key, note, last string
+			leased                      bool
+		)
+		if err := rows.Scan(&id, &kind, &lane, &key, &note, &attempts, &claims, &runAt, &leased, &last); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&b, "  %d %s/%s key=%s note=%q attempts=%d claims=%d run_at=%s leased=%v last_error=%q\n",
+			id, lane, kind, key, note, attempts, claims, time.UnixMilli(runAt).UTC().Format(time.RFC3339Nano), leased, last)
+	}
+	return b.String()
 }
 
 // cmd runs a slash command as user in #general.

@@ -62,7 +62,7 @@ func (b *Bot) runInbox(ctx context.Context, j *approvals.Job) error {
 	if err != nil {
 		return err
 	}
-	cards := 0
+	cards, paged := 0, 0
 	var unplaced []*approvals.Request
 	for _, r := range waiting {
 		refs, err := b.msgs.Messages(ctx, r.ID)
@@ -72,16 +72,17 @@ func (b *Bot) runInbox(ctx context.Context, j *approvals.Job) error {
 		switch {
 		case slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == roleApprover && m.Person == email }):
 			cards++
-		case slices.ContainsFunc(refs, func(m MessageRef) bool {
-			return (m.Role == roleDigest && m.Person == email) || (m.Role == roleUnreachable && m.Channel == email)
-		}):
+		case slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == roleDigest && m.Person == email }):
+			paged++
+		case slices.ContainsFunc(refs, func(m MessageRef) bool { return m.Role == roleUnreachable && m.Channel == email }):
 		default:
 			unplaced = append(unplaced, r)
 		}
 	}
 	var errs []error
 	if len(unplaced) > 0 {
-		if len(pages) == 0 && cards+len(unplaced) <= b.cfg.CardBurst {
+		// Cards while few wait and none waits on a page; pages past that.
+		if paged == 0 && cards+len(unplaced) <= b.cfg.CardBurst {
 			for _, r := range unplaced {
 				if err := b.cardFor(ctx, r.ID, email); err != nil {
 					errs = append(errs, err)
@@ -129,15 +130,23 @@ func (b *Bot) cardFor(ctx context.Context, id, email string) error {
 	return b.postCard(ctx, s, email)
 }
 
-// pages returns the approver's pages of waiting requests, oldest first.
+// pages returns the approver's open pages of waiting requests, oldest
+// first: a page whose requests were all decided is shown in its final state
+// and then left alone (marked "done:TS"), so old pages are not read again.
 func (b *Bot) pages(ctx context.Context, email string) ([]MessageRef, error) {
 	refs, err := b.msgs.Messages(ctx, inboxID(email))
 	if err != nil {
 		return nil, err
 	}
+	done := map[string]bool{}
+	for _, m := range refs {
+		if ts, ok := strings.CutPrefix(m.Role, "done:"); ok {
+			done[ts] = true
+		}
+	}
 	var out []MessageRef
 	for _, m := range refs {
-		if strings.HasPrefix(m.Role, "page:") {
+		if ts, ok := strings.CutPrefix(m.Role, "page:"); ok && !done[ts] {
 			out = append(out, m)
 		}
 	}
@@ -245,7 +254,15 @@ func (b *Bot) refreshPage(ctx context.Context, email string, page MessageRef) er
 		return err
 	}
 	text, blocks := pageMessage(items, email)
-	return b.edit(ctx, page, text, blocks)
+	if err := b.edit(ctx, page, text, blocks); err != nil {
+		return err
+	}
+	if slices.ContainsFunc(rs, func(r *approvals.Request) bool { return r.State == approvals.StatePending }) {
+		return nil
+	}
+	// Every request on it is decided: it shows its final state for good.
+	return b.msgs.PutMessage(ctx, MessageRef{RequestID: inboxID(email), Role: "done:" + page.TS, UserID: page.UserID,
+		Person: email, Channel: page.Channel, TS: page.TS})
 }
 
 // pageItems reads what a page shows of each request.
@@ -302,5 +319,9 @@ func (b *Bot) homeFor(ctx context.Context, email string) (slack.HomeTabViewReque
 		return slack.HomeTabViewRequest{}, err
 	}
 	slices.Reverse(waiting)
-	return homeView(item(active, false), item(pending, false), item(waiting, true)), nil
+	reviews, err := b.homeReviews(ctx, email)
+	if err != nil {
+		return slack.HomeTabViewRequest{}, err
+	}
+	return homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), nil
 }

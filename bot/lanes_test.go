@@ -300,4 +300,22 @@ func TestLanes_BurstToOneApprover(t *testing.T) {
 	}); !ok {
 		t.Error("decided requests still offer Approve on the approver's messages")
 	}
+	// Once the burst is decided, the next request gets a card of its own
+	// again, not a page.
+	user, email := person(0)
+	e.cmd(user, "ops-tools 1h one more")
+	var next *approvals.Request
+	e.wait("the next request", func() bool {
+		rs, _ := e.svc.List(t.Context(), approvals.RequestFilter{Requester: email, States: []approvals.State{approvals.StatePending}})
+		if len(rs) == 1 {
+			next = rs[0]
+		}
+		return next != nil
+	})
+	if _, ok := e.advanceWhenIdle(100*time.Millisecond, 10*time.Second, func() bool {
+		_, action, ok := e.actionable("U0M00", next.ID)
+		return ok && action == "approve"
+	}); !ok {
+		t.Error("after the burst, a new request did not get a card of its own")
+	}
 }

@@ -24,7 +24,11 @@ const (
 	mLookupByEmail = "users.lookupByEmail"
 	mGroups        = "usergroups.list"
 	mGroupUsers    = "usergroups.users.list"
-	mUpload        = "files.upload"
+	mUsersList     = "users.list"
+	// The file upload ("V2"): an upload URL, the bytes, the share.
+	mGetUploadURL   = "files.getUploadURLExternal"
+	mUploadBytes    = "files.upload_url" // the POST to the URL Slack handed out
+	mCompleteUpload = "files.completeUploadExternal"
 )
 
 // gate keeps the bot within what Slack allows without ever sleeping: it
@@ -142,12 +146,36 @@ func unreachable(callCtx context.Context, err error) bool {
 
 // call makes one Web API call through the gate, with the call timeout.
 func (b *Bot) call(ctx context.Context, method, channel string, fn func(ctx context.Context) error) error {
+	return b.callFor(ctx, method, channel, b.cfg.CallTimeout, fn)
+}
+
+// callFor makes one Web API call through the gate, bounded by timeout.
+func (b *Bot) callFor(ctx context.Context, method, channel string, timeout time.Duration, fn func(ctx context.Context) error) error {
+	obs := b.cfg.Observer
 	if err := b.gate.admit(method, channel); err != nil {
+		if obs != nil {
+			obs.SlackCall(method, CallHeld, 0)
+		}
 		return err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, b.cfg.CallTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	err := fn(callCtx)
+	if obs != nil {
+		outcome := CallOK
+		var rl *slack.RateLimitedError
+		switch {
+		case err == nil:
+		case errors.As(err, &rl):
+			outcome = CallRateLimited
+		case unreachable(callCtx, err):
+			outcome = CallUnreachable
+		default:
+			outcome = CallError
+		}
+		obs.SlackCall(method, outcome, time.Since(start))
+	}
 	return b.gate.outcome(ctx, callCtx, method, channel, err)
 }
 

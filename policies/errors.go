@@ -2,10 +2,11 @@ package policies
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/jitbot/jitbot"
 )
 
 // Codes of Error (Error.Code, ErrorCode), returned by Evaluate and MaxFor.
@@ -26,29 +27,16 @@ const (
 	CodeInvalidDuration = "invalid_duration"
 )
 
-// Error is the domain error of Evaluate: a Code for callers to act on and
-// a plain-English Message a requester can read.
-type Error struct {
-	Code    string
-	Message string
-}
+// Error is the domain error of Evaluate and MaxFor: jitbot's one domain
+// error, with a Code above for callers to act on and a plain-English
+// Message a requester can read.
+type Error = jitbot.Error
 
-// Error returns the message.
-func (e *Error) Error() string { return e.Message }
+func errorf(code, format string, args ...any) *Error { return jitbot.Errorf(code, format, args...) }
 
-func errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
-}
-
-// ErrorCode returns the code of err when it is or wraps an *Error, and ""
-// otherwise.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Code
-	}
-	return ""
-}
+// ErrorCode returns the code of err when it is or wraps an *Error,
+// jitbot.EInternal for any other error, and "" for nil.
+func ErrorCode(err error) string { return jitbot.ErrorCode(err) }
 
 // Problem is one thing wrong in a policy file or its CSV directory.
 type Problem struct {

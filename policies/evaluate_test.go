@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/jitbot/jitbot"
 	"os"
 	"reflect"
 	"strings"
@@ -375,8 +376,8 @@ func TestPolicy_Evaluate_Example_Details(t *testing.T) {
 
 	t.Run("ResolverFails", func(t *testing.T) {
 		_, err := p.Evaluate(context.Background(), Query{Requester: "alice@example.com", Resource: "jira-admins"}, fakeGroups{})
-		if err == nil || ErrorCode(err) != "" || !strings.Contains(err.Error(), "no such group it-leads") {
-			t.Errorf("got %v, want the resolver's error, without a code", err)
+		if err == nil || ErrorCode(err) != jitbot.EInternal || !strings.Contains(err.Error(), "no such group it-leads") {
+			t.Errorf("got %v, want the resolver's error, an internal one", err)
 		}
 	})
 
@@ -578,7 +579,7 @@ func TestErrorCode(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, ""},
-		{"plain", errors.New("x"), ""},
+		{"plain", errors.New("x"), jitbot.EInternal}, // never "": not a domain error is internal
 		{"domain", &Error{Code: CodeNoRule, Message: "m"}, CodeNoRule},
 		{"wrapped", errorsJoin(&Error{Code: CodeTooLong}), CodeTooLong},
 	}

@@ -196,6 +196,9 @@ var topLevel = []struct {
 	{"resources", true, (*parser).resources},
 	{"rules", true, (*parser).rules},
 	{"limits", false, (*parser).limits},
+	{"timezone", false, (*parser).timezone},          // reviews.go; before reviews, whose schedules it sets
+	{"licence_costs", false, (*parser).licenceCosts}, // reviews.go
+	{"reviews", false, (*parser).reviews},            // reviews.go
 }
 
 // rootKeys lists topLevel's keys.

@@ -104,6 +104,7 @@ type Policy struct {
 	Resources     []*Resource        // in file order
 	Rules         []*Rule            // in file order; the first that matches applies
 	Limits        Limits
+	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
 
 	byID map[string]*Resource
 }

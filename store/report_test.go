@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
-	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/internal/testenv"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
@@ -97,25 +96,11 @@ type reportEnv struct {
 
 func newReportEnv(t *testing.T) *reportEnv {
 	t.Helper()
-	ctx := context.Background()
-	clock := clockwork.NewFakeClockAt(rt0)
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "jitbot.db"), store.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	p, err := policies.Parse("policy.yaml", []byte(reportPolicy), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := approvals.New(approvals.Config{
-		Store:     db,
-		Policy:    p,
-		Clock:     clock,
-		Providers: map[string]approvals.Provisioner{"dryrun": provisioner.NewDryRun(db, nil)},
-		Retry:     approvals.RetryPolicy{Base: time.Second, Cap: time.Minute, MaxAttempts: 4},
-	})
-	return &reportEnv{t: t, ctx: ctx, db: db, clock: clock, svc: svc}
+	te := testenv.New(t, testenv.Options{Policy: reportPolicy, At: rt0,
+		Providers: func(db *store.DB) map[string]approvals.Provisioner {
+			return map[string]approvals.Provisioner{"dryrun": provisioner.NewDryRun(db, nil)}
+		}})
+	return &reportEnv{t: t, ctx: te.Ctx, db: te.DB, clock: te.Clock, svc: te.Svc}
 }
 
 func (e *reportEnv) submit(who, resource string, d time.Duration, reason, ticket string) *approvals.Request {
@@ -153,16 +138,7 @@ func (e *reportEnv) revoke(id, by, reason string) {
 // settle runs every due job until none is left.
 func (e *reportEnv) settle() {
 	e.t.Helper()
-	for i := 0; i < 20; i++ {
-		n, err := e.svc.RunJobs(e.ctx)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if n == 0 {
-			return
-		}
-	}
-	e.t.Fatal("jobs did not settle")
+	testenv.Settle(e.t, e.ctx, e.svc)
 }
 
 // to moves the clock to at, sweeps and runs the jobs, as the bot's loop would.

@@ -16,8 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -202,23 +200,6 @@ func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB
 		return nil, err
 	}
 	return db, nil
-}
-
-// lockFile takes an exclusive advisory lock on path, creating it.
-func lockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create the lock file %s: %w", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("another jitbot is already running on %s (it holds %s); one process works a SQLite database — stop the other one, or use PostgreSQL for several replicas",
-				strings.TrimSuffix(path, ".lock"), path)
-		}
-		return nil, fmt.Errorf("cannot lock %s: %w", path, err)
-	}
-	return f, nil
 }
 
 // Close closes the database and releases its lock.
@@ -409,8 +390,12 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	if err != nil {
 		return db.explain(err)
 	}
-	t := &Tx{tx: sqlTx, ctx: ctx, db: db}
-	if err := fn(t); err != nil {
+	return db.commit(ctx, sqlTx, fn)
+}
+
+// commit runs fn in sqlTx and commits when fn returns nil.
+func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx) error) error {
+	if err := fn(&Tx{tx: sqlTx, ctx: ctx, db: db}); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -419,6 +404,32 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	}
 	return nil
 }
+
+// UpdateDurable is Update with synchronous=FULL: the transaction is on
+// disk when it returns, even across a power loss (approvals.DurableUpdater).
+// The engine records a membership change it is about to make with it.
+// Other writes keep synchronous=NORMAL, which in WAL mode may lose the last
+// commits on power loss but never corrupts; FULL on every write would cost
+// an fsync per transaction.
+func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	defer db.writeStmts.prepare(ctx, db.write)
+	conn, err := db.write.Conn(ctx) // the pool's one connection, held for the pragma and the transaction
+	if err != nil {
+		return db.explain(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+		return db.explain(err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
+	sqlTx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return db.explain(err)
+	}
+	return db.commit(ctx, sqlTx, fn)
+}
+
+var _ approvals.DurableUpdater = (*DB)(nil)
 
 // View runs fn in a read transaction on a consistent snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
@@ -437,142 +448,4 @@ func (db *DB) ReadDB() *sql.DB { return db.read }
 // WriteDB returns the write pool (tests and benchmarks seed with it).
 func (db *DB) WriteDB() *sql.DB { return db.write }
 
-// Tx is one transaction; it implements approvals.Tx.
-type Tx struct {
-	tx       *sql.Tx
-	ctx      context.Context
-	db       *DB
-	readOnly bool
-}
-
 var _ approvals.Tx = (*Tx)(nil)
-
-func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
-	if t.readOnly {
-		return nil, errors.New("store: write in a read transaction")
-	}
-	if st := t.stmt(q); st != nil {
-		return st.ExecContext(t.ctx, args...)
-	}
-	return t.tx.ExecContext(t.ctx, q, args...)
-}
-
-func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
-	if st := t.stmt(q); st != nil {
-		return st.QueryContext(t.ctx, args...)
-	}
-	return t.tx.QueryContext(t.ctx, q, args...)
-}
-
-func (t *Tx) queryRow(q string, args ...any) *sql.Row {
-	if st := t.stmt(q); st != nil {
-		return st.QueryRowContext(t.ctx, args...)
-	}
-	return t.tx.QueryRowContext(t.ctx, q, args...)
-}
-
-// stmt returns q prepared for this transaction, or nil the first time q is
-// seen: SQLite's parse and plan of the engine's statements cost more than
-// running them, so each is prepared once per pool and reused. A statement
-// cannot be prepared while a transaction holds the connection (the write
-// pool has one), so a new one is prepared after the transaction ends.
-func (t *Tx) stmt(q string) *sql.Stmt {
-	c := &t.db.writeStmts
-	if t.readOnly {
-		c = &t.db.readStmts
-	}
-	if v, ok := c.stmts.Load(q); ok {
-		return t.tx.StmtContext(t.ctx, v.(*sql.Stmt))
-	}
-	c.want(q)
-	return nil
-}
-
-// stmtCache holds one pool's prepared statements.
-type stmtCache struct {
-	stmts sync.Map // query → *sql.Stmt
-
-	mu     sync.Mutex
-	wanted map[string]bool
-	size   int
-}
-
-// maxStmts bounds a cache; queries beyond it run unprepared.
-const maxStmts = 512
-
-func (c *stmtCache) want(q string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.size+len(c.wanted) >= maxStmts {
-		return
-	}
-	if c.wanted == nil {
-		c.wanted = map[string]bool{}
-	}
-	c.wanted[q] = true
-}
-
-// prepare prepares the statements transactions asked for; call it with no
-// transaction of this goroutine open on pool.
-func (c *stmtCache) prepare(ctx context.Context, pool *sql.DB) {
-	c.mu.Lock()
-	wanted := c.wanted
-	c.wanted = nil
-	c.mu.Unlock()
-	for q := range wanted {
-		if _, ok := c.stmts.Load(q); ok {
-			continue
-		}
-		st, err := pool.PrepareContext(ctx, q)
-		if err != nil {
-			continue // it runs unprepared
-		}
-		if _, loaded := c.stmts.LoadOrStore(q, st); loaded {
-			st.Close()
-			continue
-		}
-		c.mu.Lock()
-		c.size++
-		c.mu.Unlock()
-	}
-}
-
-func (c *stmtCache) close() error {
-	var errs []error
-	c.stmts.Range(func(k, v any) bool {
-		errs = append(errs, v.(*sql.Stmt).Close())
-		c.stmts.Delete(k)
-		return true
-	})
-	return errors.Join(errs...)
-}
-
-// casExec runs an UPDATE that must change exactly one row.
-func (t *Tx) casExec(q string, args ...any) error {
-	res, err := t.exec(q, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n != 1 {
-		return approvals.ErrConflict
-	}
-	return nil
-}
-
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}

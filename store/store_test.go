@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/store"
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -234,4 +236,103 @@ func TestIntegrity2_SecondRunnerRefused(t *testing.T) {
 		t.Fatalf("after the first runner stopped: %v", err)
 	}
 	again.Close()
+}
+
+// Integrity item 1: the record of a membership change the engine is about
+// to make is written with synchronous=FULL (on disk when the call returns);
+// other writes keep NORMAL.
+func TestIntegrity1_IntentDurable(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "jitbot.db"))
+	ctx := context.Background()
+	mode := func(tx approvals.Tx) int {
+		var m int
+		if err := tx.(*store.Tx).QueryRowForTest(`PRAGMA synchronous`).Scan(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var durable, normal int
+	if err := db.UpdateDurable(ctx, func(tx approvals.Tx) error { durable = mode(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(tx approvals.Tx) error { normal = mode(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if durable != 2 || normal != 1 {
+		t.Errorf("synchronous: durable write %d, ordinary write %d; want 2 (FULL) and 1 (NORMAL)", durable, normal)
+	}
+}
+
+// Integrity item 2: a membership record is never overwritten; bot never
+// becomes standing.
+func TestIntegrity2_InsertMembershipNeverOverwrites(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "jitbot.db"))
+	ctx := context.Background()
+	m := approvals.Membership{Provider: "jira", Group: "jira-admins", Person: "alice@example.com"}
+	var first, second bool
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		var err error
+		if first, err = tx.InsertMembership(&approvals.MembershipRecord{Membership: m, Origin: approvals.OriginBot, Since: time.UnixMilli(1)}); err != nil {
+			return err
+		}
+		second, err = tx.InsertMembership(&approvals.MembershipRecord{Membership: m, Origin: approvals.OriginStanding, Since: time.UnixMilli(2)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first || second {
+		t.Fatalf("inserted: first %v second %v, want true then false", first, second)
+	}
+	var rec *approvals.MembershipRecord
+	db.View(ctx, func(tx approvals.Tx) error { rec, err = tx.GetMembership(m); return err })
+	if err != nil || rec.Origin != approvals.OriginBot {
+		t.Fatalf("record: %+v %v, want origin bot", rec, err)
+	}
+}
+
+// Integrity item 12: different bytes never hash the same. Invalid UTF-8 is
+// normalised before it is hashed and stored, and a stored event edited to
+// hold invalid bytes fails verification.
+func TestIntegrity12_InvalidUTF8(t *testing.T) {
+	db := open(t, filepath.Join(t.TempDir(), "jitbot.db"))
+	ctx := context.Background()
+	err := db.Update(ctx, func(tx approvals.Tx) error {
+		for _, reason := range []string{"fired \xff", "fired \xfe"} {
+			if err := tx.Append(&approvals.Event{Time: time.UnixMilli(1), Actor: "system", Action: "test", Reason: reason,
+				Data: map[string]string{"note\xff": "x\xfe"}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	rows, _ := db.ReadDB().Query(`SELECT reason, data FROM audit_events ORDER BY seq`)
+	for rows.Next() {
+		var r, d string
+		rows.Scan(&r, &d)
+		reasons = append(reasons, r)
+		if !utf8.ValidString(r) || !utf8.ValidString(d) {
+			t.Errorf("stored text is not UTF-8: %q %q", r, d)
+		}
+	}
+	rows.Close()
+	if len(reasons) != 2 || reasons[0] != "fired \uFFFD" {
+		t.Fatalf("stored reasons: %q", reasons)
+	}
+	if _, err := audit.Verify(ctx, db); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	// A tamperer drops the trigger and writes invalid bytes.
+	for _, q := range []string{`DROP TRIGGER audit_events_no_update`, "UPDATE audit_events SET reason = CAST(X'6669726564FE' AS TEXT) WHERE seq = 2"} {
+		if _, err := db.WriteDB().Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := audit.Verify(ctx, db); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
+		t.Fatalf("verify after the edit: %v, want it refused for bytes that are not UTF-8", err)
+	}
 }

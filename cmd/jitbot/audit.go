@@ -138,8 +138,8 @@ func (c *cli) reportAccess(args []string) int {
 	}
 	if len(rows) == 0 {
 		// Nobody at that time, or a resource jitbot never saw: say which.
-		var seen bool
-		if err := db.ReadDB().QueryRowContext(c.ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = ?)`, *resource).Scan(&seen); err != nil {
+		seen, err := db.ResourceSeen(c.ctx, *resource)
+		if err != nil {
 			return c.fail(exitFailure, "%v", err)
 		}
 		if !seen {

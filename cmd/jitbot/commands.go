@@ -36,8 +36,8 @@ func (c *cli) policyCheck(args []string) int {
 			return exitFailure
 		}
 	}
-	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules (sha256 %s)\n",
-		path, len(p.People), len(p.Resources), len(p.Rules), p.Hash[:12])
+	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules (sha256 %s)\n",
+		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), p.Hash[:12])
 	return exitOK
 }
 
@@ -48,8 +48,12 @@ func (c *cli) policyExplain(args []string) int {
 	requester := fs.String("requester", "", "the requester's email (required)")
 	resource := fs.String("resource", "", "the resource id (required)")
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
-	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D]", 0); code >= 0 {
+	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
+	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL", 0); code >= 0 {
 		return code
+	}
+	if *user != "" {
+		return c.explainUser(&cfg, c.policyFrom(fs), *user) // review.go
 	}
 	if *requester == "" || *resource == "" {
 		return c.fail(exitUsage, "policy explain needs --requester and --resource")

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/policies"
-	"github.com/jitbot/jitbot/store"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -31,6 +29,12 @@ type Config struct {
 	DryRun     bool   // JITBOT_DRY_RUN, --dry-run
 	// Reconcile is the drift reconciliation interval (JITBOT_RECONCILE_INTERVAL).
 	Reconcile time.Duration
+	// LeaderLease is how long a PostgreSQL replica's leader lease runs
+	// without renewal (JITBOT_LEADER_LEASE).
+	LeaderLease time.Duration
+	// Listen is where jitbot run serves /healthz, /readyz and /metrics
+	// (JITBOT_LISTEN, --listen); empty: nowhere.
+	Listen string
 }
 
 const (
@@ -56,7 +60,7 @@ func (c *cli) policyFlag(fs *flag.FlagSet, cfg *Config) {
 
 // dbFlag registers --db.
 func (c *cli) dbFlag(fs *flag.FlagSet, cfg *Config) {
-	fs.StringVar(&cfg.DB, "db", c.env("JITBOT_DB", defaultDB), "SQLite database `FILE` (env JITBOT_DB)")
+	fs.StringVar(&cfg.DB, "db", c.env("JITBOT_DB", defaultDB), "SQLite database `FILE`, or a postgres:// URL (env JITBOT_DB)")
 }
 
 // policyFrom says where the --policy value of fs came from.
@@ -194,14 +198,9 @@ func (cfg *Config) logger(w io.Writer) (*zap.Logger, error) {
 
 // openDB opens the database for a CLI command: read-only for the read
 // commands (never creating or migrating it), read-write for the others.
-// Either way the database must exist: only jitbot run creates one.
-func (cfg *Config) openDB(ctx context.Context, readOnly bool) (*store.DB, error) {
-	if !readOnly {
-		if _, err := os.Stat(cfg.DB); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no jitbot database at %s: check --db or JITBOT_DB (jitbot run creates it)", cfg.DB)
-		}
-	}
-	return store.Open(ctx, cfg.DB, store.Options{ReadOnly: readOnly})
+// Either way a SQLite database must exist: only jitbot run creates one.
+func (cfg *Config) openDB(ctx context.Context, readOnly bool) (database, error) {
+	return openDatabase(ctx, cfg.DB, dbOptions{readOnly: readOnly})
 }
 
 func sortedKeys[V any](m map[string]V) []string {

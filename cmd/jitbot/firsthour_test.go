@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -29,7 +30,11 @@ func TestMain(m *testing.M) {
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {
 			panic(err)
 		}
-		os.Exit(Run(context.Background(), argv, os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+		// A child stops on SIGTERM as jitbot does (the failover test).
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := Run(ctx, argv, os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		os.Exit(code)
 	}
 	os.Exit(m.Run())
 }

@@ -61,6 +61,25 @@ var commands = []command{
 		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
 		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
 	}},
+	{name: "db", summary: "move and back up the database", sub: []command{
+		{name: "copy", summary: "copy a SQLite database into an empty PostgreSQL database, audit chain verified on both sides", run: (*cli).dbCopy},
+		{name: "backup", summary: "write a consistent copy of the SQLite database, while the bot runs", run: (*cli).dbBackup},
+	}},
+	{name: "activity", summary: "last-active dates from the Atlassian directory", sub: []command{ // review.go
+		{name: "sync", summary: "read every user's product activity from the Admin API into the database", run: (*cli).activitySync},
+		{name: "show", summary: "last activity per product and days idle, of a person or a department", run: (*cli).activityShow},
+	}},
+	{name: "review", summary: "licence reviews: rules, runs and their outcomes", sub: []command{ // review.go
+		{name: "list", summary: "the review rules, who they cover, their next and last run", run: (*cli).reviewList},
+		{name: "run", summary: "run a review rule now (--dry-run changes nothing)", run: (*cli).reviewRun},
+		{name: "runs", summary: "past runs with their outcomes", run: (*cli).reviewRuns},
+		{name: "report", summary: "one run person by person, or everyone suspended on a day, as a table, CSV or JSON", run: (*cli).reviewReport},
+		{name: "answer", summary: "answer for one person as IT: --keep with a reason, or --suspend", run: (*cli).reviewAnswer},
+	}},
+	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
+		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},
+	}},
+	{name: "health", summary: "ask a running jitbot's /healthz (or /readyz): the Docker HEALTHCHECK", run: (*cli).healthCommand},
 	{name: "version", summary: "print the version", run: (*cli).version},
 }
 

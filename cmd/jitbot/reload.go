@@ -61,6 +61,9 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 		log.Error("policy reload could not be recorded; the policy in force stays", zap.Error(err))
 		return false, err
 	}
+	if m.Review != nil {
+		m.Review.SetPolicy(p) // review.go
+	}
 	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
 	return true, nil

@@ -6,14 +6,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
-	"github.com/jitbot/jitbot/store"
+	"github.com/jitbot/jitbot/review"
+	"github.com/jitbot/jitbot/store/postgres"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 )
@@ -29,15 +33,26 @@ type Main struct {
 	Clock     clockwork.Clock
 	Providers map[string]approvals.Provisioner
 
-	Log     *zap.Logger
-	DB      *store.DB
+	Log *zap.Logger
+	DB  database
+	// Leader is this replica's elector: on PostgreSQL the lease row that
+	// one replica holds at a time; on SQLite, which one process works
+	// alone, always this process. The sweep, reconciliation and the daily
+	// anchor run only while it leads.
+	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Bot     *bot.Bot // the Slack front end
+	Review  *review.Engine // the licence review (review.go)
+	Bot     *bot.Bot       // the Slack front end
+	Metrics *metrics.Metrics
+
+	health *health // /healthz, /readyz, /metrics (health.go)
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
-	closers   []func() error
+	// campaign runs the leader election (PostgreSQL), nil otherwise.
+	campaign func(ctx context.Context) error
+	closers  []func() error
 }
 
 // runEnvHelp lists the settings run reads only from the environment.
@@ -48,13 +63,16 @@ Environment (secrets are read only from here):
   SLACK_APP_TOKEN        xapp- app-level token with connections:write (required)
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
-  JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit
+  JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit and
+                         /access restore, and to answer licence reviews for anyone
   JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
                          the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
   ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
+  JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
+                         the leader dies, another replica takes over within it
 
 Booleans read 1/0, true/false, yes/no, on/off, y/n; durations 30s, 90m, 4h, 1d.
 SIGHUP, or a change of the policy file, reloads the policy; an invalid one is
@@ -67,11 +85,18 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	env := &settings{getenv: c.getenv}
 	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
+	m.Config.LeaderLease = env.duration("JITBOT_LEADER_LEASE", postgres.DefaultLease, false)
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
+	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)
+	if off := strings.ToLower(m.Config.Listen); off == "off" || off == "none" || off == "-" {
+		m.Config.Listen = ""
+	}
+	fs.StringVar(&m.Config.Listen, "listen", m.Config.Listen,
+		"where to serve /healthz, /readyz and /metrics; empty (or off in the environment) turns it off (env JITBOT_LISTEN, default "+defaultListen+")")
 	fs.Var(boolFlag{name: "dry-run", dst: &m.Config.DryRun}, "dry-run",
 		"make every provider the dryrun provider, which records what it would do (env JITBOT_DRY_RUN: 1/0, true/false, yes/no, on/off)")
-	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot run [--policy FILE] [--db FILE] [--dry-run] [--reconcile-interval D] [--listen ADDR] [--log-level L] [--log-format F]"+runEnvHelp, 0); code >= 0 {
 		return code
 	}
 	m.Config.PolicyFrom = c.policyFrom(fs)
@@ -106,7 +131,7 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Policy = p
-	db, err := store.Open(ctx, m.Config.DB, store.Options{Now: m.Clock.Now, Exclusive: true})
+	db, err := openDatabase(ctx, m.Config.DB, dbOptions{run: true, now: m.Clock.Now})
 	if err != nil {
 		return err
 	}
@@ -117,14 +142,37 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 	}
+	m.Metrics = metrics.New()
+	if sr, ok := db.(approvals.StatsReader); ok {
+		m.Metrics.WatchStore(sr, m.Clock.Now, 2*time.Second)
+	}
+	var leader approvals.Elector // nil: the engine sweeps alone, as ever
+	m.Leader = approvals.AlwaysLeader{}
+	m.Metrics.SetLeader(true) // SQLite: this process works the database alone
+	if pg, ok := db.(*postgres.DB); ok {
+		m.Metrics.SetLeader(false) // until the lease is won
+		el := postgres.NewElector(pg, postgres.ElectorOptions{ID: replicaID(), Lease: m.Config.LeaderLease,
+			Log: m.Log.Named("leader"), OnChange: m.Metrics.SetLeader})
+		m.Leader, leader = el, el
+		m.campaign = el.Run
+	}
+	counted := map[string]approvals.Provisioner{}
+	for name, prov := range m.Providers {
+		counted[name] = m.Metrics.Provider(name, prov)
+	}
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
 		Clock:     m.Clock,
 		Log:       m.Log,
-		Providers: m.Providers,
+		Providers: counted,
+		Leader:    leader,
+		Observer:  m.Metrics,
 	})
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		return err
+	}
+	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}
 	if err := m.openSlack(ctx); err != nil {
@@ -136,12 +184,15 @@ func (m *Main) Open(ctx context.Context) error {
 			return err
 		}
 		a := &audit.Anchorer{Chain: m.DB, Poster: poster, Channel: channel, Clock: m.Clock, Log: m.Log.Named("anchor")}
-		m.frontEnds = append(m.frontEnds, a.Run)
+		m.frontEnds = append(m.frontEnds, m.leading(a.Run))
+	}
+	if err := m.openHealth(); err != nil { // health.go
+		return err
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
 	m.Log.Info("jitbot ready", zap.String("version", Version), zap.String("policy", p.Source),
-		zap.String("policy_sha256", p.Hash), zap.String("db", m.Config.DB), zap.Bool("dry_run", m.Config.DryRun))
+		zap.String("policy_sha256", p.Hash), zap.String("db", dbName(m.DB, m.Config.DB)), zap.Bool("dry_run", m.Config.DryRun))
 	return nil
 }
 
@@ -158,7 +209,16 @@ func (m *Main) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
-	parts := append([]func(context.Context) error{m.Service.Run, m.reconcileLoop}, m.frontEnds...)
+	parts := append([]func(context.Context) error{m.Service.Run, m.leading(func(ctx context.Context) error {
+		m.Service.RunReconcile(ctx, m.Config.Reconcile)
+		return nil
+	})}, m.frontEnds...)
+	if m.campaign != nil {
+		parts = append(parts, m.campaign)
+	}
+	if m.health != nil {
+		parts = append(parts, m.health.serve)
+	}
 	for _, part := range parts {
 		wg.Add(1)
 		go func() {
@@ -175,35 +235,27 @@ func (m *Main) Run(ctx context.Context) error {
 	return nil
 }
 
-// reconcileLoop compares the managed groups with the grants at start-up and
-// then every Config.Reconcile.
-func (m *Main) reconcileLoop(ctx context.Context) error {
-	if m.Config.Reconcile <= 0 {
-		return nil
+// replicaID names this process in the leader row: host and pid, so that
+// an operator reading the row knows which replica leads.
+func replicaID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "jitbot"
 	}
-	opt := approvals.ReconcileOptions{ReportOnly: func(provider, group string) bool {
-		for _, r := range m.Service.Policy().Resources {
-			if r.Provider == provider && r.Group == group && r.Reconcile == "report" {
-				return true
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
+}
+
+// leading wraps a loop that must run on one replica only: it runs while
+// this replica leads, and stops when it no longer does.
+func (m *Main) leading(loop func(ctx context.Context) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		var failed error
+		err := m.Leader.Lead(ctx, func(ctx context.Context) {
+			if err := loop(ctx); err != nil && ctx.Err() == nil {
+				failed = err
 			}
-		}
-		return false
-	}}
-	t := m.Clock.NewTicker(m.Config.Reconcile)
-	defer t.Stop()
-	for {
-		fs, err := m.Service.Reconcile(ctx, opt)
-		if err != nil && ctx.Err() == nil {
-			m.Log.Error("reconcile", zap.Error(err))
-		}
-		if len(fs) > 0 {
-			m.Log.Warn("drift found", zap.Int("findings", len(fs)))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.Chan():
-		}
+		})
+		return errors.Join(err, failed)
 	}
 }
 

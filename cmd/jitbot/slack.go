@@ -22,11 +22,12 @@ import (
 //	SLACK_APP_TOKEN       xapp- app-level token with connections:write, for Socket Mode (required)
 //	SLACK_API_URL         Web API base URL, default https://slack.com/api/
 //	JITBOT_ALERT_CHANNEL  channel for failures IT must look at
-//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit
+//	JITBOT_IT_GROUP       Slack user group handle allowed to use /access audit and
+//	                      /access restore, and to answer licence reviews for anyone
 
 // slackMessages keeps the bot's message references in the store, so that
 // a restarted bot edits the messages it posted before.
-type slackMessages struct{ db *store.DB }
+type slackMessages struct{ db database }
 
 func (s slackMessages) PutMessage(ctx context.Context, m bot.MessageRef) error {
 	return s.db.PutSlackMessage(ctx, store.SlackMessage(m))
@@ -54,7 +55,12 @@ func refs(ms []store.SlackMessage, err error) ([]bot.MessageRef, error) {
 // openSlack builds the bot, checks its tokens and scopes (a refused token
 // stops jitbot here with one sentence), and plugs it into the engine.
 func (m *Main) openSlack(ctx context.Context) error {
+	var reviewer bot.Reviewer
+	if m.Review != nil {
+		reviewer = m.Review
+	}
 	b, err := bot.New(bot.Config{
+		Review:       reviewer,
 		Service:      m.Service,
 		BotToken:     m.getenv("SLACK_BOT_TOKEN"),
 		AppToken:     m.getenv("SLACK_APP_TOKEN"),
@@ -73,8 +79,9 @@ func (m *Main) openSlack(ctx context.Context) error {
 			}
 			return buf.String(), nil
 		},
-		Log:   m.Log.Named("slack"),
-		Clock: m.Clock,
+		Log:      m.Log.Named("slack"),
+		Clock:    m.Clock,
+		Observer: m.Metrics,
 	})
 	if err != nil {
 		return err
@@ -83,9 +90,7 @@ func (m *Main) openSlack(ctx context.Context) error {
 		return fmt.Errorf("jitbot will not start: %w", err)
 	}
 	m.Bot = b
-	m.Service.SetNotifier(b)
-	m.Service.SetAlerter(b)
-	m.Service.SetGroups(b)
+	m.Service.Attach(b)
 	m.frontEnds = append(m.frontEnds, b.Run)
 	return nil
 }

@@ -331,7 +331,7 @@ func (s *Server) adminUserJSON(u *User, dir string, expand []string) adminUserJS
 	if slices.Contains(expand, "platformRoles") {
 		j.PlatformRoles = &[]string{}
 	}
-	if slices.Contains(expand, "productAccess") {
+	if slices.Contains(expand, "productAccess") && !u.NoBulkActivity {
 		pa := make([]productAccessJSON, 0, len(u.Products))
 		for _, p := range u.Products {
 			x := productAccessJSON{Key: p.Key, ID: p.ID}

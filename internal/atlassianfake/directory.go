@@ -28,6 +28,10 @@ type User struct {
 	AddedToOrg       time.Time // zero: not sent
 	// Products the account has access to, with its last activity in each.
 	Products []Product
+	// NoBulkActivity leaves productAccess out of this account's v2 users
+	// search results even when asked for (the v1 last-active-dates still
+	// has it): what a directory looks like when bulk activity lags.
+	NoBulkActivity bool
 }
 
 // Product is access to one product, with the last activity in it.

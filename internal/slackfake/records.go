@@ -26,6 +26,10 @@ type User struct {
 	IsRestricted      bool
 	IsUltraRestricted bool
 	Deleted           bool
+	// IsStranger marks a user of another organisation seen through Slack
+	// Connect; TeamID, when set, is a workspace other than the emulator's.
+	IsStranger bool
+	TeamID     string
 }
 
 // Message is the current state of a message the bot posted, with the
@@ -189,6 +193,7 @@ type Ack struct {
 	EventID   string // events_api only
 	ViewID    string // view_submission / view_closed / block action in a view
 	At        time.Time
+	Conn      int // the connection that acked (numbered from 1 in the order they opened)
 }
 
 // Decode unmarshals the ack payload into v.

@@ -62,6 +62,10 @@ type Options struct {
 	// ReconnectWait bounds how long a send waits for a socket connection;
 	// default 5s.
 	ReconnectWait time.Duration
+	// Spread delivers envelopes round-robin over the open connections, as
+	// Slack spreads them over an app's connections (several replicas of
+	// one app). By default every envelope goes to the newest connection.
+	Spread bool
 	// PingInterval is how often the emulator pings each socket; default 5s.
 	// slack-go reconnects when it hears no ping for 30s.
 	PingInterval time.Duration
@@ -137,6 +141,7 @@ type Server struct {
 
 	tickets   map[string]bool
 	conns     []*wsConn
+	spreadN   int // envelopes sent under Options.Spread
 	connTotal int
 	pending   map[string]*pendingEnvelope
 	acked     map[string]bool

@@ -219,6 +219,11 @@ func (s *Server) waitConn(deadline time.Time) (*wsConn, error) {
 				break
 			}
 		}
+		if s.opts.Spread && c != nil {
+			open := slices.DeleteFunc(slices.Clone(s.conns), func(o *wsConn) bool { return o.closing })
+			c = open[s.spreadN%len(open)]
+			s.spreadN++
+		}
 		ch := s.changed
 		s.mu.Unlock()
 		if c != nil {
@@ -289,6 +294,7 @@ func (s *Server) send(typ string, payload any, extra map[string]any, meta Ack) (
 		ack.Type = typ
 		ack.Payload = got.payload
 		ack.Latency = got.at.Sub(sent)
+		ack.Conn = c.id
 		ack.At = s.now()
 		s.acks = append(s.acks, ack)
 		s.notifyLocked()

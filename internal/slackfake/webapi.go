@@ -596,8 +596,12 @@ func (s *Server) userJSONLocked(u *User) map[string]any {
 	if u.IsBot {
 		profile["bot_id"] = s.opts.BotID
 	}
+	team := s.opts.TeamID
+	if u.TeamID != "" {
+		team = u.TeamID
+	}
 	return map[string]any{
-		"id": u.ID, "team_id": s.opts.TeamID, "name": u.Name, "deleted": u.Deleted,
+		"id": u.ID, "team_id": team, "name": u.Name, "deleted": u.Deleted, "is_stranger": u.IsStranger,
 		"real_name": u.RealName, "tz": u.TZ, "tz_label": u.TZ, "tz_offset": u.TZOffset,
 		"is_bot": u.IsBot, "is_admin": u.IsAdmin, "is_owner": false, "is_primary_owner": false,
 		"is_restricted": u.IsRestricted, "is_ultra_restricted": u.IsUltraRestricted,

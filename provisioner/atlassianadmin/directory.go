@@ -58,6 +58,9 @@ type User struct {
 	// Products is set when UserQuery.Products asked for it: each product
 	// the user may use, with their last activity in it.
 	Products []ProductAccess
+	// ProductsMissing: the products were asked for and the search sent
+	// none at all (not an empty list): LastActiveDates has them.
+	ProductsMissing bool
 	// Groups is set when UserQuery.Groups asked for it: the groups the
 	// user is in, within the directory searched.
 	Groups []Group
@@ -269,6 +272,7 @@ func (p *Provider) EachUser(ctx context.Context, q UserQuery, fn func(User) erro
 	err = search(ctx, p, p.dirPath(p.dir)+"/users/search", body, func(a apiUser) bool {
 		var u User
 		if u, ferr = a.user(); ferr == nil {
+			u.ProductsMissing = q.Products && a.ProductAccess == nil
 			ferr = fn(u)
 		}
 		return ferr == nil

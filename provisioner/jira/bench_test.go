@@ -149,10 +149,16 @@ func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 	}
 }
 
+// seedStore is what seeding needs of a store, SQLite's or PostgreSQL's.
+type seedStore interface {
+	approvals.Store
+	PutAccount(ctx context.Context, provider, email, accountID string) error
+}
+
 // seedExpiring stores n active grants that all end at t0, each with the
 // membership jitbot added and the account id it looked up, and puts the
 // members in the fake.
-func seedExpiring(b *testing.B, f *atlassianfake.Server, db *store.DB, n int) {
+func seedExpiring(b *testing.B, f *atlassianfake.Server, db seedStore, n int) {
 	b.Helper()
 	ids := make([]string, n)
 	for i := range n {
@@ -180,7 +186,7 @@ func seedExpiring(b *testing.B, f *atlassianfake.Server, db *store.DB, n int) {
 				if err := tx.InsertGrant(g); err != nil {
 					return err
 				}
-				if err := tx.PutMembership(&approvals.MembershipRecord{Membership: g.Membership(), Origin: approvals.OriginBot, Since: r.StartsAt}); err != nil {
+				if _, err := tx.InsertMembership(&approvals.MembershipRecord{Membership: g.Membership(), Origin: approvals.OriginBot, Since: r.StartsAt}); err != nil {
 					return err
 				}
 			}

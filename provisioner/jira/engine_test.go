@@ -231,7 +231,7 @@ func TestEngine_Permanent403(t *testing.T) {
 func TestEngine_Drift(t *testing.T) {
 	reconcile := func(t *testing.T, e *engine, reportOnly bool) []approvals.DriftFinding {
 		t.Helper()
-		fs, err := e.svc.Reconcile(ctx, approvals.ReconcileOptions{ReportOnly: func(string, string) bool { return reportOnly }})
+		fs, err := e.svc.Reconcile(ctx, approvals.ReconcileOptions{Mode: repairOrReport(reportOnly)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,4 +328,15 @@ func TestEngine_Drift(t *testing.T) {
 			t.Fatal("report-only added the membership back")
 		}
 	})
+}
+
+// repairOrReport is the reconcile mode of the tests: report only, or
+// repair (remove leftovers and add back vanished memberships).
+func repairOrReport(reportOnly bool) func(provider, group string) string {
+	return func(string, string) string {
+		if reportOnly {
+			return policies.ReconcileReport
+		}
+		return policies.ReconcileRepair
+	}
 }

@@ -42,10 +42,23 @@ func (s *statStore) reset() {
 }
 
 func (s *statStore) Update(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	return s.timed(ctx, s.Store.Update, fn)
+}
+
+// UpdateDurable keeps the store's optional ability (approvals.DurableUpdater)
+// visible through the wrapper.
+func (s *statStore) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	if d, ok := s.Store.(approvals.DurableUpdater); ok {
+		return s.timed(ctx, d.UpdateDurable, fn)
+	}
+	return s.Update(ctx, fn)
+}
+
+func (s *statStore) timed(ctx context.Context, update func(context.Context, func(approvals.Tx) error) error, fn func(tx approvals.Tx) error) error {
 	called := time.Now()
 	var began time.Time
 	var t *statTx
-	err := s.Store.Update(ctx, func(tx approvals.Tx) error {
+	err := update(ctx, func(tx approvals.Tx) error {
 		began = time.Now()
 		t = &statTx{Tx: tx}
 		return fn(t)

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+)
+
+const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error, claims`
+
+func scanJob(s scanner) (*approvals.Job, error) {
+	var (
+		j          approvals.Job
+		kind, lane string
+		runAt      int64
+	)
+	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError, &j.Claims); err != nil {
+		return nil, err
+	}
+	j.Kind, j.Lane, j.RunAt = approvals.JobKind(kind), approvals.Lane(lane), fromMS(runAt)
+	return &j, nil
+}
+
+// scanJobs reads the jobs rows holds.
+func scanJobs(rows *sql.Rows, err error) ([]*approvals.Job, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*approvals.Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// EnqueueJob adds an outbox job; j.ID is set. A coalescing job is folded
+// into the newest pending job of its kind and key that no worker holds.
+func (t *Tx) EnqueueJob(j *approvals.Job) error {
+	if j.Lane == "" {
+		return errors.New("store: a job needs a lane")
+	}
+	now := ms(t.db.now())
+	if j.Coalesce && j.Key != "" {
+		var id int64
+		err := t.queryRow(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
+			updated_at = ?2 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_key WHERE job_key = ?3 AND job_key <> '' AND state = 'pending'
+			AND kind = ?4 AND lease_owner = '' ORDER BY id DESC LIMIT 1) RETURNING id`,
+			j.Note, now, j.Key, string(j.Kind)).Scan(&id)
+		if err == nil {
+			j.ID = id
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+	}
+	res, err := t.exec(`INSERT INTO jobs (kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, created_at, updated_at)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		string(j.Kind), string(j.Lane), j.Key, j.RequestID, j.GrantID, j.Ref, j.Note, j.Attempts, ms(j.RunAt), now, now)
+	if err != nil {
+		return err
+	}
+	j.ID, err = res.LastInsertId()
+	return err
+}
+
+// skipClause returns "AND id NOT IN (…)" for ids, and its arguments.
+func skipClause(col string, ids []int64) (string, []any) {
+	if len(ids) == 0 {
+		return "", nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return " AND " + col + " NOT IN (" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")", args
+}
+
+// ClaimJobs leases the due jobs of a lane. It reads the partial index
+// jobs_due in run_at order; the key check is one lookup in jobs_key.
+func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner string, leaseUntil time.Time, skip []int64) ([]*approvals.Job, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	skipSQL, skipArgs := skipClause("j.id", skip)
+	args := []any{owner, ms(leaseUntil), ms(t.db.now()), string(lane), ms(now), ms(now), owner}
+	args = append(args, skipArgs...)
+	args = append(args, limit)
+	rows, err := t.query(`UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?, claims = claims + 1 WHERE id IN (
+		SELECT j.id FROM jobs j INDEXED BY jobs_due WHERE j.state = 'pending' AND j.lane = ? AND j.run_at <= ?
+		AND (j.lease_until <= ? OR j.lease_owner = ?)`+skipSQL+`
+		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
+			WHERE k.job_key = j.job_key AND k.state = 'pending' AND k.job_key <> '' AND k.id < j.id))
+		ORDER BY j.run_at, j.id LIMIT ?) RETURNING `+jobCols, args...)
+	out, err := scanJobs(rows, err)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(a, b int) bool {
+		if !out[a].RunAt.Equal(out[b].RunAt) {
+			return out[a].RunAt.Before(out[b].RunAt)
+		}
+		return out[a].ID < out[b].ID
+	})
+	return out, nil
+}
+
+// NextJobAt returns the earliest run_at after now of a lane's pending jobs
+// not in skip: one range read of jobs_due.
+func (t *Tx) NextJobAt(lane approvals.Lane, now time.Time, skip []int64) (time.Time, bool, error) {
+	skipSQL, skipArgs := skipClause("id", skip)
+	var v sql.NullInt64
+	args := append([]any{string(lane), ms(now)}, skipArgs...)
+	err := t.queryRow(`SELECT min(run_at) FROM jobs INDEXED BY jobs_due WHERE state = 'pending' AND lane = ? AND run_at > ?`+skipSQL, args...).Scan(&v)
+	if err != nil || !v.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(v.Int64), true, nil
+}
+
+// PendingJobs returns every pending job of a lane ("" for all), oldest
+// first (tests and the CLI).
+func (t *Tx) PendingJobs(lane approvals.Lane) ([]*approvals.Job, error) {
+	return scanJobs(t.query(`SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane)))
+}
+
+// CompleteJob marks a job done. Completing a job that is not pending is a conflict.
+func (t *Tx) CompleteJob(id int64) error {
+	return t.casExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`, ms(t.db.now()), id)
+}
+
+// RetryJob schedules another attempt.
+func (t *Tx) RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error {
+	return t.casExec(`UPDATE jobs SET attempts=?, run_at=?, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
+		attempts, ms(runAt), lastErr, ms(t.db.now()), id)
+}
+
+// DeferJob puts a job back until runAt without counting an attempt.
+func (t *Tx) DeferJob(id int64, runAt time.Time, why string) error {
+	return t.casExec(`UPDATE jobs SET run_at=?, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
+		ms(runAt), why, ms(t.db.now()), id)
+}
+
+// FailJob gives up on a job.
+func (t *Tx) FailJob(id int64, lastErr string) error {
+	return t.casExec(`UPDATE jobs SET state='failed', attempts=attempts+1, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
+		lastErr, ms(t.db.now()), id)
+}
+
+// ReleaseJobs lets go of owner's leases on pending jobs.
+func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	in, args := skipClause("id", ids) // " AND id NOT IN (…)"
+	in = strings.Replace(in, "NOT IN", "IN", 1)
+	_, err := t.exec(`UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE state = 'pending' AND lease_owner = ?`+in,
+		append([]any{owner}, args...)...)
+	return err
+}
+
+// HurryGrantJobs makes a grant's pending jobs due now.
+func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
+	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND grant_id <> '' AND state = 'pending' AND run_at > ?`,
+		ms(now), ms(t.db.now()), grantID, ms(now))
+	return err
+}
