@@ -14,6 +14,7 @@ func (s *Server) routeJira() {
 	s.mux.HandleFunc("GET /rest/api/3/user/search", s.jiraUserSearch)
 	s.mux.HandleFunc("GET /rest/api/3/group/bulk", s.jiraGroupBulk)
 	s.mux.HandleFunc("GET /rest/api/3/group/member", s.jiraGroupMembers)
+	s.mux.HandleFunc("GET /rest/api/3/user/groups", s.jiraUserGroups)
 	s.mux.HandleFunc("POST /rest/api/3/group/user", s.jiraAddUser)
 	s.mux.HandleFunc("DELETE /rest/api/3/group/user", s.jiraRemoveUser)
 }
@@ -164,6 +165,32 @@ func (s *Server) jiraGroupMembers(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, jiraPage{IsLast: to >= len(found), MaxResults: n, StartAt: from, Total: len(found),
 		Self: s.srv.URL + r.URL.RequestURI(), Values: out})
+}
+
+// jiraUserGroups answers GET /rest/api/3/user/groups: the groups one
+// account is in (GroupName: groupId, name, self), as Jira lists them.
+func (s *Server) jiraUserGroups(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("accountId")
+	type groupName struct {
+		GroupID string `json:"groupId"`
+		Name    string `json:"name"`
+		Self    string `json:"self"`
+	}
+	s.mu.Lock()
+	if s.users.get(id) == nil {
+		s.mu.Unlock()
+		writeJiraError(w, http.StatusNotFound, "User does not exist or you do not have permission to see it.")
+		return
+	}
+	out := []groupName{}
+	for gid, members := range s.members {
+		if g := s.groups[gid]; g != nil && members[id] {
+			out = append(out, groupName{GroupID: g.ID, Name: g.Name, Self: s.srv.URL + "/rest/api/3/group?groupId=" + g.ID})
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) jiraAddUser(w http.ResponseWriter, r *http.Request) {

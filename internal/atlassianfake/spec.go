@@ -39,6 +39,7 @@ var JiraPaths = []string{
 	"/rest/api/3/group/bulk",
 	"/rest/api/3/group/member",
 	"/rest/api/3/group/user",
+	"/rest/api/3/user/groups",
 	"/rest/api/3/user/search",
 }
 

@@ -307,13 +307,23 @@ func (p *Provider) IsMember(ctx context.Context, m approvals.Membership) (bool, 
 	return member, err
 }
 
+// isMemberID asks for the account's groups (GET /rest/api/3/user/groups):
+// one request, where paging the group's members would take one per fifty
+// members when the person is not in it.
 func (p *Provider) isMemberID(ctx context.Context, gid, aid string) (bool, error) {
-	found := false
-	err := p.eachMember(ctx, gid, func(u member) bool {
-		found = u.AccountID == aid
-		return !found
-	})
-	return found, err
+	var groups []struct {
+		GroupID string `json:"groupId"`
+	}
+	if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/user/groups",
+		Query: url.Values{"accountId": {aid}}}, &groups); err != nil {
+		return false, err
+	}
+	for _, g := range groups {
+		if g.GroupID == gid {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 type member struct {

@@ -284,3 +284,34 @@ func TestMembers(t *testing.T) {
 		t.Errorf("unknown group: got %v, want the provider's own error", err)
 	}
 }
+
+// Whether a person is in a group is one request (their groups), however
+// large the group: paging a thousand members would be twenty.
+func TestProvider_IsMemberOneRequest(t *testing.T) {
+	f := newFake(t)
+	f.AddGroup("jira-admins")
+	for i := range 1000 {
+		email := fmt.Sprintf("member%04d@example.com", i)
+		f.AddUser(email)
+		f.SetMember("jira-admins", email, true)
+	}
+	f.AddUser("alice@example.com")
+	p := newProvider(t, f, nil, nil)
+	if _, err := p.IsMember(ctx, mem("jira-admins", "member0999@example.com")); err != nil { // warm the group and account caches
+		t.Fatal(err)
+	}
+	if _, err := p.AccountID(ctx, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	before := f.Requests()
+	in, err := p.IsMember(ctx, mem("jira-admins", "alice@example.com"))
+	if err != nil || in {
+		t.Fatalf("alice in jira-admins: %v %v, want false", in, err)
+	}
+	if n := f.Requests() - before; n != 1 {
+		t.Errorf("requests to learn alice is not in a group of 1,000: %d, want 1", n)
+	}
+	if in, err := p.IsMember(ctx, mem("jira-admins", "member0500@example.com")); err != nil || !in {
+		t.Errorf("member0500 in jira-admins: %v %v, want true", in, err)
+	}
+}
