@@ -17,6 +17,23 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	return r, err
 }
 
+// GetMany returns the requests ids, in their order, in one read.
+func (s *Service) GetMany(ctx context.Context, ids []string) ([]*Request, error) {
+	out := make([]*Request, 0, len(ids))
+	err := s.store.View(ctx, func(tx Tx) error {
+		out = out[:0]
+		for _, id := range ids {
+			r, err := tx.GetRequest(id)
+			if err != nil {
+				return notFound(err, id)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // RequestView is a request with everything its messages show, read in one
 // transaction so that no part is newer than another.
 type RequestView struct {

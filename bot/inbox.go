@@ -31,8 +31,10 @@ func homeID(email string) string  { return "home:" + email }
 
 // inboxJob asks for an approver's inbox to be looked at. Pending jobs of one
 // approver fold into one: a burst of requests is placed in one pass.
-func inboxJob(email string) *approvals.Job {
-	return &approvals.Job{Kind: jobInbox, Lane: approvals.LaneMessage, Key: inboxID(email), Ref: email, Coalesce: true}
+// changed is the request whose notification asked: the pages that list it
+// are refreshed (the ids of folded jobs add up in Note).
+func inboxJob(email, changed string) *approvals.Job {
+	return &approvals.Job{Kind: jobInbox, Lane: approvals.LaneMessage, Key: inboxID(email), Ref: email, Note: changed, Coalesce: true}
 }
 
 // homeJobIfOpen returns a job that republishes email's App Home, or nil
@@ -96,8 +98,16 @@ func (b *Bot) runInbox(ctx context.Context, j *approvals.Job) error {
 	if pages, err = b.pages(ctx, email); err != nil {
 		return err
 	}
+	// Only the pages that list a request that changed, or that this run
+	// added to, are read again: a decision edits one page, not all of them.
+	touched, err := b.touchedPages(ctx, email, j.Notes(), unplaced)
+	if err != nil {
+		return err
+	}
 	for _, p := range pages {
-		errs = append(errs, b.refreshPage(ctx, email, p))
+		if touched == nil || touched[p.TS] {
+			errs = append(errs, b.refreshPage(ctx, email, p))
+		}
 	}
 	if j, err := b.homeJobIfOpen(ctx, email); err != nil {
 		errs = append(errs, err)
@@ -105,6 +115,31 @@ func (b *Bot) runInbox(ctx context.Context, j *approvals.Job) error {
 		errs = append(errs, b.runHome(ctx, j))
 	}
 	return soonest(errs...)
+}
+
+// touchedPages returns the pages (by ts) that list one of the requests
+// changed or placed, or nil when the job does not say (refresh them all).
+func (b *Bot) touchedPages(ctx context.Context, email string, changed []string, placed []*approvals.Request) (map[string]bool, error) {
+	if len(changed) == 0 {
+		return nil, nil
+	}
+	ids := slices.Clone(changed)
+	for _, r := range placed {
+		ids = append(ids, r.ID)
+	}
+	out := map[string]bool{}
+	for _, id := range ids {
+		refs, err := b.msgs.Messages(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range refs {
+			if m.Role == roleDigest && m.Person == email {
+				out[m.TS] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // cardFor posts an approver's card under the request's lock, so that a
@@ -238,16 +273,15 @@ func (b *Bot) refreshPage(ctx context.Context, email string, page MessageRef) er
 	if err != nil {
 		return err
 	}
-	var rs []*approvals.Request
+	var ids []string
 	for _, m := range entries {
-		if m.Role != roleDigest {
-			continue
+		if m.Role == roleDigest {
+			ids = append(ids, m.RequestID)
 		}
-		r, err := b.svc.Get(ctx, m.RequestID)
-		if err != nil {
-			return err
-		}
-		rs = append(rs, r)
+	}
+	rs, err := b.svc.GetMany(ctx, ids) // one read for the page
+	if err != nil {
+		return err
 	}
 	items, err := b.pageItems(ctx, rs)
 	if err != nil {

@@ -96,7 +96,7 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	}
 	var jobs []*approvals.Job
 	for _, email := range sortedSet(inbox) {
-		jobs = append(jobs, inboxJob(email))
+		jobs = append(jobs, inboxJob(email, s.Req.ID))
 	}
 	if j, err := b.homeJobIfOpen(ctx, s.Req.Requester); err != nil {
 		errs = append(errs, err)
