@@ -93,8 +93,39 @@ func (g *gatedMember) IsMember(ctx context.Context, m approvals.Membership) (boo
 // Item 2: two processes on one database both run the same provision job
 // (a rolling deploy: the first one's lease ran out). The slower one sees the
 // faster one's add as pre-existing; it must not turn the bot's record into
-// standing access.
+// standing access. Both ways a provider is asked: membership first, then
+// the add (AskFirst), or the add's own answer (AddAnswers, approvals.Adder).
 func TestIntegrity2_NeverStandingOverBot(t *testing.T) {
+	t.Run("AskFirst", func(t *testing.T) {
+		slow := &gatedMember{gate: make(chan struct{}), reached: make(chan struct{})}
+		neverStandingOverBot(t, func(p approvals.Provisioner) (approvals.Provisioner, chan struct{}, chan struct{}) {
+			slow.Provisioner = p
+			return slow, slow.gate, slow.reached
+		}, 1) // the slower one cannot tell who added it, and says so
+	})
+	t.Run("AddAnswers", func(t *testing.T) {
+		slow := &gatedAdder{gate: make(chan struct{}), reached: make(chan struct{})}
+		neverStandingOverBot(t, func(p approvals.Provisioner) (approvals.Provisioner, chan struct{}, chan struct{}) {
+			slow.Provisioner = p
+			return slow, slow.gate, slow.reached
+		}, 1) // the slower one cannot tell who added it, and says so
+	})
+}
+
+// gatedAdder makes Add wait at a gate, after jitbot wrote its intent.
+type gatedAdder struct {
+	approvals.Provisioner // an approvals.Adder
+	gate                  chan struct{}
+	reached               chan struct{}
+}
+
+func (g *gatedAdder) Add(ctx context.Context, m approvals.Membership) (bool, error) {
+	close(g.reached)
+	<-g.gate
+	return g.Provisioner.(approvals.Adder).Add(ctx, m)
+}
+
+func neverStandingOverBot(t *testing.T, gated func(approvals.Provisioner) (approvals.Provisioner, chan struct{}, chan struct{}), wantAlerts int) {
 	path := filepath.Join(t.TempDir(), "jitbot.db")
 	ctx := context.Background()
 	open := func(now time.Time, prov func(approvals.Provisioner) approvals.Provisioner) (*approvals.Service, *store.DB) {
@@ -109,22 +140,26 @@ func TestIntegrity2_NeverStandingOverBot(t *testing.T) {
 		return approvals.New(approvals.Config{Store: db, Policy: e.policy, Clock: clock,
 			Providers: map[string]approvals.Provisioner{"jira": prov(dry), "dryrun": dry}}), db
 	}
-	slow := &gatedMember{gate: make(chan struct{}), reached: make(chan struct{})}
-	a, db := open(t0, func(p approvals.Provisioner) approvals.Provisioner { slow.Provisioner = p; return slow })
+	var gate, reached chan struct{}
+	a, db := open(t0, func(p approvals.Provisioner) approvals.Provisioner {
+		slow, g, r := gated(p)
+		gate, reached = g, r
+		return slow
+	})
 	r, err := a.Submit(ctx, approvals.SubmitInput{Requester: "alice@example.com", Resource: "confluence-finance", Duration: 2 * time.Hour, Reason: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); a.RunJobs(ctx) }()
-	<-slow.reached // a holds the job, before its check of the membership
+	<-reached // a holds the job, before it asks the provider
 
 	// b starts when a's lease has run out, and does the whole job.
 	b, _ := open(t0.Add(10*time.Minute), func(p approvals.Provisioner) approvals.Provisioner { return p })
 	if _, err := b.RunJobs(ctx); err != nil {
 		t.Fatal(err)
 	}
-	close(slow.gate) // a goes on: the person is a member now
+	close(gate) // a goes on: the person is a member now
 	<-done
 
 	var origin string
@@ -137,6 +172,11 @@ func TestIntegrity2_NeverStandingOverBot(t *testing.T) {
 	gs, _ := b.Grants(ctx, r.ID)
 	if gs[0].Standing {
 		t.Error("the grant says the membership was standing")
+	}
+	var alerts int
+	db.ReadDB().QueryRow(`SELECT count(*) FROM audit_events WHERE action = ? AND reason LIKE '%no record of who added it%'`, approvals.ActionAlert).Scan(&alerts)
+	if alerts != wantAlerts {
+		t.Errorf("alerts about the membership: got %d, want %d", alerts, wantAlerts)
 	}
 }
 

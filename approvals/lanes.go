@@ -10,14 +10,15 @@ import (
 )
 
 // Run is the engine's background work until ctx ends: start-up recovery,
-// then three loops side by side, none of which waits for another:
+// then four loops side by side, none of which waits for another:
 //
 //   - the expiry sweep, on its own timer (the next request deadline, never
 //     longer than the sweep interval);
 //   - the access lane: provisioning, revocation and the other access
 //     changes, on Workers workers;
 //   - the message lane: notifications and alerts, on MessageWorkers
-//     workers.
+//     workers;
+//   - the look-ups ahead of approval (prepare.go), one at a time.
 //
 // Each lane's workers pull jobs continuously: there is no batch that a slow
 // job holds up.
@@ -36,6 +37,7 @@ func (s *Service) Run(ctx context.Context) error {
 		sweep,
 		func(ctx context.Context) { s.runLane(ctx, LaneAccess, s.workers, s.wakeAccess, 0) },
 		func(ctx context.Context) { s.runLane(ctx, LaneMessage, s.messageWorkers, s.wakeMessage, messageGather) },
+		s.runPrepare,
 	} {
 		wg.Add(1)
 		go func() {

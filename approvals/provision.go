@@ -56,51 +56,9 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 	standing := false
 	switch {
 	case rec == nil:
-		member, err := prov.IsMember(ctx, m)
+		standing, err = s.addFirst(ctx, j, r, g, m, prov)
 		if err != nil {
 			return err
-		}
-		origin, doubt := OriginBot, ""
-		if member {
-			origin = OriginStanding
-			if j.Claims > 1 {
-				// An earlier attempt of this very job may have added it
-				// and its record been lost (a power cut, a restored
-				// backup): standing access would never be removed, so
-				// jitbot treats it as its own and says so.
-				origin = OriginBot
-				doubt = fmt.Sprintf("%s was already in %s when jitbot retried adding them for request %s, and jitbot has no record of who added it: "+
-					"an earlier attempt may have, its record lost. jitbot will remove it when the grant ends; if it was there before the grant, add it back then",
-					m.Person, m.Group, short(r.ID))
-			}
-		}
-		// The intent is on disk before the provider is called, and never
-		// overwrites a record another process wrote meanwhile.
-		err = s.durable(ctx, func(tx Tx) error {
-			inserted, err := tx.InsertMembership(&MembershipRecord{Membership: m, Origin: origin, Since: s.now()})
-			if err != nil {
-				return err
-			}
-			if !inserted {
-				existing, err := tx.GetMembership(m)
-				if err != nil {
-					return err
-				}
-				origin, doubt = existing.Origin, ""
-			}
-			if doubt != "" {
-				return s.RaiseAlertTx(tx, r.ID, m.Person, doubt, map[string]string{"grant_id": g.ID})
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		standing = origin == OriginStanding
-		if !standing {
-			if err := prov.AddMember(ctx, m); err != nil {
-				return err
-			}
 		}
 	case rec.Origin == OriginStanding:
 		standing = true
@@ -147,6 +105,64 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 		s.poke()
 	}
 	return err
+}
+
+// addFirst provisions m when jitbot has no record of it: it writes its
+// intent (origin bot) to disk, adds, and learns from the add whether the
+// membership was there before (an Adder's answer: one provider call where
+// asking first takes two; else IsMember, then AddMember). "Already a
+// member" makes the record standing
+// only when nothing else can have added it: this is the job's first claim
+// and no worker has taken the job since (a lease that ran out while the
+// add was under way lets another process do the same job, and its add
+// must not read as standing access). Otherwise jitbot keeps it as its own,
+// to be removed at the deadline, and alerts IT, as provision does.
+func (s *Service) addFirst(ctx context.Context, j *Job, r *Request, g *Grant, m Membership, prov Provisioner) (standing bool, err error) {
+	inserted := false
+	origin := OriginBot
+	if err := s.durable(ctx, func(tx Tx) error {
+		inserted, err = tx.InsertMembership(&MembershipRecord{Membership: m, Origin: OriginBot, Since: s.now()})
+		if err != nil || inserted {
+			return err
+		}
+		existing, err := tx.GetMembership(m)
+		if err != nil {
+			return err
+		}
+		origin = existing.Origin
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	if origin == OriginStanding {
+		return true, nil // another process recorded it meanwhile
+	}
+	already, err := add(ctx, prov, m)
+	if err != nil || !already || !inserted {
+		return false, err
+	}
+	err = s.store.Update(ctx, func(tx Tx) error {
+		held, err := tx.HoldsJob(j.ID, j.Claims)
+		if err != nil {
+			return err
+		}
+		if j.Claims == 1 && held {
+			if err := tx.DeleteMembership(m); err != nil {
+				return err
+			}
+			_, err := tx.InsertMembership(&MembershipRecord{Membership: m, Origin: OriginStanding, Since: s.now()})
+			standing = err == nil
+			return err
+		}
+		doubt := fmt.Sprintf("%s was already in %s when jitbot added them for request %s, and jitbot has no record of who added it: "+
+			"an earlier attempt of the same change may have. jitbot will remove it when the grant ends; if it was there before the grant, add it back then",
+			m.Person, m.Group, short(r.ID))
+		return s.RaiseAlertTx(tx, r.ID, m.Person, doubt, map[string]string{"grant_id": g.ID})
+	})
+	if err != nil {
+		return false, err
+	}
+	return standing, nil
 }
 
 // setClock starts r's grant time now.

@@ -32,6 +32,43 @@ type Provisioner interface {
 	IsMember(ctx context.Context, m Membership) (bool, error)
 }
 
+// An Adder is a Provisioner whose add tells whether the person was a member
+// already (Jira and the Admin API refuse to add a member twice and say so).
+// Provisioning then asks the provider once, not twice (IsMember, then
+// AddMember): under a provider's rate limit that is a third of the requests
+// an approval waits for.
+type Adder interface {
+	// Add adds m and reports whether m was a member before the call.
+	Add(ctx context.Context, m Membership) (already bool, err error)
+}
+
+// add adds m through p and reports whether m was a member already: p's own
+// answer when it is an Adder, else AddAsking.
+func add(ctx context.Context, p Provisioner, m Membership) (already bool, err error) {
+	if a, ok := p.(Adder); ok {
+		return a.Add(ctx, m)
+	}
+	return AddAsking(ctx, p, m)
+}
+
+// AddAsking adds m through a provider that is not an Adder: it asks
+// IsMember, then adds a person who is not a member.
+func AddAsking(ctx context.Context, p Provisioner, m Membership) (already bool, err error) {
+	member, err := p.IsMember(ctx, m)
+	if err != nil || member {
+		return member, err
+	}
+	return false, p.AddMember(ctx, m)
+}
+
+// A Preparer looks up, ahead of any change, what adding or removing m will
+// need from the provider (account and group ids), so that the change waits
+// for one call when it comes. It is asked when a request is filed, best
+// effort: an error is logged and the change looks it up again.
+type Preparer interface {
+	Prepare(ctx context.Context, m Membership) error
+}
+
 // permanentError marks an error that retrying will not fix.
 type permanentError struct{ err error }
 

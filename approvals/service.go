@@ -92,7 +92,8 @@ type Service struct {
 	holds  map[int64]time.Duration // jobs whose outcome could not be recorded
 
 	wakeSweep, wakeAccess, wakeMessage chan struct{}
-	keyLocks                           sync.Map // membership key → *sync.Mutex
+	prep                               chan Membership // lookups ahead of approval (prepare.go)
+	keyLocks                           sync.Map        // membership key → *sync.Mutex
 }
 
 // New returns a Service.
@@ -121,6 +122,7 @@ func New(cfg Config) *Service {
 		wakeSweep:      make(chan struct{}, 1),
 		wakeAccess:     make(chan struct{}, 1),
 		wakeMessage:    make(chan struct{}, 1),
+		prep:           make(chan Membership, prepareQueue),
 	}
 	if s.clock == nil {
 		s.clock = clockwork.NewRealClock()

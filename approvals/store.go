@@ -90,6 +90,12 @@ type Tx interface {
 	DeferJob(id int64, runAt time.Time, why string) error
 	// FailJob gives up on a job.
 	FailJob(id int64, lastErr string) error
+	// HoldsJob reports whether job id is still pending and no worker has
+	// taken it since the claim numbered claims (Job.Claims): the holder of a
+	// lease that ran out learns that another worker may be doing its work.
+	// On a store shared by processes it locks the job's row until the
+	// transaction ends.
+	HoldsJob(id int64, claims int) (bool, error)
 	// ReleaseJobs lets go of owner's leases on the pending jobs ids (a
 	// lane stopping with jobs claimed): another worker may take them at once.
 	ReleaseJobs(owner string, ids []int64) error

@@ -150,6 +150,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 	s.log.Info("request submitted", zap.String("request_id", r.ID), zap.String("requester", r.Requester),
 		zap.String("resource", r.Resource), zap.String("rule", r.Rule), zap.String("state", string(r.State)))
 	s.poke()
+	s.prepare(r)
 	return r, nil
 }
 

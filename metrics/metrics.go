@@ -59,7 +59,7 @@ func New() *Metrics {
 	m.expiryLag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "jitbot_expiry_lag_seconds",
 		Help: "Time from a grant's end (its deadline, release or revocation) to its membership being removed.", Buckets: lagBuckets})
 	m.provCalls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jitbot_provider_calls_total",
-		Help: "Provider calls by provider, operation (add, remove, is_member) and outcome (ok, error, permanent)."},
+		Help: "Provider calls by provider, operation (add, remove, is_member, members, prepare) and outcome (ok, error, permanent)."},
 		[]string{"provider", "operation", "outcome"})
 	m.provSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jitbot_provider_call_seconds",
 		Help: "Provider call latency, rate-limit waits included.", Buckets: latencyBuckets}, []string{"provider", "operation"})
@@ -191,6 +191,11 @@ type provider struct {
 	p    approvals.Provisioner
 }
 
+var (
+	_ approvals.Adder    = (*provider)(nil)
+	_ approvals.Preparer = (*provider)(nil)
+)
+
 func (w *provider) observe(op string, start time.Time, err error) {
 	outcome := "ok"
 	switch {
@@ -207,6 +212,34 @@ func (w *provider) AddMember(ctx context.Context, mb approvals.Membership) error
 	start := time.Now()
 	err := w.p.AddMember(ctx, mb)
 	w.observe("add", start, err)
+	return err
+}
+
+// Add keeps the provider's one-call add (approvals.Adder) and counts it as
+// an add; a provider without one is asked IsMember, then AddMember, each
+// counted.
+func (w *provider) Add(ctx context.Context, mb approvals.Membership) (bool, error) {
+	a, ok := w.p.(approvals.Adder)
+	if !ok {
+		return approvals.AddAsking(ctx, w, mb)
+	}
+	start := time.Now()
+	already, err := a.Add(ctx, mb)
+	w.observe("add", start, err)
+	return already, err
+}
+
+// Prepare keeps the provider's look-ups ahead of approval
+// (approvals.Preparer), counted as "prepare"; without one there is nothing
+// to do.
+func (w *provider) Prepare(ctx context.Context, mb approvals.Membership) error {
+	p, ok := w.p.(approvals.Preparer)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	err := p.Prepare(ctx, mb)
+	w.observe("prepare", start, err)
 	return err
 }
 

@@ -195,3 +195,49 @@ func TestDeploy_AlertRulesAndDashboard(t *testing.T) {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 }
+
+// adderProvider answers its add with whether the person was a member, and
+// looks ahead (approvals.Adder, approvals.Preparer).
+type adderProvider struct{ nopProvider }
+
+func (adderProvider) Add(context.Context, approvals.Membership) (bool, error) { return true, nil }
+func (adderProvider) Prepare(context.Context, approvals.Membership) error     { return nil }
+
+// The counting wrapper keeps a provider's one-call add and its look-ups
+// ahead: provisioning through it makes one add, no membership read. A
+// provider without them is asked IsMember, then AddMember, each counted.
+func TestMetrics_ProviderKeepsAbilities(t *testing.T) {
+	m := metrics.New()
+	ctx := context.Background()
+	one := m.Provider("jira", adderProvider{}).(approvals.Adder)
+	if already, err := one.Add(ctx, approvals.Membership{}); err != nil || !already {
+		t.Fatalf("Add through the wrapper: %v %v", already, err)
+	}
+	if err := m.Provider("jira", adderProvider{}).(approvals.Preparer).Prepare(ctx, approvals.Membership{}); err != nil {
+		t.Fatal(err)
+	}
+	asking := m.Provider("dryrun", nopProvider{}).(approvals.Adder)
+	if already, err := asking.Add(ctx, approvals.Membership{}); err != nil || !already {
+		t.Fatalf("Add through the wrapper of a provider that asks first: %v %v", already, err)
+	}
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`jitbot_provider_calls_total{operation="add",outcome="ok",provider="jira"} 1`,
+		`jitbot_provider_calls_total{operation="prepare",outcome="ok",provider="jira"} 1`,
+		`jitbot_provider_calls_total{operation="is_member",outcome="ok",provider="dryrun"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), `operation="is_member",outcome="ok",provider="jira"`) {
+		t.Error("the one-call add asked IsMember too")
+	}
+}

@@ -38,6 +38,7 @@ type DryRun struct {
 var (
 	_ approvals.Provisioner  = (*DryRun)(nil)
 	_ approvals.MemberLister = (*DryRun)(nil)
+	_ approvals.Adder        = (*DryRun)(nil)
 )
 
 // NewDryRun returns a dry-run provider. A nil ledger keeps memberships in memory.
@@ -53,13 +54,20 @@ func NewDryRun(l Ledger, log *zap.Logger) *DryRun {
 
 // AddMember records that m would be added.
 func (d *DryRun) AddMember(ctx context.Context, m approvals.Membership) error {
+	_, err := d.Add(ctx, m)
+	return err
+}
+
+// Add records that m would be added and reports whether the ledger held it
+// already (approvals.Adder).
+func (d *DryRun) Add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	changed, err := d.ledger.DryRunAdd(ctx, m)
 	if err != nil {
-		return err
+		return false, err
 	}
 	d.log.Info("dry run: would add member", zap.String("provider", m.Provider), zap.String("group", m.Group),
 		zap.String("person", m.Person), zap.Bool("changed", changed))
-	return nil
+	return !changed, nil
 }
 
 // RemoveMember records that m would be removed.

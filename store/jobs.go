@@ -138,6 +138,16 @@ func (t *Tx) CompleteJob(id int64) error {
 	return t.casExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`, ms(t.db.now()), id)
 }
 
+// HoldsJob reports whether job id is pending with the given claim count.
+func (t *Tx) HoldsJob(id int64, claims int) (bool, error) {
+	var n int
+	err := t.queryRow(`SELECT claims FROM jobs WHERE id = ? AND state = 'pending'`, id).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && n == claims, err
+}
+
 // RetryJob schedules another attempt.
 func (t *Tx) RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error {
 	return t.casExec(`UPDATE jobs SET attempts=?, run_at=?, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,

@@ -65,7 +65,8 @@ func TestHealth_Endpoints(t *testing.T) {
 	waitUntil(t, func() bool {
 		_, body := get(t, base+"/metrics")
 		return strings.Contains(body, `jitbot_requests{state="active"} 1`) &&
-			strings.Contains(body, `jitbot_jobs_total{kind="provision",lane="access",outcome="done"} 1`)
+			strings.Contains(body, `jitbot_jobs_total{kind="provision",lane="access",outcome="done"} 1`) &&
+			strings.Contains(body, `jitbot_slack_calls_total{method="chat.postMessage",outcome="ok"}`) // the message lane runs on its own
 	})
 	_, body := get(t, base+"/metrics")
 	for _, want := range []string{"jitbot_socket_ack_seconds", `jitbot_slack_calls_total{method="chat.postMessage",outcome="ok"}`,

@@ -55,6 +55,7 @@ func Run(t *testing.T, open Opener) {
 		{"RollbackLeavesNothing", testRollback},
 		{"JobClaimOrderAndLimit", testClaimOrder},
 		{"JobLease", testLease},
+		{"JobHolds", testHoldsJob},
 		{"JobSkip", testSkip},
 		{"JobKeyOrder", testKeyOrder},
 		{"JobCoalesce", testCoalesce},
@@ -663,6 +664,47 @@ func testLease(t *testing.T, open func() Store) {
 	}
 	if got := claim(t, s, approvals.LaneAccess, t0.Add(time.Hour), 10, "dead", nil); len(got) != 0 {
 		t.Errorf("a done job claimed: %v", jobIDs(got))
+	}
+}
+
+// holds asks HoldsJob in a write transaction, as provisioning does.
+func holds(t *testing.T, s Store, id int64, claims int) bool {
+	t.Helper()
+	var held bool
+	update(t, s, func(tx approvals.Tx) error {
+		var err error
+		held, err = tx.HoldsJob(id, claims)
+		return err
+	})
+	return held
+}
+
+func testHoldsJob(t *testing.T, open func() Store) {
+	s := open()
+	ids := enqueue(t, s, &approvals.Job{Kind: approvals.JobProvision, RunAt: t0})
+	first := claim(t, s, approvals.LaneAccess, t0, 10, "slow", nil)
+	if len(first) != 1 || !holds(t, s, ids[0], first[0].Claims) {
+		t.Fatalf("the holder of the only claim: got %d jobs, holds=false, want it held", len(first))
+	}
+	// Its lease runs out and another process takes the job: the first
+	// holder no longer holds it, the second does.
+	other := open()
+	second := claim(t, other, approvals.LaneAccess, t0.Add(time.Hour), 10, "fast", nil)
+	if len(second) != 1 {
+		t.Fatalf("after the lease: got %d jobs, want 1", len(second))
+	}
+	if holds(t, s, ids[0], first[0].Claims) {
+		t.Error("the first claim still holds the job after another worker took it")
+	}
+	if !holds(t, other, ids[0], second[0].Claims) {
+		t.Error("the second claim does not hold the job")
+	}
+	update(t, other, func(tx approvals.Tx) error { return tx.CompleteJob(ids[0]) })
+	if holds(t, other, ids[0], second[0].Claims) {
+		t.Error("a done job is still held")
+	}
+	if holds(t, s, 1<<40, 1) {
+		t.Error("a job that does not exist is held")
 	}
 }
 

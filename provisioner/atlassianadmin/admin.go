@@ -85,6 +85,8 @@ type group struct{ id, dir string }
 var (
 	_ approvals.Provisioner  = (*Provider)(nil)
 	_ approvals.MemberLister = (*Provider)(nil)
+	_ approvals.Adder        = (*Provider)(nil)
+	_ approvals.Preparer     = (*Provider)(nil)
 )
 
 // New returns a provider. It does not call the API; CheckGroups does.
@@ -234,31 +236,48 @@ func (p *Provider) membershipsPath(g group) string {
 
 // AddMember adds m.Person to m.Group. An existing membership is success.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
+	_, err := p.Add(ctx, m)
+	return err
+}
+
+// Add adds m.Person to m.Group and reports whether the API answered that
+// they were a member already (approvals.Adder).
+func (p *Provider) Add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
-		return err
+		return false, err
 	}
 	aid, err := p.AccountID(ctx, m.Person)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.membershipsPath(g), Body: map[string]string{"accountId": aid}}, nil)
 	e, isAPI := atlassian.AsError(err)
 	switch {
 	case err == nil:
 		p.log.Info("added to group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
+		return false, nil
 	case isAPI && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already"):
 		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
+		return true, nil
 	case isAPI && e.Status == http.StatusNotFound:
 		if _, exists, ferr := p.groups.Refresh(ctx, m.Group); ferr != nil {
-			return ferr
+			return false, ferr
 		} else if !exists {
-			return p.groups.Deleted(m.Group, e)
+			return false, p.groups.Deleted(m.Group, e)
 		}
-		return approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
+		return false, approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
 	}
+	return false, err
+}
+
+// Prepare looks up the group's and the person's ids, each cached
+// (approvals.Preparer).
+func (p *Provider) Prepare(ctx context.Context, m approvals.Membership) error {
+	if _, err := p.groups.Get(ctx, m.Group); err != nil {
+		return err
+	}
+	_, err := p.AccountID(ctx, m.Person)
 	return err
 }
 

@@ -63,6 +63,8 @@ type Provider struct {
 var (
 	_ approvals.Provisioner  = (*Provider)(nil)
 	_ approvals.MemberLister = (*Provider)(nil)
+	_ approvals.Adder        = (*Provider)(nil)
+	_ approvals.Preparer     = (*Provider)(nil)
 )
 
 // Human reasons for the answers retrying cannot fix.
@@ -192,17 +194,35 @@ func (p *Provider) explainRead(err error) error {
 // AddMember adds m.Person to m.Group: POST /rest/api/3/group/user. An
 // existing membership ("already a member") is success.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
+	_, err := p.add(ctx, m, true)
+	return err
+}
+
+// Add adds m.Person to m.Group and reports whether Jira answered that they
+// were a member already (approvals.Adder).
+func (p *Provider) Add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	return p.add(ctx, m, true)
 }
 
-func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) error {
+// Prepare looks up the group's and the person's ids, each cached, so that
+// the add or removal that follows an approval is one request
+// (approvals.Preparer).
+func (p *Provider) Prepare(ctx context.Context, m approvals.Membership) error {
+	if _, err := p.groups.Get(ctx, m.Group); err != nil {
+		return err
+	}
+	_, err := p.AccountID(ctx, m.Person)
+	return err
+}
+
+func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) (already bool, err error) {
 	gid, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
-		return err
+		return false, err
 	}
 	aid, err := p.AccountID(ctx, m.Person)
 	if err != nil {
-		return err
+		return false, err
 	}
 	status, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: "/rest/api/3/group/user",
 		Query: url.Values{"groupId": {gid}}, Body: map[string]string{"accountId": aid}}, nil)
@@ -210,22 +230,22 @@ func (p *Provider) add(ctx context.Context, m approvals.Membership, again bool) 
 	switch {
 	case err == nil:
 		p.log.Info("added to group", zap.String("group", m.Group), zap.String("person", m.Person), zap.Int("status", status))
-		return nil
+		return false, nil
 	case isAPI && e.Status == http.StatusBadRequest && e.Says("already a member"):
 		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return nil
+		return true, nil
 	case isAPI && e.Status == http.StatusNotFound:
 		gone, retry, xerr := p.explain404(ctx, m, gid, aid, e)
 		switch {
 		case xerr != nil:
-			return xerr
+			return false, xerr
 		case gone != nil:
-			return gone
+			return false, gone
 		case retry && again:
 			return p.add(ctx, m, false)
 		}
 	}
-	return err
+	return false, err
 }
 
 // explain404 tells a deleted group from an unknown account after a 404,

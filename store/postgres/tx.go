@@ -601,6 +601,18 @@ func (t *Tx) CompleteJob(id int64) error {
 	return t.jobExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=$1 WHERE id=$2 AND state='pending'`, ms(t.db.now()), id)
 }
 
+// HoldsJob reports whether job id is pending with the given claim count,
+// and locks its row until the transaction ends so no claim slips between
+// the answer and what the caller records on it.
+func (t *Tx) HoldsJob(id int64, claims int) (bool, error) {
+	var n int
+	err := t.queryRow(`SELECT claims FROM jobs WHERE id = $1 AND state = 'pending' FOR UPDATE`, id).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil && n == claims, t.fail(err)
+}
+
 // RetryJob schedules another attempt.
 func (t *Tx) RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error {
 	return t.jobExec(`UPDATE jobs SET attempts=$1, run_at=$2, last_error=$3, lease_owner='', lease_until=0, updated_at=$4 WHERE id=$5 AND state='pending'`,
