@@ -85,7 +85,6 @@ type group struct{ id, dir string }
 var (
 	_ approvals.Provisioner  = (*Provider)(nil)
 	_ approvals.MemberLister = (*Provider)(nil)
-	_ approvals.Adder        = (*Provider)(nil)
 	_ approvals.Preparer     = (*Provider)(nil)
 )
 
@@ -235,14 +234,19 @@ func (p *Provider) membershipsPath(g group) string {
 }
 
 // AddMember adds m.Person to m.Group. An existing membership is success.
+//
+// The provider is not an approvals.Adder: Atlassian does not document what
+// this endpoint answers for a person in the group already, and were it a
+// plain success jitbot would take standing access for its own and remove
+// it at the deadline; provisioning asks IsMember first.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
-	_, err := p.Add(ctx, m)
+	_, err := p.add(ctx, m)
 	return err
 }
 
-// Add adds m.Person to m.Group and reports whether the API answered that
-// they were a member already (approvals.Adder).
-func (p *Provider) Add(ctx context.Context, m approvals.Membership) (already bool, err error) {
+// add adds m.Person to m.Group and reports whether the API answered that
+// they were a member already.
+func (p *Provider) add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
 		return false, err

@@ -199,7 +199,9 @@ func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error 
 }
 
 // Add adds m.Person to m.Group and reports whether Jira answered that they
-// were a member already (approvals.Adder).
+// were a member already (approvals.Adder): Jira refuses a second add with
+// 400 "Cannot add user. User is already a member of '…'" (JRACLOUD's AX-17
+// records it; the official spec lists 400 without that case).
 func (p *Provider) Add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	return p.add(ctx, m, true)
 }
