@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 )
 
@@ -66,17 +67,18 @@ func (s *Service) Recover(ctx context.Context) error {
 func (s *Service) sweepLoop(ctx context.Context) {
 	for {
 		wait := s.interval
+		now := s.clock.Now()
 		if next, ok, err := s.NextDeadline(ctx); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			s.log.Error("next deadline", zap.Error(err))
 		} else if ok {
-			if d := next.Sub(s.clock.Now()); d < wait {
+			if d := next.Sub(now); d < wait {
 				wait = max(d, 0)
 			}
 		}
-		timer := s.clock.NewTimer(wait)
+		timer := s.timerAt(now.Add(wait))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -91,6 +93,34 @@ func (s *Service) sweepLoop(ctx context.Context) {
 			s.sleep(ctx, time.Second)
 		}
 	}
+}
+
+// clockTimer is a timer set for an instant of the service clock.
+type clockTimer struct {
+	t     clockwork.Timer
+	fired chan time.Time // set when the instant had passed as it was set
+}
+
+func (t clockTimer) Chan() <-chan time.Time {
+	if t.fired != nil {
+		return t.fired
+	}
+	return t.t.Chan()
+}
+
+func (t clockTimer) Stop() { t.t.Stop() }
+
+// timerAt returns a timer that fires when the service clock reaches at. A
+// timer set "in d" from an earlier reading would fire late by however far
+// the clock moved in between; on a test clock, moved in steps, that is a
+// whole step or never.
+func (s *Service) timerAt(at time.Time) clockTimer {
+	t := clockTimer{t: s.clock.NewTimer(max(at.Sub(s.clock.Now()), 0))}
+	if now := s.clock.Now(); !now.Before(at) {
+		t.fired = make(chan time.Time, 1)
+		t.fired <- now
+	}
+	return t
 }
 
 // sleep waits d on the service clock, or until ctx ends.
@@ -161,15 +191,18 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			skip = append(skip, id)
 		}
 		full := false // the claim took all it asked for: more may be due
+		// The instant the claim saw: a job due after it, by the time the
+		// next one is looked for, is due now (the clock moved meanwhile).
+		var claimedAt time.Time
 		// Claim in batches: one write transaction for many jobs, taken
 		// again when the queue runs down to half the workers.
 		if len(queue) <= workers/2 && ctx.Err() == nil {
 			want := 3*workers - len(busy)
 			var claimed []*Job
+			claimedAt = s.now()
 			err := s.store.Update(ctx, func(tx Tx) error {
 				var err error
-				at := s.now()
-				claimed, err = tx.ClaimJobs(lane, at, want, s.owner, at.Add(s.lease), skip)
+				claimed, err = tx.ClaimJobs(lane, claimedAt, want, s.owner, claimedAt.Add(s.lease), skip)
 				return err
 			})
 			switch {
@@ -192,6 +225,7 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			running++
 		}
 		wait := s.interval
+		now = s.clock.Now()
 		switch {
 		case failing > 0:
 			wait = failing
@@ -200,14 +234,14 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		case running < workers:
 			// A worker is idle: sleep until the next job is due. With
 			// every worker busy, a finished job wakes the loop first.
-			if next, ok, err := s.nextJobAt(ctx, lane, skip); err == nil && ok {
-				wait = min(wait, max(next.Sub(s.clock.Now()), 0))
+			if next, ok, err := s.nextJobAt(ctx, lane, claimedAt, skip); err == nil && ok {
+				wait = min(wait, max(next.Sub(now), 0))
 			}
 		}
 		for _, until := range held {
-			wait = min(wait, max(until.Sub(s.clock.Now()), 0))
+			wait = min(wait, max(until.Sub(now), 0))
 		}
-		timer := s.clock.NewTimer(wait)
+		timer := s.timerAt(now.Add(wait))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -260,14 +294,19 @@ func (s *Service) releaseLeases(lane Lane, busy map[int64]bool) {
 	}
 }
 
-func (s *Service) nextJobAt(ctx context.Context, lane Lane, skip []int64) (time.Time, bool, error) {
+// nextJobAt returns when the first of lane's pending jobs not in skip that
+// was not due at after (the last claim's instant; zero: now) becomes due.
+func (s *Service) nextJobAt(ctx context.Context, lane Lane, after time.Time, skip []int64) (time.Time, bool, error) {
+	if after.IsZero() {
+		after = s.now()
+	}
 	var (
 		t  time.Time
 		ok bool
 	)
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		t, ok, err = tx.NextJobAt(lane, s.now(), skip)
+		t, ok, err = tx.NextJobAt(lane, after, skip)
 		return err
 	})
 	return t, ok, err

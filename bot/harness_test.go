@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -193,6 +195,10 @@ func (e *env) stop() {
 func (e *env) wait(what string, cond func() bool) {
 	e.t.Helper()
 	if !e.srv.WaitFor(10*time.Second, cond) {
+		if os.Getenv("JITBOT_DEBUG_WAIT") != "" { // what every goroutine was doing, for a timeout hard to reproduce
+			buf := make([]byte, 1<<22)
+			e.t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+		}
 		e.t.Fatalf("timed out waiting for %s (test clock %s); pending jobs:\n%s", what, e.clock.Now().Format(time.RFC3339Nano), e.jobDump())
 	}
 }
