@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/internal/slackfake"
 )
 
@@ -28,7 +29,17 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 //
 //	go test -run '^$' -bench BenchmarkAckLatency -benchtime 20x ./bot/
 func BenchmarkAckLatency(b *testing.B) {
-	e := newEnv(b)
+	// Slack spreads envelopes over the bot's Socket Mode connections
+	// (JITBOT_BENCH_CONNECTIONS, default the bot's 2).
+	conns := benchEnvInt("JITBOT_BENCH_CONNECTIONS", 0)
+	e := newEnvWith(b, envOptions{slack: slackfake.Options{Spread: true}, botConfig: func(c *bot.Config) { c.Connections = conns }})
+	want := conns
+	if want == 0 {
+		want = 2
+	}
+	if !e.srv.WaitConnections(want, 5*time.Second) {
+		b.Fatal("the bot did not open its Socket Mode connections")
+	}
 	// Work for the clicks: pending requests with a card each.
 	e.cmd(uAlice, "confluence-finance 10d quarter close")
 	r := e.waitRequest("alice@example.com")

@@ -74,6 +74,9 @@ type Config struct {
 	Workers int
 	// Observer is told how the bot talks to Slack (metrics); optional.
 	Observer Observer
+	// Connections is how many Socket Mode connections Run keeps open
+	// (default 2, at most 10, Slack's limit for an app).
+	Connections int
 }
 
 // Bot is the Slack front end. It implements approvals.Notifier,
@@ -97,7 +100,7 @@ type Bot struct {
 	reqLocks sync.Map // request id → *sync.Mutex: one notification at a time per request
 
 	gate      *gate
-	connected atomic.Bool
+	connected atomic.Int32 // Socket Mode connections up
 
 	work chan struct{}  // one token per handler running
 	wg   sync.WaitGroup // handlers in flight
@@ -126,6 +129,10 @@ func New(cfg Config) (*Bot, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 2
+	}
+	cfg.Connections = min(cfg.Connections, 10)
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = 5 * time.Second
 	}
@@ -313,19 +320,44 @@ func fatalAuth(err error) bool {
 	return false
 }
 
-// Run connects over Socket Mode and serves until ctx ends. Dropped sockets
-// and Slack's disconnect requests reconnect; a refused token stops it.
+// Run connects over Socket Mode and serves until ctx ends, over
+// Config.Connections connections at once: Slack spreads an app's envelopes
+// over its connections, so one being refreshed or dropped loses nothing,
+// and each connection decodes its envelopes on its own goroutine. Dropped
+// sockets and Slack's disconnect requests reconnect; a refused token stops
+// them all.
 func (b *Bot) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, b.cfg.Connections)
+	var wg sync.WaitGroup
+	for range b.cfg.Connections {
+		wg.Go(func() {
+			if err := b.runConnection(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	b.wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// runConnection keeps one Socket Mode connection up until ctx ends.
+func (b *Bot) runConnection(ctx context.Context) error {
 	sm := socketmode.New(b.api, socketmode.OptionLog(zapStd{b.log}))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		b.loop(ctx, sm)
 	}()
-	defer func() {
-		<-done
-		b.wg.Wait()
-	}()
+	defer func() { <-done }()
 	delay := 500 * time.Millisecond
 	for {
 		started := time.Now()
@@ -349,14 +381,32 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 }
 
-// loop reads Socket Mode events: it acks each envelope at once and hands
-// the work to a goroutine.
+// loop reads one connection's Socket Mode events: it acks each envelope at
+// once and hands the work to a goroutine.
 func (b *Bot) loop(ctx context.Context, sm *socketmode.Client) {
+	up := false
+	defer func() {
+		if up {
+			b.connected.Add(-1)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case evt := <-sm.Events:
+			switch evt.Type {
+			case socketmode.EventTypeConnected:
+				if !up {
+					up = true
+					b.connected.Add(1)
+				}
+			case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+				if up {
+					up = false
+					b.connected.Add(-1)
+				}
+			}
 			b.dispatch(ctx, sm, evt)
 		}
 	}
@@ -367,10 +417,8 @@ func (b *Bot) dispatch(ctx context.Context, sm *socketmode.Client, evt socketmod
 	ack := func(ctx context.Context, req *socketmode.Request, payload any) { b.ack(ctx, sm, req, payload, read) }
 	switch evt.Type {
 	case socketmode.EventTypeConnected:
-		b.connected.Store(true)
 		b.log.Info("connected to Slack")
 	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
-		b.connected.Store(false)
 	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
 		fields := []zap.Field{zap.String("event", string(evt.Type))}
 		switch d := evt.Data.(type) {
@@ -438,8 +486,8 @@ func (b *Bot) ack(ctx context.Context, sm *socketmode.Client, req *socketmode.Re
 	}
 }
 
-// Connected reports whether the Socket Mode connection is up (readiness).
-func (b *Bot) Connected() bool { return b.connected.Load() }
+// Connected reports whether a Socket Mode connection is up (readiness).
+func (b *Bot) Connected() bool { return b.connected.Load() > 0 }
 
 // Observer is told how the bot talks to Slack, for metrics. Optional; its
 // methods must return at once.

@@ -70,7 +70,9 @@ func benchEnvInt(name string, def int) int {
 // JITBOT_BENCH_PAGE_SIZE sets the bot's PageSize (requests listed per page);
 // JITBOT_BENCH_CLICK_AFTER_LOOKUPS=1 has the approvers click once the engine
 // has looked up every requester's account, as it does while requests wait
-// (approvals.Preparer), instead of at once: people read before they click.
+// (approvals.Preparer), instead of at once: people read before they click;
+// JITBOT_BENCH_CONNECTIONS sets the bot's Socket Mode connections (default
+// 2), over which the local Slack spreads envelopes as Slack does.
 //
 //	go test -run '^$' -bench BenchmarkBurstJiraRateLimited -benchtime 1x -timeout 30m ./bot/
 func BenchmarkBurstJiraRateLimited(b *testing.B) {
@@ -81,7 +83,8 @@ func BenchmarkBurstJiraRateLimited(b *testing.B) {
 			for range b.N {
 				runBurst(b, burstSetup{requesters: n, approvers: k, rate: r,
 					standing: benchEnvInt("JITBOT_BENCH_GROUP_MEMBERS", 0), knownAccounts: os.Getenv("JITBOT_BENCH_KNOWN_ACCOUNTS") == "1",
-					pageSize: benchEnvInt("JITBOT_BENCH_PAGE_SIZE", 0), clickAfterLookups: os.Getenv("JITBOT_BENCH_CLICK_AFTER_LOOKUPS") == "1"})
+					pageSize: benchEnvInt("JITBOT_BENCH_PAGE_SIZE", 0), clickAfterLookups: os.Getenv("JITBOT_BENCH_CLICK_AFTER_LOOKUPS") == "1",
+					connections: benchEnvInt("JITBOT_BENCH_CONNECTIONS", 0)})
 			}
 		})
 	}
@@ -93,6 +96,7 @@ type burstSetup struct {
 	knownAccounts               bool
 	pageSize                    int // 0: the bot's default
 	clickAfterLookups           bool
+	connections                 int // Socket Mode connections; 0: the bot's default (2)
 }
 
 // burstGroup is the Jira group of the benchmark's one resource.
@@ -108,7 +112,8 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	}
 	pol = strings.Replace(pol, "provider: dryrun", "provider: jira", 1)
 	e := &env{t: b, clock: clockwork.NewFakeClockAt(t0)}
-	e.srv = slackfake.New(b, slackfake.Options{Now: e.clock.Now})
+	// Slack spreads an app's envelopes over its Socket Mode connections.
+	e.srv = slackfake.New(b, slackfake.Options{Now: e.clock.Now, Spread: true})
 	for _, u := range users {
 		e.srv.AddUser(u)
 	}
@@ -156,7 +161,7 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	// The bot's defaults: Slack's pace of 1 post a second per channel,
 	// bursts of 4, cards then pages.
 	e.bot, err = bot.New(bot.Config{Service: e.svc, BotToken: e.srv.BotToken(), AppToken: e.srv.AppToken(),
-		APIURL: e.srv.APIURL(), AlertChannel: cAlert, PageSize: s.pageSize})
+		APIURL: e.srv.APIURL(), AlertChannel: cAlert, PageSize: s.pageSize, Connections: s.connections})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -170,7 +175,11 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	go func() { defer e.wg.Done(); _ = e.bot.Run(runCtx) }()
 	go func() { defer e.wg.Done(); _ = e.svc.Run(runCtx) }()
 	b.Cleanup(e.stop)
-	if !e.srv.WaitConnections(1, 5*time.Second) {
+	conns := s.connections
+	if conns == 0 {
+		conns = 2 // the bot's default
+	}
+	if !e.srv.WaitConnections(conns, 5*time.Second) {
 		b.Fatal("the bot did not connect over Socket Mode")
 	}
 	f.SetFaults(atlassianfake.Faults{RateLimit: float64(s.rate)})
@@ -490,8 +499,8 @@ func runBurst(b *testing.B, s burstSetup) {
 	b.ReportMetric(rmStats.p99.Seconds(), "rm-p99-s")
 	b.ReportMetric(rmStats.excess99.Seconds(), "rm-excess-p99-s")
 	b.ReportMetric(float64(peak)/1024, "peak-rss-MiB")
-	b.Logf("requesters=%d approvers=%d R=%d/s standing=%d known-accounts=%v page-size=%d click-after-lookups=%v (run took %v wall)",
-		s.requesters, s.approvers, s.rate, s.standing, s.knownAccounts, s.pageSize, s.clickAfterLookups, wall.Round(time.Millisecond))
+	b.Logf("requesters=%d approvers=%d R=%d/s standing=%d known-accounts=%v page-size=%d click-after-lookups=%v connections=%d (run took %v wall)",
+		s.requesters, s.approvers, s.rate, s.standing, s.knownAccounts, s.pageSize, s.clickAfterLookups, s.connections, wall.Round(time.Millisecond))
 	b.Logf("acks: filing p50 %.1f ms p99 %.1f ms max %.1f ms; clicks p50 %.1f ms p99 %.1f ms max %.1f ms; all %d: p50 %.1f ms p99 %.1f ms",
 		ms(percentile(fileAcks, 50)), ms(percentile(fileAcks, 99)), ms(fileAcks[len(fileAcks)-1]),
 		ms(percentile(clickAcks, 50)), ms(percentile(clickAcks, 99)), ms(clickAcks[len(clickAcks)-1]),

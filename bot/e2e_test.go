@@ -329,10 +329,11 @@ func TestE2E_Reconnect(t *testing.T) {
 	e.cmd(uAlice, "confluence-finance 10d quarter close")
 	r := e.waitRequest("alice@example.com")
 	card := e.dmWith(uBob, approvals.Short(r.ID))
+	first := e.srv.Connections() // the bot keeps two
 	if err := e.srv.Disconnect("refresh_requested"); err != nil {
 		t.Fatal(err)
 	}
-	e.wait("a second connection", func() bool { return e.srv.Connections() >= 2 })
+	e.wait("the connections refreshed", func() bool { return e.srv.Connections() >= 2*first })
 	if err := e.srv.DropSocket(); err != nil {
 		t.Fatal(err)
 	}
@@ -340,8 +341,34 @@ func TestE2E_Reconnect(t *testing.T) {
 	e.click(uBob, card, "approve")
 	e.waitState(r.ID, approvals.StateActive)
 	e.dmWith(uAlice, approvals.Short(r.ID), "Active until")
-	if n := e.srv.Connections(); n < 3 {
-		t.Errorf("connections: %d, want ≥3 (first, after refresh, after drop)", n)
+	if n := e.srv.Connections(); n < 2*first+1 {
+		t.Errorf("connections: %d, want ≥%d (first, after refresh, after drop)", n, 2*first+1)
+	}
+}
+
+// The bot keeps two Socket Mode connections; Slack spreads envelopes over
+// them, and every one is acked and answered whichever connection it came on.
+func TestE2E_TwoConnections(t *testing.T) {
+	e := newEnvWith(t, envOptions{slack: slackfake.Options{Spread: true}})
+	if !e.srv.WaitConnections(2, 5*time.Second) {
+		t.Fatalf("connections: %d, want 2", e.srv.Connections())
+	}
+	if n := len(e.srv.Calls("apps.connections.open")); n != 3 {
+		t.Errorf("apps.connections.open: %d calls, want 3 (Check's test of the token, then one per connection)", n)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if _, err := e.srv.SlashCommand(uAlice, cGen, "/access", "help"); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	e.wait("an answer to every command", func() bool { return len(e.srv.Ephemerals(uAlice)) >= n })
+	if !e.bot.Connected() {
+		t.Error("the bot says it is not connected")
 	}
 }
 

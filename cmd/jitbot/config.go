@@ -32,6 +32,9 @@ type Config struct {
 	// LeaderLease is how long a PostgreSQL replica's leader lease runs
 	// without renewal (JITBOT_LEADER_LEASE).
 	LeaderLease time.Duration
+	// SocketConnections is how many Socket Mode connections jitbot run
+	// keeps open (JITBOT_SOCKET_CONNECTIONS, 1 to 10, default 2).
+	SocketConnections int
 	// Listen is where jitbot run serves /healthz, /readyz and /metrics
 	// (JITBOT_LISTEN, --listen); empty: nowhere.
 	Listen string

@@ -82,6 +82,11 @@ func TestIntegrity14_DurationSettings(t *testing.T) {
 			t.Errorf("%v %v: got exit %d interval %v (%s), want %v", tc.env, tc.args, code, cfg.Reconcile, errOut, tc.want)
 		}
 	}
+	for env, want := range map[string]int{"": 2, "1": 1, "4": 4} {
+		if code, cfg, errOut := parseRun(t, map[string]string{"JITBOT_SOCKET_CONNECTIONS": env}); code != -1 || cfg.SocketConnections != want {
+			t.Errorf("JITBOT_SOCKET_CONNECTIONS=%q: got exit %d, %d connections (%s), want %d", env, code, cfg.SocketConnections, errOut, want)
+		}
+	}
 	for _, tc := range []struct {
 		env  map[string]string
 		args []string
@@ -90,6 +95,9 @@ func TestIntegrity14_DurationSettings(t *testing.T) {
 		{map[string]string{"JITBOT_RECONCILE_INTERVAL": "garbage"}, nil, "JITBOT_RECONCILE_INTERVAL"},
 		{map[string]string{"JITBOT_RECONCILE_INTERVAL": "-1h"}, nil, "JITBOT_RECONCILE_INTERVAL"},
 		{nil, []string{"--reconcile-interval", "soon"}, "--reconcile-interval"},
+		{map[string]string{"JITBOT_SOCKET_CONNECTIONS": "0"}, nil, "JITBOT_SOCKET_CONNECTIONS"},
+		{map[string]string{"JITBOT_SOCKET_CONNECTIONS": "11"}, nil, "JITBOT_SOCKET_CONNECTIONS"},
+		{map[string]string{"JITBOT_SOCKET_CONNECTIONS": "two"}, nil, "JITBOT_SOCKET_CONNECTIONS"},
 	} {
 		code, _, errOut := parseRun(t, tc.env, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.name) {

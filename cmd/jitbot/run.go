@@ -73,6 +73,9 @@ Environment (secrets are read only from here):
   ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
   JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
                          the leader dies, another replica takes over within it
+  JITBOT_SOCKET_CONNECTIONS
+                         Socket Mode connections to keep open, 1 to 10 (default 2):
+                         Slack spreads events over them, so one being refreshed loses none
 
 Booleans read 1/0, true/false, yes/no, on/off, y/n; durations 30s, 90m, 4h, 1d.
 SIGHUP, or a change of the policy file, reloads the policy; an invalid one is
@@ -86,6 +89,7 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	m.Config.Reconcile = env.duration("JITBOT_RECONCILE_INTERVAL", time.Hour, true)
 	m.Config.DryRun = env.boolean("JITBOT_DRY_RUN", false)
 	m.Config.LeaderLease = env.duration("JITBOT_LEADER_LEASE", postgres.DefaultLease, false)
+	m.Config.SocketConnections = env.count("JITBOT_SOCKET_CONNECTIONS", 2, 1, 10)
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +68,20 @@ func (s *settings) boolean(key string, def bool) bool {
 		s.errs = append(s.errs, err)
 	}
 	return b
+}
+
+// count reads a whole number from lo to hi.
+func (s *settings) count(key string, def, lo, hi int) int {
+	v := strings.TrimSpace(s.getenv(key))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		s.errs = append(s.errs, fmt.Errorf("%s=%q is not a whole number from %d to %d", key, v, lo, hi))
+		return def
+	}
+	return n
 }
 
 func (s *settings) duration(key string, def time.Duration, zeroOK bool) time.Duration {

@@ -79,9 +79,10 @@ func (m *Main) openSlack(ctx context.Context) error {
 			}
 			return buf.String(), nil
 		},
-		Log:      m.Log.Named("slack"),
-		Clock:    m.Clock,
-		Observer: m.Metrics,
+		Log:         m.Log.Named("slack"),
+		Clock:       m.Clock,
+		Observer:    m.Metrics,
+		Connections: m.Config.SocketConnections,
 	})
 	if err != nil {
 		return err
