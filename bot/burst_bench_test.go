@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,7 +73,9 @@ func benchEnvInt(name string, def int) int {
 // has looked up every requester's account, as it does while requests wait
 // (approvals.Preparer), instead of at once: people read before they click;
 // JITBOT_BENCH_CONNECTIONS sets the bot's Socket Mode connections (default
-// 2), over which the local Slack spreads envelopes as Slack does.
+// 2), over which the local Slack spreads envelopes as Slack does;
+// JITBOT_BENCH_CLICK_RATE=N spreads the clicks at N a second (all
+// approvers together) instead of all in one instant.
 //
 //	go test -run '^$' -bench BenchmarkBurstJiraRateLimited -benchtime 1x -timeout 30m ./bot/
 func BenchmarkBurstJiraRateLimited(b *testing.B) {
@@ -84,7 +87,7 @@ func BenchmarkBurstJiraRateLimited(b *testing.B) {
 				runBurst(b, burstSetup{requesters: n, approvers: k, rate: r,
 					standing: benchEnvInt("JITBOT_BENCH_GROUP_MEMBERS", 0), knownAccounts: os.Getenv("JITBOT_BENCH_KNOWN_ACCOUNTS") == "1",
 					pageSize: benchEnvInt("JITBOT_BENCH_PAGE_SIZE", 0), clickAfterLookups: os.Getenv("JITBOT_BENCH_CLICK_AFTER_LOOKUPS") == "1",
-					connections: benchEnvInt("JITBOT_BENCH_CONNECTIONS", 0)})
+					connections: benchEnvInt("JITBOT_BENCH_CONNECTIONS", 0), clickRate: float64(benchEnvInt("JITBOT_BENCH_CLICK_RATE", 0))})
 			}
 		})
 	}
@@ -96,7 +99,8 @@ type burstSetup struct {
 	knownAccounts               bool
 	pageSize                    int // 0: the bot's default
 	clickAfterLookups           bool
-	connections                 int // Socket Mode connections; 0: the bot's default (2)
+	connections                 int     // Socket Mode connections; 0: the bot's default (2)
+	clickRate                   float64 // clicks a second, all approvers together; 0: all at once
 }
 
 // burstGroup is the Jira group of the benchmark's one resource.
@@ -382,9 +386,23 @@ func runBurst(b *testing.B, s burstSetup) {
 	clickAt := map[string]time.Time{}
 	clickAcks := make([]time.Duration, len(ids))
 	var mu sync.Mutex
+	if path := os.Getenv("JITBOT_BENCH_CLICK_PROFILE"); path != "" {
+		// A CPU profile of the clicks alone, until the last is acked.
+		out, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(out); err != nil {
+			b.Fatal(err)
+		}
+		defer out.Close()
+	}
 	firstClick := time.Now()
 	for i, id := range ids {
 		t := targets[id]
+		if s.clickRate > 0 { // people's pace: one click every 1/clickRate s, all approvers together
+			time.Sleep(time.Until(firstClick.Add(time.Duration(float64(i) * float64(time.Second) / s.clickRate))))
+		}
 		wg.Go(func() {
 			at := time.Now()
 			ack, err := e.srv.ClickButton(t.user, t.channel, t.ts, t.action)
@@ -399,6 +417,9 @@ func runBurst(b *testing.B, s burstSetup) {
 		})
 	}
 	wg.Wait()
+	if os.Getenv("JITBOT_BENCH_CLICK_PROFILE") != "" {
+		pprof.StopCPUProfile()
+	}
 	adds := func() []atlassianfake.Change {
 		var out []atlassianfake.Change
 		for _, c := range f.Changes() {
@@ -499,8 +520,8 @@ func runBurst(b *testing.B, s burstSetup) {
 	b.ReportMetric(rmStats.p99.Seconds(), "rm-p99-s")
 	b.ReportMetric(rmStats.excess99.Seconds(), "rm-excess-p99-s")
 	b.ReportMetric(float64(peak)/1024, "peak-rss-MiB")
-	b.Logf("requesters=%d approvers=%d R=%d/s standing=%d known-accounts=%v page-size=%d click-after-lookups=%v connections=%d (run took %v wall)",
-		s.requesters, s.approvers, s.rate, s.standing, s.knownAccounts, s.pageSize, s.clickAfterLookups, s.connections, wall.Round(time.Millisecond))
+	b.Logf("requesters=%d approvers=%d R=%d/s standing=%d known-accounts=%v page-size=%d click-after-lookups=%v connections=%d click-rate=%v/s (run took %v wall)",
+		s.requesters, s.approvers, s.rate, s.standing, s.knownAccounts, s.pageSize, s.clickAfterLookups, s.connections, s.clickRate, wall.Round(time.Millisecond))
 	b.Logf("acks: filing p50 %.1f ms p99 %.1f ms max %.1f ms; clicks p50 %.1f ms p99 %.1f ms max %.1f ms; all %d: p50 %.1f ms p99 %.1f ms",
 		ms(percentile(fileAcks, 50)), ms(percentile(fileAcks, 99)), ms(fileAcks[len(fileAcks)-1]),
 		ms(percentile(clickAcks, 50)), ms(percentile(clickAcks, 99)), ms(clickAcks[len(clickAcks)-1]),
