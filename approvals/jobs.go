@@ -96,7 +96,11 @@ const (
 // job must not be taken again when the outcome could not be recorded: the
 // job is still pending in the store, and taking it again at once would
 // repeat its side effects thousands of times a second.
-func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
+//
+// With leaveDone, a job that succeeded and is not SelfComplete is not marked
+// done here: runJob reports done and the caller marks it, with others, in a
+// transaction it makes anyway (a lane's next claim).
+func (s *Service) runJob(ctx context.Context, j *Job, leaveDone bool) (hold time.Duration, done bool) {
 	start := s.clock.Now()
 	outcome := OutcomeDone
 	defer func() {
@@ -104,13 +108,16 @@ func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
 			s.observer.JobDone(j.Lane, j.Kind, outcome, s.clock.Since(start))
 		}
 	}()
-	err := s.perform(ctx, j)
+	complete, err := s.perform(ctx, j)
+	if err == nil && complete && !leaveDone {
+		err = s.completeJob(ctx, j)
+	}
 	if err == nil || ctx.Err() != nil {
 		if err == nil {
 			s.unhold(j.ID)
 			s.pokeLanes() // a job may queue others, or free the next of its key
 		}
-		return 0
+		return 0, err == nil && complete && leaveDone
 	}
 	var later *DeferError
 	switch {
@@ -125,10 +132,10 @@ func (s *Service) runJob(ctx context.Context, j *Job) (hold time.Duration) {
 		s.log.Error("the outcome of a job could not be recorded; it waits in memory before it runs again",
 			zap.Int64("job_id", j.ID), zap.String("kind", string(j.Kind)), zap.Error(rerr), zap.NamedError("cause", err))
 		outcome = OutcomeHeld
-		return s.nextHold(j.ID)
+		return s.nextHold(j.ID), false
 	}
 	s.unhold(j.ID)
-	return 0
+	return 0, false
 }
 
 // Job outcomes an Observer is told.
@@ -153,7 +160,10 @@ type Observer interface {
 // perform runs the job's handler, turning a panic into a permanent failure:
 // a panicking job must not take the process down and, at start-up, run
 // first again — a crash loop in which nothing expires.
-func (s *Service) perform(ctx context.Context, j *Job) (err error) {
+//
+// complete says the job succeeded and is still to be marked done (its kind
+// is not SelfComplete).
+func (s *Service) perform(ctx context.Context, j *Job) (complete bool, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("job panicked", zap.Int64("job_id", j.ID), zap.String("kind", string(j.Kind)),
@@ -163,17 +173,14 @@ func (s *Service) perform(ctx context.Context, j *Job) (err error) {
 	}()
 	t, ok := s.jobType(j.Kind)
 	if !ok {
-		return Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
+		return false, Permanent(fmt.Errorf("unknown job kind %q", j.Kind))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.jobTimeout)
 	defer cancel()
 	if err := t.Run(ctx, j); err != nil {
-		return err
+		return false, err
 	}
-	if t.SelfComplete {
-		return nil
-	}
-	return s.completeJob(ctx, j)
+	return !t.SelfComplete, nil
 }
 
 func (s *Service) nextHold(id int64) time.Duration {
@@ -323,7 +330,7 @@ func (s *Service) RunJobs(ctx context.Context) (int, error) {
 			go func() {
 				defer wg.Done()
 				for j := range work {
-					if d := s.runJob(ctx, j); d > 0 {
+					if d, _ := s.runJob(ctx, j, false); d > 0 {
 						held.Store(j.ID, d)
 					}
 				}

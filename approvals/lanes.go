@@ -144,6 +144,7 @@ const messageGather = 15 * time.Millisecond
 type laneResult struct {
 	id   int64
 	hold time.Duration // >0: the outcome could not be recorded; hold it back
+	done bool          // it succeeded; the lane marks it done with its next claim
 }
 
 // runLane claims the due jobs of one lane and hands them to its workers as
@@ -160,7 +161,8 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				results <- laneResult{id: j.ID, hold: s.runJob(ctx, j)}
+				hold, done := s.runJob(ctx, j, true)
+				results <- laneResult{id: j.ID, hold: hold, done: done}
 			}
 		}()
 	}
@@ -172,15 +174,43 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 	var (
 		queue   []*Job
 		running int
-		busy    = map[int64]bool{}      // claimed by this lane: queued or running
+		busy    = map[int64]bool{}      // claimed by this lane: queued, running, or done and not yet marked
+		done    []int64                 // succeeded; marked done with the next claim, or when the lane idles
 		held    = map[int64]time.Time{} // outcome not recorded: not before
 		failing time.Duration           // backoff while the store refuses claims
+		// mayBeDue: jobs may be due that no claim has seen (the start, a
+		// poke, a timer, a job put back, a claim that took all it asked
+		// for). Without it a claim would find nothing: none is made.
+		mayBeDue  = true
+		lastClaim time.Time // the instant the last claim saw
 	)
+	finished := func(r laneResult) {
+		running--
+		if r.done {
+			done = append(done, r.id) // still busy: never claimed again before it is marked
+			return
+		}
+		delete(busy, r.id)
+		mayBeDue = true // put back, perhaps due at once
+		if r.hold > 0 {
+			held[r.id] = s.clock.Now().Add(r.hold)
+		}
+	}
 	for {
+		// Every result already in: their jobs are marked done together.
+		for drained := false; !drained; {
+			select {
+			case r := <-results:
+				finished(r)
+			default:
+				drained = true
+			}
+		}
 		now := s.clock.Now()
 		for id, until := range held {
 			if !now.Before(until) {
 				delete(held, id)
+				mayBeDue = true
 			}
 		}
 		skip := make([]int64, 0, len(busy)+len(held))
@@ -190,19 +220,30 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		for id := range held {
 			skip = append(skip, id)
 		}
-		full := false // the claim took all it asked for: more may be due
-		// The instant the claim saw: a job due after it, by the time the
-		// next one is looked for, is due now (the clock moved meanwhile).
-		var claimedAt time.Time
 		// Claim in batches: one write transaction for many jobs, taken
-		// again when the queue runs down to half the workers.
-		if len(queue) <= workers/2 && ctx.Err() == nil {
-			want := 3*workers - len(busy)
+		// again when the queue runs down to half the workers. The jobs
+		// done meanwhile are marked in the same transaction (which frees
+		// the next job of their keys), or on their own once the lane has
+		// nothing running or a worker's worth is waiting.
+		needWork := len(queue) <= workers/2
+		flush := len(done) > 0 && (len(done) >= workers || running == 0 || (needWork && mayBeDue))
+		claim := needWork && (mayBeDue || flush)
+		if (claim || flush) && ctx.Err() == nil {
+			want := 0
+			if claim {
+				want = 3*workers - len(busy) + len(done)
+			}
 			var claimed []*Job
-			claimedAt = s.now()
-			err := s.store.Update(ctx, func(tx Tx) error {
+			at := s.now()
+			err := s.record(ctx, func(tx Tx) error { // shared with the access changes finishing meanwhile
+				if err := completeJobs(tx, done); err != nil {
+					return err
+				}
+				if want <= 0 {
+					return nil
+				}
 				var err error
-				claimed, err = tx.ClaimJobs(lane, claimedAt, want, s.owner, claimedAt.Add(s.lease), skip)
+				claimed, err = tx.ClaimJobs(lane, at, want, s.owner, at.Add(s.lease), skip)
 				return err
 			})
 			switch {
@@ -211,7 +252,14 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 				log.Error("claim jobs", zap.Error(err), zap.Duration("retry_in", failing))
 			case err == nil:
 				failing = 0
-				full = len(claimed) == want
+				for _, id := range done {
+					delete(busy, id)
+				}
+				done = done[:0]
+				if want > 0 {
+					lastClaim = at
+					mayBeDue = len(claimed) == want // it took all it asked for: more may be due
+				}
 				for _, j := range claimed {
 					busy[j.ID] = true
 					skip = append(skip, j.ID)
@@ -229,12 +277,14 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		switch {
 		case failing > 0:
 			wait = failing
-		case full && running < workers:
+		case mayBeDue && running < workers:
 			wait = 0
 		case running < workers:
-			// A worker is idle: sleep until the next job is due. With
-			// every worker busy, a finished job wakes the loop first.
-			if next, ok, err := s.nextJobAt(ctx, lane, claimedAt, skip); err == nil && ok {
+			// A worker is idle: sleep until the next job is due, looking
+			// from the instant the last claim saw — a job that fell due
+			// since is due now. With every worker busy, a finished job
+			// wakes the loop first.
+			if next, ok, err := s.nextJobAt(ctx, lane, lastClaim, skip); err == nil && ok {
 				wait = min(wait, max(next.Sub(now), 0))
 			}
 		}
@@ -245,21 +295,20 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			for running > 0 {
-				<-results
+			for running > 0 { // interrupted jobs stay busy: their leases are released
+				if r := <-results; r.done {
+					done = append(done, r.id)
+				}
 				running--
 			}
-			s.releaseLeases(lane, busy)
+			s.releaseLeases(lane, busy, done)
 			return
 		case r := <-results:
 			timer.Stop()
-			running--
-			delete(busy, r.id)
-			if r.hold > 0 {
-				held[r.id] = s.clock.Now().Add(r.hold)
-			}
+			finished(r)
 		case <-wake:
 			timer.Stop()
+			mayBeDue = true
 			if gather > 0 && running < workers {
 				// Every finished access job wakes this lane: gather what
 				// a short moment brings, and claim it in one transaction
@@ -272,14 +321,26 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 				gatherTimer.Stop()
 			}
 		case <-timer.Chan():
+			mayBeDue = true
 		}
 	}
 }
 
-// releaseLeases lets go of the jobs a stopping lane still holds (claimed
-// and queued, or interrupted), so that another replica takes them at once
-// instead of when their leases run out.
-func (s *Service) releaseLeases(lane Lane, busy map[int64]bool) {
+// completeJobs marks the jobs ids done. One that is no longer pending (its
+// lease ran out and another worker finished it) is left as it is.
+func completeJobs(tx Tx, ids []int64) error {
+	for _, id := range ids {
+		if err := tx.CompleteJob(id); err != nil && !errors.Is(err, ErrConflict) {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseLeases marks done what a stopping lane finished and lets go of the
+// jobs it still holds (claimed and queued, or interrupted), so that another
+// replica takes them at once instead of when their leases run out.
+func (s *Service) releaseLeases(lane Lane, busy map[int64]bool, done []int64) {
 	if len(busy) == 0 {
 		return
 	}
@@ -289,7 +350,12 @@ func (s *Service) releaseLeases(lane Lane, busy map[int64]bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Update(ctx, func(tx Tx) error { return tx.ReleaseJobs(s.owner, ids) }); err != nil {
+	if err := s.store.Update(ctx, func(tx Tx) error {
+		if err := completeJobs(tx, done); err != nil {
+			return err
+		}
+		return tx.ReleaseJobs(s.owner, ids)
+	}); err != nil {
 		s.log.Warn("leases not released; the jobs wait for them to run out", zap.String("lane", string(lane)), zap.Int("jobs", len(ids)), zap.Error(err))
 	}
 }

@@ -72,7 +72,7 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 	if s.hooks != nil && s.hooks.AfterProviderAdd != nil {
 		s.hooks.AfterProviderAdd(g)
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
+	err = s.record(ctx, func(tx Tx) error {
 		g, err := tx.GetGrant(g.ID)
 		if err != nil {
 			return err
@@ -217,6 +217,15 @@ func (s *Service) setClockTx(tx Tx, r *Request, why string) error {
 		return err
 	}
 	return s.event(tx, r, ActorSystem, ActionClockStarted, why, map[string]string{"ends_at": r.EndsAt.Format(time.RFC3339)})
+}
+
+// record writes what a finished access change did, in a transaction shared
+// with others made at the same moment where the store can (SharedUpdater).
+func (s *Service) record(ctx context.Context, fn func(tx Tx) error) error {
+	if sh, ok := s.store.(SharedUpdater); ok {
+		return sh.UpdateShared(ctx, fn)
+	}
+	return s.store.Update(ctx, fn)
 }
 
 // durable runs fn in a transaction that is on disk when it returns, where

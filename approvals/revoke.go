@@ -55,7 +55,7 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 			s.hooks.AfterProviderRemove(g)
 		}
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
+	err = s.record(ctx, func(tx Tx) error {
 		if err := tx.CompleteJob(j.ID); err != nil {
 			return err
 		}
@@ -105,14 +105,9 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 
 // maybeEnded tells the requester once every grant of an ended request is out.
 func (s *Service) maybeEnded(tx Tx, requestID string) error {
-	gs, err := tx.GrantsOf(requestID)
-	if err != nil {
+	live, err := tx.RequestLive(requestID)
+	if err != nil || live {
 		return err
-	}
-	for _, g := range gs {
-		if g.State == GrantRevoking || g.State == GrantProvisioning || g.State == GrantActive {
-			return nil
-		}
 	}
 	r, err := tx.GetRequest(requestID)
 	if err != nil {

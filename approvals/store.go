@@ -24,6 +24,14 @@ type DurableUpdater interface {
 	UpdateDurable(ctx context.Context, fn func(tx Tx) error) error
 }
 
+// SharedUpdater is an optional ability of a Store: a write transaction that
+// may be shared with other writes made at the same moment, each undone
+// alone when it fails (group commit). The engine records finished access
+// changes with it: under a burst of expiries, one commit holds many.
+type SharedUpdater interface {
+	UpdateShared(ctx context.Context, fn func(tx Tx) error) error
+}
+
 // RequestFilter selects requests for listings.
 type RequestFilter struct {
 	Requester string // email; empty = anyone
@@ -51,6 +59,9 @@ type Tx interface {
 	InsertGrant(g *Grant) error
 	GetGrant(id string) (*Grant, error)
 	GrantsOf(requestID string) ([]*Grant, error)
+	// RequestLive reports whether any grant of a request is provisioning,
+	// active or revoking: one look, no rows read.
+	RequestLive(requestID string) (bool, error)
 	// UpdateGrant writes g if its stored state is still from.
 	UpdateGrant(g *Grant, from GrantState) error
 	// CoveringGrants returns the other grants (not excludeID) of the same

@@ -61,6 +61,13 @@ func (t *Tx) GrantsOf(requestID string) ([]*approvals.Grant, error) {
 	return t.queryGrants(`SELECT `+grantCols+` FROM grants WHERE request_id = ? ORDER BY resource`, requestID)
 }
 
+// RequestLive reports whether a grant of the request is still live.
+func (t *Tx) RequestLive(requestID string) (bool, error) {
+	var live bool
+	err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM grants WHERE request_id = ? AND state IN ('provisioning', 'active', 'revoking'))`, requestID).Scan(&live)
+	return live, err
+}
+
 // UpdateGrant writes g when its stored state is still from.
 func (t *Tx) UpdateGrant(g *approvals.Grant, from approvals.GrantState) error {
 	return t.casExec(`UPDATE grants SET state=?, standing=?, note=?, updated_at=? WHERE id=? AND state=?`,

@@ -50,16 +50,22 @@ func (t *Tx) EnqueueJob(j *approvals.Job) error {
 	}
 	now := ms(t.db.now())
 	if j.Coalesce && j.Key != "" {
+		// Look first, then fold: usually there is nothing to fold into,
+		// and a read costs a fraction of an UPDATE that finds no row. The
+		// write transaction holds the only write connection: nothing can
+		// claim the job between the two.
 		var id int64
-		err := t.queryRow(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
-			updated_at = ?2 WHERE id = (SELECT id FROM jobs INDEXED BY jobs_key WHERE job_key = ?3 AND job_key <> '' AND state = 'pending'
-			AND kind = ?4 AND lease_owner = '' ORDER BY id DESC LIMIT 1) RETURNING id`,
-			j.Note, now, j.Key, string(j.Kind)).Scan(&id)
-		if err == nil {
+		err := t.queryRow(`SELECT id FROM jobs INDEXED BY jobs_key WHERE job_key = ? AND job_key <> '' AND state = 'pending'
+			AND kind = ? AND lease_owner = '' ORDER BY id DESC LIMIT 1`, j.Key, string(j.Kind)).Scan(&id)
+		switch {
+		case err == nil:
+			if err := t.casExec(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
+				updated_at = ?2 WHERE id = ?3`, j.Note, now, id); err != nil {
+				return err
+			}
 			j.ID = id
 			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 	}

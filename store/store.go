@@ -36,6 +36,7 @@ type DB struct {
 	lock  *os.File // held while this process works the database alone
 
 	writeStmts, readStmts stmtCache
+	shared                sharedWrites // writes that share a transaction (shared.go)
 }
 
 var _ approvals.Store = (*DB)(nil)

@@ -398,6 +398,45 @@ func testGrants(t *testing.T, open func() Store) {
 		}
 		return err
 	})
+	// A request is live while any of its grants is provisioning, active or
+	// revoking; once all have ended or failed it is not.
+	live := func() bool {
+		var got bool
+		view(t, s, func(tx approvals.Tx) error {
+			var err error
+			got, err = tx.RequestLive("r1")
+			return err
+		})
+		return got
+	}
+	for _, step := range []struct {
+		id   string
+		from approvals.GrantState
+		to   approvals.GrantState
+		want bool
+	}{
+		{"g2", approvals.GrantActive, approvals.GrantRevoking, true}, // g1 provisioning, g2 revoking
+		{"g1", approvals.GrantProvisioning, approvals.GrantFailed, true},
+		{"g2", approvals.GrantRevoking, approvals.GrantEnded, false},
+	} {
+		update(t, s, func(tx approvals.Tx) error {
+			g, err := tx.GetGrant(step.id)
+			if err != nil {
+				return err
+			}
+			g.State = step.to
+			return tx.UpdateGrant(g, step.from)
+		})
+		if got := live(); got != step.want {
+			t.Errorf("RequestLive after %s became %s: got %v, want %v", step.id, step.to, got, step.want)
+		}
+	}
+	view(t, s, func(tx approvals.Tx) error {
+		if got, err := tx.RequestLive("nope"); err != nil || got {
+			t.Errorf("RequestLive of a request without grants: %v %v, want false", got, err)
+		}
+		return nil
+	})
 }
 
 func testCoveringGrants(t *testing.T, open func() Store) {

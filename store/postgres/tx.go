@@ -387,6 +387,13 @@ func (t *Tx) GrantsOf(requestID string) ([]*approvals.Grant, error) {
 	return t.queryGrants(`SELECT `+grantCols+` FROM grants WHERE request_id = $1 ORDER BY resource COLLATE "C"`, requestID)
 }
 
+// RequestLive reports whether a grant of the request is still live.
+func (t *Tx) RequestLive(requestID string) (bool, error) {
+	var live bool
+	err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM grants WHERE request_id = $1 AND state IN ('provisioning', 'active', 'revoking'))`, requestID).Scan(&live)
+	return live, t.fail(err)
+}
+
 // UpdateGrant writes g when its stored state is still from.
 func (t *Tx) UpdateGrant(g *approvals.Grant, from approvals.GrantState) error {
 	return t.casExec(`UPDATE grants SET state=$1, standing=$2, note=$3, updated_at=$4 WHERE id=$5 AND state=$6`,
