@@ -26,12 +26,15 @@ func BenchmarkAckLatencyMetrics(b *testing.B) {
 	for _, mode := range []string{"none", "observed", "scraped-1s"} {
 		b.Run(mode, func(b *testing.B) {
 			var m *metrics.Metrics
-			o := envOptions{}
+			o := envOptions{slack: slackfake.Options{Spread: true}} // over the bot's two connections, as Slack does
 			if mode != "none" {
 				m = metrics.New()
 				o.botConfig = func(c *bot.Config) { c.Observer = m }
 			}
 			e := newEnvWith(b, o)
+			if !e.srv.WaitConnections(2, 5*time.Second) {
+				b.Fatal("the bot did not open its two Socket Mode connections")
+			}
 			if m != nil {
 				m.WatchStore(e.db, e.clock.Now, time.Second)
 			}

@@ -209,6 +209,8 @@ limits:
 		"JITBOT_DB": url, "JITBOT_POLICY": policy, "JITBOT_LOG_FORMAT": "json", "JITBOT_LOG_LEVEL": "info",
 		"JITBOT_LEADER_LEASE": lease.String(), "JITBOT_RECONCILE_INTERVAL": "0",
 		"SLACK_BOT_TOKEN": x.srv.BotToken(), "SLACK_APP_TOKEN": x.srv.AppToken(), "SLACK_API_URL": x.srv.APIURL(),
+		// One connection each, so that a connection names its replica.
+		"JITBOT_SOCKET_CONNECTIONS": "1",
 	} {
 		x.env[k] = v
 	}
