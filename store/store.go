@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/groupcommit"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -36,7 +37,7 @@ type DB struct {
 	lock  *os.File // held while this process works the database alone
 
 	writeStmts, readStmts stmtCache
-	shared                sharedWrites // writes that share a transaction (shared.go)
+	shared                groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
 var _ approvals.Store = (*DB)(nil)

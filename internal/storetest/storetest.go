@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 // Store is what the suite needs of a store.
 type Store interface {
 	approvals.Store
+	approvals.SharedUpdater
 	audit.Source
 	Head(ctx context.Context) (audit.Anchor, error)
 }
@@ -67,6 +69,9 @@ func Run(t *testing.T, open Opener) {
 		{"NextDeadline", testNextDeadline},
 		{"AuditAppendVerify", testAuditAppend},
 		{"AuditSeveralAppenders", testAuditSeveralAppenders},
+		{"SharedWritesFailAlone", testSharedFailAlone},
+		{"SharedWritePanics", testSharedPanic},
+		{"SharedWriteCancelled", testSharedCancelled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
@@ -1197,5 +1202,112 @@ func testAuditSeveralAppenders(t *testing.T, open func() Store) {
 		if res.Count != int64(want) {
 			t.Fatalf("events: got %d, want %d", res.Count, want)
 		}
+	}
+}
+
+// Many goroutines write at once through UpdateShared, every fifth one
+// failing after it wrote: the others' writes are all there, the failed
+// ones' are all gone, and the audit chain, appended to by both, verifies
+// (a failed write's events must not leave the chain's head behind).
+func testSharedFailAlone(t *testing.T, open func() Store) {
+	s := open()
+	refuse := errors.New("refused")
+	const n = 200
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.UpdateShared(ctx, func(tx approvals.Tx) error {
+				if err := tx.Append(&approvals.Event{Time: t0, Actor: "system", Action: "test", Subject: fmt.Sprint(i)}); err != nil {
+					return err
+				}
+				if err := tx.EnqueueJob(&approvals.Job{Kind: approvals.JobNotify, Lane: approvals.LaneMessage, Note: fmt.Sprint(i), RunAt: t0}); err != nil {
+					return err
+				}
+				if i%5 == 0 {
+					return fmt.Errorf("write %d: %w", i, refuse)
+				}
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := i%5 == 0; errors.Is(err, refuse) != want || (!want && err != nil) {
+			t.Errorf("write %d: got %v, want refused=%v", i, err, want)
+		}
+	}
+	var notes []string
+	for _, j := range claim(t, s, approvals.LaneMessage, t0, 1000, "test", nil) {
+		notes = append(notes, j.Note)
+	}
+	if len(notes) != n-n/5 {
+		t.Errorf("jobs kept: %d, want %d", len(notes), n-n/5)
+	}
+	for _, note := range notes {
+		var i int
+		fmt.Sscan(note, &i)
+		if i%5 == 0 {
+			t.Errorf("the job of failed write %d was kept", i)
+		}
+	}
+	res, err := audit.Verify(ctx, s)
+	if err != nil {
+		t.Fatalf("the audit chain after shared writes: %v", err)
+	}
+	if res.Count != n-n/5 {
+		t.Errorf("events in the chain: %d, want %d", res.Count, n-n/5)
+	}
+}
+
+// A write that panics fails alone, with a permanent error that names the
+// panic; the writes sharing its transaction are kept, none waits for ever,
+// and the next writes go through.
+func testSharedPanic(t *testing.T, open func() Store) {
+	s := open()
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			errs[i] = s.UpdateShared(ctx, func(tx approvals.Tx) error {
+				if i == 7 {
+					panic("a bug")
+				}
+				return tx.Append(&approvals.Event{Time: t0, Actor: "system", Action: "test"})
+			})
+		})
+	}
+	wg.Wait() // it returns: nobody was left waiting
+	for i, err := range errs {
+		switch {
+		case i == 7 && (err == nil || !strings.Contains(err.Error(), "a bug") || !approvals.IsPermanent(err)):
+			t.Errorf("the write that panicked: got %v, want a permanent error naming the panic", err)
+		case i != 7 && err != nil:
+			t.Errorf("write %d, beside the one that panicked: %v", i, err)
+		}
+	}
+	if err := s.UpdateShared(ctx, func(tx approvals.Tx) error {
+		return tx.Append(&approvals.Event{Time: t0, Actor: "system", Action: "after"})
+	}); err != nil {
+		t.Fatalf("a write after the panic: %v", err)
+	}
+	res, err := audit.Verify(ctx, s)
+	if err != nil {
+		t.Fatalf("the audit chain: %v", err)
+	}
+	if res.Count != 20 {
+		t.Errorf("events in the chain: %d, want the 19 that did not panic and the one after", res.Count)
+	}
+}
+
+// A write whose context has ended before its turn is not run.
+func testSharedCancelled(t *testing.T, open func() Store) {
+	s := open()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	err := s.UpdateShared(cctx, func(tx approvals.Tx) error { ran = true; return nil })
+	if !errors.Is(err, context.Canceled) || ran {
+		t.Errorf("got %v, ran=%v; want context.Canceled and not run", err, ran)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/groupcommit"
 )
 
 //go:embed migrations/*.sql
@@ -69,6 +70,7 @@ type DB struct {
 	name     string // the URL without its password, for messages
 	schema   string
 	readOnly bool
+	shared   groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
 var _ approvals.Store = (*DB)(nil)
