@@ -48,6 +48,16 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 		}
 	}()
 	t := &Tx{tx: pgTx, ctx: bg, db: db}
+	// The chain head first, before any write of the batch takes a row:
+	// a claim (which alone takes no head lock) followed by a write that
+	// needs it would lock a job row and then wait for the head, while
+	// another replica holding the head waits for that job row — a
+	// deadlock PostgreSQL breaks by failing a write a second later, and
+	// then the batch's next write, and the next.
+	if err := t.serialise(); err != nil {
+		fail(db.explain(err))
+		return
+	}
 	var ok []*groupcommit.Write
 	for _, w := range batch {
 		if err := w.Ctx.Err(); err != nil {
