@@ -111,12 +111,12 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 // intent (origin bot) to disk, adds, and learns from the add whether the
 // membership was there before (an Adder's answer: one provider call where
 // asking first takes two; else IsMember, then AddMember). "Already a
-// member" makes the record standing
-// only when nothing else can have added it: this is the job's first claim
-// and no worker has taken the job since (a lease that ran out while the
-// add was under way lets another process do the same job, and its add
-// must not read as standing access). Otherwise jitbot keeps it as its own,
-// to be removed at the deadline, and alerts IT, as provision does.
+// member" makes the record standing, on disk too, only when nothing else
+// can have added it: this is the job's first claim and no worker has taken
+// the job since (a lease that ran out while the add was under way lets
+// another process do the same job, and its add must not read as standing
+// access). Otherwise jitbot keeps it as its own, to be removed at the
+// deadline, and alerts IT.
 func (s *Service) addFirst(ctx context.Context, j *Job, r *Request, g *Grant, m Membership, prov Provisioner) (standing bool, err error) {
 	inserted := false
 	origin := OriginBot
@@ -141,7 +141,9 @@ func (s *Service) addFirst(ctx context.Context, j *Job, r *Request, g *Grant, m 
 	if err != nil || !already || !inserted {
 		return false, err
 	}
-	err = s.store.Update(ctx, func(tx Tx) error {
+	// Durable: a lost commit would leave the bot's record, and the
+	// standing access would be removed at the deadline.
+	err = s.durable(ctx, func(tx Tx) error {
 		held, err := tx.HoldsJob(j.ID, j.Claims)
 		if err != nil {
 			return err
