@@ -71,9 +71,10 @@ const (
 	management_source=excluded.management_source, claim_status=excluded.claim_status, department=excluded.department,
 	job_title=excluded.job_title, added_to_org=excluded.added_to_org, products=excluded.products,
 	groups=CASE WHEN excluded.groups = '' AND ? THEN directory_users.groups ELSE excluded.groups END,
-	last_seen=excluded.last_seen, gone=0`
+	last_seen=excluded.last_seen, gone=0
+	WHERE excluded.last_seen >= directory_users.last_seen`
 	upsertActivity = `INSERT INTO activity (account_id, product, day, last_active) VALUES (?,?,?,?)
-	ON CONFLICT (account_id, product, day) DO UPDATE SET last_active=excluded.last_active`
+	ON CONFLICT (account_id, product, day) DO UPDATE SET last_active=max(activity.last_active, excluded.last_active)`
 )
 
 // PutUsers stores a page of users and today's activity snapshots.
