@@ -54,6 +54,12 @@ func exercised(t *testing.T) (*metrics.Metrics, string) {
 	p := m.Provider("jira", nopProvider{})
 	p.AddMember(context.Background(), approvals.Membership{})
 	p.RemoveMember(context.Background(), approvals.Membership{})
+	return m, scrape(t, m)
+}
+
+// scrape returns what /metrics serves.
+func scrape(t *testing.T, m *metrics.Metrics) string {
+	t.Helper()
 	srv := httptest.NewServer(m.Handler())
 	defer srv.Close()
 	resp, err := srv.Client().Get(srv.URL)
@@ -62,7 +68,7 @@ func exercised(t *testing.T) (*metrics.Metrics, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return m, string(body)
+	return string(body)
 }
 
 func TestMetrics_Exposition(t *testing.T) {
@@ -220,24 +226,17 @@ func TestMetrics_ProviderKeepsAbilities(t *testing.T) {
 	if already, err := asking.Add(ctx, approvals.Membership{}); err != nil || !already {
 		t.Fatalf("Add through the wrapper of a provider that asks first: %v %v", already, err)
 	}
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := scrape(t, m)
 	for _, want := range []string{
 		`jitbot_provider_calls_total{operation="add",outcome="ok",provider="jira"} 1`,
 		`jitbot_provider_calls_total{operation="prepare",outcome="ok",provider="jira"} 1`,
 		`jitbot_provider_calls_total{operation="is_member",outcome="ok",provider="dryrun"} 1`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Contains(string(body), `operation="is_member",outcome="ok",provider="jira"`) {
+	if strings.Contains(body, `operation="is_member",outcome="ok",provider="jira"`) {
 		t.Error("the one-call add asked IsMember too")
 	}
 }
