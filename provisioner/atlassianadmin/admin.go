@@ -240,39 +240,32 @@ func (p *Provider) membershipsPath(g group) string {
 // plain success jitbot would take standing access for its own and remove
 // it at the deadline; provisioning asks IsMember first.
 func (p *Provider) AddMember(ctx context.Context, m approvals.Membership) error {
-	_, err := p.add(ctx, m)
-	return err
-}
-
-// add adds m.Person to m.Group and reports whether the API answered that
-// they were a member already.
-func (p *Provider) add(ctx context.Context, m approvals.Membership) (already bool, err error) {
 	g, err := p.groups.Get(ctx, m.Group)
 	if err != nil {
-		return false, err
+		return err
 	}
 	aid, err := p.AccountID(ctx, m.Person)
 	if err != nil {
-		return false, err
+		return err
 	}
 	_, err = p.c.Do(ctx, atlassian.Request{Method: http.MethodPost, Path: p.membershipsPath(g), Body: map[string]string{"accountId": aid}}, nil)
 	e, isAPI := atlassian.AsError(err)
 	switch {
 	case err == nil:
 		p.log.Info("added to group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return false, nil
+		return nil
 	case isAPI && (e.Status == http.StatusConflict || e.Status == http.StatusBadRequest) && e.Says("already"):
 		p.log.Info("already in group", zap.String("group", m.Group), zap.String("person", m.Person))
-		return true, nil
+		return nil
 	case isAPI && e.Status == http.StatusNotFound:
 		if _, exists, ferr := p.groups.Refresh(ctx, m.Group); ferr != nil {
-			return false, ferr
+			return ferr
 		} else if !exists {
-			return false, p.groups.Deleted(m.Group, e)
+			return p.groups.Deleted(m.Group, e)
 		}
-		return false, approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
+		return approvals.Permanent(e.WithReason(fmt.Sprintf("the account %s of %s is not in the group's directory", aid, m.Person)))
 	}
-	return false, err
+	return err
 }
 
 // Prepare looks up the group's and the person's ids, each cached
