@@ -24,20 +24,7 @@ func scanGrant(s scanner) (*approvals.Grant, error) {
 }
 
 func (t *Tx) queryGrants(q string, args ...any) ([]*approvals.Grant, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanGrant, q, args...)
 }
 
 // InsertGrant stores a new grant.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -47,38 +46,11 @@ func scanRequest(s scanner) (*approvals.Request, error) {
 // GetRequest returns a request by id, or by an unambiguous prefix of at
 // least 8 characters (the short form people see).
 func (t *Tx) GetRequest(id string) (*approvals.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
-		rs, err := t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
-		if err != nil {
-			return nil, err
-		}
-		if len(rs) == 1 {
-			return rs[0], nil
-		}
-		return nil, approvals.ErrNotFound
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, approvals.ErrNotFound
-	}
-	return r, err
+	return byID(t, "requests", requestCols, scanRequest, id)
 }
 
 func (t *Tx) queryRequests(q string, args ...any) ([]*approvals.Request, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanRequest, q, args...)
 }
 
 func jsonText(v any) string {

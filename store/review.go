@@ -322,38 +322,11 @@ func (t *Tx) InsertRun(r *review.Run) error {
 
 // GetRun returns a run by id or unambiguous prefix.
 func (t *Tx) GetRun(id string) (*review.Run, error) {
-	r, err := scanRun(t.queryRow(`SELECT `+runCols+` FROM review_runs WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
-		rs, err := t.queryRuns(`SELECT `+runCols+` FROM review_runs WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
-		if err != nil {
-			return nil, err
-		}
-		if len(rs) == 1 {
-			return rs[0], nil
-		}
-		return nil, approvals.ErrNotFound
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, approvals.ErrNotFound
-	}
-	return r, err
+	return byID(t, "review_runs", runCols, scanRun, id)
 }
 
 func (t *Tx) queryRuns(q string, args ...any) ([]*review.Run, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*review.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanRun, q, args...)
 }
 
 // UpdateRun writes r when it is still in state from at r.Version.
@@ -464,38 +437,11 @@ func (t *Tx) AppendEvents(events []*approvals.Event) error {
 
 // GetItem returns an item by id or unambiguous prefix.
 func (t *Tx) GetItem(id string) (*review.Item, error) {
-	it, err := scanItem(t.queryRow(`SELECT `+itemCols+` FROM review_items WHERE id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
-		its, err := t.queryItems(`SELECT `+itemCols+` FROM review_items WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
-		if err != nil {
-			return nil, err
-		}
-		if len(its) == 1 {
-			return its[0], nil
-		}
-		return nil, approvals.ErrNotFound
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, approvals.ErrNotFound
-	}
-	return it, err
+	return byID(t, "review_items", itemCols, scanItem, id)
 }
 
 func (t *Tx) queryItems(q string, args ...any) ([]*review.Item, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*review.Item
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, it)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanItem, q, args...)
 }
 
 // UpdateItem writes the mutable fields of it when it is still in state

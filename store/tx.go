@@ -14,6 +14,46 @@ import (
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs q and scans every row it returns with scan.
+func queryAll[T any](t *Tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// byID reads the row of table whose id is id or, failing that, the one row
+// whose id starts with id when id has at least 8 characters (the short form
+// people see); ErrNotFound when there is none, or more than one.
+func byID[T any](t *Tx, table, cols string, scan func(scanner) (T, error), id string) (T, error) {
+	var zero T
+	v, err := scan(t.queryRow(`SELECT `+cols+` FROM `+table+` WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
+		vs, err := queryAll(t, scan, `SELECT `+cols+` FROM `+table+` WHERE id >= ? AND id < ? LIMIT 2`, id, id+"\xff")
+		if err != nil {
+			return zero, err
+		}
+		if len(vs) == 1 {
+			return vs[0], nil
+		}
+		return zero, approvals.ErrNotFound
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return zero, approvals.ErrNotFound
+	}
+	return v, err
+}
+
 // DueActive returns active requests whose time is up. The partial index
 // requests_due_active means only due rows are read.
 func (t *Tx) DueActive(now time.Time, limit int) ([]*approvals.Request, error) {

@@ -130,6 +130,46 @@ const requestCols = `id, requester, resource, admin, duration_ms, reason, ticket
 
 type scanner interface{ Scan(dest ...any) error }
 
+// queryAll runs q and scans every row it returns with scan.
+func queryAll[T any](t *Tx, scan func(scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// byID reads the row of table whose id is id or, failing that, the one row
+// whose id starts with id when id has at least 8 characters (the short form
+// people see); ErrNotFound when there is none, or more than one.
+func byID[T any](t *Tx, table, cols string, scan func(scanner) (T, error), id string) (T, error) {
+	var zero T
+	v, err := scan(t.queryRow(`SELECT `+cols+` FROM `+table+` WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
+		vs, err := queryAll(t, scan, `SELECT `+cols+` FROM `+table+` WHERE id LIKE $1 LIMIT 2`, likePrefix(id))
+		if err != nil {
+			return zero, err
+		}
+		if len(vs) == 1 {
+			return vs[0], nil
+		}
+		return zero, approvals.ErrNotFound
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return zero, approvals.ErrNotFound
+	}
+	return v, err
+}
+
 func scanRequest(s scanner) (*approvals.Request, error) {
 	var (
 		r                                                            approvals.Request
@@ -172,38 +212,11 @@ func likePrefix(s string) string {
 // GetRequest returns a request by id, or by an unambiguous prefix of at
 // least 8 characters (the short form people see).
 func (t *Tx) GetRequest(id string) (*approvals.Request, error) {
-	r, err := scanRequest(t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) && len(id) >= 8 && len(id) < 36 {
-		rs, err := t.queryRequests(`SELECT `+requestCols+` FROM requests WHERE id LIKE $1 LIMIT 2`, likePrefix(id))
-		if err != nil {
-			return nil, err
-		}
-		if len(rs) == 1 {
-			return rs[0], nil
-		}
-		return nil, approvals.ErrNotFound
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, approvals.ErrNotFound
-	}
-	return r, err
+	return byID(t, "requests", requestCols, scanRequest, id)
 }
 
 func (t *Tx) queryRequests(q string, args ...any) ([]*approvals.Request, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Request
-	for rows.Next() {
-		r, err := scanRequest(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanRequest, q, args...)
 }
 
 // InsertRequest stores a new request.
@@ -350,20 +363,7 @@ func scanGrant(s scanner) (*approvals.Grant, error) {
 }
 
 func (t *Tx) queryGrants(q string, args ...any) ([]*approvals.Grant, error) {
-	rows, err := t.query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
+	return queryAll(t, scanGrant, q, args...)
 }
 
 // InsertGrant stores a new grant.
