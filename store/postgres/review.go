@@ -287,7 +287,12 @@ func (t *Tx) SetNextRun(rule, spec string, at time.Time) error {
 
 // NextRuns returns every stored next run by rule.
 func (t *Tx) NextRuns() (map[string]time.Time, error) {
-	rows, err := t.query(`SELECT rule, next_at FROM review_schedule`)
+	return t.timesByKey(`SELECT rule, next_at FROM review_schedule`)
+}
+
+// timesByKey reads rows of a key and a time (Unix milliseconds) into a map.
+func (t *Tx) timesByKey(q string, args ...any) (map[string]time.Time, error) {
+	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -295,13 +300,13 @@ func (t *Tx) NextRuns() (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	for rows.Next() {
 		var (
-			rule string
-			at   int64
+			key string
+			at  int64
 		)
-		if err := rows.Scan(&rule, &at); err != nil {
+		if err := rows.Scan(&key, &at); err != nil {
 			return nil, err
 		}
-		out[rule] = fromMS(at)
+		out[key] = fromMS(at)
 	}
 	return out, rows.Err()
 }
@@ -712,21 +717,5 @@ func (t *Tx) LatestSuspension(email string) (*review.Suspension, error) {
 
 // Restores returns each restored person's last restore time.
 func (t *Tx) Restores() (map[string]time.Time, error) {
-	rows, err := t.query(`SELECT email, max(restored_at) FROM review_suspensions WHERE restored_at > 0 GROUP BY email`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]time.Time{}
-	for rows.Next() {
-		var (
-			e  string
-			at int64
-		)
-		if err := rows.Scan(&e, &at); err != nil {
-			return nil, err
-		}
-		out[e] = fromMS(at)
-	}
-	return out, rows.Err()
+	return t.timesByKey(`SELECT email, max(restored_at) FROM review_suspensions WHERE restored_at > 0 GROUP BY email`)
 }
