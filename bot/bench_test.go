@@ -9,7 +9,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 // percentile returns the p-th percentile (0–100) of sorted durations.
@@ -32,7 +32,7 @@ func BenchmarkAckLatency(b *testing.B) {
 	// Slack spreads envelopes over the bot's Socket Mode connections
 	// (JITBOT_BENCH_CONNECTIONS, default the bot's 2).
 	conns := benchEnvInt("JITBOT_BENCH_CONNECTIONS", 0)
-	e := newEnvWith(b, envOptions{slack: slackfake.Options{Spread: true}, botConfig: func(c *bot.Config) { c.Connections = conns }})
+	e := newEnvWith(b, envOptions{slack: localslack.Options{Spread: true}, botConfig: func(c *bot.Config) { c.Connections = conns }})
 	want := conns
 	if want == 0 {
 		want = 2
@@ -51,7 +51,7 @@ func BenchmarkAckLatency(b *testing.B) {
 		var mu sync.Mutex
 		for i := range inFlight {
 			wg.Go(func() {
-				var ack slackfake.Ack
+				var ack localslack.Ack
 				var err error
 				switch i % 4 {
 				case 0:
@@ -112,7 +112,7 @@ func BenchmarkAckLatency(b *testing.B) {
 //
 //	go test -run '^$' -bench BenchmarkClickToProvisioned -benchtime 200x ./bot/
 func BenchmarkClickToProvisioned(b *testing.B) {
-	e := newEnvWith(b, envOptions{slack: slackfake.Options{PostRate: -1}})
+	e := newEnvWith(b, envOptions{slack: localslack.Options{PostRate: -1}})
 	ctx := context.Background()
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()

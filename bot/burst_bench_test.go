@@ -19,7 +19,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/jira"
@@ -117,7 +117,7 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	pol = strings.Replace(pol, "provider: dryrun", "provider: jira", 1)
 	e := &env{t: b, clock: clockwork.NewFakeClockAt(t0)}
 	// Slack spreads an app's envelopes over its Socket Mode connections.
-	e.srv = slackfake.New(b, slackfake.Options{Now: e.clock.Now, Spread: true})
+	e.srv = localslack.New(b, localslack.Options{Now: e.clock.Now, Spread: true})
 	for _, u := range users {
 		e.srv.AddUser(u)
 	}
@@ -613,7 +613,7 @@ func BenchmarkDecodePageClick(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	var page slackfake.Message
+	var page localslack.Message
 	var action string
 	if _, ok := e.advanceWhenIdle(100*time.Millisecond, time.Minute, func() bool {
 		for _, m := range e.srv.DMsTo("U0M00") {

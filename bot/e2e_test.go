@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -84,7 +84,7 @@ func TestE2E_CommandToExpiry(t *testing.T) {
 func TestE2E_ModalQuorum(t *testing.T) {
 	e := newEnv(t)
 	e.cmd(uAlice, "")
-	var view slackfake.View
+	var view localslack.View
 	e.wait("the request modal", func() bool {
 		v, ok := e.srv.LastView(uAlice)
 		view = v
@@ -93,19 +93,19 @@ func TestE2E_ModalQuorum(t *testing.T) {
 	if !strings.Contains(view.AllText(), "ADMIN") {
 		t.Error("admin escalations are not marked in the resource list")
 	}
-	if _, err := e.srv.BlockAction(uAlice, slackfake.BlockActionArgs{ViewID: view.ID, ActionID: "resource", SelectedOption: "it-tools"}); err != nil {
+	if _, err := e.srv.BlockAction(uAlice, localslack.BlockActionArgs{ViewID: view.ID, ActionID: "resource", SelectedOption: "it-tools"}); err != nil {
 		t.Fatal(err)
 	}
 	e.wait("the modal narrowed to it-tools", func() bool {
 		v, _ := e.srv.ViewByID(view.ID)
 		return strings.Contains(v.AllText(), "for you and it-tools") && !strings.Contains(v.AllText(), "14d")
 	})
-	vals := func(d, reason string) slackfake.Values {
-		return slackfake.Values{"resource": {"resource": "it-tools"}, "duration": {"duration": d}, "reason": {"text": reason}}
+	vals := func(d, reason string) localslack.Values {
+		return localslack.Values{"resource": {"resource": "it-tools"}, "duration": {"duration": d}, "reason": {"text": reason}}
 	}
 	// A duration over the maximum is refused inside the modal.
 	e.srv.SetUserGroupMembers("S0IT", uDave, uFrank)
-	ack, err := e.srv.ViewSubmission(uAlice, view.ID, slackfake.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "7d"}, "reason": {"text": "x"}})
+	ack, err := e.srv.ViewSubmission(uAlice, view.ID, localslack.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "7d"}, "reason": {"text": "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestE2E_ModalQuorum(t *testing.T) {
 		t.Fatalf("over-long duration: response_action %q errors %v", ack.ResponseAction(), ack.Errors())
 	}
 	// Admin escalations need a ticket: said next to the ticket field.
-	ack, _ = e.srv.ViewSubmission(uAlice, view.ID, slackfake.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "1h"}, "reason": {"text": "x"}})
+	ack, _ = e.srv.ViewSubmission(uAlice, view.ID, localslack.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "1h"}, "reason": {"text": "x"}})
 	if ack.ResponseAction() != "errors" || !strings.Contains(ack.Errors()["ticket"], "requires a ticket") {
 		t.Fatalf("missing ticket: %q %v", ack.ResponseAction(), ack.Errors())
 	}
@@ -151,13 +151,13 @@ func TestE2E_DeclineWithReason(t *testing.T) {
 	short := approvals.Short(r.ID)
 	card := e.dmWith(uBob, short)
 	e.click(uBob, card, "decline")
-	var modal slackfake.View
+	var modal localslack.View
 	e.wait("the decline modal", func() bool {
 		v, ok := e.srv.LastView(uBob)
 		modal = v
 		return ok && v.Open && v.CallbackID == "decline"
 	})
-	ack, err := e.srv.ViewSubmission(uBob, modal.ID, slackfake.Values{"reason": {"text": "use the *read-only* role <!channel>"}})
+	ack, err := e.srv.ViewSubmission(uBob, modal.ID, localslack.Values{"reason": {"text": "use the *read-only* role <!channel>"}})
 	if err != nil || ack.ResponseAction() != "" {
 		t.Fatalf("decline submission: %v %q", err, ack.ResponseAction())
 	}
@@ -349,7 +349,7 @@ func TestE2E_Reconnect(t *testing.T) {
 // The bot keeps two Socket Mode connections; Slack spreads envelopes over
 // them, and every one is acked and answered whichever connection it came on.
 func TestE2E_TwoConnections(t *testing.T) {
-	e := newEnvWith(t, envOptions{slack: slackfake.Options{Spread: true}})
+	e := newEnvWith(t, envOptions{slack: localslack.Options{Spread: true}})
 	if !e.srv.WaitConnections(2, 5*time.Second) {
 		t.Fatalf("connections: %d, want 2", e.srv.Connections())
 	}
@@ -383,7 +383,7 @@ func TestE2E_HomeAndEventDedup(t *testing.T) {
 	if _, err := e.srv.AppHomeOpened(uBob); err != nil {
 		t.Fatal(err)
 	}
-	var home slackfake.View
+	var home localslack.View
 	e.wait("bob's home", func() bool {
 		v, ok := e.srv.Home(uBob)
 		home = v
@@ -411,7 +411,7 @@ func TestE2E_HomeAndEventDedup(t *testing.T) {
 	}
 	// Cancel from App Home.
 	home, _ = e.srv.Home(uAlice)
-	if _, err := e.srv.BlockAction(uAlice, slackfake.BlockActionArgs{ViewID: home.ID, ActionID: "cancel." + r.ID}); err != nil {
+	if _, err := e.srv.BlockAction(uAlice, localslack.BlockActionArgs{ViewID: home.ID, ActionID: "cancel." + r.ID}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitState(r.ID, approvals.StateCancelled)
@@ -646,7 +646,7 @@ func TestE2E_ExtendFromWarning(t *testing.T) {
 	e.clock.Advance(46 * time.Minute)
 	warn := e.dmWith(uAlice, "ends soon")
 	e.click(uAlice, warn, "extend")
-	var modal slackfake.View
+	var modal localslack.View
 	e.wait("the extend modal", func() bool {
 		v, ok := e.srv.LastView(uAlice)
 		modal = v
@@ -655,7 +655,7 @@ func TestE2E_ExtendFromWarning(t *testing.T) {
 	// Someone else cannot use alice's Extend button.
 	e.click(uBob, warn, "extend")
 	e.ephemeralWith(uBob, "only alice@example.com can extend")
-	ack, err := e.srv.ViewSubmission(uAlice, modal.ID, slackfake.Values{"duration": {"duration": "2h"}})
+	ack, err := e.srv.ViewSubmission(uAlice, modal.ID, localslack.Values{"duration": {"duration": "2h"}})
 	if err != nil || ack.ResponseAction() != "" {
 		t.Fatalf("extend submission: %v %q %v", err, ack.ResponseAction(), ack.Errors())
 	}
@@ -676,7 +676,7 @@ func TestE2E_ExtendFromWarning(t *testing.T) {
 // token mid-flow and every call fails.
 func TestSecretsNeverLogged(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
-	e := newEnvWith(t, envOptions{log: zap.New(core), slack: slackfake.Options{BotToken: "xoxb-secret-4242", AppToken: "xapp-secret-4343"}})
+	e := newEnvWith(t, envOptions{log: zap.New(core), slack: localslack.Options{BotToken: "xoxb-secret-4242", AppToken: "xapp-secret-4343"}})
 	e.cmd(uAlice, "confluence-finance 10d quarter close")
 	r := e.waitRequest("alice@example.com")
 	card := e.dmWith(uBob, approvals.Short(r.ID))

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/slack-go/slack"
 )
@@ -197,8 +197,8 @@ func TestGolden_Views(t *testing.T) {
 // Block Kit limits enforced strictly (50 blocks a message, 100 a view,
 // 3000 characters a section, option and label lengths).
 func TestGolden_WithinBlockKitLimits(t *testing.T) {
-	srv := slackfake.New(t, slackfake.Options{StrictBlocks: true, PostRate: -1}) // content, not pace
-	srv.AddUser(slackfake.User{ID: "U1", Name: "alice", Email: "alice@example.com"})
+	srv := localslack.New(t, localslack.Options{StrictBlocks: true, PostRate: -1}) // content, not pace
+	srv.AddUser(localslack.User{ID: "U1", Name: "alice", Email: "alice@example.com"})
 	srv.AddChannel("C1", "it-access-log")
 	api := slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()))
 	ctx := context.Background()

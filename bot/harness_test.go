@@ -13,8 +13,8 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/internal/slackfake"
 	"github.com/jitbot/jitbot/internal/testenv"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
@@ -66,7 +66,7 @@ var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 type env struct {
 	t     testing.TB
-	srv   *slackfake.Server
+	srv   *localslack.Server
 	db    *store.DB
 	svc   *approvals.Service
 	bot   *bot.Bot
@@ -78,11 +78,11 @@ type env struct {
 
 type envOptions struct {
 	log   *zap.Logger
-	slack slackfake.Options
+	slack localslack.Options
 	audit func(ctx context.Context, email string) (string, error)
 	// policy replaces testPolicy; users are added to the local Slack.
 	policy string
-	users  []slackfake.User
+	users  []localslack.User
 	// botConfig adjusts the bot's configuration before it is built.
 	botConfig func(*bot.Config)
 	// review builds the licence review engine over the env's store.
@@ -112,8 +112,8 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	if o.slack.Now == nil {
 		o.slack.Now = e.clock.Now // Slack's pace and Retry-After run on the test's clock
 	}
-	e.srv = slackfake.New(t, o.slack)
-	for _, u := range []slackfake.User{
+	e.srv = localslack.New(t, o.slack)
+	for _, u := range []localslack.User{
 		{ID: uAlice, Name: "alice", RealName: "Alice Archer", Email: "alice@example.com"},
 		{ID: uBob, Name: "bob", RealName: "Bob Baker", Email: "bob@example.com"},
 		{ID: uErin, Name: "erin", RealName: "Erin External", Email: "erin@partner.io", IsRestricted: true},
@@ -236,9 +236,9 @@ func (e *env) cmd(user, text string) {
 }
 
 // ephemeralWith waits for an ephemeral to user that contains all of want.
-func (e *env) ephemeralWith(user string, want ...string) slackfake.Ephemeral {
+func (e *env) ephemeralWith(user string, want ...string) localslack.Ephemeral {
 	e.t.Helper()
-	var got slackfake.Ephemeral
+	var got localslack.Ephemeral
 	e.wait("an ephemeral to "+user+" saying "+strings.Join(want, " … "), func() bool {
 		for _, m := range e.srv.Ephemerals(user) {
 			if containsAll(m.AllText(), want...) {
@@ -252,9 +252,9 @@ func (e *env) ephemeralWith(user string, want ...string) slackfake.Ephemeral {
 }
 
 // dmWith waits for a DM to user whose current text contains all of want.
-func (e *env) dmWith(user string, want ...string) slackfake.Message {
+func (e *env) dmWith(user string, want ...string) localslack.Message {
 	e.t.Helper()
-	var got slackfake.Message
+	var got localslack.Message
 	e.wait("a DM to "+user+" saying "+strings.Join(want, " … "), func() bool {
 		for _, m := range e.srv.DMsTo(user) {
 			if containsAll(m.AllText(), want...) {
@@ -281,9 +281,9 @@ func (e *env) postIn(channel string, want ...string) {
 }
 
 // only returns the one DM to user about request id, failing if there are more.
-func (e *env) only(user, short string) slackfake.Message {
+func (e *env) only(user, short string) localslack.Message {
 	e.t.Helper()
-	var found []slackfake.Message
+	var found []localslack.Message
 	for _, m := range e.srv.DMsTo(user) {
 		if strings.Contains(m.AllText(), short) && !strings.Contains(m.AllText(), "Reminder") && !strings.Contains(m.AllText(), "ends soon") && !strings.Contains(m.AllText(), "ends <!date") {
 			found = append(found, m)
@@ -367,7 +367,7 @@ func (e *env) member(group, email string) bool {
 
 // click clicks a button in a message and fails the test if the emulator
 // refuses (no such button).
-func (e *env) click(user string, m slackfake.Message, action string) {
+func (e *env) click(user string, m localslack.Message, action string) {
 	e.t.Helper()
 	if _, err := e.srv.ClickButton(user, m.Channel, m.TS, action); err != nil {
 		e.t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 // Integrity item 11: the directory's slack_id decides who a Slack account
@@ -15,10 +15,10 @@ import (
 func TestIntegrity11_SlackAccountIsWhoTheDirectorySays(t *testing.T) {
 	pol := strings.Replace(testPolicy, "{email: bob@example.com, department: Engineering, employment: internal}",
 		"{email: bob@example.com, department: Engineering, employment: internal, slack_id: U0BOB}", 1)
-	impostors := []slackfake.User{
+	impostors := []localslack.User{
 		{ID: "U0BOB2", Name: "bob2", RealName: "Not Bob", Email: "bob@example.com"},
 	}
-	refused := []slackfake.User{
+	refused := []localslack.User{
 		{ID: "U0GONE", Name: "gone", Email: "carol@example.com", Deleted: true},
 		{ID: "U0BOTTY", Name: "botty", Email: "carol@example.com", IsBot: true},
 		{ID: "U0STRANGE", Name: "stranger", Email: "carol@example.com", IsStranger: true},
@@ -54,7 +54,7 @@ func TestIntegrity11_SlackAccountIsWhoTheDirectorySays(t *testing.T) {
 // and the ticket they type — never renders as markdown on an approver's
 // card; the form's ticket is checked like the command's.
 func TestIntegrity16_RequesterTextIsPlain(t *testing.T) {
-	e := newEnvWith(t, envOptions{users: []slackfake.User{
+	e := newEnvWith(t, envOptions{users: []localslack.User{
 		{ID: uAlice, Name: "alice", RealName: "*Pre-approved by CISO* :tada: <https://evil.example|docs>", Email: "alice@example.com"},
 	}})
 	e.cmd(uAlice, "confluence-finance 10d quarter close")
@@ -67,13 +67,13 @@ func TestIntegrity16_RequesterTextIsPlain(t *testing.T) {
 
 	// The form's ticket must look like a ticket key.
 	e.cmd(uAlice, "")
-	var modal slackfake.View
+	var modal localslack.View
 	e.wait("the request modal", func() bool {
 		v, ok := e.srv.LastView(uAlice)
 		modal = v
 		return ok && v.Open && v.CallbackID == "request"
 	})
-	ack, err := e.srv.ViewSubmission(uAlice, modal.ID, slackfake.Values{
+	ack, err := e.srv.ViewSubmission(uAlice, modal.ID, localslack.Values{
 		"resource": {"resource": "jira-admins"}, "duration": {"duration": "1h"},
 		"reason": {"text": "fixing"}, "ticket": {"text": "*Pre-approved by CISO*"}})
 	if err != nil {

@@ -10,24 +10,24 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"golang.org/x/time/rate"
 )
 
 // lanesPolicy is a directory of n requesters spread over k managers, one
 // resource anyone may ask for, approved by the requester's manager.
-func lanesPolicy(n, k int) (string, []slackfake.User) {
+func lanesPolicy(n, k int) (string, []localslack.User) {
 	var b strings.Builder
-	var users []slackfake.User
+	var users []localslack.User
 	b.WriteString("directory:\n  people:\n")
 	for m := range k {
 		fmt.Fprintf(&b, "    - {email: m%02d@example.com, department: Ops, employment: internal}\n", m)
-		users = append(users, slackfake.User{ID: fmt.Sprintf("U0M%02d", m), Name: fmt.Sprintf("m%02d", m),
+		users = append(users, localslack.User{ID: fmt.Sprintf("U0M%02d", m), Name: fmt.Sprintf("m%02d", m),
 			RealName: fmt.Sprintf("Manager %02d", m), Email: fmt.Sprintf("m%02d@example.com", m)})
 	}
 	for i := range n {
 		fmt.Fprintf(&b, "    - {email: p%03d@example.com, department: Ops, manager: m%02d@example.com, employment: internal}\n", i, i%k)
-		users = append(users, slackfake.User{ID: fmt.Sprintf("U0P%03d", i), Name: fmt.Sprintf("p%03d", i),
+		users = append(users, localslack.User{ID: fmt.Sprintf("U0P%03d", i), Name: fmt.Sprintf("p%03d", i),
 			RealName: fmt.Sprintf("Person %03d", i), Email: fmt.Sprintf("p%03d@example.com", i)})
 	}
 	b.WriteString(`resources:
@@ -52,7 +52,7 @@ func person(i int) (user, email string) {
 
 // actionable finds, in user's DMs, the message with an Approve button for
 // request id, and the button's action id.
-func (e *env) actionable(user, id string) (slackfake.Message, string, bool) {
+func (e *env) actionable(user, id string) (localslack.Message, string, bool) {
 	for _, m := range e.srv.DMsTo(user) {
 		var blocks []struct {
 			Elements []struct {
@@ -71,7 +71,7 @@ func (e *env) actionable(user, id string) (slackfake.Message, string, bool) {
 			}
 		}
 	}
-	return slackfake.Message{}, "", false
+	return localslack.Message{}, "", false
 }
 
 // messagesDue counts the message-lane jobs that are due at the test clock's

@@ -10,7 +10,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/metrics"
 )
 
@@ -26,7 +26,7 @@ func BenchmarkAckLatencyMetrics(b *testing.B) {
 	for _, mode := range []string{"none", "observed", "scraped-1s"} {
 		b.Run(mode, func(b *testing.B) {
 			var m *metrics.Metrics
-			o := envOptions{slack: slackfake.Options{Spread: true}} // over the bot's two connections, as Slack does
+			o := envOptions{slack: localslack.Options{Spread: true}} // over the bot's two connections, as Slack does
 			if mode != "none" {
 				m = metrics.New()
 				o.botConfig = func(c *bot.Config) { c.Observer = m }
@@ -70,7 +70,7 @@ func BenchmarkAckLatencyMetrics(b *testing.B) {
 				var rw sync.WaitGroup
 				for i := range 200 {
 					rw.Go(func() {
-						var ack slackfake.Ack
+						var ack localslack.Ack
 						var err error
 						switch i % 4 {
 						case 0:

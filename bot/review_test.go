@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/review"
 )
 
@@ -348,9 +348,9 @@ func TestReview_SuspensionWhileSlackRateLimited(t *testing.T) {
 }
 
 // blockInHome is a click on a button of user's App Home.
-func blockInHome(r *reviewEnv, user, action string) slackfake.BlockActionArgs {
+func blockInHome(r *reviewEnv, user, action string) localslack.BlockActionArgs {
 	v, _ := r.srv.Home(user)
-	return slackfake.BlockActionArgs{ViewID: v.ID, ActionID: action}
+	return localslack.BlockActionArgs{ViewID: v.ID, ActionID: action}
 }
 
 // With licence reviews that post digests, the bot refuses to start
@@ -377,7 +377,7 @@ func TestReview_UnassignedWithoutDigest(t *testing.T) {
 	r := newReviewEnvPolicy(t, envOptions{}, strings.Replace(reviewPolicy, "    default: keep\n    keep_for: 90d\n    digest: \"#it-licences\"\n", "    default: keep\n    keep_for: 90d\n", 1))
 	run := r.run("employees")
 	kim := r.item(run.ID, "kim@example.com")
-	var list slackfake.Message
+	var list localslack.Message
 	r.wait("IT's list in the alert channel", func() bool {
 		for _, m := range r.srv.Messages(cAlert) {
 			if strings.Contains(m.AllText(), "kim@example.com") && strings.Contains(m.AllText(), "without a manager") {

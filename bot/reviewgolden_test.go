@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/review"
 	"github.com/slack-go/slack"
@@ -150,8 +150,8 @@ func TestGolden_Review(t *testing.T) {
 // 300-person prompt and the digest's thread included, is accepted by the local Slack with its
 // Block Kit limits enforced strictly.
 func TestGolden_ReviewWithinBlockKitLimits(t *testing.T) {
-	srv := slackfake.New(t, slackfake.Options{StrictBlocks: true, PostRate: -1})
-	srv.AddUser(slackfake.User{ID: "U1", Name: "bob", Email: "bob@example.com"})
+	srv := localslack.New(t, localslack.Options{StrictBlocks: true, PostRate: -1})
+	srv.AddUser(localslack.User{ID: "U1", Name: "bob", Email: "bob@example.com"})
 	srv.AddChannel("C1", "it-licences")
 	api := slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()))
 	ctx := context.Background()

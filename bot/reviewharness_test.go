@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/review"
 )
@@ -153,8 +153,8 @@ func newReviewEnvPolicy(t *testing.T, o envOptions, policy string) *reviewEnv {
 	r := &reviewEnv{org: &org{groups: map[string][]review.Group{}, suspended: map[string]bool{}}}
 	o.policy = policy
 	o.users = append(o.users,
-		slackfake.User{ID: uGina, Name: "gina", RealName: "Gina Gray", Email: "gina@example.com"},
-		slackfake.User{ID: uHank, Name: "hank", RealName: "Hank Hill", Email: "hank@example.com"})
+		localslack.User{ID: uGina, Name: "gina", RealName: "Gina Gray", Email: "gina@example.com"},
+		localslack.User{ID: uHank, Name: "hank", RealName: "Hank Hill", Email: "hank@example.com"})
 	o.review = func(e *env) bot.Reviewer {
 		p, err := policies.Parse("policy.yaml", []byte(policy), nil)
 		if err != nil {
@@ -230,7 +230,7 @@ func (r *reviewEnv) sweep() {
 
 // buttonOf finds, in a message, the action id of the button with prefix
 // whose value is value.
-func buttonOf(m slackfake.Message, prefix, value string) (string, bool) {
+func buttonOf(m localslack.Message, prefix, value string) (string, bool) {
 	var blocks []struct {
 		Elements []struct {
 			ActionID string          `json:"action_id"`
@@ -252,7 +252,7 @@ func buttonOf(m slackfake.Message, prefix, value string) (string, bool) {
 }
 
 // hasConfirm reports whether the button with actionID asks to confirm.
-func hasConfirm(m slackfake.Message, actionID string) bool {
+func hasConfirm(m localslack.Message, actionID string) bool {
 	var blocks []struct {
 		Elements []struct {
 			ActionID string          `json:"action_id"`
@@ -271,9 +271,9 @@ func hasConfirm(m slackfake.Message, actionID string) bool {
 }
 
 // modal waits for user's open modal with callback.
-func (r *reviewEnv) modal(user, callback string) slackfake.View {
+func (r *reviewEnv) modal(user, callback string) localslack.View {
 	r.t.Helper()
-	var v slackfake.View
+	var v localslack.View
 	r.wait("the "+callback+" modal for "+user, func() bool {
 		got, ok := r.srv.LastView(user)
 		v = got
@@ -283,16 +283,16 @@ func (r *reviewEnv) modal(user, callback string) slackfake.View {
 }
 
 // submitReason submits a review modal with reason.
-func (r *reviewEnv) submitReason(user string, v slackfake.View, reason string) slackfake.Ack {
+func (r *reviewEnv) submitReason(user string, v localslack.View, reason string) localslack.Ack {
 	r.t.Helper()
-	ack, err := r.srv.ViewSubmission(user, v.ID, slackfake.Values{"reason": {"text": reason}})
+	ack, err := r.srv.ViewSubmission(user, v.ID, localslack.Values{"reason": {"text": reason}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	return ack
 }
 
-func (r *reviewEnv) clickItem(user string, m slackfake.Message, prefix, itemID string) {
+func (r *reviewEnv) clickItem(user string, m localslack.Message, prefix, itemID string) {
 	r.t.Helper()
 	action, ok := buttonOf(m, prefix, itemID)
 	if !ok {

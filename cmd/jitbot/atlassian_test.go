@@ -9,7 +9,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/provisioner/jira"
 	"github.com/jonboulle/clockwork"
 )
@@ -79,7 +79,7 @@ func TestMain_RunWithJira(t *testing.T) {
 	f.AddGroup("jira-admins")
 	f.AddUser("alice@example.com")
 	env := jiraEnv(f)
-	srv := slackfake.New(t, slackfake.Options{})
+	srv := localslack.New(t, localslack.Options{})
 	env["SLACK_BOT_TOKEN"], env["SLACK_APP_TOKEN"], env["SLACK_API_URL"] = srv.BotToken(), srv.AppToken(), srv.APIURL()
 	open := func() (*Main, error) {
 		m := &Main{Config: Config{Policy: examplePolicy(t), DB: filepath.Join(t.TempDir(), "j.db"), LogLevel: "error", LogFormat: "json"},

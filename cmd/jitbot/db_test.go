@@ -13,7 +13,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/pgtest"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
 )
@@ -23,8 +23,8 @@ import (
 // two-step request approved, its Slack messages, dry-run memberships.
 func seedInstallation(t *testing.T, path string) {
 	t.Helper()
-	srv := slackfake.New(t, slackfake.Options{})
-	for _, u := range []slackfake.User{{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"},
+	srv := localslack.New(t, localslack.Options{})
+	for _, u := range []localslack.User{{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"},
 		{ID: "U0BOB", Name: "bob", Email: "bob@example.com"}, {ID: "U0CAROL", Name: "carol", Email: "carol@example.com"},
 		{ID: "U0ERIN", Name: "erin", Email: "erin@partner.io"}} {
 		srv.AddUser(u)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/store"
 )
 
@@ -342,8 +342,8 @@ rules:
 	if code, _, errOut := runCLI(t, nil, "policy", "check", groups, "--online"); code != exitOK || !strings.Contains(errOut, "Slack user groups not checked") {
 		t.Errorf("--online without a Slack token: got exit %d, %q; want ok with a note", code, errOut)
 	}
-	srv := slackfake.New(t, slackfake.Options{})
-	srv.AddUser(slackfake.User{ID: "U1", Name: "dave", Email: "dave@x.io"})
+	srv := localslack.New(t, localslack.Options{})
+	srv.AddUser(localslack.User{ID: "U1", Name: "dave", Email: "dave@x.io"})
 	srv.AddUserGroup("S1", "it-leads", "U1")
 	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_API_URL": srv.APIURL()}
 	code, _, errOut = runCLI(t, env, "policy", "check", groups, "--online")
@@ -367,7 +367,7 @@ func TestFirstHour8_SpecNoticeOncePerPackage(t *testing.T) {
 	if os.Getenv("JITBOT_TEST_SPEC_NOTICE") == "1" {
 		// The working directory has no shared/specs above it.
 		for i := 0; i < 2; i++ {
-			slackfake.New(t, slackfake.Options{})
+			localslack.New(t, localslack.Options{})
 			atlassianfake.New(t, atlassianfake.Options{})
 		}
 		return
@@ -380,7 +380,7 @@ func TestFirstHour8_SpecNoticeOncePerPackage(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child: %v\n%s%s", err, out.String(), errb.String())
 	}
-	for _, want := range []string{"slackfake: ", "atlassianfake: "} {
+	for _, want := range []string{"localslack: ", "atlassianfake: "} {
 		if n := strings.Count(errb.String(), want); n != 1 || !strings.Contains(errb.String(), "not validated") {
 			t.Errorf("stderr: got %d notices from %s in %q, want exactly 1", n, strings.TrimSpace(want), errb.String())
 		}

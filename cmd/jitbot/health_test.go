@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/metrics"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
@@ -32,8 +32,8 @@ func get(t *testing.T, url string) (int, string) {
 // Socket Mode; 503 with the reason otherwise) and /metrics, and `jitbot
 // health` asks them as the Docker HEALTHCHECK does.
 func TestHealth_Endpoints(t *testing.T) {
-	srv := slackfake.New(t, slackfake.Options{})
-	srv.AddUser(slackfake.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
+	srv := localslack.New(t, localslack.Options{})
+	srv.AddUser(localslack.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
 	slackEnv := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL()}
 	m := &Main{Config: Config{Policy: examplePolicy(t), DB: filepath.Join(t.TempDir(), "jitbot.db"), LogLevel: "error",
 		LogFormat: "json", DryRun: true, Listen: "127.0.0.1:0"},

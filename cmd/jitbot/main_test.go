@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jonboulle/clockwork"
 )
 
@@ -92,7 +92,7 @@ func TestCLI_RunSlackTokens(t *testing.T) {
 	if code != exitFailure || !strings.Contains(errOut, "SLACK_BOT_TOKEN is not set") {
 		t.Fatalf("no tokens: exit %d, %q", code, errOut)
 	}
-	srv := slackfake.New(t, slackfake.Options{})
+	srv := localslack.New(t, localslack.Options{})
 	srv.RevokeBotToken()
 	env["SLACK_BOT_TOKEN"], env["SLACK_APP_TOKEN"], env["SLACK_API_URL"] = srv.BotToken(), srv.AppToken(), srv.APIURL()
 	code, _, errOut = runCLI(t, env, "run", "--dry-run")
@@ -114,8 +114,8 @@ func TestMain_RunWithCLI(t *testing.T) {
 	// would put that job days away from the fake clock.
 	start := time.Now().UTC().Truncate(time.Second)
 	clock := clockwork.NewFakeClockAt(start)
-	srv := slackfake.New(t, slackfake.Options{})
-	srv.AddUser(slackfake.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
+	srv := localslack.New(t, localslack.Options{})
+	srv.AddUser(localslack.User{ID: "U0ALICE", Name: "alice", Email: "alice@example.com"})
 	slackEnv := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL()}
 	m := &Main{Config: Config{Policy: examplePolicy(t), DB: db, LogLevel: "error", LogFormat: "json", DryRun: true}, Clock: clock,
 		Getenv: func(k string) string { return slackEnv[k] }}

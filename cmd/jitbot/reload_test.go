@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jonboulle/clockwork"
 )
 
 // reloadBot starts the whole program on a copy of the example policy in its
 // own folder, with an alert channel.
-func reloadBot(t *testing.T, extraEnv ...string) (*Main, *slackfake.Server, *clockwork.FakeClock, string) {
+func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *clockwork.FakeClock, string) {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"policy.yaml", "people.csv"} {
@@ -25,7 +25,7 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *slackfake.Server, *clo
 		must(t, os.WriteFile(filepath.Join(dir, f), data, 0o600))
 	}
 	policy := filepath.Join(dir, "policy.yaml")
-	srv := slackfake.New(t, slackfake.Options{})
+	srv := localslack.New(t, localslack.Options{})
 	srv.AddChannel("C0ALERT", "it-alerts")
 	srv.AddChannel("C0AUDIT", "audit")
 	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(),

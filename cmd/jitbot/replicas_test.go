@@ -21,7 +21,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/internal/pgtest"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/store/postgres"
 )
 
@@ -159,11 +159,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool, expla
 // local Jira, an approver (bob) and n requesters, each bob's report.
 type twoReplicas struct {
 	url   string
-	srv   *slackfake.Server
+	srv   *localslack.Server
 	jira  *atlassianfake.Server
 	env   map[string]string
 	db    *postgres.DB // the test's own view of the database
-	users []slackfake.User
+	users []localslack.User
 }
 
 func newTwoReplicas(t *testing.T, n int, lease time.Duration) *twoReplicas {
@@ -173,15 +173,15 @@ func newTwoReplicas(t *testing.T, n int, lease time.Duration) *twoReplicas {
 	// Two replicas built with -race on two shared cores, beside the other
 	// test packages: acks may take longer than Slack's 3 s. Ack latency is
 	// the bot's benchmark; here the decisions are what is tested.
-	x.srv = slackfake.New(t, slackfake.Options{Spread: true, PostRate: -1, AckTimeout: 15 * time.Second})
-	x.srv.AddUser(slackfake.User{ID: "U0BOB", Name: "bob", Email: "bob@example.com"})
+	x.srv = localslack.New(t, localslack.Options{Spread: true, PostRate: -1, AckTimeout: 15 * time.Second})
+	x.srv.AddUser(localslack.User{ID: "U0BOB", Name: "bob", Email: "bob@example.com"})
 	x.srv.AddChannel("C0GENERAL", "general")
 	x.jira = atlassianfake.New(t, atlassianfake.Options{})
 	x.jira.AddGroup("wiki")
 	var people strings.Builder
 	people.WriteString("    - {email: bob@example.com, department: Engineering, employment: internal}\n")
 	for i := range n {
-		u := slackfake.User{ID: fmt.Sprintf("U%04d", i), Name: fmt.Sprintf("user%d", i), Email: fmt.Sprintf("user%d@example.com", i)}
+		u := localslack.User{ID: fmt.Sprintf("U%04d", i), Name: fmt.Sprintf("user%d", i), Email: fmt.Sprintf("user%d@example.com", i)}
 		x.srv.AddUser(u)
 		x.jira.AddUser(u.Email)
 		x.users = append(x.users, u)
@@ -318,14 +318,14 @@ func (x *twoReplicas) cards(t *testing.T, rs map[string]*approvals.Request) map[
 
 // card is where bob approves one request: a message and the action id.
 type card struct {
-	m      slackfake.Message
+	m      localslack.Message
 	action string
 }
 
 type button struct{ action, value string }
 
 // approveButtons returns the Approve buttons of a message.
-func approveButtons(m slackfake.Message) []button {
+func approveButtons(m localslack.Message) []button {
 	var walk func(v any, out *[]button)
 	walk = func(v any, out *[]button) {
 		switch v := v.(type) {
@@ -351,7 +351,7 @@ func approveButtons(m slackfake.Message) []button {
 }
 
 // approve clicks bob's Approve button of request id.
-func (x *twoReplicas) approve(t *testing.T, id string, c card) slackfake.Ack {
+func (x *twoReplicas) approve(t *testing.T, id string, c card) localslack.Ack {
 	t.Helper()
 	ack, err := x.srv.ClickButton("U0BOB", c.m.Channel, c.m.TS, c.action)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
@@ -306,7 +306,7 @@ func TestMain_ReviewOnTheAccessLane(t *testing.T) {
 	fake := atlassianfake.New(t, atlassianfake.Options{Now: clock.Now})
 	fake.PutUser(atlassianfake.User{Email: "erin@partner.io", Active: true, AddedToOrg: start.Add(-100 * e2eDay),
 		Products: []atlassianfake.Product{{Key: "jira-software", LastActive: start.Add(-5 * e2eDay)}}})
-	srv := slackfake.New(t, slackfake.Options{})
+	srv := localslack.New(t, localslack.Options{})
 	o := fake.Options()
 	dir := t.TempDir()
 	pol := filepath.Join(dir, "policy.yaml")

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jonboulle/clockwork"
@@ -39,8 +39,8 @@ func TestMain_ReviewInSlack(t *testing.T) {
 	fake.SetMember("staff", "alice@example.com", true)
 	fake.SetMember("design", "alice@example.com", true)
 
-	srv := slackfake.New(t, slackfake.Options{Now: clock.Now})
-	for _, u := range []slackfake.User{{ID: "U0BOSS", Name: "boss", RealName: "The Boss", Email: "boss@example.com"},
+	srv := localslack.New(t, localslack.Options{Now: clock.Now})
+	for _, u := range []localslack.User{{ID: "U0BOSS", Name: "boss", RealName: "The Boss", Email: "boss@example.com"},
 		{ID: "U0ALICE", Name: "alice", RealName: "Alice", Email: "alice@example.com"},
 		{ID: "U0IT", Name: "it", RealName: "IT person", Email: "it@example.com"}} {
 		srv.AddUser(u)
@@ -84,7 +84,7 @@ func TestMain_ReviewInSlack(t *testing.T) {
 	}
 	alice := its[0]
 
-	var card slackfake.Message
+	var card localslack.Message
 	waitUntil(t, func() bool {
 		for _, msg := range srv.DMsTo("U0BOSS") {
 			if strings.Contains(msg.AllText(), "alice@example.com") {
@@ -143,7 +143,7 @@ func TestMain_ReviewInSlack(t *testing.T) {
 	}
 }
 
-func hasEphemeral(srv *slackfake.Server, user string, want ...string) bool {
+func hasEphemeral(srv *localslack.Server, user string, want ...string) bool {
 	for _, e := range srv.Ephemerals(user) {
 		all := e.Text + string(e.Blocks)
 		ok := true

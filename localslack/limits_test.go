@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/slack-go/slack"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
@@ -35,7 +35,7 @@ func post(t *testing.T, api *slack.Client, channel string) time.Duration {
 func TestPace_PostMessage(t *testing.T) {
 	t.Run("BurstThenRetryAfter", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now})
+		srv := newServer(t, localslack.Options{Now: clock.Now})
 		srv.AddChannel("C2", "general")
 		api := newAPI(srv)
 		for i := range 4 {
@@ -79,17 +79,17 @@ func TestPace_PostMessage(t *testing.T) {
 			t.Errorf("RateLimited: got %d, want 4", got)
 		}
 		for _, c := range srv.Calls("chat.postMessage") {
-			if c.Status == 429 && (c.Outcome != slackfake.OutcomeRateLimited || c.Injected || c.Error != "ratelimited") {
+			if c.Status == 429 && (c.Outcome != localslack.OutcomeRateLimited || c.Injected || c.Error != "ratelimited") {
 				t.Errorf("paced call recorded as %+v", c)
 			}
-			if c.Status == 200 && c.Outcome != slackfake.OutcomeOK {
+			if c.Status == 200 && c.Outcome != localslack.OutcomeOK {
 				t.Errorf("delivered call recorded as %+v", c)
 			}
 		}
 	})
 	t.Run("HonestRetryAfter", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now, PostRate: 0.25, PostBurst: 1})
+		srv := newServer(t, localslack.Options{Now: clock.Now, PostRate: 0.25, PostBurst: 1})
 		api := newAPI(srv)
 		if ra := post(t, api, "C1"); ra != 0 {
 			t.Fatalf("first post: 429 after %v", ra)
@@ -108,7 +108,7 @@ func TestPace_PostMessage(t *testing.T) {
 	})
 	t.Run("InvalidMessageSpendsItsSlot", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now, PostBurst: 1})
+		srv := newServer(t, localslack.Options{Now: clock.Now, PostBurst: 1})
 		api := newAPI(srv)
 		if _, _, err := api.PostMessage("C1"); slackErr(err) != "no_text" {
 			t.Fatalf("got %v, want no_text", err)
@@ -125,7 +125,7 @@ func TestPace_PostMessage(t *testing.T) {
 	})
 	t.Run("OtherMethodsNotPaced", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now})
+		srv := newServer(t, localslack.Options{Now: clock.Now})
 		api := newAPI(srv)
 		_, ts, err := api.PostMessage("C1", slack.MsgOptionText("v0", false))
 		if err != nil {
@@ -144,7 +144,7 @@ func TestPace_PostMessage(t *testing.T) {
 		}
 	})
 	t.Run("Off", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{PostRate: -1})
+		srv := newServer(t, localslack.Options{PostRate: -1})
 		api := newAPI(srv)
 		for i := range 20 {
 			if ra := post(t, api, "C1"); ra != 0 {
@@ -156,7 +156,7 @@ func TestPace_PostMessage(t *testing.T) {
 
 func TestRateLimitFor(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(t0)
-	srv := newServer(t, slackfake.Options{Now: clock.Now})
+	srv := newServer(t, localslack.Options{Now: clock.Now})
 	api := newAPI(srv)
 	srv.RateLimitFor(25*time.Second, 20, "chat.postMessage", "chat.update", "views.publish", "conversations.open")
 
@@ -209,7 +209,7 @@ func TestRateLimitFor(t *testing.T) {
 		t.Errorf("RateLimited: got %d, want 8", got)
 	}
 	for _, c := range srv.Calls("views.publish") {
-		if c.Status == 429 && (!c.Injected || c.Outcome != slackfake.OutcomeRateLimited) {
+		if c.Status == 429 && (!c.Injected || c.Outcome != localslack.OutcomeRateLimited) {
 			t.Errorf("got %+v, want an injected ratelimited call", c)
 		}
 	}
@@ -238,9 +238,9 @@ func TestRateLimitFor(t *testing.T) {
 // requester has their message exactly once.
 func TestRateLimitFor_RecoveryDeliversOnce(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(t0)
-	srv := newServer(t, slackfake.Options{Now: clock.Now})
+	srv := newServer(t, localslack.Options{Now: clock.Now})
 	users := []string{"U1", "U2", "U3"}
-	srv.AddUser(slackfake.User{ID: "U3", Name: "carol"})
+	srv.AddUser(localslack.User{ID: "U3", Name: "carol"})
 	api := newAPI(srv)
 	srv.RateLimitFor(25*time.Second, 20, "chat.postMessage")
 
@@ -270,7 +270,7 @@ func TestRateLimitFor_RecoveryDeliversOnce(t *testing.T) {
 	for _, c := range srv.Calls("chat.postMessage") {
 		outcomes[c.Outcome]++
 	}
-	if outcomes[slackfake.OutcomeOK] != 3 || outcomes[slackfake.OutcomeRateLimited] != 2 {
+	if outcomes[localslack.OutcomeOK] != 3 || outcomes[localslack.OutcomeRateLimited] != 2 {
 		t.Errorf("got outcomes %v, want 3 ok and 2 ratelimited (at 0s and 20s)", outcomes)
 	}
 }
@@ -278,7 +278,7 @@ func TestRateLimitFor_RecoveryDeliversOnce(t *testing.T) {
 func TestHangFor(t *testing.T) {
 	t.Run("ClientTimeout", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now})
+		srv := newServer(t, localslack.Options{Now: clock.Now})
 		api := newAPI(srv)
 		srv.HangFor(10*time.Second, "chat.postMessage")
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
@@ -295,7 +295,7 @@ func TestHangFor(t *testing.T) {
 			t.Fatalf("the abandoned call was not recorded: %+v, held %d", srv.Calls("chat.postMessage"), srv.Held())
 		}
 		c := srv.Calls("chat.postMessage")[0]
-		if c.Outcome != slackfake.OutcomeAbandoned || !c.Injected || c.Held <= 0 || c.Status != 0 {
+		if c.Outcome != localslack.OutcomeAbandoned || !c.Injected || c.Held <= 0 || c.Status != 0 {
 			t.Errorf("got %+v, want an abandoned call", c)
 		}
 		if n := len(srv.Messages("C1")); n != 0 {
@@ -307,7 +307,7 @@ func TestHangFor(t *testing.T) {
 		}
 	})
 	t.Run("Heal", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		api := newAPI(srv)
 		srv.HangFor(time.Minute, "chat.postMessage", "chat.update")
 		errc := make(chan error, 1)
@@ -330,7 +330,7 @@ func TestHangFor(t *testing.T) {
 			t.Errorf("got %d messages, want the held one served once", n)
 		}
 		c := srv.Calls("chat.postMessage")[0]
-		if c.Outcome != slackfake.OutcomeOK || !c.Injected || c.Held < 50*time.Millisecond {
+		if c.Outcome != localslack.OutcomeOK || !c.Injected || c.Held < 50*time.Millisecond {
 			t.Errorf("got %+v", c)
 		}
 		if _, _, err := api.PostMessage("C1", slack.MsgOptionText("now", false)); err != nil {
@@ -339,7 +339,7 @@ func TestHangFor(t *testing.T) {
 	})
 	t.Run("FakeClockEndsWindow", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0)
-		srv := newServer(t, slackfake.Options{Now: clock.Now})
+		srv := newServer(t, localslack.Options{Now: clock.Now})
 		api := newAPI(srv)
 		srv.HangFor(10*time.Second, "views.publish")
 		errc := make(chan error, 1)
@@ -365,7 +365,7 @@ func TestHangFor(t *testing.T) {
 	})
 	t.Run("WallClockCap", func(t *testing.T) {
 		clock := clockwork.NewFakeClockAt(t0) // never advanced
-		srv := newServer(t, slackfake.Options{Now: clock.Now})
+		srv := newServer(t, localslack.Options{Now: clock.Now})
 		api := newAPI(srv)
 		srv.HangFor(300*time.Millisecond, "chat.postMessage")
 		start := time.Now()
@@ -383,7 +383,7 @@ func TestHangFor(t *testing.T) {
 		}
 	})
 	t.Run("CloseReleases", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		api := newAPI(srv)
 		srv.HangFor(time.Hour)
 		var wg sync.WaitGroup
@@ -401,7 +401,7 @@ func TestHangFor(t *testing.T) {
 			t.Fatal("Close did not release the held calls")
 		}
 		for _, c := range srv.Calls("auth.test") {
-			if c.Outcome != slackfake.OutcomeAbandoned {
+			if c.Outcome != localslack.OutcomeAbandoned {
 				t.Errorf("got %+v, want abandoned", c)
 			}
 		}

@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"encoding/json"
@@ -11,13 +11,13 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 // TestSocketMode_RawProtocol speaks Socket Mode with a bare websocket, to pin
 // the frames independently of slack-go.
 func TestSocketMode_RawProtocol(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	_, out := rawPost(t, srv, "apps.connections.open", srv.AppToken(), url.Values{})
 	wsURL, _ := out["url"].(string)
 	u, err := url.Parse(wsURL)
@@ -53,7 +53,7 @@ func TestSocketMode_RawProtocol(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 	type result struct {
-		ack slackfake.Ack
+		ack localslack.Ack
 		err error
 	}
 	res := make(chan result, 1)
@@ -89,7 +89,7 @@ func TestSocketMode_RawProtocol(t *testing.T) {
 	if !srv.WaitFor(time.Second, func() bool { return len(srv.Violations()) == 1 }) {
 		t.Fatalf("got violations %+v", srv.Violations())
 	}
-	if v := srv.Violations()[0]; v.Kind != slackfake.ViolationProtocol {
+	if v := srv.Violations()[0]; v.Kind != localslack.ViolationProtocol {
 		t.Errorf("got %+v", v)
 	}
 
@@ -122,7 +122,7 @@ func TestSocketMode_RawProtocol(t *testing.T) {
 }
 
 func TestSocketMode_ViewActions(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	got := make(chan slack.InteractionCallback, 2)
 	api := startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		if evt.Type == socketmode.EventTypeInteractive {
@@ -142,7 +142,7 @@ func TestSocketMode_ViewActions(t *testing.T) {
 	}
 	h, _ := srv.Home("U1")
 
-	if _, err := srv.BlockAction("U1", slackfake.BlockActionArgs{ViewID: h.ID, ActionID: "release"}); err != nil {
+	if _, err := srv.BlockAction("U1", localslack.BlockActionArgs{ViewID: h.ID, ActionID: "release"}); err != nil {
 		t.Fatalf("BlockAction: %v", err)
 	}
 	cb := <-got
@@ -150,17 +150,17 @@ func TestSocketMode_ViewActions(t *testing.T) {
 		cb.ResponseURL != "" || cb.TriggerID == "" || cb.ActionCallback.BlockActions[0].Value != "grant-7" {
 		t.Errorf("got %+v", cb)
 	}
-	if _, err := srv.BlockAction("U1", slackfake.BlockActionArgs{ViewID: h.ID, ActionID: "extend", SelectedOption: "4h"}); err != nil {
+	if _, err := srv.BlockAction("U1", localslack.BlockActionArgs{ViewID: h.ID, ActionID: "extend", SelectedOption: "4h"}); err != nil {
 		t.Fatalf("BlockAction: %v", err)
 	}
 	cb = <-got
 	if a := cb.ActionCallback.BlockActions[0]; a.Type != "static_select" || a.SelectedOption.Value != "4h" || a.SelectedOption.Text.Text != "4 hours" {
 		t.Errorf("got action %+v", a)
 	}
-	if _, err := srv.BlockAction("U1", slackfake.BlockActionArgs{ViewID: h.ID, ActionID: "extend", SelectedOption: "99h"}); err == nil {
+	if _, err := srv.BlockAction("U1", localslack.BlockActionArgs{ViewID: h.ID, ActionID: "extend", SelectedOption: "99h"}); err == nil {
 		t.Error("selected an option the select does not offer")
 	}
-	if _, err := srv.BlockAction("U2", slackfake.BlockActionArgs{ViewID: h.ID, ActionID: "release"}); err == nil {
+	if _, err := srv.BlockAction("U2", localslack.BlockActionArgs{ViewID: h.ID, ActionID: "release"}); err == nil {
 		t.Error("clicked in another user's Home")
 	}
 }

@@ -1,4 +1,4 @@
-package slackfake
+package localslack
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 
 // verificationToken is the deprecated verification token Slack still puts in
 // payloads; slack-go's socketmode does not check it.
-const verificationToken = "slackfake-verification-token"
+const verificationToken = "localslack-verification-token"
 
 // response_url limits: Slack accepts five posts within thirty minutes.
 const (
@@ -41,7 +41,7 @@ func (s *Server) newResponseURLLocked(t *responseTarget) string {
 func (s *Server) userLocked(userID string) (*User, error) {
 	u, ok := s.users[userID]
 	if !ok {
-		return nil, fmt.Errorf("slackfake: unknown user %s (AddUser it first)", userID)
+		return nil, fmt.Errorf("localslack: unknown user %s (AddUser it first)", userID)
 	}
 	return u, nil
 }
@@ -85,7 +85,7 @@ func (s *Server) SlashCommand(userID, channelID, command, text string) (Ack, err
 	ch, ok := s.resolveChannelLocked(channelID)
 	if !ok {
 		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackfake: unknown channel %s", channelID)
+		return Ack{}, fmt.Errorf("localslack: unknown channel %s", channelID)
 	}
 	trig := s.newTriggerLocked(userID)
 	payload := map[string]any{
@@ -278,11 +278,11 @@ func (s *Server) BlockAction(userID string, a BlockActionArgs) (Ack, error) {
 		v, ok := s.views[a.ViewID]
 		switch {
 		case !ok:
-			err = fmt.Errorf("slackfake: no view %s", a.ViewID)
+			err = fmt.Errorf("localslack: no view %s", a.ViewID)
 		case v.user != userID:
-			err = fmt.Errorf("slackfake: view %s belongs to %s, not %s", v.id, v.user, userID)
+			err = fmt.Errorf("localslack: view %s belongs to %s, not %s", v.id, v.user, userID)
 		case !v.open:
-			err = fmt.Errorf("slackfake: view %s is closed", v.id)
+			err = fmt.Errorf("localslack: view %s is closed", v.id)
 		}
 		if err == nil && a.State != nil {
 			var state map[string]any
@@ -302,7 +302,7 @@ func (s *Server) BlockAction(userID string, a BlockActionArgs) (Ack, error) {
 		ch, ok := s.resolveChannelLocked(a.ChannelID)
 		if !ok {
 			s.mu.Unlock()
-			return Ack{}, fmt.Errorf("slackfake: unknown channel %s", a.ChannelID)
+			return Ack{}, fmt.Errorf("localslack: unknown channel %s", a.ChannelID)
 		}
 		var raw json.RawMessage
 		ephemeral := false
@@ -315,7 +315,7 @@ func (s *Server) BlockAction(userID string, a BlockActionArgs) (Ack, error) {
 			raw, ephemeral = s.ephemerals[i].Blocks, true
 		} else {
 			s.mu.Unlock()
-			return Ack{}, fmt.Errorf("slackfake: no message %s in %s", a.MessageTS, ch)
+			return Ack{}, fmt.Errorf("localslack: no message %s in %s", a.MessageTS, ch)
 		}
 		if len(raw) > 0 {
 			_ = json.Unmarshal(raw, &blocks)
@@ -328,7 +328,7 @@ func (s *Server) BlockAction(userID string, a BlockActionArgs) (Ack, error) {
 	blockID, el, found := findElement(blocks, a.ActionID)
 	if !found {
 		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackfake: no element with action_id %q there", a.ActionID)
+		return Ack{}, fmt.Errorf("localslack: no element with action_id %q there", a.ActionID)
 	}
 	action, err := s.actionLocked(blockID, el, a)
 	if err != nil {
@@ -350,7 +350,7 @@ func (s *Server) actionLocked(blockID string, el map[string]any, a BlockActionAr
 		action["text"] = el["text"]
 		stored := strField(el, "value")
 		if a.Value != "" && a.Value != stored {
-			return nil, fmt.Errorf("slackfake: button %q carries value %q, not %q: Slack sends the stored value", a.ActionID, stored, a.Value)
+			return nil, fmt.Errorf("localslack: button %q carries value %q, not %q: Slack sends the stored value", a.ActionID, stored, a.Value)
 		}
 		if _, ok := el["value"]; ok {
 			action["value"] = stored
@@ -364,7 +364,7 @@ func (s *Server) actionLocked(blockID string, el map[string]any, a BlockActionAr
 			opt = map[string]any{"text": map[string]any{"type": "plain_text", "text": a.SelectedOption}, "value": a.SelectedOption}
 		}
 		if opt == nil {
-			return nil, fmt.Errorf("slackfake: %s %q has no option %q", typ, a.ActionID, a.SelectedOption)
+			return nil, fmt.Errorf("localslack: %s %q has no option %q", typ, a.ActionID, a.SelectedOption)
 		}
 		action["selected_option"] = opt
 	case "users_select":
@@ -439,11 +439,11 @@ func (s *Server) buildStateLocked(v *viewRecord, values Values, submit bool) (ma
 				continue
 			}
 			if !present && submit && !boolField(bm, "optional") {
-				return nil, fmt.Errorf("slackfake: required input %s/%s has no value", bid, aid)
+				return nil, fmt.Errorf("localslack: required input %s/%s has no value", bid, aid)
 			}
 			entry, err := stateEntry(el, given, present)
 			if err != nil {
-				return nil, fmt.Errorf("slackfake: input %s/%s: %w", bid, aid, err)
+				return nil, fmt.Errorf("localslack: input %s/%s: %w", bid, aid, err)
 			}
 			bs, _ := state[bid].(map[string]any)
 			if bs == nil {
@@ -467,7 +467,7 @@ func (s *Server) buildStateLocked(v *viewRecord, values Values, submit bool) (ma
 			}
 		}
 		slices.Sort(known)
-		return nil, fmt.Errorf("slackfake: view %s has no input %s", v.id, strings.Join(known, ", "))
+		return nil, fmt.Errorf("localslack: view %s has no input %s", v.id, strings.Join(known, ", "))
 	}
 	return state, nil
 }
@@ -591,13 +591,13 @@ func (s *Server) ViewSubmission(userID, viewID string, values Values) (Ack, erro
 	stack := s.stacks[userID]
 	switch {
 	case !ok || v.typ != "modal":
-		err = fmt.Errorf("slackfake: no modal %s", viewID)
+		err = fmt.Errorf("localslack: no modal %s", viewID)
 	case v.user != userID:
-		err = fmt.Errorf("slackfake: view %s belongs to %s, not %s", viewID, v.user, userID)
+		err = fmt.Errorf("localslack: view %s belongs to %s, not %s", viewID, v.user, userID)
 	case !v.open || len(stack) == 0 || stack[len(stack)-1] != viewID:
-		err = fmt.Errorf("slackfake: view %s is not the user's open top modal", viewID)
+		err = fmt.Errorf("localslack: view %s is not the user's open top modal", viewID)
 	case v.body["submit"] == nil:
-		err = fmt.Errorf("slackfake: view %s has no submit button", viewID)
+		err = fmt.Errorf("localslack: view %s has no submit button", viewID)
 	}
 	if err == nil {
 		var state map[string]any
@@ -704,7 +704,7 @@ func (s *Server) ViewClosed(userID, viewID string) (Ack, error) {
 	v, ok := s.views[viewID]
 	if !ok || v.typ != "modal" || v.user != userID || !v.open {
 		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackfake: view %s is not an open modal of %s", viewID, userID)
+		return Ack{}, fmt.Errorf("localslack: view %s is not an open modal of %s", viewID, userID)
 	}
 	cleared := len(s.stacks[userID]) > 1
 	s.closeStackLocked(userID)
@@ -801,7 +801,7 @@ func (s *Server) RetryEvent(eventID, reason string) (Ack, error) {
 	ev, ok := s.events[eventID]
 	if !ok {
 		s.mu.Unlock()
-		return Ack{}, fmt.Errorf("slackfake: no event %s was sent", eventID)
+		return Ack{}, fmt.Errorf("localslack: no event %s was sent", eventID)
 	}
 	ev.attempts++
 	attempt := ev.attempts

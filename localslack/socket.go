@@ -1,4 +1,4 @@
-package slackfake
+package localslack
 
 import (
 	"encoding/json"
@@ -107,7 +107,7 @@ func (s *Server) handleSocket(w http.ResponseWriter, r *http.Request) {
 		"type":            "hello",
 		"num_connections": open,
 		"debug_info": map[string]any{
-			"host": "applink-slackfake", "build_number": 1, "approximate_connection_time": 18060,
+			"host": "applink-localslack", "build_number": 1, "approximate_connection_time": 18060,
 		},
 		"connection_info": map[string]any{"app_id": s.opts.AppID},
 	})
@@ -210,7 +210,7 @@ func (s *Server) waitConn(deadline time.Time) (*wsConn, error) {
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
-			return nil, errors.New("slackfake: server closed")
+			return nil, errors.New("localslack: server closed")
 		}
 		var c *wsConn
 		for i := len(s.conns) - 1; i >= 0; i-- {
@@ -259,7 +259,7 @@ func (s *Server) send(typ string, payload any, extra map[string]any, meta Ack) (
 	}
 	data, err := json.Marshal(env)
 	if err != nil {
-		return Ack{}, fmt.Errorf("slackfake: encode %s envelope: %w", typ, err)
+		return Ack{}, fmt.Errorf("localslack: encode %s envelope: %w", typ, err)
 	}
 	deadline := time.Now().Add(s.opts.ReconnectWait)
 	for {
@@ -352,7 +352,7 @@ func (s *Server) Disconnect(reason string) error {
 	msg, _ := json.Marshal(map[string]any{
 		"type":       "disconnect",
 		"reason":     reason,
-		"debug_info": map[string]any{"host": "applink-slackfake"},
+		"debug_info": map[string]any{"host": "applink-localslack"},
 	})
 	for _, c := range conns {
 		_ = c.write(msg)

@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 func TestWebAPI_SlackGoMethods(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	srv.AddUserGroup("S1", "jira-admins-approvers", "U1", "U2")
 	api := newAPI(srv)
 
@@ -174,7 +174,7 @@ func TestWebAPI_SlackGoMethods(t *testing.T) {
 func TestWebAPI_BlockKitLimits(t *testing.T) {
 	// Dozens of posts to one channel within a second: this test is about
 	// content limits, so the chat.postMessage pace is off.
-	srv := newServer(t, slackfake.Options{PostRate: -1})
+	srv := newServer(t, localslack.Options{PostRate: -1})
 	api := newAPI(srv)
 
 	t.Run("51Blocks", func(t *testing.T) {
@@ -369,11 +369,11 @@ func TestWebAPI_BlockKitLimits(t *testing.T) {
 	})
 
 	v := srv.Violations()
-	if len(v) == 0 || v[0].Kind != slackfake.ViolationBlockKit || v[0].Method != "chat.postMessage" {
+	if len(v) == 0 || v[0].Kind != localslack.ViolationBlockKit || v[0].Method != "chat.postMessage" {
 		t.Errorf("got violations %+v", v)
 	}
 	for _, x := range v {
-		if x.Kind != slackfake.ViolationBlockKit {
+		if x.Kind != localslack.ViolationBlockKit {
 			t.Errorf("unexpected violation %+v", x)
 		}
 	}
@@ -384,7 +384,7 @@ func TestWebAPI_TriggerIDs(t *testing.T) {
 	now := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
-	srv := newServer(t, slackfake.Options{Now: clock})
+	srv := newServer(t, localslack.Options{Now: clock})
 	api := newAPI(srv)
 
 	trig := srv.NewTriggerID("U1")
@@ -411,14 +411,14 @@ func TestWebAPI_TriggerIDs(t *testing.T) {
 
 func TestWebAPI_TokenErrors(t *testing.T) {
 	t.Run("InvalidAuth", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		bad := slack.New("xoxb-wrong", slack.OptionAPIURL(srv.APIURL()))
 		if _, err := bad.AuthTest(); slackErr(err) != "invalid_auth" {
 			t.Errorf("got %v, want invalid_auth", err)
 		}
 	})
 	t.Run("NotAuthed", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		if _, out := rawPost(t, srv, "auth.test", "", url.Values{}); out["error"] != "not_authed" {
 			t.Errorf("got %v, want not_authed", out)
 		}
@@ -428,7 +428,7 @@ func TestWebAPI_TokenErrors(t *testing.T) {
 		}
 	})
 	t.Run("Revoked", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		api := newAPI(srv)
 		srv.RevokeBotToken()
 		if _, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false)); slackErr(err) != "token_revoked" {
@@ -436,14 +436,14 @@ func TestWebAPI_TokenErrors(t *testing.T) {
 		}
 	})
 	t.Run("RevokedAppToken", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		srv.RevokeAppToken()
 		if _, _, err := newAPI(srv).StartSocketModeContext(t.Context()); slackErr(err) != "token_revoked" {
 			t.Errorf("got %v, want token_revoked", err)
 		}
 	})
 	t.Run("MissingScope", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{Scopes: []string{"chat:write", "users:read"}})
+		srv := newServer(t, localslack.Options{Scopes: []string{"chat:write", "users:read"}})
 		api := newAPI(srv)
 		_, err := api.GetUserByEmail("alice@example.com")
 		var e slack.SlackErrorResponse
@@ -460,7 +460,7 @@ func TestWebAPI_TokenErrors(t *testing.T) {
 		}
 	})
 	t.Run("WrongTokenType", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		app := slack.New(srv.AppToken(), slack.OptionAPIURL(srv.APIURL()))
 		if _, _, err := app.PostMessage("C1", slack.MsgOptionText("x", false)); slackErr(err) != "not_allowed_token_type" {
 			t.Errorf("got %v, want not_allowed_token_type", err)
@@ -473,7 +473,7 @@ func TestWebAPI_TokenErrors(t *testing.T) {
 }
 
 func TestWebAPI_RateLimit(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	api := newAPI(srv)
 	srv.RateLimit("chat.postMessage", 2, 7)
 	for range 2 {
@@ -497,7 +497,7 @@ func TestWebAPI_RateLimit(t *testing.T) {
 
 func TestSpec_Validation(t *testing.T) {
 	rec := &recordingTB{TB: t}
-	srv := slackfake.New(rec, slackfake.Options{})
+	srv := localslack.New(rec, localslack.Options{})
 	if srv.SpecPath() == "" {
 		t.Skip("slack spec not found: nothing to validate against")
 	}
@@ -540,22 +540,22 @@ func TestSpec_Validation(t *testing.T) {
 	for _, v := range srv.Violations() {
 		kinds[v.Kind]++
 	}
-	if kinds[slackfake.ViolationSpec] != 2 || kinds[slackfake.ViolationUnknownMethod] != 1 {
+	if kinds[localslack.ViolationSpec] != 2 || kinds[localslack.ViolationUnknownMethod] != 1 {
 		t.Errorf("got violation kinds %v", kinds)
 	}
 
 	t.Run("StrictUnknownParams", func(t *testing.T) {
-		strict := slackfake.New(t, slackfake.Options{StrictUnknownParams: true, StrictSpec: new(false)})
+		strict := localslack.New(t, localslack.Options{StrictUnknownParams: true, StrictSpec: new(false)})
 		strict.AddChannel("C1", "it-access")
 		rawPost(t, strict, "chat.postMessage", strict.BotToken(), url.Values{"channel": {"C1"}, "text": {"x"}, "frobnicate": {"1"}})
-		if v := strict.Violations(); len(v) != 1 || v[0].Kind != slackfake.ViolationUnknownParam {
+		if v := strict.Violations(); len(v) != 1 || v[0].Kind != localslack.ViolationUnknownParam {
 			t.Errorf("got %+v", v)
 		}
 	})
 }
 
 func TestSpec_Absent(t *testing.T) {
-	srv := slackfake.New(t, slackfake.Options{SpecPath: t.TempDir() + "/missing.json"})
+	srv := localslack.New(t, localslack.Options{SpecPath: t.TempDir() + "/missing.json"})
 	if srv.SpecPath() != "" {
 		t.Fatalf("got spec %q", srv.SpecPath())
 	}
@@ -566,7 +566,7 @@ func TestSpec_Absent(t *testing.T) {
 }
 
 func TestWebAPI_InjectedFailures(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	api := newAPI(srv)
 	srv.FailNext("chat.postMessage", 1, "fatal_error")
 	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("x", false)); slackErr(err) != "fatal_error" {

@@ -1,4 +1,4 @@
-package slackfake
+package localslack
 
 import (
 	"bytes"
@@ -282,7 +282,7 @@ func (s *Server) serveAPILocked(q *request, parseErr string) (int, map[string]an
 	def, ok := methods[q.method]
 	if !ok {
 		documented := s.spec != nil && s.spec.documented(q.method)
-		msg := fmt.Sprintf("method %s is not implemented by slackfake", q.method)
+		msg := fmt.Sprintf("method %s is not implemented by localslack", q.method)
 		if !documented {
 			msg = fmt.Sprintf("method %s does not exist", q.method)
 		}
@@ -355,7 +355,7 @@ func (s *Server) checkSpecLocked(q *request) {
 		}
 		if key := q.method + "/" + name; !s.loggedParam[key] {
 			s.loggedParam[key] = true
-			s.tb.Logf("slackfake: %s: %s; accepted (see Options.StrictUnknownParams)", q.method, msg)
+			s.tb.Logf("localslack: %s: %s; accepted (see Options.StrictUnknownParams)", q.method, msg)
 		}
 	}
 }

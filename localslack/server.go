@@ -1,4 +1,4 @@
-package slackfake
+package localslack
 
 import (
 	"encoding/json"
@@ -271,7 +271,7 @@ func New(tb testing.TB, opts Options) *Server {
 		tb.Logf("slack spec not found at %s: skipping spec validation (%v)", path, err)
 		// Without -v the log line is invisible: say it once per test binary.
 		specNotice.Do(func() {
-			fmt.Fprintf(os.Stderr, "slackfake: %s not found: Slack requests in these tests are not validated against the official spec\n", path)
+			fmt.Fprintf(os.Stderr, "localslack: %s not found: Slack requests in these tests are not validated against the official spec\n", path)
 		})
 	} else {
 		s.spec = idx
@@ -368,7 +368,7 @@ func (s *Server) nextTSLocked() string {
 // AddUser adds or replaces a workspace member.
 func (s *Server) AddUser(u User) {
 	if u.ID == "" {
-		s.tb.Errorf("slackfake: AddUser without ID")
+		s.tb.Errorf("localslack: AddUser without ID")
 		return
 	}
 	if u.Name == "" {
@@ -404,7 +404,7 @@ func (s *Server) SetUserGroupMembers(id string, memberIDs ...string) {
 	if g, ok := s.groups[id]; ok {
 		g.users = slices.Clone(memberIDs)
 	} else {
-		s.tb.Errorf("slackfake: SetUserGroupMembers: no user group %s", id)
+		s.tb.Errorf("localslack: SetUserGroupMembers: no user group %s", id)
 	}
 }
 
@@ -696,7 +696,7 @@ func (s *Server) WaitFor(timeout time.Duration, cond func() bool) bool {
 func (s *Server) violationLocked(kind, method, msg string, fail bool) {
 	s.violations = append(s.violations, Violation{Kind: kind, Method: method, Message: msg, At: s.now()})
 	if fail {
-		s.tb.Errorf("slackfake: %s violation in %s: %s", kind, method, msg)
+		s.tb.Errorf("localslack: %s violation in %s: %s", kind, method, msg)
 	}
 	s.notifyLocked()
 }
@@ -756,8 +756,8 @@ func (s *Server) messageJSONLocked(m *Message) map[string]any {
 
 // ErrNoConnection is returned when no Socket Mode connection was available
 // within Options.ReconnectWait.
-var ErrNoConnection = errors.New("slackfake: no socket mode connection")
+var ErrNoConnection = errors.New("localslack: no socket mode connection")
 
 // ErrNoAck is returned when the app did not acknowledge an envelope within
 // Options.AckTimeout, or its socket closed first.
-var ErrNoAck = errors.New("slackfake: envelope not acknowledged")
+var ErrNoAck = errors.New("localslack: envelope not acknowledged")

@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"context"
@@ -16,22 +16,22 @@ import (
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 var quiet = log.New(io.Discard, "", 0)
 
 // newServer starts an emulator with two users and a channel.
-func newServer(t *testing.T, opts slackfake.Options) *slackfake.Server {
+func newServer(t *testing.T, opts localslack.Options) *localslack.Server {
 	t.Helper()
-	srv := slackfake.New(t, opts)
-	srv.AddUser(slackfake.User{ID: "U1", Name: "alice", RealName: "Alice A", Email: "alice@example.com", TZ: "Europe/Berlin", TZOffset: 3600})
-	srv.AddUser(slackfake.User{ID: "U2", Name: "bob", RealName: "Bob B", Email: "bob@example.com"})
+	srv := localslack.New(t, opts)
+	srv.AddUser(localslack.User{ID: "U1", Name: "alice", RealName: "Alice A", Email: "alice@example.com", TZ: "Europe/Berlin", TZOffset: 3600})
+	srv.AddUser(localslack.User{ID: "U2", Name: "bob", RealName: "Bob B", Email: "bob@example.com"})
 	srv.AddChannel("C1", "it-access")
 	return srv
 }
 
-func newAPI(srv *slackfake.Server) *slack.Client {
+func newAPI(srv *localslack.Server) *slack.Client {
 	return slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()),
 		slack.OptionAppLevelToken(srv.AppToken()), slack.OptionLog(quiet))
 }
@@ -41,7 +41,7 @@ type handlerFunc func(c *socketmode.Client, evt socketmode.Event)
 
 // startBot runs a real slack-go socketmode client against srv, handing every
 // event to handle, until the test ends.
-func startBot(t *testing.T, srv *slackfake.Server, handle handlerFunc) *slack.Client {
+func startBot(t *testing.T, srv *localslack.Server, handle handlerFunc) *slack.Client {
 	t.Helper()
 	api := newAPI(srv)
 	sm := socketmode.New(api, socketmode.OptionLog(quiet))
@@ -79,7 +79,7 @@ func ackAll(c *socketmode.Client, evt socketmode.Event) {
 }
 
 // rawPost sends a form-encoded Web API call and decodes the answer.
-func rawPost(t *testing.T, srv *slackfake.Server, method, token string, form url.Values) (int, map[string]any) {
+func rawPost(t *testing.T, srv *localslack.Server, method, token string, form url.Values) (int, map[string]any) {
 	t.Helper()
 	if token != "" {
 		form.Set("token", token)
@@ -97,7 +97,7 @@ func rawPost(t *testing.T, srv *slackfake.Server, method, token string, form url
 }
 
 // rawJSON sends a JSON Web API call with a Bearer token.
-func rawJSON(t *testing.T, srv *slackfake.Server, method, token string, body any) map[string]any {
+func rawJSON(t *testing.T, srv *localslack.Server, method, token string, body any) map[string]any {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, srv.APIURL()+method, strings.NewReader(string(b)))

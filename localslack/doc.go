@@ -1,4 +1,4 @@
-// Package slackfake is a Slack emulator for end-to-end tests of a Slack
+// Package localslack is a Slack emulator for end-to-end tests of a Slack
 // Socket Mode app. It listens on 127.0.0.1 and speaks the real protocols, so
 // the real slack-go client (github.com/slack-go/slack and its socketmode
 // package) talks to it unchanged:
@@ -56,8 +56,8 @@
 //
 // A bot test wires the bot to the emulator and drives it as users would:
 //
-//	srv := slackfake.New(t, slackfake.Options{})
-//	srv.AddUser(slackfake.User{ID: "U1", Name: "alice", Email: "alice@example.com"})
+//	srv := localslack.New(t, localslack.Options{})
+//	srv.AddUser(localslack.User{ID: "U1", Name: "alice", Email: "alice@example.com"})
 //	srv.AddChannel("C1", "it-access")
 //	api := slack.New(srv.BotToken(), slack.OptionAPIURL(srv.APIURL()),
 //		slack.OptionAppLevelToken(srv.AppToken()))
@@ -66,4 +66,4 @@
 //	srv.WaitFor(2*time.Second, func() bool { return len(srv.DMsTo("U2")) > 0 })
 //	msg := srv.DMsTo("U2")[0]
 //	_, err = srv.ClickButton("U2", msg.Channel, msg.TS, "approve")
-package slackfake
+package localslack

@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"bytes"
@@ -13,13 +13,13 @@ import (
 
 	"github.com/slack-go/slack"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 const digestCSV = "name,email,last active\nBob Baker,bob@example.com,2026-01-03\n"
 
 func TestFiles_UploadRoundTrip(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	api := newAPI(srv)
 	ctx := context.Background()
 
@@ -95,7 +95,7 @@ func TestFiles_UploadRoundTrip(t *testing.T) {
 }
 
 // getUploadURL asks for an upload URL with a raw form call.
-func getUploadURL(t *testing.T, srv *slackfake.Server, name string, length string) (string, string) {
+func getUploadURL(t *testing.T, srv *localslack.Server, name string, length string) (string, string) {
 	t.Helper()
 	_, out := rawPost(t, srv, "files.getUploadURLExternal", srv.BotToken(), url.Values{"filename": {name}, "length": {length}})
 	u, _ := out["upload_url"].(string)
@@ -117,7 +117,7 @@ func upload(t *testing.T, u, contentType string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func complete(t *testing.T, srv *slackfake.Server, form url.Values) map[string]any {
+func complete(t *testing.T, srv *localslack.Server, form url.Values) map[string]any {
 	t.Helper()
 	_, out := rawPost(t, srv, "files.completeUploadExternal", srv.BotToken(), form)
 	return out
@@ -125,7 +125,7 @@ func complete(t *testing.T, srv *slackfake.Server, form url.Values) map[string]a
 
 func TestFiles_Errors(t *testing.T) {
 	t.Run("MissingScope", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{Scopes: []string{"chat:write"}})
+		srv := newServer(t, localslack.Options{Scopes: []string{"chat:write"}})
 		_, err := newAPI(srv).UploadFileContext(context.Background(), slack.UploadFileParameters{Content: "x", FileSize: 1, Filename: "x.txt", Channel: "C1"})
 		var e slack.SlackErrorResponse
 		if !errors.As(err, &e) || e.Err != "missing_scope" || e.Needed != "files:write" {
@@ -133,7 +133,7 @@ func TestFiles_Errors(t *testing.T) {
 		}
 	})
 	t.Run("RawUploadAndCompletion", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		u, id := getUploadURL(t, srv, "digest.csv", "5")
 		if st, body := upload(t, u, "application/octet-stream", []byte("a,b,c")); st != 200 || body != "OK - 5" {
 			t.Fatalf("raw upload: got %d %q", st, body)
@@ -150,7 +150,7 @@ func TestFiles_Errors(t *testing.T) {
 		}
 	})
 	t.Run("UnknownFile", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		if out := complete(t, srv, url.Values{"files": {`[{"id":"F0NEVER","title":"x"}]`}, "channel_id": {"C1"}}); out["error"] != "file_not_found" {
 			t.Errorf("got %v, want file_not_found", out)
 		}
@@ -163,7 +163,7 @@ func TestFiles_Errors(t *testing.T) {
 		}
 	})
 	t.Run("InvalidChannel", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		u, id := getUploadURL(t, srv, "digest.csv", "1")
 		upload(t, u, "text/csv", []byte("x"))
 		if out := complete(t, srv, url.Values{"files": {`[{"id":"` + id + `"}]`}, "channel_id": {"C404"}}); out["error"] != "invalid_channel" {
@@ -174,14 +174,14 @@ func TestFiles_Errors(t *testing.T) {
 		}
 	})
 	t.Run("LengthZero", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		if _, out := rawPost(t, srv, "files.getUploadURLExternal", srv.BotToken(), url.Values{"filename": {"x.txt"}, "length": {"0"}}); out["error"] != "missing_argument" {
 			t.Errorf("got %v, want missing_argument", out)
 		}
 	})
 	t.Run("MissingArguments", func(t *testing.T) {
 		rec := &recordingTB{TB: t}
-		srv := slackfake.New(rec, slackfake.Options{})
+		srv := localslack.New(rec, localslack.Options{})
 		if srv.SpecPath() == "" {
 			t.Skip("slack spec not found")
 		}
@@ -201,7 +201,7 @@ func TestFiles_Errors(t *testing.T) {
 	})
 	t.Run("WrongLength", func(t *testing.T) {
 		rec := &recordingTB{TB: t}
-		srv := slackfake.New(rec, slackfake.Options{})
+		srv := localslack.New(rec, localslack.Options{})
 		u, id := getUploadURL(t, srv, "digest.csv", "10")
 		if st, _ := upload(t, u, "text/csv", []byte("short")); st != http.StatusBadRequest {
 			t.Errorf("got HTTP %d, want 400", st)
@@ -209,7 +209,7 @@ func TestFiles_Errors(t *testing.T) {
 		if errs := rec.errors(); len(errs) != 1 || !strings.Contains(errs[0], "received 5 bytes") {
 			t.Errorf("got test errors %q", errs)
 		}
-		if v := srv.Violations(); len(v) != 1 || v[0].Kind != slackfake.ViolationUpload {
+		if v := srv.Violations(); len(v) != 1 || v[0].Kind != localslack.ViolationUpload {
 			t.Errorf("got violations %+v", v)
 		}
 		if f, _ := srv.File(id); f.Uploaded {
@@ -220,7 +220,7 @@ func TestFiles_Errors(t *testing.T) {
 		}
 	})
 	t.Run("CompletionBlocks", func(t *testing.T) {
-		srv := newServer(t, slackfake.Options{})
+		srv := newServer(t, localslack.Options{})
 		u, id := getUploadURL(t, srv, "digest.csv", "1")
 		upload(t, u, "text/csv", []byte("x"))
 		long := mustJSON([]any{section(strings.Repeat("x", 3001))})

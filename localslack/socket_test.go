@@ -1,4 +1,4 @@
-package slackfake_test
+package localslack_test
 
 import (
 	"errors"
@@ -13,11 +13,11 @@ import (
 	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 
-	"github.com/jitbot/jitbot/internal/slackfake"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 func TestSocketMode_SlashCommand(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	var hello atomic.Pointer[socketmode.Request]
 	got := make(chan slack.SlashCommand, 1)
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
@@ -72,7 +72,7 @@ func TestSocketMode_SlashCommand(t *testing.T) {
 }
 
 func TestSocketMode_BlockActionAndResponseURL(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	actions := make(chan slack.InteractionCallback, 1)
 	api := startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		if evt.Type != socketmode.EventTypeInteractive {
@@ -128,7 +128,7 @@ func TestSocketMode_BlockActionAndResponseURL(t *testing.T) {
 	if _, err := srv.ClickButton("U2", ch, ts, "approve"); err == nil {
 		t.Error("clicked a button the replaced message no longer has")
 	}
-	if _, err := srv.BlockAction("U2", slackfake.BlockActionArgs{ChannelID: ch, MessageTS: ts, ActionID: "approve", Value: "forged"}); err == nil {
+	if _, err := srv.BlockAction("U2", localslack.BlockActionArgs{ChannelID: ch, MessageTS: ts, ActionID: "approve", Value: "forged"}); err == nil {
 		t.Error("sent a button value the message does not carry")
 	}
 	if calls := srv.Calls("response_url"); len(calls) != 1 || !calls[0].OK {
@@ -159,7 +159,7 @@ func requestModal(meta string) slack.ModalViewRequest {
 }
 
 func TestSocketMode_ViewSubmission(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	submissions := make(chan slack.InteractionCallback, 4)
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		switch evt.Type {
@@ -198,11 +198,11 @@ func TestSocketMode_ViewSubmission(t *testing.T) {
 		t.Errorf("got block ids %v", v.BlockIDs())
 	}
 
-	if _, err := srv.ViewSubmission("U1", v.ID, slackfake.Values{"duration": {"duration_select": "1h"}}); err == nil {
+	if _, err := srv.ViewSubmission("U1", v.ID, localslack.Values{"duration": {"duration_select": "1h"}}); err == nil {
 		t.Error("submitted with a required input empty")
 	}
 
-	ack, err := srv.ViewSubmission("U1", v.ID, slackfake.Values{
+	ack, err := srv.ViewSubmission("U1", v.ID, localslack.Values{
 		"reason":   {"reason_input": ""},
 		"duration": {"duration_select": "8h"},
 	})
@@ -217,7 +217,7 @@ func TestSocketMode_ViewSubmission(t *testing.T) {
 		t.Error("modal closed after response_action errors")
 	}
 
-	ack, err = srv.ViewSubmission("U1", v.ID, slackfake.Values{
+	ack, err = srv.ViewSubmission("U1", v.ID, localslack.Values{
 		"reason":   {"reason_input": "fixing"},
 		"duration": {"duration_select": "8h"},
 	})
@@ -246,7 +246,7 @@ func TestSocketMode_ViewSubmission(t *testing.T) {
 }
 
 func TestSocketMode_ViewClosedAndUpdate(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	closed := make(chan slack.InteractionCallback, 1)
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		if evt.Type == socketmode.EventTypeInteractive {
@@ -268,7 +268,7 @@ func TestSocketMode_ViewClosedAndUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenView: %v", err)
 	}
-	ack, err := srv.ViewSubmission("U1", resp.View.ID, slackfake.Values{
+	ack, err := srv.ViewSubmission("U1", resp.View.ID, localslack.Values{
 		"reason": {"reason_input": "x"}, "duration": {"duration_select": "1h"},
 	})
 	if err != nil || ack.ResponseAction() != "update" {
@@ -291,7 +291,7 @@ func TestSocketMode_ViewClosedAndUpdate(t *testing.T) {
 }
 
 func TestSocketMode_DisconnectAndDrop(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	var mu sync.Mutex
 	var seen []string
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
@@ -336,9 +336,9 @@ func TestSocketMode_DisconnectAndDrop(t *testing.T) {
 }
 
 func TestSocketMode_SendWaitsForConnection(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	type result struct {
-		ack slackfake.Ack
+		ack localslack.Ack
 		err error
 	}
 	res := make(chan result, 1)
@@ -352,14 +352,14 @@ func TestSocketMode_SendWaitsForConnection(t *testing.T) {
 		t.Fatalf("SlashCommand before the client connected: %v", r.err)
 	}
 
-	lonely := newServer(t, slackfake.Options{ReconnectWait: 50 * time.Millisecond})
-	if _, err := lonely.SlashCommand("U1", "C1", "/access", "x"); !errors.Is(err, slackfake.ErrNoConnection) {
+	lonely := newServer(t, localslack.Options{ReconnectWait: 50 * time.Millisecond})
+	if _, err := lonely.SlashCommand("U1", "C1", "/access", "x"); !errors.Is(err, localslack.ErrNoConnection) {
 		t.Errorf("got %v, want ErrNoConnection", err)
 	}
 }
 
 func TestSocketMode_Unacked(t *testing.T) {
-	srv := newServer(t, slackfake.Options{AckTimeout: 200 * time.Millisecond})
+	srv := newServer(t, localslack.Options{AckTimeout: 200 * time.Millisecond})
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		if evt.Type == socketmode.EventTypeSlashCommand && evt.Data.(slack.SlashCommand).Text == "ignore" {
 			return
@@ -367,7 +367,7 @@ func TestSocketMode_Unacked(t *testing.T) {
 		ackAll(c, evt)
 	})
 	_, err := srv.SlashCommand("U1", "C1", "/access", "ignore")
-	if !errors.Is(err, slackfake.ErrNoAck) {
+	if !errors.Is(err, localslack.ErrNoAck) {
 		t.Fatalf("got %v, want ErrNoAck", err)
 	}
 	if n := len(srv.Unacked()); n != 1 {
@@ -379,7 +379,7 @@ func TestSocketMode_Unacked(t *testing.T) {
 }
 
 func TestSocketMode_Concurrent(t *testing.T) {
-	srv := newServer(t, slackfake.Options{AckTimeout: 15 * time.Second})
+	srv := newServer(t, localslack.Options{AckTimeout: 15 * time.Second})
 	startBot(t, srv, func(c *socketmode.Client, evt socketmode.Event) {
 		if evt.Type == socketmode.EventTypeSlashCommand {
 			_ = c.Ack(*evt.Request, map[string]any{"text": "echo " + evt.Data.(slack.SlashCommand).Text})
@@ -414,7 +414,7 @@ func TestSocketMode_Concurrent(t *testing.T) {
 }
 
 func TestSocketMode_EventsAndRetry(t *testing.T) {
-	srv := newServer(t, slackfake.Options{})
+	srv := newServer(t, localslack.Options{})
 	type delivery struct {
 		eventID string
 		attempt int
