@@ -152,7 +152,7 @@ func newBurstEnv(b *testing.B, s burstSetup) (*env, *atlassianfake.Server, *jira
 	}
 	o := f.Options()
 	prov, err := jira.New(jira.Config{SiteURL: f.URL(), Email: o.Email, Token: atlassian.Secret(o.Token), Cache: e.db,
-		Transport: atlassian.Options{HTTPClient: f.Client(), Rate: float64(s.rate), Burst: 1}})
+		Transport: atlassian.Options{HTTPClient: f.Client()}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 //	ATLASSIAN_ORG_ID         atlassian-admin: the organisation id (required)
 //	ATLASSIAN_ADMIN_API_KEY  atlassian-admin: an organisation API key (required)
 //	ATLASSIAN_DIRECTORY_ID   atlassian-admin: default "-" (every directory the key manages)
-//	ATLASSIAN_RATE           requests per second per API, default 10
+//	ATLASSIAN_RATE           the most requests a second per API (optional: the pace is learnt from the API's answers)
 //	ATLASSIAN_TIMEOUT        timeout of each HTTP attempt, default 30s
 
 // accountCache is the store's account id cache (nil for the CLI's check).
@@ -43,7 +43,7 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 		}
 		return v
 	}
-	transport := atlassian.Options{Rate: atlassian.DefaultRate, Timeout: atlassian.DefaultTimeout}
+	transport := atlassian.Options{Timeout: atlassian.DefaultTimeout}
 	if v := env("ATLASSIAN_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 {

@@ -70,7 +70,7 @@ Environment (secrets are read only from here):
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
-  ATLASSIAN_RATE (requests/s per API, default 10), ATLASSIAN_TIMEOUT (default 30s)
+  ATLASSIAN_RATE (optional ceiling, requests/s per API; the pace is learnt), ATLASSIAN_TIMEOUT (default 30s)
   JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
                          the leader dies, another replica takes over within it
   JITBOT_SOCKET_CONNECTIONS

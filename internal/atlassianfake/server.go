@@ -9,7 +9,10 @@
 // restore with its time, and injects faults: a fraction of 429, of 503 and
 // of 500, added latency, a per-second rate limit (a token bucket), and a
 // 403 on writes. A 429 carries X-RateLimit-Reset (ISO 8601, UTC) and, from
-// Jira only, Retry-After, as the real APIs do. Every Jira request is
+// Jira only, Retry-After, as the real APIs do; under a rate limit every
+// Jira answer says what is left of the budget (X-RateLimit-Limit and
+// -Remaining, and X-RateLimit-NearLimit: true below a fifth), as Jira's
+// do, while the Admin API says nothing until it answers 429. Every Jira request is
 // validated against the official OpenAPI spec (see FindSpec) and every 2xx
 // Jira answer the fake gives too; a violation fails the test. There is no
 // official Admin API spec: its shapes follow jira.js (see admin.go), its
@@ -353,9 +356,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f.Latency > 0 {
 		time.Sleep(f.Latency)
 	}
-	if wait, limited := s.rateLimited(api, f); limited {
+	wait, remaining, limited := s.rateLimited(api, f)
+	if limited {
 		s.throttle(w, api, wait, true)
 		return
+	}
+	if api == "jira" && f.RateLimit > 0 {
+		// Jira tells every answer how much of its budget is left, and
+		// says so plainly below a fifth (X-RateLimit-NearLimit).
+		w.Header().Set("X-RateLimit-Limit", strconv.Itoa(remaining.limit))
+		w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(remaining.left))
+		if remaining.left*5 < remaining.limit {
+			w.Header().Set("X-RateLimit-NearLimit", "true")
+		}
 	}
 	switch x := rand.Float64(); {
 	case x < f.Throttle:
@@ -396,11 +409,14 @@ func (s *Server) authorized(api string, r *http.Request) bool {
 	return r.Header.Get("Authorization") == "Bearer "+s.opts.APIKey
 }
 
+// budget is a rate-limit bucket's size and what is left in it.
+type budget struct{ limit, left int }
+
 // rateLimited takes a token from api's bucket; when there is none it says
-// how long until there is.
-func (s *Server) rateLimited(api string, f Faults) (time.Duration, bool) {
+// how long until there is, else what is left.
+func (s *Server) rateLimited(api string, f Faults) (time.Duration, budget, bool) {
 	if f.RateLimit <= 0 {
-		return 0, false
+		return 0, budget{}, false
 	}
 	s.mu.Lock()
 	lim := s.limiters[api]
@@ -417,9 +433,9 @@ func (s *Server) rateLimited(api string, f Faults) (time.Duration, bool) {
 	res := lim.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
-		return d, true
+		return d, budget{}, true
 	}
-	return 0, false
+	return 0, budget{limit: lim.Burst(), left: max(int(lim.TokensAt(now)), 0)}, false
 }
 
 func (s *Server) throttle(w http.ResponseWriter, api string, wait time.Duration, limited bool) {

@@ -1,16 +1,17 @@
 // Package atlassian is the one HTTP transport behind jitbot's Atlassian
 // providers (Jira Cloud platform REST v3 and the organisation Admin API).
 //
-// Every call goes through a token bucket (one per Client, so one per API)
-// so the bot stays under the rate limit instead of bouncing off it, has a
-// timeout, and is retried on 429, 502, 503, 504 and network errors: after
-// Retry-After when the API sends it, else until X-RateLimit-Reset, else
-// with exponential backoff and jitter, with bounded attempts and a bounded
-// total wait, and never past the caller's context. A 429 pauses the whole
-// Client until the wait is over, so concurrent callers do not keep hitting
-// the limit; the retry after such a 429 goes when the API said, without
-// taking a second token (the refused request did not count against the
-// API's window). Answers that are not successes become *Error with both of
+// Every call is paced (one pace.Limiter per Client, so one per API) at a
+// rate learnt from the API's own answers — X-RateLimit-Remaining and
+// -Limit, X-RateLimit-NearLimit, 429s — so the bot uses what the API allows
+// instead of a guessed number, and stays under it instead of bouncing off
+// it; Options.Rate is only a ceiling. Each call has a timeout, and is
+// retried on 429, 502, 503, 504 and network errors: after Retry-After when
+// the API sends it, else until X-RateLimit-Reset, else with exponential
+// backoff and jitter, with bounded attempts and a bounded total wait, and
+// never past the caller's context. A 429 pauses the whole Client until the
+// wait is over, so concurrent callers do not keep hitting the limit, and
+// lowers the pace. Answers that are not successes become *Error with both of
 // Atlassian's error shapes parsed; 4xx answers that retrying cannot fix
 // (401, 403, 404 and the like) are wrapped with approvals.Permanent.
 //
@@ -29,19 +30,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/pace"
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
-	"golang.org/x/time/rate"
 )
 
 // Defaults of Options.
 const (
-	DefaultRate        = 10.0 // requests per second per API
 	DefaultTimeout     = 30 * time.Second
 	DefaultMaxAttempts = 6
 	DefaultMaxWait     = 2 * time.Minute
@@ -65,11 +64,11 @@ type Options struct {
 	Setting string
 	// Auth is the credential, from Basic or Bearer.
 	Auth Auth
-	// Rate is the token bucket's rate in requests per second (default
-	// DefaultRate); Burst its size (default 1: requests are spread evenly).
-	// A negative Rate turns the bucket off (tests).
-	Rate  float64
-	Burst int
+	// Rate is the most requests a second the client sends (a ceiling;
+	// 0: none): below it, the pace is learnt from the API's answers,
+	// starting at pace.DefaultStart. A negative Rate turns pacing off
+	// (tests); the pauses the API asks for are kept.
+	Rate float64
 	// Timeout bounds each attempt (default DefaultTimeout).
 	Timeout time.Duration
 	// MaxAttempts bounds the attempts of one call (default DefaultMaxAttempts);
@@ -86,8 +85,8 @@ type Options struct {
 	// HTTPClient sends the requests (default: a client with no overall
 	// timeout; each attempt has its own).
 	HTTPClient *http.Client
-	// Clock times the waits between attempts and reads Retry-After dates
-	// (default: the real clock). The token bucket always uses real time.
+	// Clock paces, times the waits between attempts and reads Retry-After
+	// dates (default: the real clock).
 	Clock clockwork.Clock
 	// Log receives one line per retry and per failed call. Never a credential.
 	Log *zap.Logger
@@ -101,7 +100,7 @@ type Client struct {
 	base    *url.URL
 	auth    Auth
 	hc      *http.Client
-	lim     *rate.Limiter
+	pace    *pace.Limiter
 	clock   clockwork.Clock
 	log     *zap.Logger
 	timeout time.Duration
@@ -111,9 +110,6 @@ type Client struct {
 	bcap    time.Duration
 	reasons map[int]string
 	ua      string
-
-	mu         sync.Mutex
-	pauseUntil time.Time // set by a 429: nobody sends before it
 
 	stats struct {
 		calls, attempts, retries, throttled, failed atomic.Int64
@@ -180,17 +176,10 @@ func New(o Options) (*Client, error) {
 	if c.ua == "" {
 		c.ua = "jitbot"
 	}
-	r, burst := o.Rate, o.Burst
-	if r == 0 {
-		r = DefaultRate
-	}
-	if burst <= 0 {
-		burst = 1
-	}
-	if r < 0 {
-		c.lim = rate.NewLimiter(rate.Inf, 1)
+	if o.Rate < 0 {
+		c.pace = pace.New(pace.Options{Fixed: true, Clock: c.clock})
 	} else {
-		c.lim = rate.NewLimiter(rate.Limit(r), burst)
+		c.pace = pace.New(pace.Options{Ceiling: o.Rate, Clock: c.clock})
 	}
 	return c, nil
 }
@@ -200,6 +189,10 @@ func (c *Client) Name() string { return c.name }
 
 // BaseURL returns the API's base URL.
 func (c *Client) BaseURL() string { return c.base.String() }
+
+// Rate returns the pace the client has learnt, in requests a second
+// (+Inf when pacing is off).
+func (c *Client) Rate() float64 { return c.pace.Rate() }
 
 // Stats returns what the client has done so far.
 func (c *Client) Stats() Stats {
@@ -242,9 +235,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 	}
 	log := c.log.With(zap.String("api", c.name), zap.String("method", req.Method), zap.String("path", req.Path))
 	var waited time.Duration
-	bucket := true // take a token; not for a retry the API itself timed
 	for attempt := 1; ; attempt++ {
-		if err := c.waitTurn(ctx, bucket); err != nil {
+		permit, err := c.pace.Wait(ctx)
+		if err != nil {
 			c.stats.failed.Add(1)
 			return 0, err
 		}
@@ -253,6 +246,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		}
 		c.stats.attempts.Add(1)
 		status, hdr, respBody, err := c.once(ctx, req.Method, u.String(), body)
+		permit.Done(c.answer(status, hdr, err))
 		if err == nil && status >= 200 && status < 300 {
 			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 				if err := json.Unmarshal(respBody, out); err != nil {
@@ -291,13 +285,11 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 			return status, apiErr
 		}
 		if status == http.StatusTooManyRequests {
-			c.pause(wait)
+			// Everyone waits, this retry included, then takes its turn:
+			// retries sent the moment a pause ends, unpaced, would meet
+			// the emptied budget together.
+			c.pace.Pause(wait)
 		}
-		// A 429 the API said when to retry for spent no request of its
-		// window, yet took a token here: the retry goes when the API said,
-		// without a second token (else each 429 would cost a slot at R).
-		_, advised := c.headerDelay(hdr, status)
-		bucket = !(status == http.StatusTooManyRequests && advised)
 		fields := []zap.Field{zap.Int("attempt", attempt), zap.Duration("wait", wait)}
 		if err != nil {
 			fields = append(fields, zap.String("error", c.auth.scrub(err.Error())))
@@ -305,12 +297,38 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 			fields = append(fields, zap.Int("status", status))
 		}
 		log.Info("retrying", fields...)
-		if err := c.sleep(ctx, wait); err != nil {
-			c.stats.failed.Add(1)
-			return status, err
+		if status != http.StatusTooManyRequests {
+			if err := c.sleep(ctx, wait); err != nil {
+				c.stats.failed.Add(1)
+				return status, err
+			}
 		}
 		waited += wait
 	}
+}
+
+// answer reads what an answer says about the API's pace.
+func (c *Client) answer(status int, hdr http.Header, err error) pace.Answer {
+	a := pace.Answer{Remaining: -1, Limit: -1}
+	if err != nil || status >= 500 {
+		a.Failed = true
+		return a
+	}
+	a.Throttled = status == http.StatusTooManyRequests
+	if a.Throttled {
+		a.Wait, _ = c.headerDelay(hdr, status)
+	}
+	a.Near = strings.EqualFold(strings.TrimSpace(hdr.Get("X-RateLimit-NearLimit")), "true")
+	if n, err := strconv.Atoi(strings.TrimSpace(hdr.Get("X-RateLimit-Remaining"))); err == nil && n >= 0 {
+		a.Remaining = n
+		if n == 0 && !a.Throttled {
+			a.Wait, _ = c.resetDelay(hdr)
+		}
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(hdr.Get("X-RateLimit-Limit"))); err == nil && n > 0 {
+		a.Limit = n
+	}
+	return a
 }
 
 // once sends one attempt under its own timeout.
@@ -396,10 +414,20 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 			return max(t.Sub(now), 0), true
 		}
 	}
-	v := strings.TrimSpace(hdr.Get("X-RateLimit-Reset"))
-	if status != http.StatusTooManyRequests || v == "" {
+	if status != http.StatusTooManyRequests {
 		return 0, false
 	}
+	return c.resetDelay(hdr)
+}
+
+// resetDelay reads X-RateLimit-Reset: an ISO 8601 time such as
+// 2026-11-23T09:01Z, Unix seconds, or seconds from now.
+func (c *Client) resetDelay(hdr http.Header) (time.Duration, bool) {
+	v := strings.TrimSpace(hdr.Get("X-RateLimit-Reset"))
+	if v == "" {
+		return 0, false
+	}
+	now := c.clock.Now()
 	var d time.Duration
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 		d = time.Duration(n) * time.Second
@@ -425,35 +453,6 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 		}
 	}
 	return d, d > 0
-}
-
-// pause stops every caller of this client from sending for d.
-func (c *Client) pause(d time.Duration) {
-	until := c.clock.Now().Add(d)
-	c.mu.Lock()
-	if until.After(c.pauseUntil) {
-		c.pauseUntil = until
-	}
-	c.mu.Unlock()
-}
-
-// waitTurn waits out a pause, then, if bucket, for a token from the bucket.
-func (c *Client) waitTurn(ctx context.Context, bucket bool) error {
-	for {
-		c.mu.Lock()
-		d := c.pauseUntil.Sub(c.clock.Now())
-		c.mu.Unlock()
-		if d <= 0 {
-			break
-		}
-		if err := c.sleep(ctx, d); err != nil {
-			return err
-		}
-	}
-	if !bucket {
-		return ctx.Err()
-	}
-	return c.lim.Wait(ctx)
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {

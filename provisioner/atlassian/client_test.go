@@ -433,31 +433,39 @@ func TestClient_SendsJSON(t *testing.T) {
 	}
 }
 
-// A 429 that says when to come back took a token from the client's bucket
-// for a request the API did not count: the retry goes when the API said,
-// without waiting for a second token. Other failures wait their turn.
-func TestClient_TimedRetrySkipsBucket(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		first  answer
-		second answer
-		quick  bool
-	}{
-		{"429WithReset", answer{status: 429, header: map[string]string{"X-RateLimit-Reset": time.Now().UTC().Add(-time.Second).Format(time.RFC3339Nano)}},
-			answer{status: 200, body: `{}`}, true},
-		{"503", answer{status: 503}, answer{status: 200, body: `{}`}, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			// Two requests a second; backoff tiny, so only the bucket can be slow.
-			c, s := newTest(t, Options{Rate: 2, Burst: 1, BackoffBase: time.Millisecond, BackoffCap: time.Millisecond}, tc.first, tc.second)
-			start := time.Now()
-			if _, err := get(context.Background(), c); err != nil {
-				t.Fatal(err)
-			}
-			took := time.Since(start)
-			if s.calls.Load() != 2 || (took < 250*time.Millisecond) != tc.quick {
-				t.Errorf("two attempts in %s; want quick=%v", took, tc.quick)
-			}
-		})
-	}
+// The pace is learnt from the answers: clean answers while callers queue
+// raise it from its start, a 429 lowers it, and a ceiling (ATLASSIAN_RATE)
+// holds it down. Every retry takes its turn at the pace.
+func TestClient_LearntPace(t *testing.T) {
+	t.Run("429Lowers", func(t *testing.T) {
+		c, s := newTest(t, Options{Rate: 100}, answer{status: 429, header: map[string]string{"Retry-After": "0"}}, answer{status: 200, body: `{}`})
+		before := c.Rate()
+		if _, err := get(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		if s.calls.Load() != 2 || c.Rate() >= before {
+			t.Errorf("after a 429 and its retry (%d calls) the pace is %.1f/s, was %.1f/s: want lower", s.calls.Load(), c.Rate(), before)
+		}
+	})
+	t.Run("CeilingHolds", func(t *testing.T) {
+		var answers []answer
+		for range 40 {
+			answers = append(answers, answer{status: 200, body: `{}`})
+		}
+		c, _ := newTest(t, Options{Rate: 40}, answers...)
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for range 10 {
+					if _, err := get(context.Background(), c); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if r := c.Rate(); r != 40 {
+			t.Errorf("after 40 clean answers to callers queued at the pace, it is %.1f/s; want the ceiling, 40", r)
+		}
+	})
 }

@@ -36,6 +36,13 @@ func envList(name, def string) []float64 {
 	return out
 }
 
+func envString(name, def string) string {
+	if v := strings.TrimSpace(os.Getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
 // vmHWM reads the process's peak resident set size (VmHWM), in MiB, from
 // /proc/self/status; 0 where there is none.
 func vmHWM() float64 {
@@ -63,9 +70,12 @@ func resetHWM() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 // against a fake Admin API that allows R requests per second (a token
 // bucket of JITBOT_BENCH_FAKE_BURST tokens, default one second's worth)
 // and answers 429 with X-RateLimit-Reset beyond it. R runs through
-// JITBOT_BENCH_RATES (default 20,50,100), each in two modes:
-//   - bucket: the client's own token bucket is set to R (ATLASSIAN_RATE=R);
-//   - headers: the client has no bucket and slows down only from the 429s.
+// JITBOT_BENCH_RATES (default 20,50,100), each in the modes of
+// JITBOT_BENCH_MODES (default learnt):
+//   - learnt: the defaults a new user has: the client learns the pace
+//     from the API's answers;
+//   - ceiling: ATLASSIAN_RATE=R, a setting a new user would not know;
+//   - headers: no pacing at all, only the pauses the 429s ask for.
 //
 // Reported: pages (requests answered 200) per second between the first
 // and the last page, that as a fraction of R, wall time from the first
@@ -79,7 +89,7 @@ func BenchmarkEachUser100kAtRateLimit(b *testing.B) {
 	n := envInt("JITBOT_BENCH_USERS", 100_000)
 	burst := envInt("JITBOT_BENCH_FAKE_BURST", 0) // 0: the fake's default, R
 	for _, r := range envList("JITBOT_BENCH_RATES", "20,50,100") {
-		for _, mode := range []string{"bucket", "headers"} {
+		for _, mode := range strings.Split(envString("JITBOT_BENCH_MODES", "learnt"), ",") {
 			b.Run(fmt.Sprintf("R=%g/%s", r, mode), func(b *testing.B) {
 				for range b.N {
 					benchEachUser(b, n, r, burst, mode)
@@ -97,9 +107,15 @@ func benchEachUser(b *testing.B, n int, r float64, burst int, mode string) {
 		u.Products = []atlassianfake.Product{{Key: "jira-software", LastActive: since.Add(time.Duration(i) * time.Minute)}, {Key: "confluence"}}
 	})
 	o := f.Options()
-	tr := atlassian.Options{HTTPClient: f.Client(), Rate: r, Burst: 1}
-	if mode == "headers" {
+	tr := atlassian.Options{HTTPClient: f.Client()}
+	switch mode {
+	case "learnt":
+	case "ceiling":
+		tr.Rate = r
+	case "headers":
 		tr.Rate = -1
+	default:
+		b.Fatalf("JITBOT_BENCH_MODES: %q is not learnt, ceiling or headers", mode)
 	}
 	p, err := atlassianadmin.New(atlassianadmin.Config{APIURL: f.URL(), OrgID: o.OrgID, APIKey: atlassian.Secret(o.APIKey), Transport: tr})
 	if err != nil {

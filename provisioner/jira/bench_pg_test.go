@@ -69,7 +69,7 @@ func BenchmarkExpire10kPostgres(b *testing.B) {
 			}
 			o := f.Options()
 			p, err := jira.New(jira.Config{SiteURL: f.URL(), Email: o.Email, Token: atlassian.Secret(o.Token), Cache: db,
-				Transport: atlassian.Options{HTTPClient: f.Client(), Rate: r / float64(replicas), Burst: 1}})
+				Transport: atlassian.Options{HTTPClient: f.Client()}})
 			if err != nil {
 				b.Fatal(err)
 			}

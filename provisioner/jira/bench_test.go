@@ -63,7 +63,7 @@ func BenchmarkExpire10kAtRateLimit(b *testing.B) {
 		seedExpiring(b, f, db, n)
 		o := f.Options()
 		p, err := jira.New(jira.Config{SiteURL: f.URL(), Email: o.Email, Token: atlassian.Secret(o.Token), Cache: db,
-			Transport: atlassian.Options{HTTPClient: f.Client(), Rate: r, Burst: 1}})
+			Transport: atlassian.Options{HTTPClient: f.Client()}})
 		if err != nil {
 			b.Fatal(err)
 		}
