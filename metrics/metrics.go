@@ -274,11 +274,20 @@ func (w *listingProvider) Members(ctx context.Context, group string) ([]string, 
 	return ms, err
 }
 
-// RateLimited registers a counter read from a transport's own count of
-// 429 answers (provisioner/atlassian's Client.Stats), by api.
-func (m *Metrics) RateLimited(api string, count func() float64) {
+// Upstream is what metrics read from one upstream API's transport.
+type Upstream interface {
+	Rate() float64      // the pace it has learnt, requests a second
+	Throttled() float64 // 429 answers so far
+}
+
+// WatchUpstream exports an upstream API's learnt pace and its 429s, read
+// at each scrape, by api.
+func (m *Metrics) WatchUpstream(api string, u Upstream) {
+	labels := prometheus.Labels{"api": api}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jitbot_upstream_rate",
+		Help: "The pace learnt for an upstream API from its answers, in requests a second (+Inf: pacing off).", ConstLabels: labels}, u.Rate))
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "jitbot_provider_rate_limited_total",
-		Help: "429 answers from an Atlassian API.", ConstLabels: prometheus.Labels{"api": api}}, count))
+		Help: "429 answers from an upstream API.", ConstLabels: labels}, u.Throttled))
 }
 
 var _ review.Observer = (*Metrics)(nil)

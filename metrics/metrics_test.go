@@ -37,6 +37,11 @@ func (nopProvider) RemoveMember(context.Context, approvals.Membership) error {
 }
 func (nopProvider) IsMember(context.Context, approvals.Membership) (bool, error) { return true, nil }
 
+type upstream struct{}
+
+func (upstream) Rate() float64      { return 47.5 }
+func (upstream) Throttled() float64 { return 2 }
+
 // exercised returns metrics with every family observed once, and their text.
 func exercised(t *testing.T) (*metrics.Metrics, string) {
 	t.Helper()
@@ -49,7 +54,7 @@ func exercised(t *testing.T) (*metrics.Metrics, string) {
 	m.Removed(400 * time.Millisecond)
 	m.ReviewRun("employees", "finished")
 	m.SetLeader(true)
-	m.RateLimited("jira", func() float64 { return 2 })
+	m.WatchUpstream("jira", upstream{})
 	m.WatchStore(stats{}, func() time.Time { return time.Unix(160, 0) }, time.Second)
 	p := m.Provider("jira", nopProvider{})
 	p.AddMember(context.Background(), approvals.Membership{})
@@ -84,6 +89,7 @@ func TestMetrics_Exposition(t *testing.T) {
 		`jitbot_audit_head_seq 42`,
 		`jitbot_provider_calls_total{operation="remove",outcome="permanent",provider="jira"} 1`,
 		`jitbot_provider_rate_limited_total{api="jira"} 2`,
+		`jitbot_upstream_rate{api="jira"} 47.5`,
 		`jitbot_leader 1`,
 		`jitbot_store_up 1`,
 	} {

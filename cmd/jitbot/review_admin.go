@@ -37,7 +37,11 @@ func (m *Main) reviewAdmin() (review.Directory, review.Accounts, error) {
 		a := &adminAccounts{p: p}
 		return a, a, nil
 	}
-	return reviewAdmin(m.getenv, m.DB, m.Log.Named("review"))
+	d, a, err := reviewAdmin(m.getenv, m.DB, m.Log.Named("review"))
+	if acc, ok := d.(*adminAccounts); ok && err == nil && m.Metrics != nil {
+		m.Metrics.WatchUpstream(provisioner.NameAtlassianAdmin, acc.p.Client())
+	}
+	return d, a, err
 }
 
 // adminAccounts adapts *atlassianadmin.Provider to review.Directory and

@@ -16,6 +16,7 @@ import (
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/postgres"
 	"github.com/jonboulle/clockwork"
@@ -163,6 +164,9 @@ func (m *Main) Open(ctx context.Context) error {
 	counted := map[string]approvals.Provisioner{}
 	for name, prov := range m.Providers {
 		counted[name] = m.Metrics.Provider(name, prov)
+		if t, ok := prov.(interface{ Client() *atlassian.Client }); ok {
+			m.Metrics.WatchUpstream(name, t.Client())
+		}
 	}
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,

@@ -194,6 +194,9 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // (+Inf when pacing is off).
 func (c *Client) Rate() float64 { return c.pace.Rate() }
 
+// Throttled returns how many answers 429 the client has had.
+func (c *Client) Throttled() float64 { return float64(c.stats.throttled.Load()) }
+
 // Stats returns what the client has done so far.
 func (c *Client) Stats() Stats {
 	return Stats{Calls: c.stats.calls.Load(), Attempts: c.stats.attempts.Load(), Retries: c.stats.retries.Load(),
