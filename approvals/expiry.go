@@ -2,6 +2,7 @@ package approvals
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -98,10 +99,40 @@ func (s *Service) Sweep(ctx context.Context) (SweepResult, error) {
 	}
 	if res != (SweepResult{}) {
 		s.pokeLanes()
-		s.log.Info("sweep", zap.Int("expired", res.Expired), zap.Int("timed_out", res.TimedOut),
-			zap.Int("reminded", res.Reminded), zap.Int("warned", res.Warned))
+		s.sweepLog.note(s.log, s.clock.Now(), res)
 	}
 	return res, nil
+}
+
+// sweepLogEvery is how often at most the sweep says at info what it did:
+// during a burst it runs at every deadline, several times a second.
+const sweepLogEvery = 10 * time.Second
+
+// sweepLog sums what the sweeps did between two info lines; each sweep
+// that changed something is a debug line of its own.
+type sweepLog struct {
+	mu     sync.Mutex
+	last   time.Time
+	sum    SweepResult
+	sweeps int
+}
+
+func (l *sweepLog) note(log *zap.Logger, now time.Time, res SweepResult) {
+	log.Debug("sweep", zap.Int("expired", res.Expired), zap.Int("timed_out", res.TimedOut),
+		zap.Int("reminded", res.Reminded), zap.Int("warned", res.Warned))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sum.Expired += res.Expired
+	l.sum.TimedOut += res.TimedOut
+	l.sum.Reminded += res.Reminded
+	l.sum.Warned += res.Warned
+	l.sweeps++
+	if !l.last.IsZero() && now.Sub(l.last) < sweepLogEvery {
+		return
+	}
+	log.Info("swept", zap.Int("sweeps", l.sweeps), zap.Int("expired", l.sum.Expired), zap.Int("timed_out", l.sum.TimedOut),
+		zap.Int("reminded", l.sum.Reminded), zap.Int("warned", l.sum.Warned))
+	l.last, l.sum, l.sweeps = now, SweepResult{}, 0
 }
 
 // NextDeadline returns the earliest deadline in the store, if any.

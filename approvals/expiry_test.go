@@ -2,10 +2,13 @@ package approvals_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestExpiry_AtDeadline(t *testing.T) {
@@ -182,5 +185,40 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A burst of expiries a few hundred milliseconds apart is one info line,
+// not a line per sweep: each sweep that changed something is a debug line,
+// and the info line sums what the sweeps did since the last one, at most
+// every ten seconds.
+func TestExpiry_SweepLogsQuietly(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	e := newEnvConfig(t, filepath.Join(t.TempDir(), "jitbot.db"), testPolicy, func(c *approvals.Config) { c.Log = zap.New(core) })
+	const n = 20
+	for i := range n {
+		e.submit("alice@example.com", "confluence-finance", 2*time.Hour+time.Duration(i)*300*time.Millisecond)
+	}
+	e.settle()
+	e.advance(2*time.Hour - 300*time.Millisecond) // the warnings
+	if info := logs.FilterMessage("swept").All(); len(info) != 1 || info[0].ContextMap()["warned"] != int64(n) {
+		t.Fatalf("the first sweep that changed something: %v, want an info line with warned=%d", info, n)
+	}
+	logs.TakeAll()
+	for range n {
+		if res := e.advance(300 * time.Millisecond); res.Expired != 1 {
+			t.Fatalf("a sweep expired %d, want one each 300ms", res.Expired)
+		}
+	}
+	if debug, info := logs.FilterMessage("sweep").Len(), logs.FilterMessage("swept").Len(); debug != n || info != 0 {
+		t.Fatalf("%d expiries over 6s, within 10s of the last info line: %d debug lines and %d info lines, want %d and none", n, debug, info, n)
+	}
+	e.advance(10 * time.Second)
+	e.submit("carol@example.com", "confluence-finance", time.Minute)
+	e.settle()
+	e.advance(time.Minute)
+	info := logs.FilterMessage("swept").All()
+	if len(info) != 1 || info[0].ContextMap()["expired"] != int64(n+1) {
+		t.Errorf("ten seconds on, the next info line: %v, want the sums since the last, expired=%d", info, n+1)
 	}
 }

@@ -91,6 +91,7 @@ type Service struct {
 	holdMu sync.Mutex
 	holds  map[int64]time.Duration // jobs whose outcome could not be recorded
 
+	sweepLog                           sweepLog
 	wakeSweep, wakeAccess, wakeMessage chan struct{}
 	prep                               chan Membership // lookups ahead of approval (prepare.go)
 	keyLocks                           sync.Map        // membership key → *sync.Mutex
