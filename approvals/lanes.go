@@ -19,7 +19,10 @@ import (
 //     changes, on Workers workers;
 //   - the message lane: notifications and alerts, on MessageWorkers
 //     workers;
-//   - the look-ups ahead of approval (prepare.go), one at a time.
+//   - the look-ups ahead of approval (prepare.go), one at a time;
+//
+// and, where the store hears other processes' commits (WorkWatcher), a
+// watcher that wakes them when the CLI or another replica queues work.
 //
 // Each lane's workers pull jobs continuously: there is no batch that a slow
 // job holds up.
@@ -34,6 +37,13 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Error("start-up sweep", zap.Error(err))
 	}
 	var wg sync.WaitGroup
+	if w, ok := s.store.(WorkWatcher); ok {
+		wg.Go(func() {
+			if err := w.WatchWork(ctx, s.poke); err != nil && ctx.Err() == nil {
+				s.log.Warn("not watching for work other processes queue; the poll finds it", zap.Error(err))
+			}
+		})
+	}
 	for _, loop := range []func(context.Context){
 		sweep,
 		func(ctx context.Context) { s.runLane(ctx, LaneAccess, s.workers, s.wakeAccess, 0) },

@@ -15,6 +15,15 @@ type Store interface {
 	View(ctx context.Context, fn func(tx Tx) error) error
 }
 
+// WorkWatcher is an optional ability of a Store: it hears when another
+// process (the CLI, another replica) commits work, so that the engine takes
+// it at once rather than at its next poll. WatchWork calls wake for each
+// such commit until ctx ends; an error ends the watching (the poll still
+// finds the work).
+type WorkWatcher interface {
+	WatchWork(ctx context.Context, wake func()) error
+}
+
 // DurableUpdater is an optional ability of a Store: a write transaction
 // that is on disk when it returns, even across a power loss (SQLite's
 // synchronous=FULL). The engine records its intent to change a membership

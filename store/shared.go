@@ -77,6 +77,8 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 	err = sqlTx.Commit()
 	if err != nil {
 		err = db.explain(err)
+	} else {
+		db.announce()
 	}
 	for _, w := range ok {
 		w.Answer(err)

@@ -36,6 +36,8 @@ type DB struct {
 	now   func() time.Time
 	lock  *os.File // held while this process works the database alone
 
+	announces bool // tell a running bot about every write (Options.Announce)
+
 	writeStmts, readStmts stmtCache
 	shared                groupcommit.Queue // writes that share a transaction (shared.go)
 }
@@ -56,6 +58,10 @@ type Options struct {
 	// releases every job lease, since their holder is gone. Several
 	// processes on one database are for PostgreSQL.
 	Exclusive bool
+	// Announce is for the CLI's commands that write beside a running bot:
+	// after each write it commits, the bot is told at once that work may
+	// be due (see WatchWork).
+	Announce bool
 
 	maxVersion int // tests: migrate no further than this version
 }
@@ -97,7 +103,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		rq[k] = v
 	}
 	rq.Set("_query_only", "true")
-	db := &DB{path: path, now: opt.Now}
+	db := &DB{path: path, now: opt.Now, announces: opt.Announce}
 	if opt.Exclusive && !opt.ReadOnly {
 		lock, err := lockFile(path + ".lock")
 		if err != nil {
@@ -186,7 +192,7 @@ func probe(ctx context.Context, path string, opt Options) error {
 // openPools opens both pools of a read-only database on one DSN and checks it.
 func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB, error) {
 	dsn := "file:" + path + "?" + q.Encode()
-	db := &DB{path: path, now: opt.Now}
+	db := &DB{path: path, now: opt.Now, announces: opt.Announce}
 	var err error
 	if db.read, err = sql.Open("sqlite3", dsn); err != nil {
 		return nil, err
@@ -404,6 +410,7 @@ func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx
 	if err := sqlTx.Commit(); err != nil {
 		return db.explain(err)
 	}
+	db.announce()
 	return nil
 }
 

@@ -57,7 +57,9 @@ type dbOptions struct {
 // SQLite database; the other commands want it there already.
 func openDatabase(ctx context.Context, dsn string, opt dbOptions) (database, error) {
 	if postgres.IsURL(dsn) {
-		db, err := postgres.Open(ctx, dsn, postgres.Options{ReadOnly: opt.readOnly, Now: opt.now})
+		// The other commands that write tell the running bots, so that
+		// they take the work at once.
+		db, err := postgres.Open(ctx, dsn, postgres.Options{ReadOnly: opt.readOnly, Now: opt.now, Announce: !opt.run && !opt.readOnly})
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +70,7 @@ func openDatabase(ctx context.Context, dsn string, opt dbOptions) (database, err
 			return nil, fmt.Errorf("no jitbot database at %s: check --db or JITBOT_DB (jitbot run creates it)", dsn)
 		}
 	}
-	db, err := store.Open(ctx, dsn, store.Options{ReadOnly: opt.readOnly, Now: opt.now, Exclusive: opt.run})
+	db, err := store.Open(ctx, dsn, store.Options{ReadOnly: opt.readOnly, Now: opt.now, Exclusive: opt.run, Announce: !opt.run && !opt.readOnly})
 	if err != nil {
 		return nil, err
 	}

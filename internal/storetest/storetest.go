@@ -1311,3 +1311,53 @@ func testSharedCancelled(t *testing.T, open func() Store) {
 		t.Errorf("got %v, ran=%v; want context.Canceled and not run", err, ran)
 	}
 }
+
+// Wakes checks approvals.WorkWatcher: runner watches; a write committed by
+// announcer (a CLI command) wakes it within a few seconds; a write by
+// quiet and a rolled-back write by announcer do not. quiet is a process
+// whose writes must not wake the runner: one that does not announce, or
+// one that announces for another database. runner's first wake says it is
+// watching.
+func Wakes(t *testing.T, runner approvals.WorkWatcher, announcer, quiet approvals.Store) {
+	t.Helper()
+	wakes := make(chan struct{}, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runner.WatchWork(ctx, func() { wakes <- struct{}{} }) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("WatchWork: %v", err)
+		}
+	}()
+	wait := func(what string, want bool) {
+		t.Helper()
+		d := 5 * time.Second
+		if !want {
+			d = 500 * time.Millisecond
+		}
+		select {
+		case <-wakes:
+			if !want {
+				t.Errorf("%s woke the runner", what)
+			}
+		case <-time.After(d):
+			if want {
+				t.Fatalf("%s: the runner was not woken within %v", what, d)
+			}
+		}
+	}
+	wait("watching", true)
+	if err := quiet.Update(ctx, func(approvals.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wait("a write by a process that does not announce", false)
+	if err := announcer.Update(ctx, func(approvals.Tx) error { return errors.New("no") }); err == nil {
+		t.Fatal("the write should have failed")
+	}
+	wait("a rolled-back write", false)
+	if err := announcer.Update(ctx, func(approvals.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wait("a write the CLI committed", true)
+}

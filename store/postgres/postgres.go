@@ -58,6 +58,10 @@ type Options struct {
 	// smaller than what they and the Slack front end ask for turns into a
 	// queue of its own (16 made the 10,000-expiries benchmark 30 % slower).
 	MaxConns int32
+	// Announce is for the CLI's commands that write beside running bots:
+	// each write transaction it commits tells them at once that work may
+	// be due (NOTIFY; see WatchWork).
+	Announce bool
 
 	maxVersion int // tests: migrate no further than this version
 }
@@ -70,6 +74,7 @@ type DB struct {
 	name     string // the URL without its password, for messages
 	schema   string
 	readOnly bool
+	announce bool // NOTIFY running bots of every write (Options.Announce)
 	shared   groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
@@ -86,7 +91,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("JITBOT_DB is not a valid PostgreSQL URL: %v", redactErr(err, rawURL))
 	}
-	db := &DB{now: opt.Now, name: redact(rawURL), readOnly: opt.ReadOnly}
+	db := &DB{now: opt.Now, name: redact(rawURL), readOnly: opt.ReadOnly, announce: opt.Announce}
 	if opt.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opt.Schema
 		db.schema = opt.Schema
@@ -336,6 +341,9 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	}
 	if t.err == nil {
 		_ = t.finish()
+	}
+	if t.err == nil {
+		t.announce()
 	}
 	if t.err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))

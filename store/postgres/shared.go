@@ -100,6 +100,9 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 	if t.err == nil {
 		_ = t.finish()
 	}
+	if t.err == nil {
+		t.announce()
+	}
 	if t.err != nil {
 		fail(t.err)
 		return
