@@ -74,7 +74,7 @@ type DB struct {
 	name     string // the URL without its password, for messages
 	schema   string
 	readOnly bool
-	announce bool // NOTIFY running bots of every write (Options.Announce)
+	announce bool              // NOTIFY running bots of every write (Options.Announce)
 	shared   groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
