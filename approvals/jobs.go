@@ -273,6 +273,22 @@ func (s *Service) completeJob(ctx context.Context, j *Job) error {
 	return s.store.Update(ctx, func(tx Tx) error { return tx.CompleteJob(j.ID) })
 }
 
+// Resume makes the jobs of lane that were put back for why (a Later's
+// reason) due at once, and wakes the lanes: what waited for a front end
+// that was down goes as soon as it is back.
+func (s *Service) Resume(ctx context.Context, lane Lane, why string) error {
+	var n int
+	err := s.store.Update(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.HurryDeferred(lane, why, s.now())
+		return err
+	})
+	if err == nil && n > 0 {
+		s.pokeLanes()
+	}
+	return err
+}
+
 // Queue queues jobs in one transaction of its own, for packages that add
 // work outside the engine's transactions (the Slack front end's own jobs).
 func (s *Service) Queue(ctx context.Context, jobs ...*Job) error {

@@ -123,6 +123,10 @@ type Tx interface {
 	// provisioning retry waiting out its backoff must not hold up the
 	// revocation queued behind it).
 	HurryGrantJobs(grantID string, now time.Time) error
+	// HurryDeferred makes the pending jobs of lane that were put back for
+	// why (DeferJob) and are not yet due, due at now, and says how many
+	// (the Slack front end's held messages, when Slack answers again).
+	HurryDeferred(lane Lane, why string, now time.Time) (int, error)
 
 	// DueActive returns active requests whose EndsAt <= now, oldest first.
 	DueActive(now time.Time, limit int) ([]*Request, error)

@@ -331,6 +331,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer cancel()
 	errs := make(chan error, b.cfg.Connections)
 	var wg sync.WaitGroup
+	wg.Go(func() { b.probe(ctx) })
 	for range b.cfg.Connections {
 		wg.Go(func() {
 			if err := b.runConnection(ctx); err != nil {

@@ -319,3 +319,138 @@ func TestLanes_BurstToOneApprover(t *testing.T) {
 		t.Error("after the burst, a new request did not get a card of its own")
 	}
 }
+
+// Slack hangs every call (answering after 25 s at the earliest) for 25 s
+// from just after the approvals, with the bot's own settings: the production 5 s call
+// timeout, the message lane's eight workers, Slack's pace of a post a
+// second per channel. Access changes on time meanwhile; the gate closes
+// once and probes; and once Slack answers again, within 5 s every
+// requester's DM says how their request ended and no card offers Approve
+// any more — each card losing its buttons before its requester hears.
+func TestLanes_SlackHangsCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: real call timeouts")
+	}
+	const n = 5
+	pol, users := lanesPolicy(n, 1)
+	e := newEnvWith(t, envOptions{policy: pol, users: users, botConfig: func(c *bot.Config) {
+		c.ChannelRate, c.ChannelBurst = rate.Limit(1), 4 // the defaults, as Slack asks
+	}})
+	ids := make([]string, n)
+	cards := map[string]localslack.Message{} // the requests with a card of their own: the first three (the rest are on a page)
+	for i := range n {
+		user, email := person(i)
+		e.cmd(user, "ops-tools 15s hotfix")
+		ids[i] = e.waitRequest(email).ID
+		e.wait("the manager's button for "+approvals.Short(ids[i]), func() bool {
+			m, action, ok := e.actionable("U0M00", ids[i])
+			if ok && action == "approve" {
+				cards[ids[i]] = m
+			}
+			return ok
+		})
+	}
+	e.wait("the requesters' DMs", func() bool {
+		for i := range n {
+			if u, _ := person(i); len(e.srv.DMsTo(u)) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	for i, id := range ids {
+		m, action, _ := e.actionable("U0M00", id)
+		if _, err := e.srv.ClickButton("U0M00", m.Channel, m.TS, action); err != nil {
+			t.Fatal(err)
+		}
+		_, email := person(i)
+		e.wait("membership", func() bool { return e.member("ops-tools", email) })
+	}
+	for _, id := range ids {
+		e.waitState(id, approvals.StateActive) // the clocks started
+	}
+	// Slack hangs from just after the approvals: what they have to say
+	// (active, the cards without buttons) and everything after it waits.
+	faultAt := e.clock.Now()
+	e.srv.HangFor(25 * time.Second)
+	e.clock.Advance(15 * time.Second)
+	expired := time.Now()
+	for i := range n {
+		_, email := person(i)
+		e.wait("removal", func() bool { return !e.member("ops-tools", email) })
+	}
+	if d := time.Since(expired); d > time.Second {
+		t.Errorf("grants removed %v after their deadline while Slack hung, want within 1s", d)
+	}
+	e.wait("the gate to hold the messages", func() bool { return e.pendingJobs(approvals.LaneMessage) > 0 && e.leasedJobs() == 0 })
+
+	// Slack answers again when the window ends on the test clock.
+	e.clock.Advance(faultAt.Add(25 * time.Second).Sub(e.clock.Now()))
+	back, backWall := e.clock.Now(), time.Now()
+	told := func() bool {
+		for i := range n {
+			u, _ := person(i)
+			dms := e.srv.DMsTo(u)
+			if len(dms) != 1 || !containsAll(dms[0].AllText(), "Ended", "expired") {
+				return false
+			}
+		}
+		for _, id := range ids {
+			if _, _, ok := e.actionable("U0M00", id); ok {
+				return false
+			}
+		}
+		return true
+	}
+	took, ok := e.advanceWhenIdle(250*time.Millisecond, time.Minute, told)
+	wall := time.Since(backWall)
+	t.Logf("Slack answered again; everyone was told %v later on the test clock (%v of wall time)", took, wall.Round(time.Millisecond))
+	if !ok || took > 5*time.Second {
+		t.Fatalf("after Slack answered again, the requesters and the approver were caught up %v later (done=%v), want within 5s", took, ok)
+	}
+	if wall > 10*time.Second {
+		t.Errorf("the catch-up took %v of wall time", wall)
+	}
+	for i, id := range ids {
+		u, _ := person(i)
+		e.only(u, approvals.Short(id))
+	}
+	// Each card of its own was edited before its requester's DM, after
+	// Slack came back. (A page is refreshed by the approver's inbox job,
+	// which the notification queues before it edits the DM.)
+	var cardAt, dmAt = map[string]int{}, map[string]int{}
+	dmChannel := map[string]string{}
+	for i, id := range ids {
+		u, _ := person(i)
+		dmChannel[e.srv.DMsTo(u)[0].Channel] = id
+	}
+	for k, c := range e.srv.Calls("chat.update") {
+		if c.Outcome != localslack.OutcomeOK || c.At.Before(back) {
+			continue
+		}
+		for id, card := range cards {
+			if c.Args["channel"] == card.Channel && c.Args["ts"] == card.TS {
+				if _, seen := cardAt[id]; !seen {
+					cardAt[id] = k
+				}
+			}
+		}
+		if id, ok := dmChannel[c.Args["channel"]]; ok {
+			if _, seen := dmAt[id]; !seen {
+				dmAt[id] = k
+			}
+		}
+	}
+	for id, k := range cardAt {
+		if d, ok := dmAt[id]; !ok || d < k {
+			t.Errorf("request %s: its requester's DM was edited (call %d) before its card (call %d)", approvals.Short(id), d, k)
+		}
+	}
+	if len(cardAt) != len(cards) || len(cards) == 0 {
+		t.Errorf("%d of the %d cards of their own were edited after Slack came back", len(cardAt), len(cards))
+	}
+	if probes := len(e.srv.Calls("auth.test")); probes < 2 {
+		t.Errorf("%d auth.test calls: the gate did not probe while Slack hung", probes)
+	}
+}

@@ -64,10 +64,9 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 	}
 	var errs []error
 
-	// The requester's one DM, edited in place.
-	errs = append(errs, b.upsertRequester(ctx, s, refs))
-
-	// Approver cards are brought up to date; requests listed on an
+	// Approver cards are brought up to date first, so that a decided
+	// request's buttons go before anything else is said (after an outage,
+	// before a stale Approve can be clicked); requests listed on an
 	// approver's pages are refreshed by that approver's inbox job, and the
 	// approvers of the current step without either get one.
 	inbox := map[string]bool{}
@@ -104,6 +103,9 @@ func (b *Bot) Notify(ctx context.Context, n approvals.Notification) error {
 		jobs = append(jobs, j)
 	}
 	errs = append(errs, b.svc.Queue(ctx, jobs...))
+
+	// The requester's one DM, edited in place.
+	errs = append(errs, b.upsertRequester(ctx, s, refs))
 
 	// Once-only posts leave a marker per job and target: a replayed or
 	// resumed job finds them.

@@ -49,8 +49,10 @@ func TestGate_PaceWithoutSleeping(t *testing.T) {
 }
 
 // A 429 holds back that channel's posts (chat.postMessage) or that method
-// (anything else) for Retry-After; no answer at all holds back every call,
-// with a growing backoff that an answer resets.
+// (anything else) for Retry-After; no answer at all closes the gate once
+// for the whole outage — however many calls time out together — and every
+// call is held, for the prober to release, or to be tried again after
+// heldFor by a bot whose prober is not running. An answer opens it.
 func TestGate_RateLimitsAndOutages(t *testing.T) {
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	g := newGate(clock, 1000, 100)
@@ -73,24 +75,34 @@ func TestGate_RateLimitsAndOutages(t *testing.T) {
 	callCtx, cancel := context.WithTimeout(ctx, time.Nanosecond)
 	defer cancel()
 	<-callCtx.Done()
-	first := laterUntil(t, g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err()))
-	if want := clock.Now().Add(outageMin); !first.Equal(want) {
-		t.Errorf("first timeout: put back until %v, want %v", first, want)
+	for i := range 8 { // the message lane's eight workers time out together
+		err := g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err())
+		var d *approvals.DeferError
+		if !errors.As(err, &d) || !d.Until.Equal(clock.Now().Add(heldFor)) || d.Reason != reasonHeld {
+			t.Fatalf("timeout %d: %v, want held until %v for %q", i, err, clock.Now().Add(heldFor), reasonHeld)
+		}
+	}
+	if n := len(g.downs); n != 1 {
+		t.Errorf("eight timeouts told the prober %d times, want once", n)
 	}
 	laterUntil(t, g.admit(mUpdate, "C3"))
-	clock.Advance(outageMin)
-	second := laterUntil(t, g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err()))
-	if want := clock.Now().Add(2 * outageMin); !second.Equal(want) {
-		t.Errorf("second timeout: put back until %v, want %v (doubled)", second, want)
-	}
 	if err := g.outcome(ctx, ctx, mUpdate, "C2", slack.SlackErrorResponse{Err: "channel_not_found"}); err == nil || isLater(err) {
 		t.Errorf("a refusal must stay an error, got %v", err)
 	}
-	clock.Advance(time.Minute)
-	if err := g.outcome(ctx, ctx, mUpdate, "C2", nil); err != nil {
-		t.Fatal(err)
+	if !g.reopen() {
+		t.Error("reopen: the gate was not closed")
 	}
-	if g.backoff != 0 {
-		t.Errorf("backoff after an answer: %v, want reset", g.backoff)
+	if err := g.admit(mUpdate, "C3"); err != nil {
+		t.Errorf("after a probe was answered: %v", err)
+	}
+
+	// Without a prober, the gate opens by itself after heldFor.
+	laterUntil(t, g.outcome(ctx, callCtx, mUpdate, "C2", callCtx.Err()))
+	clock.Advance(heldFor)
+	if err := g.admit(mUpdate, "C3"); err != nil {
+		t.Errorf("heldFor after the last timeout, with no prober: %v", err)
+	}
+	if err := g.outcome(ctx, ctx, mUpdate, "C2", nil); err != nil || g.down {
+		t.Errorf("an answer: %v, down=%v", err, g.down)
 	}
 }

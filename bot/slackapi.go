@@ -11,6 +11,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jonboulle/clockwork"
 	"github.com/slack-go/slack"
+	"go.uber.org/zap"
 	"golang.org/x/time/rate"
 )
 
@@ -25,6 +26,7 @@ const (
 	mGroups        = "usergroups.list"
 	mGroupUsers    = "usergroups.users.list"
 	mUsersList     = "users.list"
+	mAuthTest      = "auth.test"
 	// The file upload ("V2"): an upload URL, the bytes, the share.
 	mGetUploadURL   = "files.getUploadURLExternal"
 	mUploadBytes    = "files.upload_url" // the POST to the URL Slack handed out
@@ -36,6 +38,13 @@ const (
 // 429 (per channel for chat.postMessage, per method otherwise), and whether
 // Slack is answering at all. A call it may not make yet fails at once with
 // approvals.Later, so the job is put back until then and the worker moves on.
+//
+// When Slack stops answering (a timeout, a refused connection, a 5xx), the
+// gate closes once for the whole outage: every call is held, without being
+// tried, and one cheap call probes Slack every few seconds (probe). The
+// moment a probe is answered the gate opens and the held jobs are made due
+// at once (approvals.Service.Resume), so messages flow within seconds of
+// Slack's return rather than when a backoff runs out.
 type gate struct {
 	clock clockwork.Clock
 	rate  rate.Limit
@@ -45,21 +54,31 @@ type gate struct {
 	pace     map[string]*rate.Limiter // channel → chat.postMessage pace
 	channels map[string]time.Time     // channel → no chat.postMessage before
 	methods  map[string]time.Time     // method → no call before
-	down     time.Time                // Slack unreachable: no call before
-	backoff  time.Duration
+	// Slack not answering: calls are held until a probe is answered, or
+	// until downUntil (a bot whose prober is not running opens again by
+	// itself then).
+	down      bool
+	downUntil time.Time
+	downs     chan struct{} // a word to the prober: the gate closed
 }
 
 func newGate(clock clockwork.Clock, r rate.Limit, burst int) *gate {
 	return &gate{clock: clock, rate: r, burst: burst, pace: map[string]*rate.Limiter{},
-		channels: map[string]time.Time{}, methods: map[string]time.Time{}}
+		channels: map[string]time.Time{}, methods: map[string]time.Time{}, downs: make(chan struct{}, 1)}
 }
 
-// outageBackoff bounds how long the bot waits before it tries an
-// unreachable Slack again.
+// While Slack does not answer: a held call is put back for heldFor (the
+// probe's answer makes it due sooner); a probe waits probeTimeout for its
+// answer, and one that failed at once waits probeEvery before the next.
 const (
-	outageMin = time.Second
-	outageMax = time.Minute
+	heldFor      = 30 * time.Second
+	probeEvery   = 2 * time.Second
+	probeTimeout = 2 * time.Second
 )
+
+// reasonHeld is why a call held by an outage was put back: the jobs put
+// back for it are the ones Resume makes due when Slack answers again.
+const reasonHeld = "Slack is not answering; held until it does"
 
 // admit reports whether a call of method (to channel, for chat.postMessage)
 // may go now; if not, the error says until when.
@@ -67,7 +86,10 @@ func (g *gate) admit(method, channel string) error {
 	now := g.clock.Now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	until := g.down
+	if g.down && now.Before(g.downUntil) {
+		return approvals.Later(g.downUntil, reasonHeld)
+	}
+	var until time.Time
 	if t := g.methods[method]; t.After(until) {
 		until = t
 	}
@@ -101,7 +123,7 @@ func (g *gate) outcome(ctx, callCtx context.Context, method, channel string, err
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if err == nil {
-		g.backoff = 0
+		g.down = false // an answer, even one sent before the outage
 		return nil
 	}
 	if ctx.Err() != nil {
@@ -119,11 +141,93 @@ func (g *gate) outcome(ctx, callCtx context.Context, method, channel string, err
 		return approvals.Later(until, "Slack answered 429 to "+method)
 	}
 	if unreachable(callCtx, err) {
-		g.backoff = min(max(2*g.backoff, outageMin), outageMax)
-		g.down = now.Add(g.backoff)
-		return approvals.Later(g.down, "Slack did not answer "+method)
+		// Once per outage, however many calls time out together.
+		g.closeLocked(now)
+		return approvals.Later(g.downUntil, reasonHeld)
 	}
 	return err
+}
+
+// closeLocked holds every call from now on, until a probe is answered.
+func (g *gate) closeLocked(now time.Time) {
+	g.downUntil = now.Add(heldFor)
+	if g.down {
+		return
+	}
+	g.down = true
+	select {
+	case g.downs <- struct{}{}:
+	default:
+	}
+}
+
+// reopen lets calls through again after a probe was answered, and reports
+// whether the gate was closed.
+func (g *gate) reopen() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	was := g.down
+	g.down = false
+	return was
+}
+
+// stillDown reports whether calls are held for an outage, extending the hold
+// while the prober keeps trying.
+func (g *gate) stillDown() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down {
+		g.downUntil = g.clock.Now().Add(heldFor)
+	}
+	return g.down
+}
+
+// probe runs while the bot runs: each time the gate closes, it calls
+// auth.test (cheap, no side effect) until Slack answers, then opens the
+// gate and makes the held jobs due at once.
+func (b *Bot) probe(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.gate.downs:
+		}
+		for b.gate.stillDown() {
+			start := b.clock.Now()
+			callCtx, cancel := context.WithTimeout(ctx, probeTimeout)
+			_, err := b.api.AuthTestContext(callCtx)
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if obs := b.cfg.Observer; obs != nil {
+				outcome := CallOK
+				if err != nil {
+					outcome = CallUnreachable
+				}
+				obs.SlackCall(mAuthTest, outcome, b.clock.Since(start))
+			}
+			if err == nil || !unreachable(callCtx, err) { // an answer, even a refusal
+				if b.gate.reopen() {
+					b.log.Info("Slack answers again; sending what was held", zap.Duration("probed_for", b.clock.Since(start)))
+				}
+				if err := b.svc.Resume(ctx, approvals.LaneMessage, reasonHeld); err != nil && ctx.Err() == nil {
+					b.log.Warn("held messages wait for their next try", zap.Error(err))
+				}
+				break
+			}
+			if callCtx.Err() != nil {
+				continue // it hung for probeTimeout: try again at once
+			}
+			t := b.clock.NewTimer(probeEvery - b.clock.Since(start))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.Chan():
+			}
+		}
+	}
 }
 
 // unreachable reports whether err says Slack did not answer: a timeout, a

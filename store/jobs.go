@@ -184,6 +184,17 @@ func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
 	return err
 }
 
+// HurryDeferred makes lane's pending jobs put back for why due now.
+func (t *Tx) HurryDeferred(lane approvals.Lane, why string, now time.Time) (int, error) {
+	res, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE lane = ? AND state = 'pending' AND run_at > ? AND last_error = ?`,
+		ms(now), ms(t.db.now()), string(lane), ms(now), why)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
 	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND grant_id <> '' AND state = 'pending' AND run_at > ?`,

@@ -921,6 +921,29 @@ func testHurry(t *testing.T, open func() Store) {
 	if !slices.Equal(jobIDs(got), ids[:1]) || !got[0].RunAt.Equal(t0) {
 		t.Fatalf("got %v, want only %d, due at t0", jobIDs(got), ids[0])
 	}
+
+	// HurryDeferred: only the lane's jobs put back for that reason.
+	msgs := enqueue(t, s, &approvals.Job{Kind: approvals.JobNotify, Lane: approvals.LaneMessage, RequestID: "r1", Key: "r1", RunAt: t0},
+		&approvals.Job{Kind: approvals.JobNotify, Lane: approvals.LaneMessage, RequestID: "r2", Key: "r2", RunAt: t0},
+		&approvals.Job{Kind: approvals.JobNotify, Lane: approvals.LaneMessage, RequestID: "r3", Key: "r3", RunAt: t0})
+	update(t, s, func(tx approvals.Tx) error {
+		for i, why := range []string{"held", "channel pace", "held"} {
+			if err := tx.DeferJob(msgs[i], t0.Add(time.Minute), why); err != nil {
+				return err
+			}
+		}
+		return tx.DeferJob(ids[1], t0.Add(time.Minute), "held") // another lane
+	})
+	var n int
+	update(t, s, func(tx approvals.Tx) error {
+		var err error
+		n, err = tx.HurryDeferred(approvals.LaneMessage, "held", t0.Add(time.Second))
+		return err
+	})
+	got = claim(t, s, approvals.LaneMessage, t0.Add(time.Second), 10, "w", nil)
+	if want := []int64{msgs[0], msgs[2]}; n != 2 || !slices.Equal(jobIDs(got), want) {
+		t.Fatalf("HurryDeferred said %d and made %v due, want 2: %v", n, jobIDs(got), want)
+	}
 }
 
 // Several instances claim one outbox at once: every job is claimed once.

@@ -652,6 +652,13 @@ func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
 	return t.fail(err)
 }
 
+// HurryDeferred makes lane's pending jobs put back for why due now.
+func (t *Tx) HurryDeferred(lane approvals.Lane, why string, now time.Time) (int, error) {
+	tag, err := t.exec(`UPDATE jobs SET run_at = $1, updated_at = $2 WHERE lane = $3 AND state = 'pending' AND run_at > $1 AND last_error = $4`,
+		ms(now), ms(t.db.now()), string(lane), why)
+	return int(tag.RowsAffected()), err
+}
+
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
 	_, err := t.exec(`UPDATE jobs SET run_at = $1, updated_at = $2 WHERE grant_id = $3 AND grant_id <> '' AND state = 'pending' AND run_at > $1`,
