@@ -42,9 +42,10 @@ func benchEnvInt(name string, def int) int {
 // slack-go client over Socket Mode, the real bot (Slack's pace: 1 post a
 // second per channel, bursts of 4), the engine's lanes (Service.Run), the
 // SQLite store and the jira provider against the fake Jira site limited to
-// R requests a second (JITBOT_BENCH_RATE, default 50; the provider's token
-// bucket runs at R too). The requesters are spread over 10 approvers, then
-// all under one. Each run goes:
+// R requests a second (JITBOT_BENCH_RATE, default 50; the provider has its
+// defaults, as a new user does: it learns the pace from the answers). The
+// requesters are spread over 10 approvers, then all under one. Each run
+// goes:
 //
 //  1. filing: 200 /access commands at once; their acks (wall clock, as the
 //     local Slack measured them);
@@ -306,7 +307,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func runBurst(b *testing.B, s burstSetup) {
 	b.StopTimer()
-	e, f, _ := newBurstEnv(b, s)
+	e, f, prov := newBurstEnv(b, s)
 	ctx := context.Background()
 	reset := resetPeakRSS()
 	rssBefore := procStatusKB("VmRSS")
@@ -397,6 +398,7 @@ func runBurst(b *testing.B, s burstSetup) {
 		}
 		defer out.Close()
 	}
+	paceAtClick := prov.Client().Rate()
 	firstClick := time.Now()
 	for i, id := range ids {
 		t := targets[id]
@@ -444,6 +446,7 @@ func runBurst(b *testing.B, s burstSetup) {
 			lastAdd = c.Wall
 		}
 	}
+	paceAtLastAdd := prov.Client().Rate()
 	clickJira := countJira(f).since(beforeClicks)
 	addStats := queueingStats(addLat, s.rate)
 	addStats.firstToLast = lastAdd.Sub(firstClick)
@@ -528,8 +531,8 @@ func runBurst(b *testing.B, s burstSetup) {
 		len(allAcks), ms(percentile(allAcks, 50)), ms(percentile(allAcks, 99)))
 	b.Logf("placing: all %d actionable after %v on the test clock, in %d messages to the approvers; Slack paced %d chat.postMessage",
 		len(ids), placed, approverPosts, slackPaced)
-	b.Logf("click→added: %v; first click to last add %v; Jira in this phase: %s; those requests alone at R take %v",
-		addStats, addStats.firstToLast.Round(time.Millisecond), clickJira, addReqFloor)
+	b.Logf("click→added: %v; first click to last add %v; Jira in this phase: %s; those requests alone at R take %v; the pace learnt: %.1f/s at the first click, %.1f/s at the last add",
+		addStats, addStats.firstToLast.Round(time.Millisecond), clickJira, addReqFloor, paceAtClick, paceAtLastAdd)
 	b.Logf("expiry→removed: %v; deadline to last removal %v; Jira in this phase: %s",
 		rmStats, rmStats.firstToLast.Round(time.Millisecond), expiryJira)
 	b.Logf("work: %s; Slack calls: chat.postMessage %d (paced 429s %d), chat.update %d, views.publish %d",

@@ -22,6 +22,10 @@
 //   - never above what the answers say is left: Remaining 0 with a reset
 //     time pauses every caller until then, and never above Ceiling.
 //
+// What X-RateLimit-Limit and -Remaining say is read per scope (an endpoint
+// and its method: Jira keeps a budget for each), so that answers of two
+// endpoints are never taken for one budget shrinking and growing.
+//
 // One Limiter serves every caller of one API, and Rate is its learnt rate,
 // exported as a metric.
 package pace
@@ -80,6 +84,7 @@ const (
 	softSpanAnswers = 20 // X-RateLimit-Remaining is whole requests: ±1 in 20
 	budgetEvery     = 100 * time.Millisecond
 	budgetSamples   = 20
+	maxScopes       = 64 // budgets kept, one per scope
 	// Probing past this multiple of the plateau without a word means the
 	// limit rose: slow start finds it again.
 	restartAbove = 1.5
@@ -122,14 +127,13 @@ type Limiter struct {
 	decreased  time.Time // the last decrease
 	pauseUntil time.Time // nobody sends before it
 	accepted   int64     // answers the API accepted, in all
-	limit      int       // X-RateLimit-Limit as last seen (0: never)
 	// The last 429 that lowered the rate, and what had been accepted then.
 	hard sample
-	// X-RateLimit-Remaining sampled every budgetEvery since it was last
-	// at its top (oldest first, at most budgetSamples), and the last
-	// "nearly spent" decrease.
-	budget []sample
-	soft   sample
+	// What each endpoint's answers say of its budget (Answer.Scope): APIs
+	// such as Jira's keep one per endpoint and method.
+	budgets map[string]*budget
+	// The last "nearly spent" decrease.
+	soft sample
 	// The current round: whether a caller queued for a token, and how
 	// many clean answers came.
 	roundStart time.Time
@@ -167,7 +171,7 @@ func New(o Options) *Limiter {
 	}
 	start = math.Min(start, o.Ceiling)
 	l := &Limiter{clock: o.Clock, fixed: o.Fixed, floor: math.Min(o.Floor, start), ceil: o.Ceiling,
-		rate: start, slowStart: !o.Fixed, roundStart: o.Clock.Now()}
+		rate: start, slowStart: !o.Fixed, roundStart: o.Clock.Now(), budgets: map[string]*budget{}}
 	l.bucket = rate.NewLimiter(limitOf(start), burstOf(start))
 	return l
 }
@@ -211,6 +215,10 @@ type Answer struct {
 	// Remaining and Limit are X-RateLimit-Remaining and -Limit, -1 when
 	// the answer did not carry them.
 	Remaining, Limit int
+	// Scope names the budget Remaining and Limit describe: the endpoint
+	// and method, as Jira keeps one budget for each. Answers of one scope
+	// are compared with each other only.
+	Scope string
 	// Failed: no answer (a network error or timeout) or a server error,
 	// which says nothing about the rate.
 	Failed bool
@@ -309,8 +317,9 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 	if a.Failed {
 		return
 	}
+	b := l.budgetOf(a.Scope)
 	if a.Limit > 0 && !l.fixed {
-		l.limitLocked(now, a.Limit)
+		l.limitLocked(now, b, a.Limit)
 	}
 	if a.Throttled {
 		if !l.fixed && epoch == l.epoch { // the first word of this flight
@@ -319,17 +328,18 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 		return
 	}
 	l.accepted++
+	b.accepted++
 	// Budget samples: only below the budget's top (at the top, what
 	// refills it is thrown away, and the samples so far say nothing).
 	switch {
 	case a.Remaining < 0:
 	case a.Limit > 0 && a.Remaining >= a.Limit-1:
-		l.budget = l.budget[:0]
-	case len(l.budget) == 0 || now.Sub(l.budget[len(l.budget)-1].at) >= budgetEvery:
-		if len(l.budget) == budgetSamples {
-			l.budget = append(l.budget[:0], l.budget[1:]...)
+		b.samples = b.samples[:0]
+	case len(b.samples) == 0 || now.Sub(b.samples[len(b.samples)-1].at) >= budgetEvery:
+		if len(b.samples) == budgetSamples {
+			b.samples = append(b.samples[:0], b.samples[1:]...)
 		}
-		l.budget = append(l.budget, sample{at: now, accepted: l.accepted, remaining: a.Remaining})
+		b.samples = append(b.samples, sample{at: now, accepted: b.accepted, remaining: a.Remaining})
 	}
 	if near {
 		l.stats.Near++
@@ -339,7 +349,7 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 	}
 	if near {
 		if epoch == l.epoch {
-			l.softLocked(now, a.Remaining)
+			l.softLocked(now, b, a.Remaining)
 		}
 		return
 	}
@@ -349,17 +359,37 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 	}
 }
 
-// limitLocked follows X-RateLimit-Limit: when the API's budget shrinks,
-// the rate shrinks with it at once; when it grows, slow start finds the
-// new rate.
-func (l *Limiter) limitLocked(now time.Time, limit int) {
-	was := l.limit
-	l.limit = limit
+// budget is what one scope's answers say of its rate-limit budget.
+type budget struct {
+	limit    int      // X-RateLimit-Limit as last seen (0: never)
+	accepted int64    // answers accepted
+	samples  []sample // X-RateLimit-Remaining every budgetEvery since it was last at its top, oldest first
+}
+
+// budgetOf returns scope's budget. Scopes are few (an API's endpoints); a
+// client that makes them many (ids in paths) starts afresh.
+func (l *Limiter) budgetOf(scope string) *budget {
+	b := l.budgets[scope]
+	if b == nil {
+		if len(l.budgets) >= maxScopes {
+			clear(l.budgets)
+		}
+		b = &budget{}
+		l.budgets[scope] = b
+	}
+	return b
+}
+
+// limitLocked follows X-RateLimit-Limit: when a budget shrinks, the rate
+// shrinks with it at once; when it grows, slow start finds the new rate.
+func (l *Limiter) limitLocked(now time.Time, b *budget, limit int) {
+	was := b.limit
+	b.limit = limit
 	switch {
 	case was == 0 || limit == was:
 	case limit < was:
 		scale := float64(limit) / float64(was)
-		l.budget = l.budget[:0] // samples of the old budget
+		b.samples = b.samples[:0] // samples of the old budget
 		l.decreaseLocked(now, l.rate*scale, l.plateau*scale)
 	default:
 		l.slowStart = true
@@ -385,7 +415,7 @@ func (l *Limiter) hardLocked(now time.Time) {
 // softLocked lowers the rate after an answer said the budget is nearly
 // spent: once, then again only while the budget keeps falling (it refills
 // slowly after a decrease, and every answer meanwhile says "near").
-func (l *Limiter) softLocked(now time.Time, remaining int) {
+func (l *Limiter) softLocked(now time.Time, b *budget, remaining int) {
 	if !l.soft.at.IsZero() {
 		if now.Sub(l.soft.at) < round || (remaining < 0 && now.Sub(l.soft.at) < softEvery) {
 			return
@@ -395,28 +425,28 @@ func (l *Limiter) softLocked(now time.Time, remaining int) {
 		}
 	}
 	next, plateau := l.rate*betaSoft, l.rate
-	if est, ok := l.budgetRate(); ok && est < l.rate {
+	if est, ok := b.rate(); ok && est < l.rate {
 		plateau, next = est, est*belowEstimate
 	}
 	l.soft = sample{at: now, remaining: remaining}
 	l.decreaseLocked(now, next, plateau)
 }
 
-// budgetRate estimates the API's rate from the budget's samples: what it
-// refilled (the change plus what was spent) over the time.
-func (l *Limiter) budgetRate() (float64, bool) {
-	if len(l.budget) < 2 {
+// rate estimates the budget's refill from its samples: what it refilled
+// (the change plus what was spent) over the time.
+func (b *budget) rate() (float64, bool) {
+	if len(b.samples) < 2 {
 		return 0, false
 	}
 	// From the newest sample at least softSpanMin and softSpanAnswers old:
 	// the shortest span that still averages out the answers' timing and
 	// rounding, so that a limit that just fell shows at once.
-	to := l.budget[len(l.budget)-1]
-	i := len(l.budget) - 2
-	for i > 0 && (to.at.Sub(l.budget[i].at) < softSpanMin || to.accepted-l.budget[i].accepted < softSpanAnswers) {
+	to := b.samples[len(b.samples)-1]
+	i := len(b.samples) - 2
+	for i > 0 && (to.at.Sub(b.samples[i].at) < softSpanMin || to.accepted-b.samples[i].accepted < softSpanAnswers) {
 		i--
 	}
-	from := l.budget[i]
+	from := b.samples[i]
 	span := to.at.Sub(from.at)
 	if span < softSpanMin {
 		return 0, false

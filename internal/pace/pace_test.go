@@ -98,6 +98,22 @@ func TestLimiter(t *testing.T) {
 			t.Errorf("the budget fell from 100 to 20: the rate went from %.1f to %.1f, want %.1f", before, r, before/5)
 		}
 	})
+	t.Run("BudgetsOfEndpointsApart", func(t *testing.T) {
+		// Jira keeps a budget per endpoint: answers alternating between
+		// two of different sizes are no budget shrinking and growing.
+		clock := clockwork.NewFakeClock()
+		l := New(Options{Clock: clock})
+		for i := range 200 {
+			a := Answer{Remaining: 340, Limit: 350, Scope: "POST /rest/api/*/group/user"}
+			if i%2 == 1 {
+				a = Answer{Remaining: 90, Limit: 100, Scope: "GET /rest/api/*/user/search"}
+			}
+			answers(l, clock, 1, time.Millisecond, a)
+		}
+		if st := l.Stats(); st.Decreases != 0 || l.Rate() <= DefaultStart {
+			t.Errorf("two endpoints' budgets: %d decreases, the rate %.1f; want none, and growth", st.Decreases, l.Rate())
+		}
+	})
 	t.Run("NothingRemainingPausesUntilTheReset", func(t *testing.T) {
 		clock := clockwork.NewFakeClock()
 		l := New(Options{Clock: clock})

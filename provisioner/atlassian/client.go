@@ -249,7 +249,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		}
 		c.stats.attempts.Add(1)
 		status, hdr, respBody, err := c.once(ctx, req.Method, u.String(), body)
-		permit.Done(c.answer(status, hdr, err))
+		a := c.answer(status, hdr, err)
+		a.Scope = scope(req.Method, req.Path)
+		permit.Done(a)
 		if err == nil && status >= 200 && status < 300 {
 			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 				if err := json.Unmarshal(respBody, out); err != nil {
@@ -308,6 +310,19 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		}
 		waited += wait
 	}
+}
+
+// scope names the rate-limit budget a request draws on, as Jira keeps one
+// per endpoint and method: the method and the path with its ids (any
+// segment holding a digit) left out.
+func scope(method, path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if strings.ContainsAny(seg, "0123456789") {
+			segs[i] = "*"
+		}
+	}
+	return method + " " + strings.Join(segs, "/")
 }
 
 // answer reads what an answer says about the API's pace.

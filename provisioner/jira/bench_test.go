@@ -28,9 +28,10 @@ func envNumber(name string, def float64) float64 {
 
 // BenchmarkExpire10kAtRateLimit: 10,000 grants (JITBOT_BENCH_GRANTS) end
 // at the same instant; the fake Jira allows R requests per second
-// (JITBOT_BENCH_RATE, default 200) and answers 429 beyond; the provider's
-// token bucket runs at R. One sweep expires them all, then the outbox
-// worker (engine defaults: 8 workers) revokes them. Reported: revocations
+// (JITBOT_BENCH_RATE, default 200) and answers 429 beyond; the provider has
+// its defaults, as a new user's does: it learns the pace from the answers.
+// One sweep expires them all, then the outbox worker (engine defaults: 8
+// workers) revokes them. Reported: revocations
 // per second between the first and the last removal, that as a fraction of
 // R, the time from the sweep's start until the last membership is out,
 // and the 429s the fake answered (each one was retried; all grants end
