@@ -503,6 +503,7 @@ func runBurst(b *testing.B, s burstSetup) {
 		}
 	}
 	expiryJira := countJira(f).since(beforeExpiry)
+	paceAtLastRemoval, paceStats := prov.Client().Rate(), prov.Client().Pace()
 	rmStats := queueingStats(rmLat, s.rate)
 	rmStats.firstToLast = lastRm.Sub(deadline)
 	b.StopTimer()
@@ -533,8 +534,8 @@ func runBurst(b *testing.B, s burstSetup) {
 		len(ids), placed, approverPosts, slackPaced)
 	b.Logf("click→added: %v; first click to last add %v; Jira in this phase: %s; those requests alone at R take %v; the pace learnt: %.1f/s at the first click, %.1f/s at the last add",
 		addStats, addStats.firstToLast.Round(time.Millisecond), clickJira, addReqFloor, paceAtClick, paceAtLastAdd)
-	b.Logf("expiry→removed: %v; deadline to last removal %v; Jira in this phase: %s",
-		rmStats, rmStats.firstToLast.Round(time.Millisecond), expiryJira)
+	b.Logf("expiry→removed: %v; deadline to last removal %v; Jira in this phase: %s; the pace learnt: %.1f/s at the last removal (in all: %d decreases, %d answers near the limit, %d 429s)",
+		rmStats, rmStats.firstToLast.Round(time.Millisecond), expiryJira, paceAtLastRemoval, paceStats.Decreases, paceStats.Near, paceStats.Throttled)
 	b.Logf("work: %s; Slack calls: chat.postMessage %d (paced 429s %d), chat.update %d, views.publish %d",
 		e.jobsDone(), len(e.srv.Calls("chat.postMessage")), e.srv.RateLimited("chat.postMessage"),
 		len(e.srv.Calls("chat.update")), len(e.srv.Calls("views.publish")))

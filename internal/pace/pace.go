@@ -328,7 +328,6 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 		return
 	}
 	l.accepted++
-	b.accepted++
 	// Budget samples: only below the budget's top (at the top, what
 	// refills it is thrown away, and the samples so far say nothing).
 	switch {
@@ -339,7 +338,7 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 		if len(b.samples) == budgetSamples {
 			b.samples = append(b.samples[:0], b.samples[1:]...)
 		}
-		b.samples = append(b.samples, sample{at: now, accepted: b.accepted, remaining: a.Remaining})
+		b.samples = append(b.samples, sample{at: now, accepted: l.accepted, remaining: a.Remaining})
 	}
 	if near {
 		l.stats.Near++
@@ -360,10 +359,16 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 }
 
 // budget is what one scope's answers say of its rate-limit budget.
+//
+// Its samples pair the budget's Remaining with every answer this Limiter
+// had accepted then, whatever their scope: where an API keeps one budget
+// for all its endpoints (the local fakes), every accepted request spent
+// from it and the estimate is the budget's rate; where it keeps one per
+// endpoint, the estimate is the total rate the pace can keep while this
+// endpoint's budget holds, which is what one pace for the API needs.
 type budget struct {
-	limit    int      // X-RateLimit-Limit as last seen (0: never)
-	accepted int64    // answers accepted
-	samples  []sample // X-RateLimit-Remaining every budgetEvery since it was last at its top, oldest first
+	limit   int      // X-RateLimit-Limit as last seen (0: never)
+	samples []sample // X-RateLimit-Remaining every budgetEvery since it was last at its top, oldest first
 }
 
 // budgetOf returns scope's budget. Scopes are few (an API's endpoints); a

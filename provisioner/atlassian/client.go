@@ -194,6 +194,10 @@ func (c *Client) BaseURL() string { return c.base.String() }
 // (+Inf when pacing is off).
 func (c *Client) Rate() float64 { return c.pace.Rate() }
 
+// Pace returns what the client's pace has seen: permits, 429s, "nearly
+// spent" answers and decreases.
+func (c *Client) Pace() pace.Stats { return c.pace.Stats() }
+
 // Throttled returns how many answers 429 the client has had.
 func (c *Client) Throttled() float64 { return float64(c.stats.throttled.Load()) }
 
