@@ -51,6 +51,11 @@ const (
 // headers and with 429s alone; see there for what each one trades.
 const (
 	round = 250 * time.Millisecond
+	// slowRound is slow start's round: from 10 requests a second to 2,000
+	// in under a second. The first signal ends slow start with the budget's
+	// own estimate (or half the rate), so a fast start overshoots for one
+	// flight at most.
+	slowRound = 100 * time.Millisecond
 	// After a decrease the rate follows CUBIC's curve (RFC 9438): it climbs
 	// back quickly towards a plateau, the best guess of the limit, stays
 	// near it for several seconds, then probes beyond, slowly at first.
@@ -80,7 +85,7 @@ const (
 	belowEstimate   = 0.95
 	hardSpanMin     = 2 * time.Second
 	hardSpanMax     = 30 * time.Second
-	softSpanMin     = 500 * time.Millisecond
+	softSpanMin     = 200 * time.Millisecond
 	softSpanAnswers = 20 // X-RateLimit-Remaining is whole requests: ±1 in 20
 	budgetEvery     = 100 * time.Millisecond
 	budgetSamples   = 20
@@ -353,7 +358,7 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 		return
 	}
 	l.answers++
-	if now.Sub(l.roundStart) >= round {
+	if now.Sub(l.roundStart) >= round || (l.slowStart && now.Sub(l.roundStart) >= slowRound) {
 		l.endRoundLocked(now)
 	}
 }
@@ -397,8 +402,15 @@ func (l *Limiter) limitLocked(now time.Time, b *budget, limit int) {
 		b.samples = b.samples[:0] // samples of the old budget
 		l.decreaseLocked(now, l.rate*scale, l.plateau*scale)
 	default:
-		l.slowStart = true
+		l.restartLocked()
 	}
+}
+
+// restartLocked starts slow start again: the limit rose, and what was
+// measured under the old one says nothing of the new.
+func (l *Limiter) restartLocked() {
+	l.slowStart = true
+	l.hard = sample{}
 }
 
 // hardLocked lowers the rate after a 429.
@@ -494,7 +506,7 @@ func (l *Limiter) endRoundLocked(now time.Time) {
 		t := (time.Duration(l.grown) * round).Seconds()
 		r = math.Max(l.plateau*(1+cubicC*math.Pow(t-l.k, 3)), l.rate)
 		if r > restartAbove*l.plateau {
-			l.slowStart = true
+			l.restartLocked()
 		}
 	}
 	l.setLocked(now, math.Min(r, l.ceil))
