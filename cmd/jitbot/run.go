@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -93,7 +92,7 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)
-	if off := strings.ToLower(m.Config.Listen); off == "off" || off == "none" || off == "-" {
+	if listenOff(m.Config.Listen) {
 		m.Config.Listen = ""
 	}
 	fs.StringVar(&m.Config.Listen, "listen", m.Config.Listen,
