@@ -28,9 +28,11 @@ type Config struct {
 	// MessageWorkers is the size of the message lane (notifications,
 	// alerts): default 8.
 	MessageWorkers int
-	// Lease is how long a claimed job is held before another worker may
-	// take it (default DefaultLease): the longest a dead replica's job
-	// waits. A job runs at most two thirds of it.
+	// Lease is how long a claimed job is held without renewal before
+	// another worker may take it (default DefaultLease): the longest a
+	// dead replica's job waits. A live lane renews the leases of the jobs
+	// it holds, waiting or running, every third of it. A job runs at most
+	// two thirds of it.
 	Lease time.Duration
 	// ProvisionFor is how long after approval provisioning may keep
 	// trying (default 15m); then the request fails and what was added of

@@ -110,6 +110,13 @@ type Tx interface {
 	// ReleaseJobs lets go of owner's leases on the pending jobs ids (a
 	// lane stopping with jobs claimed): another worker may take them at once.
 	ReleaseJobs(owner string, ids []int64) error
+	// RenewJobs extends owner's leases on the pending jobs ids to until
+	// (never shortens one): a lane holds its jobs while they wait behind
+	// slow ones and while they run. A job whose lease ran out and that
+	// another owner took is left alone. On a store shared by processes a
+	// job whose row another transaction holds at that moment is skipped,
+	// not waited for: the next renewal takes it.
+	RenewJobs(owner string, ids []int64, until time.Time) error
 	// HurryGrantJobs makes the pending jobs of a grant due at now (a
 	// provisioning retry waiting out its backoff must not hold up the
 	// revocation queued behind it).

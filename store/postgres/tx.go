@@ -652,6 +652,24 @@ func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
 	return t.fail(err)
 }
 
+// RenewJobs extends owner's leases on pending jobs to until. Like a claim
+// it takes no chain head lock, and it skips a row another transaction
+// holds (a worker recording that job's outcome, another replica claiming
+// it) instead of waiting for it: a renewal made inside a transaction that
+// holds the head must never wait for a row whose holder waits for the head.
+func (t *Tx) RenewJobs(owner string, ids []int64, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if t.readOnly {
+		return errors.New("postgres: write in a read transaction")
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE jobs SET lease_until = GREATEST(lease_until, $1) WHERE id IN (
+		SELECT id FROM jobs WHERE id = ANY($2) AND state = 'pending' AND lease_owner = $3 FOR UPDATE SKIP LOCKED)`,
+		ms(until), ids, owner)
+	return t.fail(err)
+}
+
 // HurryGrantJobs makes a grant's pending jobs due now.
 func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
 	_, err := t.exec(`UPDATE jobs SET run_at = $1, updated_at = $2 WHERE grant_id = $3 AND grant_id <> '' AND state = 'pending' AND run_at > $1`,
