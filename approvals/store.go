@@ -70,6 +70,11 @@ type Tx interface {
 
 	// LiveGrants returns the provisioning and active grants of one group.
 	LiveGrants(provider, group string) ([]*Grant, error)
+	// LiveGroups returns every group jitbot still has business in, sorted:
+	// those with provisioning or active grants, and those with membership
+	// records (what it added and must remove, or found standing) — whether
+	// or not the policy in force still names them.
+	LiveGroups() ([]GroupRef, error)
 
 	GetMembership(m Membership) (*MembershipRecord, error) // ErrNotFound
 	// Memberships returns the bot's records of one group's memberships.

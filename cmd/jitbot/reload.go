@@ -25,7 +25,11 @@ import (
 // comes into force for the next request (Service.SetPolicy records it with
 // its sha256); an invalid one is refused, its problems logged and posted to
 // the alert channel, and the policy in force stays. Requests already filed
-// keep the route they were filed under: it is stored with them.
+// keep the route they were filed under: it is stored with them. A policy
+// that drops a resource or a provider with live grants is accepted: the
+// grants are served to their end by the providers the process keeps
+// (providers.go, warnUnnamed), and pending requests for a removed resource
+// are ended (approvals.Service.SetPolicy).
 
 // ActionPolicyRefused is the audit action of a reload that was refused.
 const ActionPolicyRefused = "policy.refused"
@@ -66,6 +70,7 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	}
 	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
+	m.warnUnnamed(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
 	return true, nil
 }
 

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jonboulle/clockwork"
 )
@@ -181,5 +184,124 @@ func TestIntegrity13_BotAnchorsAtStartUp(t *testing.T) {
 		return false
 	}) {
 		t.Fatalf("no anchor posted at start-up; audit channel: %+v", srv.Messages("C0AUDIT"))
+	}
+}
+
+// droppingPolicy is a policy with a Jira resource (wiki) and a dry-run one;
+// without wiki, no resource names the jira provider any more.
+const droppingPolicy = `directory:
+  people:
+    - {email: alice@example.com, department: Engineering, employment: internal}
+resources:
+  - id: wiki
+    provider: jira
+    group: wiki
+  - id: notes
+    provider: dryrun
+    group: notes
+rules:
+  - name: automatic
+    then: {auto_approve: true}
+`
+
+// Issue 20 finding 1, end to end: a reload drops the last jira resource
+// while alice's grant on it is active. The reload is accepted, and IT is
+// told which grant it leaves behind. jitbot restarts (an upgrade) on that
+// policy: first without the Jira settings — it starts, says the removal
+// waits for them, and does not give up on it at alice's deadline — then
+// with them, and alice is removed from the Jira group. Before, the
+// restarted bot built no jira provider, the revocation failed for good and
+// alice stayed in the group.
+func TestReload_DroppedProviderStillRemovesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	policy, db := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "jitbot.db")
+	must(t, os.WriteFile(policy, []byte(droppingPolicy), 0o600))
+	jira := atlassianfake.New(t, atlassianfake.Options{})
+	jira.AddGroup("wiki")
+	jira.AddUser("alice@example.com")
+	srv := localslack.New(t, localslack.Options{})
+	srv.AddChannel("C0ALERT", "it-alerts")
+	slackEnv := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(),
+		"JITBOT_ALERT_CHANNEL": "C0ALERT"}
+	withJira := maps.Clone(slackEnv)
+	maps.Copy(withJira, jiraEnv(jira))
+	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Second))
+	start := func(env map[string]string) (*Main, func()) {
+		t.Helper()
+		m := &Main{Config: Config{Policy: policy, DB: db, LogLevel: "error", LogFormat: "json", Listen: ""}, Clock: clock,
+			Getenv: func(k string) string { return env[k] }}
+		ctx, cancel := context.WithCancel(context.Background())
+		must(t, m.Open(ctx))
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		return m, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			m.Close()
+		}
+	}
+	alerted := func(parts ...string) bool {
+		return srv.WaitFor(10*time.Second, func() bool {
+			for _, msg := range srv.Messages("C0ALERT") {
+				text := msg.AllText()
+				if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(text, p) }) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	m, stop := start(withJira)
+	r, err := m.Service.Submit(context.Background(), approvals.SubmitInput{Requester: "alice@example.com", Resource: "wiki",
+		Duration: time.Hour, Reason: "release notes"})
+	must(t, err)
+	waitUntil(t, func() bool { return jira.IsMember("wiki", "alice@example.com") })
+	rewrite(t, policy, `  - id: wiki
+    provider: jira
+    group: wiki
+`, "")
+	if changed, err := m.reloadPolicy(context.Background(), "test"); !changed || err != nil {
+		t.Fatalf("reload dropping the jira provider: changed %v, %v; want it accepted", changed, err)
+	}
+	if !alerted("was reloaded", "jira group wiki", "alice@example.com (request "+approvals.Short(r.ID)+")", "keeps provider jira") {
+		t.Errorf("no alert naming alice's grant left behind; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	stop()
+
+	// Restarted without the Jira settings: it starts, and says why the
+	// removal will wait.
+	m, stop = start(slackEnv)
+	if !alerted("jitbot started on the policy", "jira group wiki", "ATLASSIAN_SITE_URL is not set", "removals wait") {
+		t.Errorf("no alert saying the removal waits for the Jira settings; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	grant := func(m *Main) *approvals.Grant {
+		gs, err := m.Service.Grants(context.Background(), r.ID)
+		must(t, err)
+		return gs[0]
+	}
+	waitUntil(t, func() bool {
+		clock.Advance(time.Minute)
+		return grant(m).State == approvals.GrantRevoking && clock.Since(r.CreatedAt) > time.Hour+5*time.Minute
+	})
+	if g := grant(m); g.State != approvals.GrantRevoking || !jira.IsMember("wiki", "alice@example.com") {
+		t.Fatalf("without the provider: grant %s (%s), alice a member %v; want the removal waiting", g.State, g.Note, jira.IsMember("wiki", "alice@example.com"))
+	}
+	stop()
+
+	// Restarted with them: alice is removed.
+	m, stop = start(withJira)
+	defer stop()
+	waitUntil(t, func() bool {
+		clock.Advance(10 * time.Second)
+		return !jira.IsMember("wiki", "alice@example.com") && grant(m).State == approvals.GrantEnded
+	})
+	if g := grant(m); g.Note != "removed" {
+		t.Errorf("grant note: got %q, want removed", g.Note)
+	}
+	if got, err := m.Service.Get(context.Background(), r.ID); err != nil || got.State != approvals.StateExpired {
+		t.Errorf("request: got %v %v, want expired", got, err)
 	}
 }

@@ -47,6 +47,13 @@ type Main struct {
 
 	health *health // /healthz, /readyz, /metrics (health.go)
 
+	// providerErrs says why a provider kept only for live records could
+	// not be built (providers.go).
+	providerErrs map[string]error
+	// unnamedSeen is what warnUnnamed alerted last.
+	unnamedMu   sync.Mutex
+	unnamedSeen string
+
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
 	// campaign runs the leader election (PostgreSQL), nil otherwise.
@@ -175,6 +182,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
 	}
+	m.warnUnnamed(ctx, p, "jitbot started on the policy "+m.Config.Policy)
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}

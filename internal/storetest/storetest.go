@@ -54,6 +54,7 @@ func Run(t *testing.T, open Opener) {
 		{"Grants", testGrants},
 		{"CoveringGrants", testCoveringGrants},
 		{"Memberships", testMemberships},
+		{"LiveGroups", testLiveGroups},
 		{"RollbackLeavesNothing", testRollback},
 		{"JobClaimOrderAndLimit", testClaimOrder},
 		{"JobLease", testLease},
@@ -485,6 +486,43 @@ func testCoveringGrants(t *testing.T, open func() Store) {
 		}
 		return nil
 	})
+}
+
+// The groups jitbot still has business in are those of live grants and of
+// membership records, whatever the policy says now; a group whose grants
+// all ended (or are ending: the record stands for the removal) is not.
+func testLiveGroups(t *testing.T, open func() Store) {
+	s := open()
+	insert(t, s, newRequest("r1", approvals.StateActive))
+	tools := grant("g3", "r1", "alice@example.com", "tools", approvals.GrantProvisioning)
+	tools.Provider = "dryrun"
+	insertGrants(t, s, grant("g1", "r1", "alice@example.com", "wiki", approvals.GrantActive),
+		grant("g1b", "r1", "bob@example.com", "wiki", approvals.GrantActive),
+		grant("g2", "r1", "alice@example.com", "gone", approvals.GrantEnded), tools,
+		grant("g4", "r1", "alice@example.com", "ending", approvals.GrantRevoking))
+	update(t, s, func(tx approvals.Tx) error {
+		for _, rec := range []approvals.MembershipRecord{
+			{Membership: approvals.Membership{Provider: "jira", Group: "legacy", Person: "bob@example.com"}, Origin: approvals.OriginBot, Since: t0},
+			{Membership: approvals.Membership{Provider: "jira", Group: "wiki", Person: "alice@example.com"}, Origin: approvals.OriginBot, Since: t0},
+			{Membership: approvals.Membership{Provider: "atlassian-admin", Group: "Admins", Person: "carol@example.com"}, Origin: approvals.OriginStanding, Since: t0},
+		} {
+			if _, err := tx.InsertMembership(&rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var got []approvals.GroupRef
+	view(t, s, func(tx approvals.Tx) error {
+		var err error
+		got, err = tx.LiveGroups()
+		return err
+	})
+	want := []approvals.GroupRef{{Provider: "atlassian-admin", Group: "Admins"}, {Provider: "dryrun", Group: "tools"},
+		{Provider: "jira", Group: "legacy"}, {Provider: "jira", Group: "wiki"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("LiveGroups: got %v, want %v", got, want)
+	}
 }
 
 func testMemberships(t *testing.T, open func() Store) {

@@ -412,6 +412,17 @@ func (t *Tx) LiveGrants(provider, group string) ([]*approvals.Grant, error) {
 		ORDER BY person COLLATE "C"`, provider, group)
 }
 
+// LiveGroups lists the groups with live grants (the partial index
+// grants_live) or membership records.
+func (t *Tx) LiveGroups() ([]approvals.GroupRef, error) {
+	return queryAll(t, func(s scanner) (approvals.GroupRef, error) {
+		var g approvals.GroupRef
+		err := s.Scan(&g.Provider, &g.Group)
+		return g, err
+	}, `SELECT provider, grp FROM (SELECT provider, grp FROM grants WHERE state IN ('provisioning', 'active')
+		UNION SELECT provider, grp FROM memberships) g ORDER BY provider COLLATE "C", grp COLLATE "C"`)
+}
+
 func scanMembership(s scanner) (*approvals.MembershipRecord, error) {
 	var (
 		rec    approvals.MembershipRecord
