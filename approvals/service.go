@@ -231,7 +231,11 @@ func (s *Service) SetAlerter(a Alerter) {
 // alerterBox lets an interface value live in an atomic.Pointer.
 type alerterBox struct{ a Alerter }
 
-// SetPolicy swaps the policy in force and records its hash in the audit trail.
+// SetPolicy swaps the policy in force and records its hash in the audit
+// trail. Pending requests for a resource it no longer has are ended then,
+// with a sentence to their requesters and approvers (a failure to end them
+// is logged: a click on one ends it too). Live grants on such resources
+// are kept to their end (live.go).
 func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
 	err := s.store.Update(ctx, func(tx Tx) error {
 		return tx.Append(&Event{Time: s.now(), Actor: ActorSystem, Action: ActionPolicyLoaded,
@@ -241,6 +245,9 @@ func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
 		return err
 	}
 	s.policy.Store(p)
+	if err := s.endGone(ctx); err != nil {
+		s.log.Error("ending the pending requests for resources the policy removed", zap.Error(err))
+	}
 	return nil
 }
 
