@@ -28,6 +28,15 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *cl
 		must(t, os.WriteFile(filepath.Join(dir, f), data, 0o600))
 	}
 	policy := filepath.Join(dir, "policy.yaml")
+	m, srv, clock := reloadBotAt(t, policy, extraEnv...)
+	return m, srv, clock, policy
+}
+
+// reloadBotAt starts the whole program on the policy file at policy, with
+// its database beside it and an alert channel.
+func reloadBotAt(t *testing.T, policy string, extraEnv ...string) (*Main, *localslack.Server, *clockwork.FakeClock) {
+	t.Helper()
+	dir := filepath.Dir(policy)
 	srv := localslack.New(t, localslack.Options{})
 	srv.AddChannel("C0ALERT", "it-alerts")
 	srv.AddChannel("C0AUDIT", "audit")
@@ -50,7 +59,7 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *cl
 		}
 		m.Close()
 	})
-	return m, srv, clock, policy
+	return m, srv, clock
 }
 
 // rewrite replaces the policy file as an editor does: write beside, rename.
@@ -304,4 +313,73 @@ func TestReload_DroppedProviderStillRemovesAfterRestart(t *testing.T) {
 	if got, err := m.Service.Get(context.Background(), r.ID); err != nil || got.State != approvals.StateExpired {
 		t.Errorf("request: got %v %v, want expired", got, err)
 	}
+}
+
+// replace writes data to path as an editor or a deployment does: beside it,
+// then renamed over it.
+func replace(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	must(t, os.WriteFile(tmp, data, 0o600))
+	must(t, os.Rename(tmp, path))
+}
+
+// Issue 20 finding 4: reload watches every file the policy is read from,
+// wherever it is: a directory file in a subfolder of the policy's folder,
+// and the target of a policy file that is a symlink into another folder
+// (a deployment's release folder). Before, only the policy's own folder
+// was watched, and neither change was seen.
+func TestReload_WatchesEveryFileItReads(t *testing.T) {
+	waitReload := func(t *testing.T, m *Main, clock *clockwork.FakeClock, old string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for m.Service.Policy().Hash == old {
+			if time.Now().After(deadline) {
+				t.Fatal("the change was not seen: the policy was not reloaded")
+			}
+			clock.Advance(reloadDebounce)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	policyText := func(t *testing.T, directoryFile string) []byte {
+		t.Helper()
+		data, err := os.ReadFile("../../examples/policy.yaml")
+		must(t, err)
+		return []byte(strings.Replace(string(data), "  file: people.csv ", "  file: "+directoryFile+" ", 1))
+	}
+	people, err := os.ReadFile("../../examples/people.csv")
+	must(t, err)
+
+	t.Run("DirectoryFileInASubfolder", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.Mkdir(filepath.Join(dir, "people"), 0o700))
+		csv := filepath.Join(dir, "people", "people.csv")
+		must(t, os.WriteFile(csv, people, 0o600))
+		policy := filepath.Join(dir, "policy.yaml")
+		must(t, os.WriteFile(policy, policyText(t, "people/people.csv"), 0o600))
+		m, _, clock := reloadBotAt(t, policy)
+		old := m.Service.Policy().Hash
+		replace(t, csv, []byte(strings.Replace(string(people), "carol@example.com,Finance", "carol@example.com,Treasury", 1)))
+		waitReload(t, m, clock, old)
+		if got := m.Service.Policy().People["carol@example.com"].Department; got != "Treasury" {
+			t.Errorf("carol's department after the reload: got %q, want Treasury", got)
+		}
+	})
+	t.Run("PolicySymlinkIntoAnotherFolder", func(t *testing.T) {
+		release, conf := t.TempDir(), t.TempDir()
+		must(t, os.WriteFile(filepath.Join(conf, "people.csv"), people, 0o600))
+		real := filepath.Join(release, "policy.yaml")
+		must(t, os.WriteFile(real, policyText(t, "people.csv"), 0o600))
+		// The directory file is read beside the link, in conf; the policy
+		// itself lives in release.
+		policy := filepath.Join(conf, "policy.yaml")
+		must(t, os.Symlink(real, policy))
+		m, _, clock := reloadBotAt(t, policy)
+		old := m.Service.Policy().Hash
+		replace(t, real, []byte(strings.Replace(string(policyText(t, "people.csv")), "max_duration: 4h", "max_duration: 3h", 1)))
+		waitReload(t, m, clock, old)
+		if r, _ := m.Service.Policy().Resource("jira-admins"); r.MaxDuration != 3*time.Hour {
+			t.Errorf("jira-admins max after the reload: got %v, want 3h", r.MaxDuration)
+		}
+	})
 }

@@ -53,6 +53,9 @@ type Main struct {
 	// unnamedSeen is what warnUnnamed alerted last.
 	unnamedMu   sync.Mutex
 	unnamedSeen string
+	// watched are the files the policy in force was read from (reload.go).
+	watchMu sync.Mutex
+	watched []string
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
