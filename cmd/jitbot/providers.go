@@ -114,6 +114,9 @@ func (m *Main) warnUnnamed(ctx context.Context, p *policies.Policy, why string) 
 	}
 	m.Log.Warn("the policy no longer names groups where jitbot's grants are live; jitbot keeps serving them until they end",
 		zap.Strings("groups", names))
+	if len(lines) > maxAlertProblems {
+		lines = append(lines[:maxAlertProblems:maxAlertProblems], fmt.Sprintf("… and %d more groups (jitbot grants list --active)", len(lines)-maxAlertProblems))
+	}
 	msg := fmt.Sprintf("%s; it no longer names %d group(s) where access jitbot manages is live:\n%s", why, len(lgs), strings.Join(lines, "\n"))
 	if err := m.Service.RaiseAlert(ctx, "", msg); err != nil {
 		m.Log.Error("the alert about live grants the policy no longer names could not be recorded", zap.Error(err))
@@ -142,7 +145,7 @@ func (m *Main) describeUnnamed(lg approvals.LiveGroup) string {
 	if err := m.providerErrs[lg.Provider]; err != nil {
 		why = err
 	}
-	return fmt.Sprintf("%s. %v: their removals wait until it is; set its variables and restart jitbot.", line, why)
+	return fmt.Sprintf("%s. jitbot cannot remove them yet (%v): the removals wait, never given up on, until the variables are set and jitbot is restarted.", line, why)
 }
 
 // checkOnline asks every provider the policy uses whether its groups
