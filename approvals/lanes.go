@@ -198,6 +198,9 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			done = append(done, r.id) // still busy: never claimed again before it is marked
 			return
 		}
+		if ctx.Err() != nil {
+			return // interrupted by the stop: still busy, so that its lease is released with the others
+		}
 		delete(busy, r.id)
 		mayBeDue = true // put back, perhaps due at once
 		if r.hold > 0 {
