@@ -47,8 +47,9 @@ func (s *Service) Decline(ctx context.Context, id, approver, reason string) (*Re
 
 func (s *Service) decide(ctx context.Context, id, approver string, approve bool, reason string) (*Request, error) {
 	approver = strings.ToLower(strings.TrimSpace(approver))
-	var out *Request
+	var out, gone *Request
 	err := s.store.Update(ctx, func(tx Tx) error {
+		gone = nil
 		r, err := tx.GetRequest(id)
 		if err != nil {
 			return notFound(err, id)
@@ -59,6 +60,13 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		}
 		if err := s.mayDecide(r, ds, approver); err != nil {
 			return err
+		}
+		if len(s.Policy().Leaves(r.Resource)) == 0 {
+			// A policy change removed its resource (filed through a replica
+			// still on the old policy, or before this one's reload ended
+			// it): it ends now, and the approver is told why.
+			gone = r
+			return s.endGoneTx(tx, r)
 		}
 		d := &Decision{RequestID: r.ID, Step: r.CurrentStep, Approver: approver, Approve: approve, Reason: reason, At: s.now()}
 		if err := tx.InsertDecision(d); err != nil {
@@ -124,6 +132,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		return nil, err
 	}
 	s.poke()
+	if gone != nil {
+		return nil, Errorf(EPolicy, "This request is ended: %s. The requester is told.", resourceGone(gone))
+	}
 	return out, nil
 }
 
@@ -132,7 +143,10 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 func (s *Service) mayDecide(r *Request, ds []*Decision, approver string) error {
 	if r.State != StatePending {
 		who := ""
-		if r.DecidedBy != "" {
+		switch {
+		case r.DecidedBy == ActorSystem && r.StateReason != "":
+			who = ": " + r.StateReason
+		case r.DecidedBy != "" && r.DecidedBy != ActorSystem:
 			who = " by " + r.DecidedBy
 		}
 		return Errorf(EConflict, "this request is already %s%s", r.State, who)

@@ -2,8 +2,12 @@ package approvals
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // Cancel withdraws a pending request; only its requester may.
@@ -20,6 +24,56 @@ func (s *Service) Cancel(ctx context.Context, id, by string) (*Request, error) {
 		}
 		return s.notify(tx, r, NoteCancelled)
 	})
+}
+
+// resourceGone says why a pending request whose resource the policy in
+// force no longer has ends: it cannot be decided (there is nothing to
+// grant), and is not left to time out.
+func resourceGone(r *Request) string {
+	return fmt.Sprintf("%s is no longer in the catalogue (a policy change removed it), so nothing was granted", r.Resource)
+}
+
+// endGoneTx ends pending request r, whose resource is gone from the
+// policy in force, telling the requester and the approvers (the request's
+// notification) and recording why.
+func (s *Service) endGoneTx(tx Tx, r *Request) error {
+	r.DecidedBy = ActorSystem
+	if err := s.transition(tx, r, StateCancelled, ActorSystem, ActionRequestCancelled, resourceGone(r),
+		map[string]string{"resource_removed": r.Resource}); err != nil {
+		return err
+	}
+	return s.notify(tx, r, NoteCancelled)
+}
+
+// endGone ends every pending request whose resource the policy in force no
+// longer has (SetPolicy calls it: at start-up and at each reload).
+func (s *Service) endGone(ctx context.Context) error {
+	var ids []string
+	if err := s.store.View(ctx, func(tx Tx) error {
+		rs, err := tx.ListRequests(RequestFilter{States: []State{StatePending}})
+		for _, r := range rs {
+			if len(s.Policy().Leaves(r.Resource)) == 0 {
+				ids = append(ids, r.ID)
+			}
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		_, err := s.update(ctx, id, func(tx Tx, r *Request) error {
+			if r.State != StatePending || len(s.Policy().Leaves(r.Resource)) > 0 {
+				return nil // decided meanwhile, or back in the catalogue
+			}
+			return s.endGoneTx(tx, r)
+		})
+		errs = append(errs, err)
+	}
+	if len(ids) > 0 {
+		s.log.Info("pending requests for resources the policy removed were ended", zap.Int("requests", len(ids)))
+	}
+	return errors.Join(errs...)
 }
 
 // Release ends a grant early at its requester's wish.

@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -193,12 +194,22 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		// for). Without it a claim would find nothing: none is made.
 		mayBeDue  = true
 		lastClaim time.Time // the instant the last claim saw
+		// leasedUntil is when the earliest lease of the jobs held runs
+		// out. A lease covers the time a job waits in the queue and runs,
+		// not just a claim's: the lane renews every lease it holds once a
+		// third of it is used (renewAt), so that no job it holds is taken
+		// by another replica however long the jobs before it take.
+		leasedUntil time.Time
 	)
+	renewAt := func() time.Time { return leasedUntil.Add(-2 * s.lease / 3) }
 	finished := func(r laneResult) {
 		running--
 		if r.done {
 			done = append(done, r.id) // still busy: never claimed again before it is marked
 			return
+		}
+		if ctx.Err() != nil {
+			return // interrupted by the stop: still busy, so that its lease is released with the others
 		}
 		delete(busy, r.id)
 		mayBeDue = true // put back, perhaps due at once
@@ -238,7 +249,9 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		needWork := len(queue) <= workers/2
 		flush := len(done) > 0 && (len(done) >= workers || running == 0 || (needWork && mayBeDue))
 		claim := needWork && (mayBeDue || flush)
-		if (claim || flush) && ctx.Err() == nil {
+		holding := len(busy) - len(done) // queued or running: their leases must last
+		renew := holding > 0 && !now.Before(renewAt())
+		if (claim || flush || renew) && ctx.Err() == nil {
 			want := 0
 			if claim {
 				want = 3*workers - len(busy) + len(done)
@@ -248,6 +261,11 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			err := s.record(ctx, func(tx Tx) error { // shared with the access changes finishing meanwhile
 				if err := completeJobs(tx, done); err != nil {
 					return err
+				}
+				if renew {
+					if err := tx.RenewJobs(s.owner, heldJobs(busy, done), at.Add(s.lease)); err != nil {
+						return err
+					}
 				}
 				if want <= 0 {
 					return nil
@@ -262,6 +280,9 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 				log.Error("claim jobs", zap.Error(err), zap.Duration("retry_in", failing))
 			case err == nil:
 				failing = 0
+				if renew || (holding == 0 && len(claimed) > 0) {
+					leasedUntil = at.Add(s.lease) // what it held is renewed, or what it claimed is all it holds
+				}
 				for _, id := range done {
 					delete(busy, id)
 				}
@@ -301,6 +322,9 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 		for _, until := range held {
 			wait = min(wait, max(until.Sub(now), 0))
 		}
+		if failing == 0 && len(busy) > len(done) {
+			wait = min(wait, max(renewAt().Sub(now), 0))
+		}
 		timer := s.timerAt(now.Add(wait))
 		select {
 		case <-ctx.Done():
@@ -334,6 +358,17 @@ func (s *Service) runLane(ctx context.Context, lane Lane, workers int, wake <-ch
 			mayBeDue = true
 		}
 	}
+}
+
+// heldJobs returns the jobs of busy that are not done: queued or running.
+func heldJobs(busy map[int64]bool, done []int64) []int64 {
+	ids := make([]int64, 0, len(busy))
+	for id := range busy {
+		if !slices.Contains(done, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // completeJobs marks the jobs ids done. One that is no longer pending (its

@@ -44,7 +44,7 @@ func (s *Service) provision(ctx context.Context, j *Job) error {
 	defer s.lockKey(m.Key())()
 	prov, err := s.provider(m.Provider)
 	if err != nil {
-		return err
+		return Permanent(err) // nothing was added: failing is safe
 	}
 	var rec *MembershipRecord
 	if err := s.store.View(ctx, func(tx Tx) error {
@@ -287,10 +287,17 @@ func (s *Service) jobGrant(ctx context.Context, j *Job) (*Grant, *Request, error
 	return g, r, err
 }
 
+// provider returns the provider called name, or an error saying the
+// process has none (it was not configured when jitbot started). Callers
+// decide what that means: a provisioning fails, a removal waits.
 func (s *Service) provider(name string) (Provisioner, error) {
 	p, ok := s.providers[name]
 	if !ok {
-		return nil, Permanent(fmt.Errorf("no provider %q is configured", name))
+		return nil, fmt.Errorf("no provider %q is configured", name)
 	}
 	return p, nil
 }
+
+// noProviderWait is how long a removal whose provider is not configured
+// waits before it looks again (configuring it takes a restart).
+const noProviderWait = time.Minute

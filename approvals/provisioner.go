@@ -16,6 +16,12 @@ type Membership struct {
 // Key identifies the membership independently of the grant that asked for it.
 func (m Membership) Key() string { return m.Provider + "\x00" + m.Group + "\x00" + m.Person }
 
+// GroupRef names one group at one provider.
+type GroupRef struct {
+	Provider string
+	Group    string
+}
+
 // JobKey is the outbox key of the membership's jobs: its provisioning and
 // revocations run one at a time, in the order they were queued.
 func (m Membership) JobKey() string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -49,7 +48,7 @@ type ReconcileOptions struct {
 
 // modeOf returns the reconcile mode of a group: the strictest its
 // resources ask for (report over remove over repair), since one group may
-// back several resources.
+// back several resources; remove for a group no resource names any more.
 func (s *Service) modeOf(opt ReconcileOptions, provider, group string) string {
 	if opt.Mode != nil {
 		return opt.Mode(provider, group)
@@ -67,7 +66,9 @@ func (s *Service) modeOf(opt ReconcileOptions, provider, group string) string {
 	return mode
 }
 
-// Reconcile compares every group the policy manages with the grants. A
+// Reconcile compares every group the policy manages, and every group
+// jitbot has live records in that the policy no longer names, with the
+// grants. A
 // member the bot added whose grant has ended is removed (`reconcile:
 // remove`, the default, or `repair`); a live grant whose membership vanished
 // upstream — IT may have removed it in an emergency — is reported, and added
@@ -77,23 +78,16 @@ func (s *Service) modeOf(opt ReconcileOptions, provider, group string) string {
 // the audit trail. Providers that cannot list members are skipped.
 func (s *Service) Reconcile(ctx context.Context, opt ReconcileOptions) ([]DriftFinding, error) {
 	var findings []DriftFinding
-	groups := map[[2]string]bool{}
-	for _, r := range s.Policy().Resources {
-		if !r.IsBundle() {
-			groups[[2]string{r.Provider, r.Group}] = true
-		}
+	groups, err := s.liveGroups(ctx)
+	if err != nil {
+		return nil, err
 	}
-	keys := make([][2]string, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
 	var errs []error
-	for _, k := range keys {
-		fs, err := s.reconcileGroup(ctx, k[0], k[1], s.modeOf(opt, k[0], k[1]))
+	for _, g := range groups {
+		fs, err := s.reconcileGroup(ctx, g.Provider, g.Group, s.modeOf(opt, g.Provider, g.Group))
 		findings = append(findings, fs...)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("reconcile %s/%s: %w", k[0], k[1], err))
+			errs = append(errs, fmt.Errorf("reconcile %s/%s: %w", g.Provider, g.Group, err))
 		}
 	}
 	return findings, errors.Join(errs...)

@@ -46,7 +46,9 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 	if remove {
 		prov, err := s.provider(m.Provider)
 		if err != nil {
-			return err
+			// Never given up on for want of configuration: the membership
+			// would stay for good. It waits, and start-up alerted IT.
+			return Later(s.now().Add(noProviderWait), err.Error()+": the removal waits until it is configured (then restart jitbot)")
 		}
 		if err := prov.RemoveMember(ctx, m); err != nil {
 			return err

@@ -28,9 +28,11 @@ type Config struct {
 	// MessageWorkers is the size of the message lane (notifications,
 	// alerts): default 8.
 	MessageWorkers int
-	// Lease is how long a claimed job is held before another worker may
-	// take it (default DefaultLease): the longest a dead replica's job
-	// waits. A job runs at most two thirds of it.
+	// Lease is how long a claimed job is held without renewal before
+	// another worker may take it (default DefaultLease): the longest a
+	// dead replica's job waits. A live lane renews the leases of the jobs
+	// it holds, waiting or running, every third of it. A job runs at most
+	// two thirds of it.
 	Lease time.Duration
 	// ProvisionFor is how long after approval provisioning may keep
 	// trying (default 15m); then the request fails and what was added of
@@ -230,7 +232,11 @@ func (s *Service) SetAlerter(a Alerter) {
 // alerterBox lets an interface value live in an atomic.Pointer.
 type alerterBox struct{ a Alerter }
 
-// SetPolicy swaps the policy in force and records its hash in the audit trail.
+// SetPolicy swaps the policy in force and records its hash in the audit
+// trail. Pending requests for a resource it no longer has are ended then,
+// with a sentence to their requesters and approvers (a failure to end them
+// is logged: a click on one ends it too). Live grants on such resources
+// are kept to their end (live.go).
 func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
 	err := s.store.Update(ctx, func(tx Tx) error {
 		return tx.Append(&Event{Time: s.now(), Actor: ActorSystem, Action: ActionPolicyLoaded,
@@ -240,6 +246,9 @@ func (s *Service) SetPolicy(ctx context.Context, p *policies.Policy) error {
 		return err
 	}
 	s.policy.Store(p)
+	if err := s.endGone(ctx); err != nil {
+		s.log.Error("ending the pending requests for resources the policy removed", zap.Error(err))
+	}
 	return nil
 }
 

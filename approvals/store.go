@@ -79,6 +79,11 @@ type Tx interface {
 
 	// LiveGrants returns the provisioning and active grants of one group.
 	LiveGrants(provider, group string) ([]*Grant, error)
+	// LiveGroups returns every group jitbot still has business in, sorted:
+	// those with provisioning or active grants, and those with membership
+	// records (what it added and must remove, or found standing) — whether
+	// or not the policy in force still names them.
+	LiveGroups() ([]GroupRef, error)
 
 	GetMembership(m Membership) (*MembershipRecord, error) // ErrNotFound
 	// Memberships returns the bot's records of one group's memberships.
@@ -119,6 +124,13 @@ type Tx interface {
 	// ReleaseJobs lets go of owner's leases on the pending jobs ids (a
 	// lane stopping with jobs claimed): another worker may take them at once.
 	ReleaseJobs(owner string, ids []int64) error
+	// RenewJobs extends owner's leases on the pending jobs ids to until
+	// (never shortens one): a lane holds its jobs while they wait behind
+	// slow ones and while they run. A job whose lease ran out and that
+	// another owner took is left alone. On a store shared by processes a
+	// job whose row another transaction holds at that moment is skipped,
+	// not waited for: the next renewal takes it.
+	RenewJobs(owner string, ids []int64, until time.Time) error
 	// HurryGrantJobs makes the pending jobs of a grant due at now (a
 	// provisioning retry waiting out its backoff must not hold up the
 	// revocation queued behind it).

@@ -134,6 +134,15 @@ func goldenMessages() map[string]msg {
 	add("channel_declined", t, b)
 	t, b = channelMessage(gSnapshot(approvals.StateApproved))
 	add("channel_approved", t, b)
+	// A pending request whose resource a policy change removed: ended by
+	// jitbot, the reason shown to the requester and on the approver's card.
+	gone := gSnapshot(approvals.StateCancelled)
+	gone.Req.DecidedBy = approvals.ActorSystem
+	gone.Req.StateReason = "jira-admins is no longer in the catalogue (a policy change removed it), so nothing was granted"
+	t, b = requesterMessage(gone)
+	add("requester_resource_removed", t, b)
+	t, b = approverMessage(gone, "dave@example.com")
+	add("approver_resource_removed", t, b)
 	t, b = alertMessage("0b1e2c3d-0000-4000-8000-000000000001", "could not remove alice@example.com from jira-admins: the API token's user is not a site admin")
 	add("alert", t, b)
 

@@ -67,6 +67,9 @@ func (s *snapshot) stateLine(toRequester bool) string {
 	case approvals.StateDeclined:
 		return ":x: *Declined*" + by
 	case approvals.StateCancelled:
+		if r.DecidedBy == approvals.ActorSystem { // its resource left the catalogue: the reason follows
+			return ":heavy_multiplication_x: *Ended* — its resource was removed from the catalogue"
+		}
 		return ":heavy_multiplication_x: *Cancelled* by the requester"
 	case approvals.StateTimedOut:
 		return ":alarm_clock: *Timed out* — nobody decided in time"

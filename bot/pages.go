@@ -78,6 +78,9 @@ func pageOutcome(r *approvals.Request, approver string) string {
 	case approvals.StateDeclined:
 		return "Declined by " + by + "."
 	case approvals.StateCancelled:
+		if r.DecidedBy == approvals.ActorSystem {
+			return "Ended: its resource was removed from the catalogue."
+		}
 		return "Cancelled by the requester."
 	case approvals.StateTimedOut:
 		return "Timed out without a decision."

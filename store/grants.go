@@ -108,6 +108,19 @@ func (t *Tx) LiveGrants(provider, group string) ([]*approvals.Grant, error) {
 	return t.queryGrants(`SELECT `+grantCols+` FROM grants WHERE provider=? AND grp=? AND state IN ('provisioning', 'active') ORDER BY person`, provider, group)
 }
 
+// LiveGroups lists the groups with live grants (read from the partial
+// index grants_live) or membership records.
+func (t *Tx) LiveGroups() ([]approvals.GroupRef, error) {
+	return queryAll(t, scanGroupRef, `SELECT provider, grp FROM grants WHERE state IN ('provisioning', 'active')
+		UNION SELECT provider, grp FROM memberships ORDER BY 1, 2`)
+}
+
+func scanGroupRef(s scanner) (approvals.GroupRef, error) {
+	var g approvals.GroupRef
+	err := s.Scan(&g.Provider, &g.Group)
+	return g, err
+}
+
 // Memberships lists the membership records of one group (drift reconciliation).
 func (t *Tx) Memberships(provider, group string) ([]*approvals.MembershipRecord, error) {
 	rows, err := t.query(`SELECT provider, grp, person, origin, since FROM memberships WHERE provider=? AND grp=? ORDER BY person`, provider, group)

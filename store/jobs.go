@@ -174,13 +174,24 @@ func (t *Tx) FailJob(id int64, lastErr string) error {
 
 // ReleaseJobs lets go of owner's leases on pending jobs.
 func (t *Tx) ReleaseJobs(owner string, ids []int64) error {
+	return t.ownJobs(`UPDATE jobs SET lease_owner = '', lease_until = 0`, nil, owner, ids)
+}
+
+// RenewJobs extends owner's leases on pending jobs to until.
+func (t *Tx) RenewJobs(owner string, ids []int64, until time.Time) error {
+	return t.ownJobs(`UPDATE jobs SET lease_until = max(lease_until, ?)`, []any{ms(until)}, owner, ids)
+}
+
+// ownJobs runs update (with its args) on those of the jobs ids that are
+// pending and leased to owner.
+func (t *Tx) ownJobs(update string, args []any, owner string, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	in, args := skipClause("id", ids) // " AND id NOT IN (…)"
+	in, inArgs := skipClause("id", ids) // " AND id NOT IN (…)"
 	in = strings.Replace(in, "NOT IN", "IN", 1)
-	_, err := t.exec(`UPDATE jobs SET lease_owner = '', lease_until = 0 WHERE state = 'pending' AND lease_owner = ?`+in,
-		append([]any{owner}, args...)...)
+	args = append(append(args, owner), inArgs...)
+	_, err := t.exec(update+` WHERE state = 'pending' AND lease_owner = ?`+in, args...)
 	return err
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/pgtest"
@@ -126,6 +128,46 @@ func TestDBCopy(t *testing.T) {
 			t.Errorf("missing source: exit %d %q", code, errOut)
 		}
 	})
+}
+
+// Issue 20 finding 3: a source whose chain does not verify is refused with
+// nothing written to PostgreSQL, so that once the source is fixed (here: a
+// good installation) the same target takes the copy; before, every row was
+// committed first and the retry was refused as "not empty".
+func TestDBCopy_BrokenSourceWritesNothing(t *testing.T) {
+	url, schema := pgtest.Schema(t)
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.db")
+	seedInstallation(t, broken)
+	raw, err := sql.Open("sqlite3", "file:"+broken)
+	must(t, err)
+	for _, q := range []string{`DROP TRIGGER audit_events_no_update`, `UPDATE audit_events SET reason = 'nothing to see' WHERE seq = 3`} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	raw.Close()
+
+	code, out, errOut := runCLI(t, nil, "db", "copy", "--from", broken, "--to", url)
+	if code != exitFailure || !strings.Contains(errOut, "the source chain does not verify") || !strings.Contains(errOut, "event 3") ||
+		!strings.Contains(errOut, "nothing was written") {
+		t.Fatalf("copy of a broken chain: exit %d %s%q; want exit 1 naming event 3 and saying nothing was written", code, out, errOut)
+	}
+	conn, err := pgx.Connect(context.Background(), pgtest.ServerURL(t))
+	must(t, err)
+	defer conn.Close(context.Background())
+	var rows int64
+	must(t, conn.QueryRow(context.Background(), `SELECT (SELECT count(*) FROM `+schema+`.requests) + (SELECT count(*) FROM `+schema+`.audit_events)
+		+ (SELECT count(*) FROM `+schema+`.jobs) + (SELECT seq FROM `+schema+`.audit_head)`).Scan(&rows))
+	if rows != 0 {
+		t.Fatalf("after the refused copy the target holds %d requests, events, jobs and head, want none", rows)
+	}
+
+	good := filepath.Join(dir, "good.db")
+	seedInstallation(t, good)
+	if code, out, errOut := runCLI(t, nil, "db", "copy", "--from", good, "--to", url); code != exitOK || !strings.Contains(out, "verified on both sides") {
+		t.Fatalf("copy of the good installation into the same target: exit %d %s%s", code, out, errOut)
+	}
 }
 
 // `jitbot db backup` takes a consistent copy while another process keeps

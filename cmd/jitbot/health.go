@@ -19,6 +19,17 @@ import (
 // defaultListen is where jitbot run serves /healthz, /readyz and /metrics.
 const defaultListen = "127.0.0.1:9464"
 
+// listenOff reports whether a JITBOT_LISTEN value turns the HTTP server
+// off: off, none or - in any case (an empty --listen does too). run and
+// health read it alike.
+func listenOff(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "off", "none", "-":
+		return true
+	}
+	return false
+}
+
 // health is jitbot run's HTTP side: liveness, readiness and metrics.
 type health struct {
 	ln      net.Listener
@@ -115,8 +126,11 @@ func (c *cli) healthCommand(args []string) int {
 	if code := c.parse(fs, args, "jitbot health [--listen ADDR] [--ready]", 0); code >= 0 {
 		return code
 	}
-	if *listen == "" {
+	switch {
+	case *listen == "":
 		return c.fail(exitUsage, "JITBOT_LISTEN is empty: jitbot run serves no /healthz to ask")
+	case listenOff(*listen):
+		return c.fail(exitUsage, "JITBOT_LISTEN is %s: jitbot run serves no /healthz to ask", *listen)
 	}
 	path := "/healthz"
 	if *ready {

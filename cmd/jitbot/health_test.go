@@ -101,3 +101,19 @@ func TestHealth_PortTaken(t *testing.T) {
 		t.Fatalf("a port in use: %v, want an error naming JITBOT_LISTEN", err)
 	}
 }
+
+// Issue 20 finding 6: `jitbot health` reads JITBOT_LISTEN as `jitbot run`
+// does: off (none, -) means no HTTP at all, said in a sentence, not a host
+// named "off" looked up.
+func TestHealth_ListenOff(t *testing.T) {
+	for _, v := range []string{"off", "OFF", "none", "-"} {
+		code, _, errOut := runCLI(t, map[string]string{"JITBOT_LISTEN": v}, "health")
+		if code != exitUsage || !strings.Contains(errOut, "JITBOT_LISTEN is "+v+": jitbot run serves no /healthz") || strings.Contains(errOut, "does not answer") {
+			t.Errorf("JITBOT_LISTEN=%s: exit %d %q; want exit %d saying jitbot run serves no /healthz", v, code, errOut, exitUsage)
+		}
+	}
+	// --listen '' is the flag's way of saying the same.
+	if code, _, errOut := runCLI(t, nil, "health", "--listen", ""); code != exitUsage || !strings.Contains(errOut, "serves no /healthz") {
+		t.Errorf("--listen '': exit %d %q", code, errOut)
+	}
+}

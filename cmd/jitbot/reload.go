@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +26,11 @@ import (
 // comes into force for the next request (Service.SetPolicy records it with
 // its sha256); an invalid one is refused, its problems logged and posted to
 // the alert channel, and the policy in force stays. Requests already filed
-// keep the route they were filed under: it is stored with them.
+// keep the route they were filed under: it is stored with them. A policy
+// that drops a resource or a provider with live grants is accepted: the
+// grants are served to their end by the providers the process keeps
+// (providers.go, warnUnnamed), and pending requests for a removed resource
+// are ended (approvals.Service.SetPolicy).
 
 // ActionPolicyRefused is the audit action of a reload that was refused.
 const ActionPolicyRefused = "policy.refused"
@@ -66,6 +71,7 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	}
 	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
+	m.warnUnnamed(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
 	return true, nil
 }
 
@@ -121,10 +127,11 @@ func (m *Main) refuseReload(ctx context.Context, cause error) {
 	m.Service.Wake()
 }
 
-// openPolicyWatch starts watching the policy's folder (not the file:
-// editors and Kubernetes replace the file, by rename or symlink swap, rather
-// than write it in place) and SIGHUP, before Run, so that no change made
-// after Open is missed. Without inotify, SIGHUP still reloads.
+// openPolicyWatch starts watching the folders of the files the policy is
+// read from (not the files: editors and Kubernetes replace a file, by
+// rename or symlink swap, rather than write it in place) and SIGHUP, before
+// Run, so that no change made after Open is missed. Without inotify, SIGHUP
+// still reloads.
 func (m *Main) openPolicyWatch() (w *fsnotify.Watcher, hup chan os.Signal) {
 	hup, stop := notifyHUP()
 	m.closers = append(m.closers, func() error { stop(); return nil })
@@ -137,10 +144,58 @@ func (m *Main) openPolicyWatch() (w *fsnotify.Watcher, hup chan os.Signal) {
 	}
 	if err != nil {
 		m.Log.Warn("policy file changes are not watched; SIGHUP still reloads", zap.Error(err))
+		m.watchFiles(nil)
 		return nil, hup
 	}
 	m.closers = append(m.closers, w.Close)
+	m.watchFiles(w)
 	return w, hup
+}
+
+// policyFiles returns, absolute, every file the policy in force was read
+// from — the policy file and its directory file — each as named and, when
+// it is a symlink, as resolved.
+func (m *Main) policyFiles() []string {
+	names := []string{m.Config.Policy}
+	if p := m.Service.Policy(); p != nil && p.DirectoryFile != "" {
+		names = append(names, p.DirectoryFile)
+	}
+	var out []string
+	for _, n := range names {
+		paths := []string{n}
+		if real, err := filepath.EvalSymlinks(n); err == nil {
+			paths = append(paths, real)
+		}
+		for _, f := range paths {
+			if abs, err := filepath.Abs(f); err == nil && !slices.Contains(out, abs) {
+				out = append(out, abs)
+			}
+		}
+	}
+	return out
+}
+
+// watchFiles makes w watch the folder of every file the policy in force was
+// read from (a directory file in a subfolder, a symlink's target in another
+// folder), and isPolicyFile recognise them. It runs at start-up and after
+// each reload: a new policy may read other files.
+func (m *Main) watchFiles(w *fsnotify.Watcher) {
+	files := m.policyFiles()
+	m.watchMu.Lock()
+	m.watched = files
+	m.watchMu.Unlock()
+	if w == nil {
+		return
+	}
+	for _, f := range files {
+		dir := filepath.Dir(f)
+		if slices.Contains(w.WatchList(), dir) {
+			continue
+		}
+		if err := w.Add(dir); err != nil {
+			m.Log.Warn("a folder the policy is read from is not watched; SIGHUP still reloads", zap.String("folder", dir), zap.Error(err))
+		}
+	}
 }
 
 // watchPolicy reloads the policy on SIGHUP and when its file or directory
@@ -158,6 +213,7 @@ func (m *Main) watchPolicy(ctx context.Context, w *fsnotify.Watcher, hup <-chan 
 			return nil
 		case <-hup:
 			m.reloadPolicy(ctx, "SIGHUP")
+			m.watchFiles(w)
 		case ev, ok := <-events:
 			if !ok {
 				events = nil
@@ -175,21 +231,26 @@ func (m *Main) watchPolicy(ctx context.Context, w *fsnotify.Watcher, hup <-chan 
 		case <-debounce:
 			debounce = nil
 			m.reloadPolicy(ctx, "file changed")
+			m.watchFiles(w)
 		}
 	}
 }
 
-// isPolicyFile reports whether a change to name concerns the policy: the
-// policy file, its directory file, or Kubernetes' ..data symlink swap.
+// isPolicyFile reports whether a change to name concerns the policy: a
+// file it is read from (as named or as a symlink resolves), a file of the
+// policy's name in a watched folder, or Kubernetes' ..data symlink swap.
 func (m *Main) isPolicyFile(name string) bool {
 	base := filepath.Base(name)
 	if base == filepath.Base(m.Config.Policy) || strings.HasPrefix(base, "..") {
 		return true
 	}
-	if p := m.Service.Policy(); p != nil && p.DirectoryFile != "" && filepath.Clean(name) == filepath.Clean(p.DirectoryFile) {
-		return true
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return false
 	}
-	return false
+	m.watchMu.Lock()
+	defer m.watchMu.Unlock()
+	return slices.Contains(m.watched, abs)
 }
 
 func sha256Hex(b []byte) string {

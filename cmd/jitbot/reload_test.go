@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jonboulle/clockwork"
 )
@@ -25,6 +28,15 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *cl
 		must(t, os.WriteFile(filepath.Join(dir, f), data, 0o600))
 	}
 	policy := filepath.Join(dir, "policy.yaml")
+	m, srv, clock := reloadBotAt(t, policy, extraEnv...)
+	return m, srv, clock, policy
+}
+
+// reloadBotAt starts the whole program on the policy file at policy, with
+// its database beside it and an alert channel.
+func reloadBotAt(t *testing.T, policy string, extraEnv ...string) (*Main, *localslack.Server, *clockwork.FakeClock) {
+	t.Helper()
+	dir := filepath.Dir(policy)
 	srv := localslack.New(t, localslack.Options{})
 	srv.AddChannel("C0ALERT", "it-alerts")
 	srv.AddChannel("C0AUDIT", "audit")
@@ -47,7 +59,7 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *cl
 		}
 		m.Close()
 	})
-	return m, srv, clock, policy
+	return m, srv, clock
 }
 
 // rewrite replaces the policy file as an editor does: write beside, rename.
@@ -182,4 +194,192 @@ func TestIntegrity13_BotAnchorsAtStartUp(t *testing.T) {
 	}) {
 		t.Fatalf("no anchor posted at start-up; audit channel: %+v", srv.Messages("C0AUDIT"))
 	}
+}
+
+// droppingPolicy is a policy with a Jira resource (wiki) and a dry-run one;
+// without wiki, no resource names the jira provider any more.
+const droppingPolicy = `directory:
+  people:
+    - {email: alice@example.com, department: Engineering, employment: internal}
+resources:
+  - id: wiki
+    provider: jira
+    group: wiki
+  - id: notes
+    provider: dryrun
+    group: notes
+rules:
+  - name: automatic
+    then: {auto_approve: true}
+`
+
+// Issue 20 finding 1, end to end: a reload drops the last jira resource
+// while alice's grant on it is active. The reload is accepted, and IT is
+// told which grant it leaves behind. jitbot restarts (an upgrade) on that
+// policy: first without the Jira settings — it starts, says the removal
+// waits for them, and does not give up on it at alice's deadline — then
+// with them, and alice is removed from the Jira group. Before, the
+// restarted bot built no jira provider, the revocation failed for good and
+// alice stayed in the group.
+func TestReload_DroppedProviderStillRemovesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	policy, db := filepath.Join(dir, "policy.yaml"), filepath.Join(dir, "jitbot.db")
+	must(t, os.WriteFile(policy, []byte(droppingPolicy), 0o600))
+	jira := atlassianfake.New(t, atlassianfake.Options{})
+	jira.AddGroup("wiki")
+	jira.AddUser("alice@example.com")
+	srv := localslack.New(t, localslack.Options{})
+	srv.AddChannel("C0ALERT", "it-alerts")
+	slackEnv := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(),
+		"JITBOT_ALERT_CHANNEL": "C0ALERT"}
+	withJira := maps.Clone(slackEnv)
+	maps.Copy(withJira, jiraEnv(jira))
+	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Second))
+	start := func(env map[string]string) (*Main, func()) {
+		t.Helper()
+		m := &Main{Config: Config{Policy: policy, DB: db, LogLevel: "error", LogFormat: "json", Listen: ""}, Clock: clock,
+			Getenv: func(k string) string { return env[k] }}
+		ctx, cancel := context.WithCancel(context.Background())
+		must(t, m.Open(ctx))
+		done := make(chan error, 1)
+		go func() { done <- m.Run(ctx) }()
+		return m, func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+			m.Close()
+		}
+	}
+	alerted := func(parts ...string) bool {
+		return srv.WaitFor(10*time.Second, func() bool {
+			for _, msg := range srv.Messages("C0ALERT") {
+				text := msg.AllText()
+				if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(text, p) }) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	m, stop := start(withJira)
+	r, err := m.Service.Submit(context.Background(), approvals.SubmitInput{Requester: "alice@example.com", Resource: "wiki",
+		Duration: time.Hour, Reason: "release notes"})
+	must(t, err)
+	waitUntil(t, func() bool { return jira.IsMember("wiki", "alice@example.com") })
+	rewrite(t, policy, `  - id: wiki
+    provider: jira
+    group: wiki
+`, "")
+	if changed, err := m.reloadPolicy(context.Background(), "test"); !changed || err != nil {
+		t.Fatalf("reload dropping the jira provider: changed %v, %v; want it accepted", changed, err)
+	}
+	if !alerted("was reloaded", "jira group wiki", "alice@example.com (request "+approvals.Short(r.ID)+")", "keeps provider jira") {
+		t.Errorf("no alert naming alice's grant left behind; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	stop()
+
+	// Restarted without the Jira settings: it starts, and says why the
+	// removal will wait.
+	m, stop = start(slackEnv)
+	if !alerted("jitbot started on the policy", "jira group wiki", "ATLASSIAN_SITE_URL is not set", "removals wait") {
+		t.Errorf("no alert saying the removal waits for the Jira settings; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	grant := func(m *Main) *approvals.Grant {
+		gs, err := m.Service.Grants(context.Background(), r.ID)
+		must(t, err)
+		return gs[0]
+	}
+	waitUntil(t, func() bool {
+		clock.Advance(time.Minute)
+		return grant(m).State == approvals.GrantRevoking && clock.Since(r.CreatedAt) > time.Hour+5*time.Minute
+	})
+	if g := grant(m); g.State != approvals.GrantRevoking || !jira.IsMember("wiki", "alice@example.com") {
+		t.Fatalf("without the provider: grant %s (%s), alice a member %v; want the removal waiting", g.State, g.Note, jira.IsMember("wiki", "alice@example.com"))
+	}
+	stop()
+
+	// Restarted with them: alice is removed.
+	m, stop = start(withJira)
+	defer stop()
+	waitUntil(t, func() bool {
+		clock.Advance(10 * time.Second)
+		return !jira.IsMember("wiki", "alice@example.com") && grant(m).State == approvals.GrantEnded
+	})
+	if g := grant(m); g.Note != "removed" {
+		t.Errorf("grant note: got %q, want removed", g.Note)
+	}
+	if got, err := m.Service.Get(context.Background(), r.ID); err != nil || got.State != approvals.StateExpired {
+		t.Errorf("request: got %v %v, want expired", got, err)
+	}
+}
+
+// replace writes data to path as an editor or a deployment does: beside it,
+// then renamed over it.
+func replace(t *testing.T, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	must(t, os.WriteFile(tmp, data, 0o600))
+	must(t, os.Rename(tmp, path))
+}
+
+// Issue 20 finding 4: reload watches every file the policy is read from,
+// wherever it is: a directory file in a subfolder of the policy's folder,
+// and the target of a policy file that is a symlink into another folder
+// (a deployment's release folder). Before, only the policy's own folder
+// was watched, and neither change was seen.
+func TestReload_WatchesEveryFileItReads(t *testing.T) {
+	waitReload := func(t *testing.T, m *Main, clock *clockwork.FakeClock, old string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for m.Service.Policy().Hash == old {
+			if time.Now().After(deadline) {
+				t.Fatal("the change was not seen: the policy was not reloaded")
+			}
+			clock.Advance(reloadDebounce)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	policyText := func(t *testing.T, directoryFile string) []byte {
+		t.Helper()
+		data, err := os.ReadFile("../../examples/policy.yaml")
+		must(t, err)
+		return []byte(strings.Replace(string(data), "  file: people.csv ", "  file: "+directoryFile+" ", 1))
+	}
+	people, err := os.ReadFile("../../examples/people.csv")
+	must(t, err)
+
+	t.Run("DirectoryFileInASubfolder", func(t *testing.T) {
+		dir := t.TempDir()
+		must(t, os.Mkdir(filepath.Join(dir, "people"), 0o700))
+		csv := filepath.Join(dir, "people", "people.csv")
+		must(t, os.WriteFile(csv, people, 0o600))
+		policy := filepath.Join(dir, "policy.yaml")
+		must(t, os.WriteFile(policy, policyText(t, "people/people.csv"), 0o600))
+		m, _, clock := reloadBotAt(t, policy)
+		old := m.Service.Policy().Hash
+		replace(t, csv, []byte(strings.Replace(string(people), "carol@example.com,Finance", "carol@example.com,Treasury", 1)))
+		waitReload(t, m, clock, old)
+		if got := m.Service.Policy().People["carol@example.com"].Department; got != "Treasury" {
+			t.Errorf("carol's department after the reload: got %q, want Treasury", got)
+		}
+	})
+	t.Run("PolicySymlinkIntoAnotherFolder", func(t *testing.T) {
+		release, conf := t.TempDir(), t.TempDir()
+		must(t, os.WriteFile(filepath.Join(conf, "people.csv"), people, 0o600))
+		real := filepath.Join(release, "policy.yaml")
+		must(t, os.WriteFile(real, policyText(t, "people.csv"), 0o600))
+		// The directory file is read beside the link, in conf; the policy
+		// itself lives in release.
+		policy := filepath.Join(conf, "policy.yaml")
+		must(t, os.Symlink(real, policy))
+		m, _, clock := reloadBotAt(t, policy)
+		old := m.Service.Policy().Hash
+		replace(t, real, []byte(strings.Replace(string(policyText(t, "people.csv")), "max_duration: 4h", "max_duration: 3h", 1)))
+		waitReload(t, m, clock, old)
+		if r, _ := m.Service.Policy().Resource("jira-admins"); r.MaxDuration != 3*time.Hour {
+			t.Errorf("jira-admins max after the reload: got %v, want 3h", r.MaxDuration)
+		}
+	})
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +47,16 @@ type Main struct {
 	Metrics *metrics.Metrics
 
 	health *health // /healthz, /readyz, /metrics (health.go)
+
+	// providerErrs says why a provider kept only for live records could
+	// not be built (providers.go).
+	providerErrs map[string]error
+	// unnamedSeen is what warnUnnamed alerted last.
+	unnamedMu   sync.Mutex
+	unnamedSeen string
+	// watched are the files the policy in force was read from (reload.go).
+	watchMu sync.Mutex
+	watched []string
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -94,7 +103,7 @@ func (m *Main) ParseFlags(c *cli, args []string) int {
 	fs.Var(durationFlag{name: "reconcile-interval", dst: &m.Config.Reconcile, zeroOK: true}, "reconcile-interval",
 		"how often managed groups are compared with the grants (drift), like 30m, 1h or 1d; 0 turns it off (env JITBOT_RECONCILE_INTERVAL, default 1h)")
 	m.Config.Listen = c.env("JITBOT_LISTEN", defaultListen)
-	if off := strings.ToLower(m.Config.Listen); off == "off" || off == "none" || off == "-" {
+	if listenOff(m.Config.Listen) {
 		m.Config.Listen = ""
 	}
 	fs.StringVar(&m.Config.Listen, "listen", m.Config.Listen,
@@ -180,6 +189,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.Service.SetPolicy(ctx, p); err != nil {
 		return err
 	}
+	m.warnUnnamed(ctx, p, "jitbot started on the policy "+m.Config.Policy)
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}

@@ -54,9 +54,11 @@ func Run(t *testing.T, open Opener) {
 		{"Grants", testGrants},
 		{"CoveringGrants", testCoveringGrants},
 		{"Memberships", testMemberships},
+		{"LiveGroups", testLiveGroups},
 		{"RollbackLeavesNothing", testRollback},
 		{"JobClaimOrderAndLimit", testClaimOrder},
 		{"JobLease", testLease},
+		{"JobLeaseRenewed", testRenew},
 		{"JobHolds", testHoldsJob},
 		{"JobSkip", testSkip},
 		{"JobKeyOrder", testKeyOrder},
@@ -486,6 +488,43 @@ func testCoveringGrants(t *testing.T, open func() Store) {
 	})
 }
 
+// The groups jitbot still has business in are those of live grants and of
+// membership records, whatever the policy says now; a group whose grants
+// all ended (or are ending: the record stands for the removal) is not.
+func testLiveGroups(t *testing.T, open func() Store) {
+	s := open()
+	insert(t, s, newRequest("r1", approvals.StateActive))
+	tools := grant("g3", "r1", "alice@example.com", "tools", approvals.GrantProvisioning)
+	tools.Provider = "dryrun"
+	insertGrants(t, s, grant("g1", "r1", "alice@example.com", "wiki", approvals.GrantActive),
+		grant("g1b", "r1", "bob@example.com", "wiki", approvals.GrantActive),
+		grant("g2", "r1", "alice@example.com", "gone", approvals.GrantEnded), tools,
+		grant("g4", "r1", "alice@example.com", "ending", approvals.GrantRevoking))
+	update(t, s, func(tx approvals.Tx) error {
+		for _, rec := range []approvals.MembershipRecord{
+			{Membership: approvals.Membership{Provider: "jira", Group: "legacy", Person: "bob@example.com"}, Origin: approvals.OriginBot, Since: t0},
+			{Membership: approvals.Membership{Provider: "jira", Group: "wiki", Person: "alice@example.com"}, Origin: approvals.OriginBot, Since: t0},
+			{Membership: approvals.Membership{Provider: "atlassian-admin", Group: "Admins", Person: "carol@example.com"}, Origin: approvals.OriginStanding, Since: t0},
+		} {
+			if _, err := tx.InsertMembership(&rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var got []approvals.GroupRef
+	view(t, s, func(tx approvals.Tx) error {
+		var err error
+		got, err = tx.LiveGroups()
+		return err
+	})
+	want := []approvals.GroupRef{{Provider: "atlassian-admin", Group: "Admins"}, {Provider: "dryrun", Group: "tools"},
+		{Provider: "jira", Group: "legacy"}, {Provider: "jira", Group: "wiki"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("LiveGroups: got %v, want %v", got, want)
+	}
+}
+
 func testMemberships(t *testing.T, open func() Store) {
 	s := open()
 	m := approvals.Membership{Provider: "jira", Group: "wiki", Person: "alice@example.com"}
@@ -708,6 +747,36 @@ func testLease(t *testing.T, open func() Store) {
 	}
 	if got := claim(t, s, approvals.LaneAccess, t0.Add(time.Hour), 10, "dead", nil); len(got) != 0 {
 		t.Errorf("a done job claimed: %v", jobIDs(got))
+	}
+}
+
+// A lane renews the leases of the jobs it holds while they wait and run:
+// no other owner takes them until the renewed lease runs out. A renewal by
+// another owner, or of a job another owner took once the lease had run
+// out, changes nothing; a renewal never shortens a lease.
+func testRenew(t *testing.T, open func() Store) {
+	s, other := open(), open()
+	ids := enqueue(t, s, &approvals.Job{Kind: approvals.JobRevoke, RunAt: t0}, &approvals.Job{Kind: approvals.JobRevoke, RunAt: t0})
+	if got := claim(t, s, approvals.LaneAccess, t0, 10, "slow", nil); !slices.Equal(jobIDs(got), ids) { // leased for a minute
+		t.Fatalf("claim: got %v, want %v", jobIDs(got), ids)
+	}
+	renew := func(s Store, owner string, ids []int64, until time.Time) {
+		t.Helper()
+		update(t, s, func(tx approvals.Tx) error { return tx.RenewJobs(owner, ids, until) })
+	}
+	renew(s, "slow", ids[:1], t0.Add(3*time.Minute))
+	renew(other, "someone else", ids[1:], t0.Add(time.Hour))
+	if got := claim(t, other, approvals.LaneAccess, t0.Add(2*time.Minute), 10, "fast", nil); !slices.Equal(jobIDs(got), ids[1:]) {
+		t.Fatalf("two minutes on: got %v, want only %v (the first renewed, the second's renewal by another owner ignored)", jobIDs(got), ids[1:])
+	}
+	renew(s, "slow", ids, t0.Add(10*time.Minute)) // the second is fast's now
+	renew(s, "slow", ids[:1], t0)                 // never shorter
+	renew(s, "slow", nil, t0.Add(time.Hour))      // nothing to renew
+	if got := claim(t, other, approvals.LaneAccess, t0.Add(4*time.Minute), 10, "third", nil); !slices.Equal(jobIDs(got), ids[1:]) {
+		t.Fatalf("four minutes on: got %v, want %v (fast's lease ran out; slow's renewal did not take it back)", jobIDs(got), ids[1:])
+	}
+	if got := claim(t, other, approvals.LaneAccess, t0.Add(11*time.Minute), 10, "fourth", []int64{ids[1]}); !slices.Equal(jobIDs(got), ids[:1]) {
+		t.Fatalf("after the renewed lease: got %v, want %v", jobIDs(got), ids[:1])
 	}
 }
 

@@ -24,14 +24,21 @@ var firstTables = []string{"requests", "grants", "decisions"}
 
 // CopyFromSQLite copies every row of a SQLite jitbot database into dst,
 // which must be empty, in one transaction read from one snapshot of src.
-// Tables and columns are matched by name: a table or column of src that
-// dst has no place for stops the copy with nothing written, so that a
-// newer SQLite schema is never copied in part. The audit events keep their
-// sequence numbers and hashes; both chains are then verified and must end
-// at the same head.
+// It is all or nothing: the source's chain is verified before anything is
+// written, and the copied chain inside the transaction before it commits —
+// it must end at the source's head — so that a failed copy leaves dst as
+// empty as it found it, ready for another try. Tables and columns are
+// matched by name: a table or column of src that dst has no place for stops
+// the copy with nothing written, so that a newer SQLite schema is never
+// copied in part. The audit events keep their sequence numbers and hashes.
+// The source must not change meanwhile (the CLI opens it exclusively).
 func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, error) {
 	if err := dst.mustBeEmpty(ctx); err != nil {
 		return nil, err
+	}
+	from, err := audit.Verify(ctx, src)
+	if err != nil {
+		return nil, fmt.Errorf("the source chain does not verify: %w; nothing was written", err)
 	}
 	stx, err := src.ReadDB().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -51,7 +58,7 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 			return err
 		}
 		if seq != 0 {
-			return fmt.Errorf("%s already holds an audit chain: copy only into an empty database, nothing was written", dst.name)
+			return fmt.Errorf("%s already holds an audit chain: copy only into an empty database", dst.name)
 		}
 		for _, table := range tables {
 			n, err := copyTable(ctx, stx, tx, table)
@@ -86,25 +93,25 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `UPDATE audit_head SET seq = h.seq, hash = h.hash FROM
-			(SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) h`)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE audit_head SET seq = h.seq, hash = h.hash FROM
+			(SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) h`); err != nil {
+			return err
+		}
+		// What was written is checked before it is committed: a chain that
+		// differs rolls everything back.
+		to, err := audit.Verify(ctx, txEvents{tx}, from.Head)
+		if err != nil {
+			return fmt.Errorf("the copied chain does not verify: %w", err)
+		}
+		if to.Count != from.Count || to.Head != from.Head {
+			return fmt.Errorf("the copied chain differs: %d events to %s, the source %d to %s", to.Count, to.Head, from.Count, from.Head)
+		}
+		res.Events, res.Head = to.Count, to.Head
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; nothing was written", err)
 	}
-	from, err := audit.Verify(ctx, src)
-	if err != nil {
-		return nil, fmt.Errorf("the source chain does not verify: %w", err)
-	}
-	to, err := audit.Verify(ctx, dst, from.Head)
-	if err != nil {
-		return nil, fmt.Errorf("the copied chain does not verify: %w", err)
-	}
-	if to.Count != from.Count || to.Head != from.Head {
-		return nil, fmt.Errorf("the copied chain differs: %d events to %s, the source %d to %s", to.Count, to.Head, from.Count, from.Head)
-	}
-	res.Events, res.Head = to.Count, to.Head
 	return res, nil
 }
 

@@ -19,7 +19,26 @@ var _ audit.Source = (*DB)(nil)
 // Events streams audit events in chain order. One Event value is reused
 // for every row, so memory stays flat however long the chain is.
 func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *approvals.Event) error) error {
-	q := `SELECT seq, id, time, actor, action, subject, resource, request_id, grant_id, reason, rule,
+	return streamEvents(ctx, db.read, db.explain, since, until, fn)
+}
+
+// rowsQuerier is a pool or a transaction: where events are read from.
+type rowsQuerier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// txEvents is the audit.Source of one transaction: db copy verifies the
+// chain it wrote before it commits.
+type txEvents struct{ tx pgx.Tx }
+
+func (s txEvents) Events(ctx context.Context, since, until time.Time, fn func(e *approvals.Event) error) error {
+	return streamEvents(ctx, s.tx, func(err error) error { return err }, since, until, fn)
+}
+
+// streamEvents reads audit events from q in chain order, reusing one Event;
+// explain words a failed query.
+func streamEvents(ctx context.Context, q rowsQuerier, explain func(error) error, since, until time.Time, fn func(e *approvals.Event) error) error {
+	query := `SELECT seq, id, time, actor, action, subject, resource, request_id, grant_id, reason, rule,
 		correlation_id, data, prev_hash, hash FROM audit_events`
 	var (
 		where []string
@@ -34,12 +53,12 @@ func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *app
 		where = append(where, fmt.Sprintf("time < $%d", len(args)))
 	}
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		query += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY seq"
-	rows, err := db.read.Query(ctx, q, args...)
+	query += " ORDER BY seq"
+	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
-		return db.explain(err)
+		return explain(err)
 	}
 	defer rows.Close()
 	var (

@@ -412,6 +412,17 @@ func (t *Tx) LiveGrants(provider, group string) ([]*approvals.Grant, error) {
 		ORDER BY person COLLATE "C"`, provider, group)
 }
 
+// LiveGroups lists the groups with live grants (the partial index
+// grants_live) or membership records.
+func (t *Tx) LiveGroups() ([]approvals.GroupRef, error) {
+	return queryAll(t, func(s scanner) (approvals.GroupRef, error) {
+		var g approvals.GroupRef
+		err := s.Scan(&g.Provider, &g.Group)
+		return g, err
+	}, `SELECT provider, grp FROM (SELECT provider, grp FROM grants WHERE state IN ('provisioning', 'active')
+		UNION SELECT provider, grp FROM memberships) g ORDER BY provider COLLATE "C", grp COLLATE "C"`)
+}
+
 func scanMembership(s scanner) (*approvals.MembershipRecord, error) {
 	var (
 		rec    approvals.MembershipRecord
@@ -657,6 +668,24 @@ func (t *Tx) HurryDeferred(lane approvals.Lane, why string, now time.Time) (int,
 	tag, err := t.exec(`UPDATE jobs SET run_at = $1, updated_at = $2 WHERE lane = $3 AND state = 'pending' AND run_at > $1 AND last_error = $4`,
 		ms(now), ms(t.db.now()), string(lane), why)
 	return int(tag.RowsAffected()), err
+}
+
+// RenewJobs extends owner's leases on pending jobs to until. Like a claim
+// it takes no chain head lock, and it skips a row another transaction
+// holds (a worker recording that job's outcome, another replica claiming
+// it) instead of waiting for it: a renewal made inside a transaction that
+// holds the head must never wait for a row whose holder waits for the head.
+func (t *Tx) RenewJobs(owner string, ids []int64, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if t.readOnly {
+		return errors.New("postgres: write in a read transaction")
+	}
+	_, err := t.tx.Exec(t.ctx, `UPDATE jobs SET lease_until = GREATEST(lease_until, $1) WHERE id IN (
+		SELECT id FROM jobs WHERE id = ANY($2) AND state = 'pending' AND lease_owner = $3 FOR UPDATE SKIP LOCKED)`,
+		ms(until), ids, owner)
+	return t.fail(err)
 }
 
 // HurryGrantJobs makes a grant's pending jobs due now.
