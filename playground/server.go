@@ -479,7 +479,7 @@ func renderFile(f localslack.File) string {
 		}
 		b.WriteString(`<img src="` + esc(url) + `" alt="` + esc(alt) + `" loading="lazy">`)
 	case "csv":
-		lines := strings.SplitN(string(f.Bytes), "\n", 7)
+		lines := strings.SplitN(strings.TrimRight(string(f.Bytes), "\n"), "\n", 7)
 		b.WriteString(`<pre class="csv">`)
 		for i, l := range lines {
 			if i == 6 {

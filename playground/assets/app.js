@@ -53,11 +53,15 @@ async function refresh() {
 
 function swap(data) {
   const focused = document.activeElement && document.activeElement.id;
+  const conv = document.getElementById("part-main");
+  const atBottom = conv.scrollHeight - conv.scrollTop - conv.clientHeight < 40;
   for (const p of parts) {
     const html = data.parts[p];
     if (html === undefined || html === last[p]) continue;
     last[p] = html;
     document.getElementById("part-" + p).innerHTML = html;
+    // Follow new messages, as Slack does, unless the person scrolled up.
+    if (p === "main" && atBottom) conv.scrollTop = conv.scrollHeight;
   }
   if (data.modalKey !== state.modalKey) {
     state.modalKey = data.modalKey;
