@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -409,4 +410,90 @@ func keyboard(t *testing.T, p *page) {
 	p.run("press Enter", chromedp.KeyEvent("\r"))
 	p.waitText("bob's card says step 1 approved", "#part-main", "approved by bob@example.com")
 	p.click("resume the clock", "#clock-toggle")
+}
+
+// pg drives a running playground through the page's own endpoints.
+type pg struct {
+	t   *testing.T
+	url string
+}
+
+func (g pg) post(path, body string) {
+	g.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, g.url+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Playground", "1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		g.t.Fatalf("POST %s %s: %d %s", path, body, resp.StatusCode, out)
+	}
+}
+
+// main returns the conversation as a person sees it.
+func (g pg) main(as, channel string) string {
+	g.t.Helper()
+	resp, err := http.Get(g.url + "api/parts?as=" + as + "&c=" + channel)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Parts map[string]string `json:"parts"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		g.t.Fatal(err)
+	}
+	return out.Parts["main"]
+}
+
+// waitMain waits until a person's conversation shows want.
+func (g pg) waitMain(what, as, channel, want string) {
+	g.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := g.main(as, channel)
+		if strings.Contains(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.t.Fatalf("%s: %s's %s never showed %q; it shows:\n%s", what, as, channel, want, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The playground's clock is the one every loop reads: with the clock
+// paused, only the page's skips move it, and each skip wakes what fell
+// due — the approver's reminder halfway to the request's timeout, the
+// timeout itself, the external consultants' daily review (erin warned)
+// and the employees' weekly one (bob's prompt, Monday 09:00).
+func TestPlayground_ClockWakesLoops(t *testing.T) {
+	url, _ := startPlayground(t, "--start", "2026-12-08T10:00:00Z")
+	g := pg{t: t, url: url}
+	g.post("api/clock", `{"running": false}`)
+	g.post("api/command", `{"as": "U0ALICE", "channel": "D0ALICE", "text": "/access confluence-finance 3d quarter close"}`)
+	g.waitMain("bob's card", "U0BOB", "D0BOB", "Approve")
+
+	g.post("api/clock", `{"skip": "12h"}`) // request_ttl 24h: reminded halfway
+	g.waitMain("the reminder", "U0BOB", "D0BOB", "Reminder")
+	if strings.Contains(g.main("U0ALICE", "D0ALICE"), "Timed out") {
+		t.Fatal("alice's request timed out after 12h of 24")
+	}
+	g.post("api/clock", `{"skip": "12h"}`)
+	g.waitMain("the timeout", "U0ALICE", "D0ALICE", "Timed out")
+
+	// Wednesday 10:00: the daily external consultants' run passed at
+	// midnight; erin, idle three days, is warned.
+	g.waitMain("erin's warning", "U0ERIN", "D0ERIN", "will be suspended")
+	if strings.Contains(g.main("U0BOB", "D0BOB"), "inactive people in your team") {
+		t.Fatal("bob was prompted before the employees' Monday run")
+	}
+	g.post("api/clock", `{"skip": "120h"}`) // Monday 14 December, 10:00
+	g.waitMain("bob's weekly prompt", "U0BOB", "D0BOB", "inactive people in your team")
+	g.waitMain("frank is on it", "U0BOB", "D0BOB", "frank@example.com")
 }
