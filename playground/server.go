@@ -720,11 +720,11 @@ func slug(s string) string {
 const auditShown = 40
 
 func (s *Server) renderAudit(ctx context.Context) string {
-	var ring []*approvals.Event
+	var ring []approvals.Event
 	n := 0
 	err := s.cfg.Audit.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
 		n++
-		ring = append(ring, e)
+		ring = append(ring, *e) // the store may hand the same event over again, refilled
 		if len(ring) > auditShown {
 			ring = ring[1:]
 		}

@@ -295,6 +295,9 @@ func TestPlayground_Browser(t *testing.T) {
 	p.actAs("U0ALICE")
 	p.waitText("alice's DM says active", "#part-main", "Active until")
 	p.waitJS("alice is in jira-admins", `!!document.querySelector('#part-atlassian .member[data-group="jira-admins"]')`)
+	for _, action := range []string{"request.submitted", "approval.recorded", "grant.provisioned"} {
+		p.waitJS("the audit panel lists "+action, fmt.Sprintf(`!!document.querySelector('#part-audit li[data-action=%q]')`, action))
+	}
 	p.screenshot("alice-active")
 
 	// The clock, paused so that only the button moves it, moves 1h.
@@ -342,6 +345,7 @@ func TestPlayground_Browser(t *testing.T) {
 	p.waitText("dave is told frank is restored", "#part-main", "frank@example.com is restored")
 	p.waitJS("frank is active in Atlassian", `!!document.querySelector('#part-atlassian tr[data-email="frank@example.com"] .status-active')`)
 	p.waitText("the audit trail shows the restore", "#part-audit", "restore")
+	p.run("scroll to the reply", chromedp.Evaluate[chromedp.Void](`(() => { const c = document.querySelector("#part-main"); c.scrollTop = c.scrollHeight; })()`))
 	p.screenshot("restored")
 
 	// The export is what jitbot audit export prints.
