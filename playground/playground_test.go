@@ -238,7 +238,9 @@ func TestClock_SkipAndPause(t *testing.T) {
 
 type noEvents struct{}
 
-func (noEvents) Events(context.Context, time.Time, time.Time, func(*approvals.Event) error) error { return nil }
+func (noEvents) Events(context.Context, time.Time, time.Time, func(*approvals.Event) error) error {
+	return nil
+}
 
 // The page answers loopback names only (DNS rebinding) and POSTs with the
 // X-Playground header only (a cross-site form cannot set it).
