@@ -330,8 +330,7 @@ func (r *renderer) input(b obj) {
 		r.w(` <span class="optional">(optional)</span>`)
 	}
 	r.w(`</label>`)
-	var inner renderer
-	inner = renderer{names: r.names, at: r.at, values: r.values}
+	inner := renderer{names: r.names, at: r.at, values: r.values}
 	inner.element(el, bid, true)
 	html := inner.b.String()
 	if !optional {

@@ -212,7 +212,7 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 		for _, e := range members {
 			per := byEmail[strings.ToLower(strings.TrimSpace(e))]
 			if per == nil {
-				return fmt.Errorf("Slack user group @%s: %s is not in the policy's directory", h, e)
+				return fmt.Errorf("user group @%s: %s is not in the policy's directory", h, e)
 			}
 			ids = append(ids, per.SlackID)
 			role := "in @" + h
