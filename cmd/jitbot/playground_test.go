@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -500,4 +501,57 @@ func TestPlayground_ClockWakesLoops(t *testing.T) {
 	g.post("api/clock", `{"skip": "120h"}`) // Monday 14 December, 10:00
 	g.waitMain("bob's weekly prompt", "U0BOB", "D0BOB", "inactive people in your team")
 	g.waitMain("frank is on it", "U0BOB", "D0BOB", "frank@example.com")
+}
+
+// parts returns every part of a person's page.
+func (g pg) parts(as, channel string) map[string]string {
+	g.t.Helper()
+	resp, err := http.Get(g.url + "api/parts?as=" + as + "&c=" + channel)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Parts map[string]string `json:"parts"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		g.t.Fatal(err)
+	}
+	return out.Parts
+}
+
+// The form answers as Slack's does: a submission the bot refuses stays
+// open with the bot's sentence next to the field and what was typed kept.
+func TestPlayground_FormErrors(t *testing.T) {
+	url, _ := startPlayground(t, "--start", "2026-12-08T10:00:00Z")
+	g := pg{t: t, url: url}
+	g.post("api/command", `{"as": "U0ALICE", "channel": "D0ALICE", "text": "/access"}`)
+	var view string
+	deadline := time.Now().Add(20 * time.Second)
+	for view == "" {
+		if m := regexp.MustCompile(`data-view="(V[0-9A-F]+)"`).FindStringSubmatch(g.parts("U0ALICE", "D0ALICE")["modal"]); m != nil {
+			view = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatal("the form did not open")
+		} else {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// jira-admins needs a ticket under the admin rule; none is given.
+	g.post("api/submit", `{"as": "U0ALICE", "view": "`+view+`", "values": {"resource": {"resource": "jira-admins"},
+		"duration": {"duration": "1h"}, "reason": {"text": "fixing <b>the</b> deploy"}, "ticket": {"text": ""}}}`)
+	modal := g.parts("U0ALICE", "D0ALICE")["modal"]
+	for _, want := range []string{`data-view="` + view + `"`, "fixing &lt;b&gt;the&lt;/b&gt; deploy"} {
+		if !strings.Contains(modal, want) {
+			t.Errorf("the refused form lacks %q:\n%s", want, modal)
+		}
+	}
+	// The sentence sits in the ticket's input block, marked for screen readers.
+	m := regexp.MustCompile(`(?s)<div class="bk-input has-error"><label for="[^"]+">Ticket.*?<p class="error" id="[^"]+" role="alert">([^<]+)</p>`).FindStringSubmatch(modal)
+	if m == nil || !strings.Contains(strings.ToLower(m[1]), "ticket") {
+		t.Errorf("no error about the ticket next to it:\n%s", modal)
+	}
+	if strings.Contains(g.main("U0ALICE", "D0ALICE"), "Your access request") {
+		t.Error("a refused form filed a request")
+	}
 }
