@@ -66,6 +66,14 @@ func (c *cli) playground(args []string) int {
 		}
 		members[strings.TrimPrefix(strings.TrimSpace(h), "@")] = strings.Split(list, ",")
 	}
+	// Listen first: a port in use stops the playground before anything
+	// starts.
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return c.fail(exitFailure, "--listen %s: %v (another playground running? name another address, or 127.0.0.1:0 for a free port)", *listen, err)
+	}
+	defer ln.Close()
+
 	cfg := Config{LogLevel: *logLevel, LogFormat: *logFormat}
 	log, err := cfg.logger(c.stderr)
 	if err != nil {
@@ -132,12 +140,6 @@ func (c *cli) playground(args []string) int {
 		cancel()
 		wg.Wait()
 		return c.fail(exitInternal, "%v", err)
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		cancel()
-		wg.Wait()
-		return c.fail(exitFailure, "--listen %s: %v", *listen, err)
 	}
 	srv := &http.Server{Handler: page, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()

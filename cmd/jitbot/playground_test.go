@@ -378,6 +378,12 @@ func keyboard(t *testing.T, p *page) {
 	// every second while it runs.
 	p.click("pause the clock", "#clock-toggle")
 	p.waitText("the clock is paused", "#part-clock", "paused")
+	// and a page that stopped changing (the bot may still be editing a card).
+	p.waitJS("the page settles", `(() => {
+		const h = document.body.innerHTML, now = Date.now();
+		if (window.__settle === undefined || window.__settle.h !== h) { window.__settle = {h, at: now}; return false; }
+		return now - window.__settle.at > 600;
+	})()`)
 	total := eval[int](p, "number the focusable elements", `(() => {
 		const els = [...document.querySelectorAll('a[href], button, select, input, textarea')].filter(e => !e.closest('dialog:not([open])') && e.offsetParent !== null);
 		els.forEach((e, i) => e.dataset.k = i);
