@@ -1,7 +1,8 @@
 // Package localslack is a Slack emulator for end-to-end tests of a Slack
-// Socket Mode app. It listens on 127.0.0.1 and speaks the real protocols, so
-// the real slack-go client (github.com/slack-go/slack and its socketmode
-// package) talks to it unchanged:
+// Socket Mode app, and the Slack of jitbot's playground. It listens on
+// 127.0.0.1 and speaks the real protocols, so the real slack-go client
+// (github.com/slack-go/slack and its socketmode package) talks to it
+// unchanged:
 //
 //   - the Web API under APIURL (form, query and JSON bodies; Bearer or form
 //     token), answering like Slack: not_authed, invalid_auth, token_revoked,
@@ -21,6 +22,12 @@
 // Requests are validated against Slack's OpenAPI spec (see spec.go for the
 // rules) and Block Kit limits; violations are recorded (Violations) and
 // spec violations fail the test.
+//
+// New starts one for a test (a testing.TB: failures fail it, the server
+// closes with it). Start starts one outside a test, for the playground:
+// the same limits, failures logged through Options.Logf, and spec
+// validation only when Options.SpecPath names the spec file, since a
+// shipped binary has no spec folder beside it.
 //
 // # Slack's pace
 //

@@ -1,18 +1,18 @@
 package localslack
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -56,6 +56,10 @@ type Options struct {
 	// StrictBlocks fails the test on every Block Kit violation. By default
 	// they are answered as Slack does and recorded in Violations.
 	StrictBlocks bool
+	// Logf receives what a test would log and the failures it would
+	// report, for an emulator started with Start (the playground); New
+	// reports to its testing.TB instead. Nil discards them.
+	Logf func(format string, args ...any)
 	// AckTimeout bounds the wait for a Socket Mode ack; default 3s, Slack's
 	// own deadline.
 	AckTimeout time.Duration
@@ -89,10 +93,10 @@ type Options struct {
 // Mode websockets, and response_url endpoints. Its methods are safe for
 // concurrent use.
 type Server struct {
-	tb         testing.TB
+	tb         TB
 	opts       Options
 	now        func() time.Time
-	hs         *httptest.Server
+	hs         *httpServer
 	spec       *specIndex
 	strictSpec bool
 	rnd        *rand.Rand // guarded by mu
@@ -176,12 +180,55 @@ type trigger struct {
 	used   bool
 }
 
-// New starts an emulator for the test and stops it in tb.Cleanup.
 // specNotice prints, once per test binary, that the spec was not found.
 var specNotice sync.Once
 
-func New(tb testing.TB, opts Options) *Server {
+// TB is what the emulator needs of a test; *testing.T and *testing.B
+// (testing.TB) satisfy it. Spec violations fail the test through Errorf.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
+// New starts an emulator for the test and stops it in tb.Cleanup. It
+// validates requests against Slack's OpenAPI spec (Options.SpecPath, found
+// by walking up from the working directory) and fails the test on spec
+// violations.
+func New(tb TB, opts Options) *Server {
 	tb.Helper()
+	s, err := start(tb, opts, true)
+	if err != nil {
+		tb.Errorf("localslack: %v", err)
+		return nil
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts an emulator outside a test, as the playground does: Block
+// Kit limits, the channel pace and 429s apply as under New, failures a
+// test would report go to Options.Logf, and the requests are validated
+// against Slack's OpenAPI spec only when Options.SpecPath names it (said
+// once through Logf either way). Close stops it.
+func Start(opts Options) (*Server, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return start(logReporter(logf), opts, false)
+}
+
+// logReporter is the TB of an emulator started with Start.
+type logReporter func(format string, args ...any)
+
+func (l logReporter) Helper()                           {}
+func (l logReporter) Errorf(format string, args ...any) { l(format, args...) }
+func (l logReporter) Logf(format string, args ...any)   { l(format, args...) }
+func (l logReporter) Cleanup(func())                    {}
+
+func start(tb TB, opts Options, test bool) (*Server, error) {
 	if opts.BotToken == "" {
 		opts.BotToken = "xoxb-test"
 	}
@@ -264,17 +311,27 @@ func New(tb testing.TB, opts Options) *Server {
 	s.userOrder = append(s.userOrder, opts.BotUserID)
 
 	path := opts.SpecPath
-	if path == "" {
+	switch {
+	case path == "" && test:
 		path = findSpec()
+	case path == "":
+		tb.Logf("local Slack: Block Kit limits, the channel pace and 429s are enforced; requests are not validated against Slack's OpenAPI spec (no spec file given)")
 	}
-	if idx, err := loadSpec(path); err != nil {
-		tb.Logf("slack spec not found at %s: skipping spec validation (%v)", path, err)
-		// Without -v the log line is invisible: say it once per test binary.
-		specNotice.Do(func() {
-			fmt.Fprintf(os.Stderr, "localslack: %s not found: Slack requests in these tests are not validated against the official spec\n", path)
-		})
-	} else {
-		s.spec = idx
+	if path != "" {
+		if idx, err := loadSpec(path); err != nil {
+			tb.Logf("slack spec not found at %s: skipping spec validation (%v)", path, err)
+			// Without -v the log line is invisible: say it once per test binary.
+			if test {
+				specNotice.Do(func() {
+					fmt.Fprintf(os.Stderr, "localslack: %s not found: Slack requests in these tests are not validated against the official spec\n", path)
+				})
+			}
+		} else {
+			s.spec = idx
+			if !test {
+				tb.Logf("local Slack: requests are validated against %s", path)
+			}
+		}
 	}
 
 	mux := http.NewServeMux()
@@ -282,9 +339,36 @@ func New(tb testing.TB, opts Options) *Server {
 	mux.HandleFunc("/socket", s.handleSocket)
 	mux.HandleFunc("/response/", s.handleResponseURL)
 	mux.HandleFunc("/upload/v1/", s.handleUpload)
-	s.hs = httptest.NewServer(mux)
-	tb.Cleanup(s.Close)
-	return s
+	hs, err := listen(mux)
+	if err != nil {
+		return nil, err
+	}
+	s.hs = hs
+	return s, nil
+}
+
+// httpServer is the emulator's HTTP server on a free port of 127.0.0.1.
+type httpServer struct {
+	URL string // http://127.0.0.1:PORT
+	ln  net.Listener
+	srv *http.Server
+}
+
+func listen(h http.Handler) (*httpServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+	}
+	hs := &httpServer{URL: "http://" + ln.Addr().String(), ln: ln, srv: &http.Server{Handler: h}}
+	go func() { _ = hs.srv.Serve(ln) }()
+	return hs, nil
+}
+
+// Close stops listening and waits for the requests being answered, as
+// httptest.Server.Close does (hijacked sockets are the emulator's own to
+// close).
+func (hs *httpServer) Close() {
+	_ = hs.srv.Shutdown(context.Background())
 }
 
 // APIURL is the Web API base URL, for slack.OptionAPIURL.
@@ -690,6 +774,47 @@ func (s *Server) WaitFor(timeout time.Duration, cond func() bool) bool {
 			return cond()
 		}
 	}
+}
+
+// Changed returns a channel that is closed at the emulator's next state
+// change (a message posted or edited, a view opened, a call answered…):
+// take it, read the state, and wait on it for the next change.
+func (s *Server) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// Channel is a public channel of the emulated workspace.
+type Channel struct {
+	ID   string
+	Name string // without the #
+}
+
+// Channels returns the public channels (AddChannel), in the order they
+// were added; DMs are left out.
+func (s *Server) Channels() []Channel {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Channel
+	for _, id := range s.chanOrder {
+		if c := s.channels[id]; c.dmUser == "" {
+			out = append(out, Channel{ID: c.id, Name: c.name})
+		}
+	}
+	return out
+}
+
+// Users returns the workspace's members, the bot included, in the order
+// they were added.
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]User, 0, len(s.userOrder))
+	for _, id := range s.userOrder {
+		out = append(out, *s.users[id])
+	}
+	return out
 }
 
 // violationLocked records a violation and, when fail is set, fails the test.

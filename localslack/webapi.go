@@ -375,7 +375,7 @@ func (s *Server) authTest(*request) map[string]any {
 func (s *Server) appsConnectionsOpen(*request) map[string]any {
 	ticket := s.randHexLocked(32)
 	s.tickets[ticket] = true
-	return map[string]any{"url": "ws://" + s.hs.Listener.Addr().String() + "/socket?ticket=" + ticket + "&app_id=" + s.opts.AppID}
+	return map[string]any{"url": "ws://" + s.hs.ln.Addr().String() + "/socket?ticket=" + ticket + "&app_id=" + s.opts.AppID}
 }
 
 // composeLocked reads text, blocks and attachments, enforcing Block Kit

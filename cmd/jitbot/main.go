@@ -44,6 +44,7 @@ type command struct {
 // commands is every command jitbot has. Help is printed from it.
 var commands = []command{
 	{name: "run", summary: "start the bot (Slack Socket Mode)", run: (*cli).run},
+	{name: "playground", summary: "try jitbot in a browser: the real bot in a local Slack and Atlassian, on simulated time", run: (*cli).playground},
 	{name: "policy", summary: "check a policy file and explain its decisions", sub: []command{
 		{name: "check", summary: "validate a policy file; --online also asks the providers whether its groups exist", run: (*cli).policyCheck},
 		{name: "explain", summary: "show which rule applies to a request, who approves it and for how long", run: (*cli).policyExplain},

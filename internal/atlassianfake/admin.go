@@ -324,7 +324,7 @@ func (s *Server) adminUserJSON(u *User, dir string, expand []string) adminUserJS
 	j := adminUserJSON{AccountID: u.AccountID, AccountType: u.accountType(), Status: u.status(), AccountStatus: u.accountStatus(),
 		MembershipStatus: u.membershipStatus(), Name: u.Name, Email: u.Email, ClaimStatus: u.claimStatus(),
 		ManagementSource: u.managementSource(), JobTitle: u.JobTitle, Department: u.Department,
-		Links: adminLinks{Self: s.srv.URL + "/admin/v2/orgs/" + s.opts.OrgID + "/directories/" + s.opts.Directory + "/users/" + u.AccountID}}
+		Links: adminLinks{Self: s.url + "/admin/v2/orgs/" + s.opts.OrgID + "/directories/" + s.opts.Directory + "/users/" + u.AccountID}}
 	if !u.AddedToOrg.IsZero() {
 		j.AddedToOrg = isoTime(u.AddedToOrg)
 	}

@@ -420,3 +420,28 @@ func (s *Server) groupsOf(accountID, dir string) []*Group {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
 	return out
 }
+
+// Groups returns every group of every directory, sorted by name.
+func (s *Server) Groups() []Group {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
+	return out
+}
+
+// Users returns every account, in the order the Admin API pages them
+// (by account id).
+func (s *Server) Users() []User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := s.users.sorted()
+	out := make([]User, len(list))
+	for i, u := range list {
+		out[i] = copyUser(u)
+	}
+	return out
+}

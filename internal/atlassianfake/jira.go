@@ -32,7 +32,7 @@ type jiraUser struct {
 
 func (s *Server) jiraUserJSON(u *User) jiraUser {
 	j := jiraUser{AccountID: u.AccountID, AccountType: u.accountType(), Active: u.Active && !u.Suspended, DisplayName: u.Name,
-		Self: s.srv.URL + "/rest/api/3/user?accountId=" + u.AccountID, TimeZone: "Europe/Berlin"}
+		Self: s.url + "/rest/api/3/user?accountId=" + u.AccountID, TimeZone: "Europe/Berlin"}
 	if !u.HideEmail {
 		j.EmailAddress = u.Email
 	}
@@ -124,7 +124,7 @@ func (s *Server) jiraGroupBulk(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(found, func(i, j int) bool { return found[i].Name < found[j].Name })
 	from, to := window(len(found), start, n)
 	writeJSON(w, http.StatusOK, jiraPage{IsLast: to >= len(found), MaxResults: n, StartAt: from, Total: len(found),
-		Self: s.srv.URL + r.URL.RequestURI(), Values: found[from:to]})
+		Self: s.url + r.URL.RequestURI(), Values: found[from:to]})
 }
 
 // jiraGroup finds the group a request names by groupId or groupname. The
@@ -164,7 +164,7 @@ func (s *Server) jiraGroupMembers(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, jiraPage{IsLast: to >= len(found), MaxResults: n, StartAt: from, Total: len(found),
-		Self: s.srv.URL + r.URL.RequestURI(), Values: out})
+		Self: s.url + r.URL.RequestURI(), Values: out})
 }
 
 // jiraUserGroups answers GET /rest/api/3/user/groups: the groups one
@@ -185,7 +185,7 @@ func (s *Server) jiraUserGroups(w http.ResponseWriter, r *http.Request) {
 	out := []groupName{}
 	for gid, members := range s.members {
 		if g := s.groups[gid]; g != nil && members[id] {
-			out = append(out, groupName{GroupID: g.ID, Name: g.Name, Self: s.srv.URL + "/rest/api/3/group?groupId=" + g.ID})
+			out = append(out, groupName{GroupID: g.ID, Name: g.Name, Self: s.url + "/rest/api/3/group?groupId=" + g.ID})
 		}
 	}
 	s.mu.Unlock()
@@ -222,7 +222,7 @@ func (s *Server) jiraAddUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"groupId": g.ID, "name": g.Name,
-		"self": s.srv.URL + "/rest/api/3/group?groupId=" + g.ID})
+		"self": s.url + "/rest/api/3/group?groupId=" + g.ID})
 }
 
 func (s *Server) jiraRemoveUser(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package atlassianfake
 import (
 	"fmt"
 	"strings"
-	"testing"
 
 	"go.uber.org/zap/zaptest/observer"
 )
@@ -12,7 +11,7 @@ import (
 // errs (printed with every verb), in a value of values (a provider, its
 // configuration), or in a log entry's message or fields. It returns how
 // many errs were not nil, so a test can make sure it checked something.
-func CheckNoLeak(tb testing.TB, secrets []string, errs []error, logs []observer.LoggedEntry, values ...any) (failures int) {
+func CheckNoLeak(tb TB, secrets []string, errs []error, logs []observer.LoggedEntry, values ...any) (failures int) {
 	tb.Helper()
 	var texts []string
 	for _, err := range errs {

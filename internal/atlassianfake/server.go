@@ -26,17 +26,18 @@ package atlassianfake
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -54,9 +55,13 @@ type Options struct {
 	// SiteID is the product instance id of the site's products, the
 	// default Product.ID; default "a436116f-02ce-4520-8fbb-7301462a1674".
 	SiteID string
-	// SpecPath is the Jira spec; default FindSpec(). When there is none,
-	// requests are not validated (logged once).
+	// SpecPath is the Jira spec; default FindSpec() under New, none under
+	// Start. When there is none, requests are not validated (logged once).
 	SpecPath string
+	// Logf receives what a test would log and the failures it would
+	// report, for a fake started with Start (the playground). Nil
+	// discards them.
+	Logf func(format string, args ...any)
 	// Now stamps the change records (default time.Now). Rate limiting and
 	// latency always use the wall clock.
 	Now func() time.Time
@@ -106,11 +111,12 @@ type Change struct {
 
 // Server is the fake. Its methods are safe for concurrent use.
 type Server struct {
-	tb       testing.TB
+	tb       TB
 	opts     Options
 	now      func() time.Time
 	specPath string // "" when the spec is absent; loaded at the first Jira request
-	srv      *httptest.Server
+	url      string
+	srv      *http.Server
 	mux      *http.ServeMux
 
 	mu        sync.Mutex
@@ -129,9 +135,65 @@ type Server struct {
 	nextID    int
 }
 
-// New starts a fake and stops it when the test ends.
-func New(tb testing.TB, opts Options) *Server {
+// TB is what the fake needs of a test; *testing.T and *testing.B
+// (testing.TB) satisfy it. Violations fail the test through Errorf.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+}
+
+// New starts a fake and stops it when the test ends. It validates Jira
+// requests against the official spec when it finds it (FindSpec) and
+// fails the test on every violation.
+func New(tb TB, opts Options) *Server {
 	tb.Helper()
+	if opts.SpecPath == "" {
+		opts.SpecPath = FindSpec()
+	}
+	if opts.SpecPath == "" {
+		tb.Logf("atlassianfake: shared/specs/%s not found: Jira requests are not validated", SpecFile)
+		noticeSpecMissing()
+	}
+	s, err := start(tb, opts)
+	if err != nil {
+		tb.Fatalf("atlassianfake: %v", err)
+		return nil
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a fake outside a test, as the playground does: the same
+// APIs and directory, violations and setup mistakes logged through
+// Options.Logf instead of failing a test, and Jira requests validated only
+// when Options.SpecPath names the spec (said once through Logf). Close
+// stops it.
+func Start(opts Options) (*Server, error) {
+	logf := opts.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if opts.SpecPath == "" {
+		logf("local Atlassian: requests are not validated against the Jira spec (no spec file given)")
+	}
+	return start(logReporter(logf), opts)
+}
+
+// logReporter is the TB of a fake started with Start.
+type logReporter func(format string, args ...any)
+
+func (l logReporter) Helper()                           {}
+func (l logReporter) Errorf(format string, args ...any) { l(format, args...) }
+func (l logReporter) Fatalf(format string, args ...any) { l(format, args...) }
+func (l logReporter) Skipf(format string, args ...any)  { l(format, args...) }
+func (l logReporter) Logf(format string, args ...any)   { l(format, args...) }
+func (l logReporter) Cleanup(func())                    {}
+
+func start(tb TB, opts Options) (*Server, error) {
 	if opts.Email == "" {
 		opts.Email = "jitbot@example.com"
 	}
@@ -155,28 +217,29 @@ func New(tb testing.TB, opts Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	path := opts.SpecPath
-	if path == "" {
-		path = FindSpec()
-	}
-	if path == "" {
-		tb.Logf("atlassianfake: shared/specs/%s not found: Jira requests are not validated", SpecFile)
-		noticeSpecMissing()
-	}
-	s.specPath = path
+	s.specPath = opts.SpecPath
 	s.mux = http.NewServeMux()
 	s.routeJira()
 	s.routeAdmin()
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
-	tb.Cleanup(s.srv.Close)
-	return s
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+	}
+	s.url = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
 }
 
+// Close stops the fake, waiting for the requests being answered (as
+// httptest.Server.Close does). New registers it with the test's Cleanup.
+func (s *Server) Close() { _ = s.srv.Shutdown(context.Background()) }
+
 // URL is the base URL of both APIs (the Jira site and api.atlassian.com).
-func (s *Server) URL() string { return s.srv.URL }
+func (s *Server) URL() string { return s.url }
 
 // Client returns an HTTP client for the fake.
-func (s *Server) Client() *http.Client { return s.srv.Client() }
+func (s *Server) Client() *http.Client { return &http.Client{} }
 
 // Options returns the options in force, credentials included.
 func (s *Server) Options() Options { return s.opts }

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -82,7 +81,7 @@ func FindSpec() string {
 // RequireSpec skips a contract test when the official spec is not there,
 // saying where it was looked for. Other tests run the fake without
 // validation instead.
-func RequireSpec(t testing.TB) string {
+func RequireSpec(t TB) string {
 	t.Helper()
 	p := FindSpec()
 	if p == "" {
@@ -180,11 +179,11 @@ func flatten(err error) error {
 // SpecExample returns the example answer the official spec documents for
 // one of JiraPaths (method as "GET", status as 200), as JSON text. It skips
 // the test when the spec is absent.
-func SpecExample(t testing.TB, path, method string, status int) string {
+func SpecExample(t TB, path, method string, status int) string {
 	t.Helper()
 	spec, err := loadSpec(RequireSpec(t))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	item := spec.doc.Paths.Value(path)
 	if item == nil || item.GetOperation(method) == nil {
@@ -203,7 +202,7 @@ func SpecExample(t testing.TB, path, method string, status int) string {
 	}
 	b, err := json.Marshal(ex)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	return string(b)
 }

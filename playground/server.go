@@ -1,0 +1,1055 @@
+package playground
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/localslack"
+	"github.com/jitbot/jitbot/policies"
+	"go.uber.org/zap"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Reviewer runs a licence review rule now, for the page's buttons: an
+// activity sync, then the run. It returns a line saying what the run
+// found.
+type Reviewer interface {
+	RunNow(ctx context.Context, rule string) (string, error)
+}
+
+// Config wires the page.
+type Config struct {
+	World *World
+	// Policy is the policy in force (read at every page), for the review
+	// rules' schedules.
+	Policy func() *policies.Policy
+	// Audit is the audit trail the panel shows and exports.
+	Audit audit.Source
+	// Reviews runs review rules when asked; nil hides the buttons.
+	Reviews Reviewer
+	Log     *zap.Logger
+}
+
+// Server is the playground's page: the local Slack as a person of the
+// directory sees it, the simulated clock's buttons, and panels showing the
+// local Atlassian, the licence reviews and the audit trail.
+type Server struct {
+	cfg  Config
+	w    *World
+	log  *zap.Logger
+	page *template.Template
+	mux  *http.ServeMux
+	ctx  context.Context // background work (review runs) ends with it
+	stop context.CancelFunc
+
+	mu      sync.Mutex
+	seen    map[string]string // user/channel → what the user last saw there
+	forms   map[string]*form  // view id → what was typed, and the app's errors
+	reviews map[string]string // rule → what its last run from the page did
+	changed chan struct{}
+	bg      sync.WaitGroup
+}
+
+// form is what a person submitted in a modal the app answered with
+// errors: the values are shown again with the errors beside them.
+type form struct {
+	values map[string]string
+	errors map[string]string
+	n      int
+}
+
+// NewServer builds the page. Close ends the background work it started.
+func NewServer(cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	page, err := template.ParseFS(assets, "assets/page.html")
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, w: cfg.World, log: cfg.Log, page: page, ctx: ctx, stop: stop,
+		seen: map[string]string{}, forms: map[string]*form{}, reviews: map[string]string{}, changed: make(chan struct{})}
+	static, _ := fs.Sub(assets, "assets")
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /{$}", s.index)
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	s.mux.HandleFunc("GET /api/parts", s.parts)
+	s.mux.HandleFunc("GET /api/events", s.events)
+	s.mux.HandleFunc("POST /api/command", s.command)
+	s.mux.HandleFunc("POST /api/action", s.action)
+	s.mux.HandleFunc("POST /api/submit", s.submit)
+	s.mux.HandleFunc("POST /api/close", s.closeView)
+	s.mux.HandleFunc("POST /api/home", s.home)
+	s.mux.HandleFunc("POST /api/clock", s.clock)
+	s.mux.HandleFunc("POST /api/review", s.review)
+	s.mux.HandleFunc("GET /files/{id}", s.file)
+	s.mux.HandleFunc("GET /audit/export", s.export)
+	return s, nil
+}
+
+// Close stops the review runs the page started and waits for them.
+func (s *Server) Close() {
+	s.stop()
+	s.bg.Wait()
+}
+
+// ServeHTTP serves the page. Only loopback names are accepted as Host, so
+// that a web site cannot reach the playground through DNS rebinding, and
+// every POST must carry the X-Playground header, which a cross-site form
+// cannot send.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if ip := net.ParseIP(host); !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+		http.Error(w, "the playground answers on 127.0.0.1 and localhost only", http.StatusMisdirectedRequest)
+		return
+	}
+	if r.Method == http.MethodPost && r.Header.Get("X-Playground") != "1" {
+		http.Error(w, "missing X-Playground header", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
+
+// notify wakes the pages for a change the fakes do not see (a review run
+// starting or ending).
+func (s *Server) notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// viewer is who the page shows and where.
+type viewer struct {
+	user    Person
+	channel string // a channel id, the DM's id, or "home"
+}
+
+// viewerOf reads ?as= (a Slack id) and ?c= (a channel), defaulting to the
+// first person and their DM with jitbot.
+func (s *Server) viewerOf(as, c string) viewer {
+	p, ok := s.w.Person(as)
+	if !ok {
+		p = s.w.People[0]
+		for _, q := range s.w.People { // the example's requester, when there is one
+			if q.Manager != "" {
+				p = q
+				break
+			}
+		}
+	}
+	if c == "" {
+		c = s.w.Slack.DMChannel(p.SlackID)
+	}
+	return viewer{user: p, channel: c}
+}
+
+// Page data for the template.
+type pageData struct {
+	As, Channel string
+	People      []Person
+	Parts       map[string]template.HTML
+	ModalKey    string
+	Skips       []skip
+}
+
+type skip struct{ Label, Value string }
+
+var skips = []skip{{"+15 min", "15m"}, {"+1 hour", "1h"}, {"+1 day", "24h"}, {"+1 week", "168h"}}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	v := s.viewerOf(r.URL.Query().Get("as"), r.URL.Query().Get("c"))
+	parts, key := s.render(r.Context(), v)
+	html := map[string]template.HTML{}
+	for k, p := range parts {
+		html[k] = template.HTML(p) // rendered by render.go/mrkdwn.go, every text escaped
+	}
+	var buf bytes.Buffer
+	if err := s.page.Execute(&buf, pageData{As: v.user.SlackID, Channel: v.channel, People: s.w.People, Parts: html,
+		ModalKey: key, Skips: skips}); err != nil {
+		s.log.Error("page", zap.Error(err))
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// parts answers the page's parts as HTML, for the script to swap in.
+func (s *Server) parts(w http.ResponseWriter, r *http.Request) {
+	v := s.viewerOf(r.URL.Query().Get("as"), r.URL.Query().Get("c"))
+	parts, key := s.render(r.Context(), v)
+	writeJSON(w, http.StatusOK, map[string]any{"parts": parts, "modalKey": key, "as": v.user.SlackID, "channel": v.channel})
+}
+
+// events tells the page, as server-sent events, when anything it shows
+// may have changed: the local Slack's state, the clock, a review run, and
+// once a second for the clock's display, the Atlassian panel and the
+// audit trail.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		mine := s.changed
+		s.mu.Unlock()
+		slackCh, clockCh := s.w.Slack.Changed(), s.w.Clock.Changed()
+		if _, err := fmt.Fprint(w, "data: change\n\n"); err != nil {
+			return
+		}
+		fl.Flush()
+		select {
+		case <-r.Context().Done():
+			return
+		case <-s.ctx.Done():
+			return
+		case <-slackCh:
+			// Let a burst of changes settle into one refresh.
+			time.Sleep(40 * time.Millisecond)
+		case <-clockCh:
+		case <-mine:
+		case <-t.C:
+		}
+	}
+}
+
+// render renders every part of the page for v.
+func (s *Server) render(ctx context.Context, v viewer) (map[string]string, string) {
+	main := s.renderMain(v) // before the sidebar: it marks what was seen
+	modal, key := s.renderModal(v)
+	return map[string]string{
+		"clock":     s.renderClock(),
+		"sidebar":   s.renderSidebar(v),
+		"main":      main,
+		"modal":     modal,
+		"atlassian": s.renderAtlassian(),
+		"review":    s.renderReview(),
+		"audit":     s.renderAudit(ctx),
+	}, key
+}
+
+const timeLayout = "Mon 2 Jan 2006 15:04:05 MST"
+
+func (s *Server) renderClock() string {
+	c := s.w.Clock
+	state, button := "running at real speed", "Pause"
+	if !c.Running() {
+		state, button = "paused", "Resume"
+	}
+	return `<span class="sim-label">Simulated time</span> <time id="now">` + esc(c.Now().Format(timeLayout)) + `</time> <span class="sim-state">` +
+		esc(state) + `</span> <button type="button" class="btn small" id="clock-toggle" data-act="clock-run" data-on="` +
+		strconv.FormatBool(!c.Running()) + `">` + button + `</button>`
+}
+
+// names resolves mentions for rendering.
+type names struct{ w *World }
+
+func (n names) UserName(id string) string {
+	if p, ok := n.w.Person(id); ok {
+		return p.Name
+	}
+	return id
+}
+
+func (n names) ChannelName(id string) string {
+	for _, c := range n.w.Slack.Channels() {
+		if c.ID == id {
+			return c.Name
+		}
+	}
+	return id
+}
+
+// fingerprint sums up what a person can see in a channel, to mark it new
+// in the sidebar until they look.
+func (s *Server) fingerprint(v viewer, channel string) string {
+	if channel == "home" {
+		if h, ok := s.w.Slack.Home(v.user.SlackID); ok {
+			return strconv.Itoa(h.Versions)
+		}
+		return ""
+	}
+	n := 0
+	for _, m := range s.w.Slack.Messages(channel) {
+		n += 1 + len(m.Edits)
+	}
+	for _, e := range s.w.Slack.Ephemerals(v.user.SlackID) {
+		if e.Channel == channel {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func (s *Server) renderSidebar(v viewer) string {
+	var b strings.Builder
+	item := func(id, label, icon string) {
+		fp := s.fingerprint(v, id)
+		s.mu.Lock()
+		isNew := fp != "" && s.seen[v.user.SlackID+"/"+id] != fp
+		s.mu.Unlock()
+		cur := ""
+		if id == v.channel {
+			cur = ` aria-current="page"`
+			isNew = false
+		}
+		b.WriteString(`<li><button type="button" class="nav" data-act="channel" data-c="` + esc(id) + `"` + cur + ` id="nav-` + esc(id) + `">` +
+			`<span class="icon" aria-hidden="true">` + icon + `</span>` + esc(label))
+		if isNew {
+			b.WriteString(` <span class="new" title="new">new</span>`)
+		}
+		b.WriteString(`</button></li>`)
+	}
+	b.WriteString(`<h2 class="side-title">jitbot</h2><ul>`)
+	item("home", "Home", "⌂")
+	item(s.w.Slack.DMChannel(v.user.SlackID), "Messages", "✉")
+	b.WriteString(`</ul><h2 class="side-title">Channels</h2><ul>`)
+	for _, c := range s.w.Slack.Channels() {
+		item(c.ID, c.Name, "#")
+	}
+	b.WriteString(`</ul>`)
+	return b.String()
+}
+
+// entry is a message or an ephemeral reply, in the order they came.
+type entry struct {
+	at        time.Time
+	ts        string
+	msg       *localslack.Message
+	ephemeral *localslack.Ephemeral
+}
+
+func (s *Server) renderMain(v viewer) string {
+	var b strings.Builder
+	uid := v.user.SlackID
+	defer func() {
+		s.mu.Lock()
+		s.seen[uid+"/"+v.channel] = s.fingerprint(v, v.channel)
+		s.mu.Unlock()
+	}()
+	if v.channel == "home" {
+		b.WriteString(`<h2 class="main-title">Home <span class="muted">· jitbot's App Home for ` + esc(v.user.Name) + `</span></h2>`)
+		h, ok := s.w.Slack.Home(uid)
+		if !ok {
+			b.WriteString(`<p class="muted">Opening App Home…</p>`)
+			return b.String()
+		}
+		r := renderer{names: names{s.w}, at: target{view: h.ID}}
+		b.WriteString(`<div class="home">` + r.blocks(h.Blocks) + `</div>`)
+		return b.String()
+	}
+	title, dm := "#"+names{s.w}.ChannelName(v.channel), v.channel == s.w.Slack.DMChannel(uid)
+	if dm {
+		title = "jitbot"
+	}
+	b.WriteString(`<h2 class="main-title">` + esc(title))
+	if dm {
+		b.WriteString(` <span class="muted">· your messages with the bot</span>`)
+	}
+	b.WriteString(`</h2><ol class="messages" aria-live="polite">`)
+	msgs := s.w.Slack.Messages(v.channel)
+	var entries []entry
+	replies := map[string][]*localslack.Message{}
+	for i := range msgs {
+		m := &msgs[i]
+		if m.ThreadTS != "" && m.ThreadTS != m.TS {
+			replies[m.ThreadTS] = append(replies[m.ThreadTS], m)
+			continue
+		}
+		entries = append(entries, entry{at: m.PostedAt, ts: m.TS, msg: m})
+	}
+	eph := s.w.Slack.Ephemerals(uid)
+	for i := range eph {
+		if e := &eph[i]; e.Channel == v.channel {
+			entries = append(entries, entry{at: e.At, ts: e.TS, ephemeral: e})
+		}
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		if !entries[i].at.Equal(entries[j].at) {
+			return entries[i].at.Before(entries[j].at)
+		}
+		return tsSeq(entries[i].ts) < tsSeq(entries[j].ts)
+	})
+	if len(entries) == 0 {
+		hint := "Nothing here yet."
+		if dm {
+			hint = "Nothing here yet. Type /access below to ask for access, or /access help."
+		}
+		b.WriteString(`<li class="empty muted">` + esc(hint) + `</li>`)
+	}
+	for _, e := range entries {
+		if e.ephemeral != nil {
+			b.WriteString(s.renderEphemeral(e.ephemeral))
+			continue
+		}
+		b.WriteString(`<li class="msg">` + s.renderMessage(e.msg))
+		if rs := replies[e.msg.TS]; len(rs) > 0 {
+			b.WriteString(`<ol class="thread" aria-label="replies">`)
+			for _, rm := range rs {
+				b.WriteString(`<li class="msg reply">` + s.renderMessage(rm) + `</li>`)
+			}
+			b.WriteString(`</ol>`)
+		}
+		b.WriteString(`</li>`)
+	}
+	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// tsSeq is the sequence part of a message ts, which orders messages of
+// one second.
+func tsSeq(ts string) int {
+	_, seq, _ := strings.Cut(ts, ".")
+	n, _ := strconv.Atoi(seq)
+	return n
+}
+
+func (s *Server) renderMessage(m *localslack.Message) string {
+	var b strings.Builder
+	b.WriteString(`<div class="meta"><b>jitbot</b> <span class="app">APP</span> <time>` + esc(m.PostedAt.Format("15:04")) + `</time>`)
+	if len(m.Edits) > 0 {
+		b.WriteString(` <span class="muted">(edited ` + esc(m.UpdatedAt.Format("15:04")) + `)</span>`)
+	}
+	b.WriteString(`</div>`)
+	if len(m.Blocks) > 0 && string(m.Blocks) != "null" && string(m.Blocks) != "[]" {
+		r := renderer{names: names{s.w}, at: target{channel: m.Channel, ts: m.TS}}
+		b.WriteString(`<div class="blocks">` + r.blocks(m.Blocks) + `</div>`)
+	} else if m.Text != "" {
+		b.WriteString(`<div class="bk-text">` + mrkdwnHTML(m.Text, names{s.w}) + `</div>`)
+	}
+	for _, id := range m.Files {
+		f, ok := s.w.Slack.File(id)
+		if !ok {
+			continue
+		}
+		b.WriteString(renderFile(f))
+	}
+	return b.String()
+}
+
+// renderFile shows an uploaded file: an image inline, a CSV as a preview
+// of its first rows, each with a download link.
+func renderFile(f localslack.File) string {
+	url := "/files/" + f.ID
+	title := f.Title
+	if title == "" {
+		title = f.Name
+	}
+	var b strings.Builder
+	b.WriteString(`<figure class="file">`)
+	switch ext := strings.ToLower(fileExt(f.Name)); ext {
+	case "png", "jpg", "jpeg", "gif":
+		alt := f.AltText
+		if alt == "" {
+			alt = title
+		}
+		b.WriteString(`<img src="` + esc(url) + `" alt="` + esc(alt) + `" loading="lazy">`)
+	case "csv":
+		lines := strings.SplitN(strings.TrimRight(string(f.Bytes), "\n"), "\n", 7)
+		b.WriteString(`<pre class="csv">`)
+		for i, l := range lines {
+			if i == 6 {
+				b.WriteString("…")
+				break
+			}
+			b.WriteString(esc(l) + "\n")
+		}
+		b.WriteString(`</pre>`)
+	}
+	b.WriteString(`<figcaption>📎 <a href="` + esc(url) + `" download="` + esc(f.Name) + `">` + esc(title) + `</a> <span class="muted">(` +
+		esc(sizeOf(len(f.Bytes))) + `)</span></figcaption></figure>`)
+	return b.String()
+}
+
+func fileExt(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		return name[i+1:]
+	}
+	return ""
+}
+
+func sizeOf(n int) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f kB", float64(n)/1024)
+}
+
+func (s *Server) renderEphemeral(e *localslack.Ephemeral) string {
+	var b strings.Builder
+	b.WriteString(`<li class="msg ephemeral"><div class="meta"><b>jitbot</b> <span class="app">APP</span> <time>` + esc(e.At.Format("15:04")) +
+		`</time> <span class="muted">· only visible to you</span></div>`)
+	if len(e.Blocks) > 0 && string(e.Blocks) != "null" && string(e.Blocks) != "[]" {
+		r := renderer{names: names{s.w}, at: target{channel: e.Channel, ts: e.TS}}
+		b.WriteString(`<div class="blocks">` + r.blocks(e.Blocks) + `</div>`)
+	} else {
+		b.WriteString(`<div class="bk-text">` + mrkdwnHTML(e.Text, names{s.w}) + `</div>`)
+	}
+	b.WriteString(`</li>`)
+	return b.String()
+}
+
+// renderModal renders the person's top modal, and a key that changes only
+// when the modal does, so that the script leaves a form being filled in
+// alone.
+func (s *Server) renderModal(v viewer) (string, string) {
+	stack := s.w.Slack.OpenViews(v.user.SlackID)
+	if len(stack) == 0 {
+		return "", ""
+	}
+	top := stack[len(stack)-1]
+	var state struct {
+		Title  obj `json:"title"`
+		Submit obj `json:"submit"`
+		Close  obj `json:"close"`
+		State  struct {
+			Values map[string]map[string]obj `json:"values"`
+		} `json:"state"`
+	}
+	_ = json.Unmarshal(top.JSON, &state)
+	values := map[string]string{}
+	for bid, acts := range state.State.Values {
+		for aid, val := range acts {
+			switch {
+			case val["value"] != nil:
+				values[bid+"/"+aid], _ = val["value"].(string)
+			case val["selected_option"] != nil:
+				values[bid+"/"+aid] = str(objOf(val["selected_option"]), "value")
+			case val["selected_date"] != nil:
+				values[bid+"/"+aid], _ = val["selected_date"].(string)
+			}
+		}
+	}
+	s.mu.Lock()
+	f := s.forms[top.ID]
+	var errs map[string]string
+	n := 0
+	if f != nil {
+		for k, v := range f.values {
+			values[k] = v
+		}
+		errs, n = f.errors, f.n
+	}
+	s.mu.Unlock()
+	r := renderer{names: names{s.w}, at: target{view: top.ID}, values: values, errors: errs}
+	body := r.blocks(top.Blocks)
+	title := plainText(state.Title)
+	closeLabel := plainText(state.Close)
+	if closeLabel == "" {
+		closeLabel = "Close"
+	}
+	var b strings.Builder
+	b.WriteString(`<dialog class="slack-modal" aria-labelledby="modal-title"><form class="modal" data-view="` + esc(top.ID) + `" novalidate>` +
+		`<header><h2 id="modal-title">` + esc(title) + `</h2><span class="muted">jitbot</span></header><div class="modal-body">` + body + `</div><footer>` +
+		`<button type="button" class="btn" data-act="close-modal" data-view="` + esc(top.ID) + `">` + esc(closeLabel) + `</button>`)
+	if sub := plainText(state.Submit); sub != "" {
+		b.WriteString(` <button type="submit" class="btn primary">` + esc(sub) + `</button>`)
+	}
+	b.WriteString(`</footer></form></dialog>`)
+	return b.String(), fmt.Sprintf("%s/%s/%d", top.ID, top.Hash, n)
+}
+
+func (s *Server) renderAtlassian() string {
+	a := s.w.Atlassian
+	now := s.w.Clock.Now()
+	var b strings.Builder
+	b.WriteString(`<h2>Atlassian <span class="muted">(local)</span></h2><h3>Groups</h3><ul class="groups">`)
+	for _, g := range a.Groups() {
+		ms := a.Members(g.Name)
+		b.WriteString(`<li><code>` + esc(g.Name) + `</code> `)
+		if len(ms) == 0 {
+			b.WriteString(`<span class="muted">no members</span>`)
+		}
+		for i, m := range ms {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			cls := "member"
+			if a.Suspended(m) {
+				cls += " suspended"
+			}
+			b.WriteString(`<span class="` + cls + `" data-group="` + esc(g.Name) + `">` + esc(localPart(m)) + `</span>`)
+		}
+		b.WriteString(`</li>`)
+	}
+	b.WriteString(`</ul><h3>Accounts and last activity</h3><table class="accounts"><thead><tr><th scope="col">person</th><th scope="col">account</th><th scope="col">idle</th></tr></thead><tbody>`)
+	for _, u := range a.Users() {
+		status := "active"
+		if u.Suspended {
+			status = "suspended"
+		}
+		var idle []string
+		for _, p := range u.Products {
+			d := "never used"
+			if !p.LastActive.IsZero() {
+				d = ago(now.Sub(p.LastActive))
+			}
+			idle = append(idle, p.Key+": "+d)
+		}
+		b.WriteString(`<tr data-email="` + esc(u.Email) + `"><td>` + esc(localPart(u.Email)) + `</td><td class="status-` + status + `">` + status +
+			`</td><td>` + esc(strings.Join(idle, " · ")) + `</td></tr>`)
+	}
+	b.WriteString(`</tbody></table><h3>What the APIs changed</h3><ol class="changes">`)
+	type change struct {
+		at   time.Time
+		text string
+	}
+	var cs []change
+	for _, c := range a.Changes() {
+		verb := "added " + localPart(c.Email) + " to "
+		if c.Op == "remove" {
+			verb = "removed " + localPart(c.Email) + " from "
+		}
+		api := "Jira REST v3"
+		if c.API == "admin" {
+			api = "Admin API v2"
+		}
+		cs = append(cs, change{c.Time, verb + c.Group + " (" + api + ")"})
+	}
+	for _, c := range a.SuspendCalls() {
+		if c.Status >= 300 {
+			continue
+		}
+		who := c.AccountID
+		if u, ok := a.UserByID(c.AccountID); ok {
+			who = localPart(u.Email)
+		}
+		cs = append(cs, change{c.Time, c.Op + "ed " + who + " (Admin API v2)"})
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].at.After(cs[j].at) })
+	if len(cs) == 0 {
+		b.WriteString(`<li class="muted">nothing yet</li>`)
+	}
+	for i, c := range cs {
+		if i == 8 {
+			break
+		}
+		b.WriteString(`<li><time>` + esc(c.at.Format("Mon 15:04")) + `</time> ` + esc(c.text) + `</li>`)
+	}
+	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// ago says a duration the way the activity table does.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Hour:
+		return fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 2*day:
+		return fmt.Sprintf("%d h", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d/day))
+}
+
+func (s *Server) renderReview() string {
+	p := s.cfg.Policy()
+	var b strings.Builder
+	b.WriteString(`<h2>Licence reviews</h2>`)
+	if len(p.Review.Rules) == 0 {
+		b.WriteString(`<p class="muted">The policy has no reviews: rules.</p>`)
+		return b.String()
+	}
+	now := s.w.Clock.Now()
+	b.WriteString(`<ul class="reviews">`)
+	for _, r := range p.Review.Rules {
+		b.WriteString(`<li><b>` + esc(r.Name) + `</b> <span class="muted">· ` + esc(r.Action) + ` after ` + esc(policies.FormatDuration(r.InactiveFor)) +
+			` idle · next run ` + esc(r.Next(now).Format("Mon 2 Jan 15:04")) + `</span>`)
+		if s.cfg.Reviews != nil {
+			b.WriteString(` <button type="button" class="btn small" data-act="review" data-rule="` + esc(r.Name) + `" id="review-` + esc(slug(r.Name)) +
+				`">Run the ` + esc(r.Name) + ` review now</button>`)
+		}
+		s.mu.Lock()
+		st := s.reviews[r.Name]
+		s.mu.Unlock()
+		if st != "" {
+			b.WriteString(`<p class="review-status" role="status">` + esc(st) + `</p>`)
+		}
+		b.WriteString(`</li>`)
+	}
+	b.WriteString(`</ul>`)
+	return b.String()
+}
+
+func slug(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		if r >= 'A' && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, s)
+}
+
+// auditShown is how many of the latest events the panel lists.
+const auditShown = 40
+
+func (s *Server) renderAudit(ctx context.Context) string {
+	var ring []approvals.Event
+	n := 0
+	err := s.cfg.Audit.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		n++
+		ring = append(ring, *e) // the store may hand the same event over again, refilled
+		if len(ring) > auditShown {
+			ring = ring[1:]
+		}
+		return nil
+	})
+	var b strings.Builder
+	b.WriteString(`<h2>Audit trail <span class="muted">(` + strconv.Itoa(n) + ` events)</span></h2>` +
+		`<p>Download the export: <a href="/audit/export?format=jsonl" download="jitbot-audit.jsonl">JSON Lines</a> · ` +
+		`<a href="/audit/export?format=csv" download="jitbot-audit.csv">CSV</a> <span class="muted">(what <code>jitbot audit export</code> prints)</span></p>`)
+	if err != nil {
+		s.log.Warn("audit panel", zap.Error(err))
+		b.WriteString(`<p class="error">The audit trail could not be read.</p>`)
+		return b.String()
+	}
+	b.WriteString(`<ol class="audit" reversed>`)
+	for i := len(ring) - 1; i >= 0; i-- {
+		e := ring[i]
+		what := e.Subject
+		if e.Resource != "" {
+			what += " · " + e.Resource
+		}
+		b.WriteString(`<li data-action="` + esc(e.Action) + `"><time>` + esc(e.Time.Format("Mon 15:04:05")) + `</time> <code>` + esc(e.Action) +
+			`</code> <span class="actor">` + esc(e.Actor) + `</span>`)
+		if what != "" {
+			b.WriteString(` → ` + esc(what))
+		}
+		if e.Reason != "" {
+			b.WriteString(` <q>` + esc(e.Reason) + `</q>`)
+		}
+		b.WriteString(`</li>`)
+	}
+	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// ---- what the page posts ----
+
+// post is what the page's script sends.
+type post struct {
+	As      string                       `json:"as"`
+	Channel string                       `json:"channel"`
+	TS      string                       `json:"ts"`
+	View    string                       `json:"view"`
+	Action  string                       `json:"action"`
+	Option  string                       `json:"option"`
+	Text    string                       `json:"text"`
+	Values  map[string]map[string]string `json:"values"`
+	Skip    string                       `json:"skip"`
+	Running *bool                        `json:"running"`
+	Rule    string                       `json:"rule"`
+}
+
+func (s *Server) readPost(w http.ResponseWriter, r *http.Request) (*post, bool) {
+	var p post
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&p); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the request is not JSON the page sends"})
+		return nil, false
+	}
+	if p.As != "" {
+		if _, ok := s.w.Person(p.As); !ok {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "nobody in the directory has that Slack id"})
+			return nil, false
+		}
+	}
+	return &p, true
+}
+
+// answer replies to a post: ok, or the emulator's error as a sentence.
+func (s *Server) answer(w http.ResponseWriter, err error, extra map[string]any) {
+	if err != nil {
+		msg := err.Error()
+		if errors.Is(err, localslack.ErrNoAck) || errors.Is(err, localslack.ErrNoConnection) {
+			msg = "jitbot did not answer in time (Slack gives an app 3 seconds); it may still be starting"
+		}
+		writeJSON(w, http.StatusConflict, map[string]string{"error": strings.TrimPrefix(msg, "localslack: ")})
+		return
+	}
+	if extra == nil {
+		extra = map[string]any{}
+	}
+	extra["ok"] = true
+	writeJSON(w, http.StatusOK, extra)
+}
+
+// command sends a slash command as Slack does: the text escaped (&, <,
+// >) and, as the app's manifest asks (should_escape), @handles and
+// #channels turned into <@U…|handle> and <#C…|channel>.
+func (s *Server) command(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	text := strings.TrimSpace(p.Text)
+	if !strings.HasPrefix(text, "/") {
+		if p.Channel != s.w.Slack.DMChannel(p.As) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "The playground sends slash commands here: try /access help."})
+			return
+		}
+		_, err := s.w.Slack.DirectMessage(p.As, text)
+		s.answer(w, err, nil)
+		return
+	}
+	cmd, args, _ := strings.Cut(text, " ")
+	if cmd != "/access" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": cmd + " is not a command of this workspace: jitbot's is /access."})
+		return
+	}
+	ch := p.Channel
+	if ch == "home" || ch == "" {
+		ch = s.w.Slack.DMChannel(p.As)
+	}
+	_, err := s.w.Slack.SlashCommand(p.As, ch, cmd, s.escapeCommand(strings.TrimSpace(args)))
+	s.answer(w, err, nil)
+}
+
+// escapeCommand does to slash command text what Slack does.
+func (s *Server) escapeCommand(text string) string {
+	text = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(text)
+	words := strings.Split(text, " ")
+	for i, wd := range words {
+		switch {
+		case strings.HasPrefix(wd, "@"):
+			for _, per := range s.w.People {
+				if strings.EqualFold(per.Name, wd[1:]) {
+					words[i] = "<@" + per.SlackID + "|" + per.Name + ">"
+				}
+			}
+		case strings.HasPrefix(wd, "#"):
+			for _, c := range s.w.Slack.Channels() {
+				if c.Name == wd[1:] {
+					words[i] = "<#" + c.ID + "|" + c.Name + ">"
+				}
+			}
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// action sends the block_actions Slack sends for a click or a choice.
+func (s *Server) action(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	a := localslack.BlockActionArgs{ChannelID: p.Channel, MessageTS: p.TS, ViewID: p.View, ActionID: p.Action, SelectedOption: p.Option}
+	if p.View != "" && p.Values != nil {
+		a.State = s.values(p.View, p.As, p.Values)
+	}
+	_, err := s.w.Slack.BlockAction(p.As, a)
+	s.answer(w, err, nil)
+}
+
+// values turns what the page's form holds into the emulator's Values,
+// leaving out what the person left empty (Slack sends no value for an
+// empty input).
+func (s *Server) values(viewID, user string, in map[string]map[string]string) localslack.Values {
+	out := localslack.Values{}
+	for bid, acts := range in {
+		for aid, v := range acts {
+			if v == "" {
+				continue
+			}
+			if out[bid] == nil {
+				out[bid] = map[string]any{}
+			}
+			out[bid][aid] = v
+		}
+	}
+	return out
+}
+
+// submit submits a modal. Required inputs the person left empty are
+// answered here, as Slack's client does before anything is sent; the
+// app's errors are kept with what was typed, and shown.
+func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	typed := map[string]string{}
+	for bid, acts := range p.Values {
+		for aid, v := range acts {
+			typed[bid+"/"+aid] = v
+		}
+	}
+	ack, err := s.w.Slack.ViewSubmission(p.As, p.View, s.values(p.View, p.As, p.Values))
+	if err != nil {
+		s.answer(w, err, nil)
+		return
+	}
+	s.mu.Lock()
+	if errs := ack.Errors(); ack.ResponseAction() == "errors" && len(errs) > 0 {
+		f := s.forms[p.View]
+		if f == nil {
+			f = &form{}
+			s.forms[p.View] = f
+		}
+		f.values, f.errors = typed, errs
+		f.n++
+	} else {
+		delete(s.forms, p.View)
+	}
+	s.mu.Unlock()
+	s.answer(w, nil, map[string]any{"errors": ack.Errors()})
+}
+
+func (s *Server) closeView(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	_, err := s.w.Slack.ViewClosed(p.As, p.View)
+	s.mu.Lock()
+	delete(s.forms, p.View)
+	s.mu.Unlock()
+	s.answer(w, err, nil)
+}
+
+// home tells the bot the person opened its App Home.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	_, err := s.w.Slack.AppHomeOpened(p.As)
+	s.answer(w, err, nil)
+}
+
+// clock skips the simulated time ahead, or pauses and resumes it.
+func (s *Server) clock(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	if p.Running != nil {
+		s.w.Clock.SetRunning(*p.Running)
+	}
+	if p.Skip != "" {
+		d, err := time.ParseDuration(p.Skip)
+		if err != nil || d <= 0 || d > 366*day {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "skip takes a duration such as 15m, 1h or 24h"})
+			return
+		}
+		s.w.Clock.Skip(d)
+		s.log.Info("clock skipped", zap.Duration("by", d), zap.Time("now", s.w.Clock.Now()))
+	}
+	s.answer(w, nil, map[string]any{"now": s.w.Clock.Now().Format(timeLayout)})
+}
+
+// review runs a review rule now, in the background: the page shows its
+// progress, then what it found.
+func (s *Server) review(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.readPost(w, r)
+	if !ok {
+		return
+	}
+	if s.cfg.Reviews == nil {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "reviews are not wired"})
+		return
+	}
+	s.mu.Lock()
+	if strings.HasSuffix(s.reviews[p.Rule], "…") {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "that review is already running"})
+		return
+	}
+	s.reviews[p.Rule] = "Syncing activity from Atlassian, then running…"
+	s.mu.Unlock()
+	s.notify()
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		line, err := s.cfg.Reviews.RunNow(s.ctx, p.Rule)
+		if err != nil {
+			line = "The run failed: " + err.Error()
+			s.log.Warn("review run from the page", zap.String("rule", p.Rule), zap.Error(err))
+		}
+		s.mu.Lock()
+		s.reviews[p.Rule] = line
+		s.mu.Unlock()
+		s.notify()
+	}()
+	s.answer(w, nil, nil)
+}
+
+// file serves an uploaded file's bytes.
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.w.Slack.File(r.PathValue("id"))
+	if !ok || !f.Completed {
+		http.NotFound(w, r)
+		return
+	}
+	ct := "application/octet-stream"
+	switch strings.ToLower(fileExt(f.Name)) {
+	case "png":
+		ct = "image/png"
+	case "csv":
+		ct = "text/csv; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	_, _ = w.Write(f.Bytes)
+}
+
+// export streams the audit trail as jitbot audit export does.
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	format := r.URL.Query().Get("format")
+	ct, ext := "application/jsonl; charset=utf-8", "jsonl"
+	switch format {
+	case "", "jsonl":
+		format = "jsonl"
+	case "csv":
+		ct, ext = "text/csv; charset=utf-8", "csv"
+	default:
+		http.Error(w, "format is jsonl or csv", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", `attachment; filename="jitbot-audit.`+ext+`"`)
+	if _, err := audit.Export(r.Context(), s.cfg.Audit, w, format, time.Time{}, time.Time{}); err != nil {
+		s.log.Warn("audit export", zap.Error(err))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
