@@ -118,8 +118,8 @@ func TestClient_LearnsThePace(t *testing.T) {
 				p.run(t)
 				throttled, _ := p.fake.Throttled()
 				got := float64(p.accepted(settled, seconds)) / (limit * (seconds - settled))
-				t.Logf("per second %v; seconds %d-%d at %.2f of R; 429s: %d, %d after second %d; learnt %.1f/s",
-					p.perSecond(), settled, seconds, got, throttled, throttled-throttledAtSettled, settled, p.client.Rate())
+				t.Logf("%s at %g/s: per second %v; seconds %d-%d at %.2f of R; 429s: %d, %d after second %d; learnt %.1f/s",
+					api, limit, p.perSecond(), settled, seconds, got, throttled, throttled-throttledAtSettled, settled, p.client.Rate())
 				if got < 0.9 {
 					t.Errorf("seconds %d-%d delivered %.2f of the limit, want at least 0.9", settled, seconds, got)
 				}
@@ -166,8 +166,8 @@ func TestClient_PaceFollowsALimitThatFalls(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			got := float64(p.accepted(drop+2, seconds)) / (20 * (seconds - drop - 2))
-			t.Logf("per second %v; 1.5 s after the drop the pace was %.1f/s; 429s after it: %d; seconds %d-%d at %.2f of the new limit",
-				p.perSecond(), afterOne, throttled-throttledNow, drop+2, seconds, got)
+			t.Logf("%s: per second %v; 1.5 s after the drop the pace was %.1f/s; 429s after it: %d; seconds %d-%d at %.2f of the new limit",
+				api, p.perSecond(), afterOne, throttled-throttledNow, drop+2, seconds, got)
 			if afterOne > 25 {
 				t.Errorf("1.5 s after the limit fell to 20/s the pace was %.1f/s", afterOne)
 			}
