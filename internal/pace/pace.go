@@ -85,7 +85,7 @@ const (
 	belowEstimate   = 0.95
 	hardSpanMin     = 2 * time.Second
 	hardSpanMax     = 30 * time.Second
-	softSpanMin     = 200 * time.Millisecond
+	softSpanMin     = 300 * time.Millisecond
 	softSpanAnswers = 20 // X-RateLimit-Remaining is whole requests: ±1 in 20
 	budgetEvery     = 100 * time.Millisecond
 	budgetSamples   = 20
@@ -136,7 +136,8 @@ type Limiter struct {
 	hard sample
 	// What each endpoint's answers say of its budget (Answer.Scope): APIs
 	// such as Jira's keep one per endpoint and method.
-	budgets map[string]*budget
+	budgets    map[string]*budget
+	lastBudget *budget // the budget sampled last
 	// The last "nearly spent" decrease.
 	soft sample
 	// The current round: whether a caller queued for a token, and how
@@ -340,6 +341,7 @@ func (l *Limiter) observe(now time.Time, epoch uint64, a Answer) {
 	case a.Limit > 0 && a.Remaining >= a.Limit-1:
 		b.samples = b.samples[:0]
 	case len(b.samples) == 0 || now.Sub(b.samples[len(b.samples)-1].at) >= budgetEvery:
+		l.lastBudget = b
 		if len(b.samples) == budgetSamples {
 			b.samples = append(b.samples[:0], b.samples[1:]...)
 		}
@@ -455,17 +457,13 @@ func (b *budget) rate() (float64, bool) {
 	if len(b.samples) < 2 {
 		return 0, false
 	}
-	// From the newest sample at least softSpanMin and softSpanAnswers old:
-	// the shortest span that still averages out the answers' timing and
-	// rounding, so that a limit that just fell shows at once.
-	to := b.samples[len(b.samples)-1]
-	i := len(b.samples) - 2
-	for i > 0 && (to.at.Sub(b.samples[i].at) < softSpanMin || to.accepted-b.samples[i].accepted < softSpanAnswers) {
-		i--
-	}
-	from := b.samples[i]
+	// Over every sample kept (up to budgetSamples × budgetEvery): answers
+	// reach the Limiter some milliseconds after the API counted them, more
+	// under load, and only a long span averages that out. It must hold at
+	// least softSpanMin and softSpanAnswers (Remaining is whole requests).
+	from, to := b.samples[0], b.samples[len(b.samples)-1]
 	span := to.at.Sub(from.at)
-	if span < softSpanMin {
+	if span < softSpanMin || to.accepted-from.accepted < softSpanAnswers {
 		return 0, false
 	}
 	est := float64(to.remaining-from.remaining+int(to.accepted-from.accepted)) / span.Seconds()
@@ -500,6 +498,17 @@ func (l *Limiter) endRoundLocked(now time.Time) {
 	}
 	r := 2 * l.rate
 	if !l.slowStart {
+		// The budget says the limit is higher than the plateau (a low
+		// estimate, or a limit that rose): the curve starts again from
+		// there.
+		if b := l.lastBudget; b != nil {
+			if est, ok := b.rate(); ok && est*belowEstimate > l.rate {
+				l.plateau, l.grown = est, 0
+				l.k = math.Cbrt((1 - belowEstimate) / cubicC)
+				l.setLocked(now, math.Min(est*belowEstimate, l.ceil))
+				return
+			}
+		}
 		// CUBIC: W(t) = plateau (1 + C (t-K)^3), t the time grown since
 		// the decrease.
 		l.grown++
