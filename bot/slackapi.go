@@ -161,14 +161,11 @@ func (g *gate) closeLocked(now time.Time) {
 	}
 }
 
-// reopen lets calls through again after a probe was answered, and reports
-// whether the gate was closed.
-func (g *gate) reopen() bool {
+// reopen lets calls through again after a probe was answered.
+func (g *gate) reopen() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	was := g.down
 	g.down = false
-	return was
 }
 
 // stillDown reports whether calls are held for an outage, extending the hold
@@ -192,7 +189,12 @@ func (b *Bot) probe(ctx context.Context) {
 			return
 		case <-b.gate.downs:
 		}
-		for b.gate.stillDown() {
+		for {
+			if !b.gate.stillDown() {
+				// A call was answered meanwhile and opened the gate.
+				b.resume(ctx)
+				break
+			}
 			start := b.clock.Now()
 			callCtx, cancel := context.WithTimeout(ctx, probeTimeout)
 			_, err := b.api.AuthTestContext(callCtx)
@@ -208,12 +210,8 @@ func (b *Bot) probe(ctx context.Context) {
 				obs.SlackCall(mAuthTest, outcome, b.clock.Since(start))
 			}
 			if err == nil || !unreachable(callCtx, err) { // an answer, even a refusal
-				if b.gate.reopen() {
-					b.log.Info("Slack answers again; sending what was held", zap.Duration("probed_for", b.clock.Since(start)))
-				}
-				if err := b.svc.Resume(ctx, approvals.LaneMessage, reasonHeld); err != nil && ctx.Err() == nil {
-					b.log.Warn("held messages wait for their next try", zap.Error(err))
-				}
+				b.gate.reopen()
+				b.resume(ctx)
 				break
 			}
 			if callCtx.Err() != nil {
@@ -227,6 +225,14 @@ func (b *Bot) probe(ctx context.Context) {
 			case <-t.Chan():
 			}
 		}
+	}
+}
+
+// resume sends what an outage held: the held jobs are due at once.
+func (b *Bot) resume(ctx context.Context) {
+	b.log.Info("Slack answers again; sending what was held")
+	if err := b.svc.Resume(ctx, approvals.LaneMessage, reasonHeld); err != nil && ctx.Err() == nil {
+		b.log.Warn("held messages wait for their next try", zap.Error(err))
 	}
 }
 
