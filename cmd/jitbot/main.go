@@ -62,6 +62,9 @@ var commands = []command{
 		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
 		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
 	}},
+	{name: "evidence", summary: "the auditor's evidence for a period", sub: []command{
+		{name: "pack", summary: "write a folder per period: a section per control (DORA, ISO 27001, SOX), the populations as CSV, the chain verified, HTML, PDF and a manifest", run: (*cli).evidencePack},
+	}},
 	{name: "db", summary: "move and back up the database", sub: []command{
 		{name: "copy", summary: "copy a SQLite database into an empty PostgreSQL database, audit chain verified on both sides", run: (*cli).dbCopy},
 		{name: "backup", summary: "write a consistent copy of the SQLite database, while the bot runs", run: (*cli).dbBackup},
