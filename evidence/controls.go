@@ -59,6 +59,14 @@ var LagBucketNames = [5]string{"under 1 min", "1–5 min", "5–15 min", "15–6
 
 // Stats computes the figures of the pack.
 func (p *Pack) Stats() Stats {
+	if p.stats == nil { // a Pack is not changed after Build: its figures are counted once
+		s := p.count()
+		p.stats = &s
+	}
+	return *p.stats
+}
+
+func (p *Pack) count() Stats {
 	s := Stats{ByAnswerer: map[string]int{}}
 	var lags []time.Duration
 	for i := range p.Grants {

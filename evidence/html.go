@@ -35,7 +35,7 @@ code{font-size:.9em;word-break:break-all}img{max-width:100%}
 <h1>Access evidence, {{day .P.From}} to {{lastDay .P.To}}</h1>
 <p class="muted">Made by jitbot {{stamp .P.Generated}} from the database's audit chain (head <code>{{.P.Chain.Head}}</code>,
 {{.P.Chain.Events}} events, verification: <span class="{{if .P.Chain.Verified}}pass{{else}}fail{{end}}">{{result .P.Chain.Verified}}</span>).
-Every file is listed with its SHA-256 in <a href="MANIFEST.sha256">MANIFEST.sha256</a>; <a href="REGENERATE.txt">REGENERATE.txt</a> gives the command that makes it again.</p>
+Every file is listed with its SHA-256 in <a href="MANIFEST.sha256">MANIFEST.sha256</a>; the command that makes it again, against the same database, is<br><code>{{.P.Command}}</code> (also in <a href="REGENERATE.txt">REGENERATE.txt</a>).</p>
 
 <h2 id="summary">Summary</h2>
 <table><tr><th>Control</th><th>Tests</th></tr>
