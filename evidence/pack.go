@@ -242,7 +242,7 @@ func headOf(ctx context.Context, src Source) (audit.Anchor, error) {
 // requestInfo is what the pack needs of a request beyond its events.
 type requestInfo struct {
 	requester, resource, rule string
-	reason, ticket            string
+	reason                    string
 	auto                      bool
 	approved                  time.Time
 	deadline                  time.Time
