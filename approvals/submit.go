@@ -38,7 +38,7 @@ func (s *Service) Check(ctx context.Context, in *SubmitInput) (*policies.Route, 
 	if in.Duration <= 0 {
 		return nil, fieldErrorf(EInvalid, FieldDuration, "Say for how long you need access, for example 2h or 3d.")
 	}
-	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration}, s.resolver())
+	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration, At: s.now()}, s.resolver())
 	if err != nil {
 		field := FieldResource
 		if policies.ErrorCode(err) == policies.CodeTooLong {

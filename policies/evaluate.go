@@ -19,6 +19,9 @@ type Query struct {
 	Requester string        // email, compared case-insensitively
 	Resource  string        // resource id
 	Duration  time.Duration // 0 means not given: duration matchers then see the resource's maximum
+	// At is when the request is filed, for rules with a time window; the
+	// zero time means now (time.Now). The engine passes its clock's time.
+	At time.Time
 }
 
 // RouteStep is one resolved approval step of a Route.
@@ -136,8 +139,12 @@ func (p *Policy) match(q Query) (matched, error) {
 	if d == 0 {
 		d = limit
 	}
+	at := q.At
+	if at.IsZero() {
+		at = time.Now()
+	}
 	for _, r := range p.Rules {
-		if !p.matches(&r.If, person, res, d) {
+		if !p.matches(&r.If, person, res, d, at) {
 			continue
 		}
 		if r.Then.MaxDuration > 0 && r.Then.MaxDuration < limit {
@@ -149,7 +156,7 @@ func (p *Policy) match(q Query) (matched, error) {
 }
 
 // matches reports whether every condition of m holds.
-func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duration) bool {
+func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duration, at time.Time) bool {
 	rq := &m.Requester
 	domain := person.Email[strings.LastIndexByte(person.Email, '@')+1:]
 	switch {
@@ -162,6 +169,8 @@ func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duratio
 		return false
 	case m.DurationAtMost > 0 && d > m.DurationAtMost,
 		m.DurationLongerThan > 0 && d <= m.DurationLongerThan:
+		return false
+	case m.Time != nil && !m.Time.In(at, p.Review.Loc()):
 		return false
 	}
 	if len(m.Resources) > 0 && !slices.ContainsFunc(m.Resources, func(id string) bool { return p.contains(id, res.ID) }) {

@@ -142,6 +142,9 @@ type Match struct {
 	// zero means no bound.
 	DurationAtMost     time.Duration
 	DurationLongerThan time.Duration
+	// Time, when set, holds only while the request is filed within its
+	// window (timewindow.go).
+	Time *TimeWindow
 }
 
 // PersonMatch is the requester part of a Match. Each list, when not empty,

@@ -86,6 +86,9 @@ func (ps *parser) match(n *yaml.Node, m *Match) {
 	if e, has := f["duration_longer_than"]; has {
 		m.DurationLongerThan, _ = ps.duration(e.val, "duration_longer_than")
 	}
+	if e, has := f["time"]; has {
+		m.Time = ps.timeWindow(e.val)
+	}
 	if m.DurationAtMost > 0 && m.DurationLongerThan > 0 && m.DurationAtMost <= m.DurationLongerThan {
 		ps.nodef(ps.deref(f["duration_at_most"].val), "duration_at_most %s is not longer than duration_longer_than %s: the rule can never match",
 			FormatDuration(m.DurationAtMost), FormatDuration(m.DurationLongerThan))
