@@ -121,6 +121,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 			if err := s.event(tx, r, approver, ActionRequestAdvanced, "", map[string]string{"step": strconv.Itoa(r.CurrentStep + 1)}); err != nil {
 				return err
 			}
+			if err := s.scheduleEscalation(tx, r); err != nil {
+				return err
+			}
 			return s.notify(tx, r, NoteAdvanced)
 		}
 		return s.approveTx(tx, r, approver, reason, ActionRequestApproved)

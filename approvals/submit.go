@@ -97,7 +97,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		RemindAt:      now.Add(dec.RequestTTL / 2),
 	}
 	for _, st := range dec.Steps {
-		r.Steps = append(r.Steps, Step{Terms: st.Terms, Approvers: st.Approvers, Quorum: st.Quorum})
+		r.Steps = append(r.Steps, Step{Terms: st.Terms, Approvers: st.Approvers, Quorum: st.Quorum,
+			EscalateAfter: st.EscalateAfter, EscalateTo: st.EscalateTo, EscalateTerms: st.EscalateTerms})
 	}
 	limit := p.Limits.PendingPerRequester
 	if limit <= 0 {
@@ -138,6 +139,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if dec.AutoApprove {
 			r.AutoApproved = true
 			return s.approveTx(tx, r, ActorSystem, "auto-approved by rule "+dec.Rule, ActionRequestAutoApprove)
+		}
+		if err := s.scheduleEscalation(tx, r); err != nil {
+			return err
 		}
 		return s.notify(tx, r, NoteSubmitted)
 	})

@@ -34,6 +34,15 @@ type RouteStep struct {
 	// resolver was given; explain shows them.
 	Groups []string
 	Quorum int // distinct people needed
+	// EscalateAfter, when not zero, is how long the step waits before
+	// EscalateTo (resolved emails, not already approvers, without the
+	// requester) may approve it too; EscalateTerms are the terms as
+	// written, EscalateGroups the groups left unresolved without a
+	// resolver.
+	EscalateAfter  time.Duration
+	EscalateTo     []string
+	EscalateTerms  []string
+	EscalateGroups []string
 }
 
 // Route is what the policy decides for a Query: the rule that applies, the
@@ -103,6 +112,9 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 	for i, a := range act.Approvals {
 		st, err := p.resolve(ctx, m, a, i, resolver)
 		if err != nil {
+			return nil, err
+		}
+		if err := p.resolveEscalation(ctx, m, a, i, resolver, &st); err != nil {
 			return nil, err
 		}
 		d.Steps = append(d.Steps, st)

@@ -180,6 +180,11 @@ type Approval struct {
 	// Approvers are terms: "manager", "owner", "group:HANDLE" or an email.
 	Approvers []string
 	Quorum    int // distinct people needed; 1 by default
+	// EscalateAfter and EscalateTo: when the step is unanswered that long
+	// after it started, the people of EscalateTo (terms) may approve it
+	// too (incidents.go). Zero and nil when the step never escalates.
+	EscalateAfter time.Duration
+	EscalateTo    []string
 }
 
 // Load reads and validates the policy file at path. A directory.file it

@@ -235,6 +235,7 @@ func (ps *parser) step(n *yaml.Node) (Approval, pos, bool) {
 			st.Quorum = q
 		}
 	}
+	ok = ps.stepEscalation(n, f, &st) && ok // incidents.go
 	return st, at, ok
 }
 
