@@ -155,7 +155,10 @@ func TestEscalation_RacesALateApproval(t *testing.T) {
 		var approveErr, declineErr error
 		wg.Add(2)
 		go func() { defer wg.Done(); _, approveErr = e.svc.Approve(e.ctx, r.ID, "bob@example.com", "") }()
-		go func() { defer wg.Done(); _, declineErr = e.svc.Decline(e.ctx, r.ID, "dave@example.com", "not during a freeze") }()
+		go func() {
+			defer wg.Done()
+			_, declineErr = e.svc.Decline(e.ctx, r.ID, "dave@example.com", "not during a freeze")
+		}()
 		wg.Wait()
 		if (approveErr == nil) == (declineErr == nil) {
 			t.Fatalf("run %d: approve %v, decline %v: want exactly one to win", i, approveErr, declineErr)

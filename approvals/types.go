@@ -313,6 +313,6 @@ const (
 	NoteExpiring  = "expiring"
 	NoteEnded     = "ended" // expired, released or revoked, and the memberships are out
 	NoteFailed    = "failed"
-	NoteApproval  = "approval" // one approver approved; cards show progress
+	NoteApproval  = "approval"  // one approver approved; cards show progress
 	NoteEscalated = "escalated" // the step's approvers grew: the added get cards, the requester is told
 )
