@@ -58,6 +58,11 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		if err != nil {
 			return err
 		}
+		if filer, err := filerOf(tx, r.ID); err != nil {
+			return err
+		} else if filer == approver {
+			return Errorf(ESelfApproval, "you filed this request for %s; someone else must decide it", r.Requester)
+		}
 		if err := s.mayDecide(r, ds, approver); err != nil {
 			return err
 		}

@@ -107,3 +107,15 @@ func filerOf(tx Tx, id string) (string, error) {
 	}
 	return f.Filer, nil
 }
+
+// recordFiling records how r was filed, when on behalf or break-glass.
+func (s *Service) recordFiling(tx Tx, r *Request, in SubmitInput) error {
+	if in.Filer == "" && !in.BreakGlass {
+		return nil
+	}
+	it, err := incidentTx(tx)
+	if err != nil {
+		return err
+	}
+	return it.InsertFiling(&Filing{RequestID: r.ID, Requester: r.Requester, Filer: in.Filer, BreakGlass: in.BreakGlass, CreatedAt: r.CreatedAt})
+}

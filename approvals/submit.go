@@ -21,6 +21,12 @@ type SubmitInput struct {
 	Reason    string
 	Ticket    string
 	ExtendsID string // set by Extend
+	// Filer files the request for Requester, as the rule's on_behalf
+	// allows; "" when the requester files it.
+	Filer string
+	// BreakGlass asks for the access at once, without approval, as the
+	// rule's break_glass allows (breakglass.go).
+	BreakGlass bool
 }
 
 // ticketRe is what a ticket reference looks like: a key such as OPS-1234.
@@ -35,14 +41,21 @@ func (s *Service) Check(ctx context.Context, in *SubmitInput) (*policies.Route, 
 	in.Requester = strings.ToLower(strings.TrimSpace(in.Requester))
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.Ticket = strings.TrimSpace(in.Ticket)
+	if in.Filer = strings.ToLower(strings.TrimSpace(in.Filer)); in.Filer == in.Requester {
+		in.Filer = ""
+	}
 	if in.Duration <= 0 {
 		return nil, fieldErrorf(EInvalid, FieldDuration, "Say for how long you need access, for example 2h or 3d.")
 	}
-	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration, At: s.now()}, s.resolver())
+	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration, At: s.now(),
+		Filer: in.Filer, BreakGlass: in.BreakGlass}, s.resolver())
 	if err != nil {
 		field := FieldResource
 		if policies.ErrorCode(err) == policies.CodeTooLong {
 			field = FieldDuration
+		}
+		if policies.ErrorCode(err) == policies.CodeNotOnBehalf {
+			field = FieldRequester
 		}
 		if policies.ErrorCode(err) == jitbot.EInternal {
 			return nil, err // the group resolver failed: not the request's fault
@@ -126,6 +139,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if err := tx.InsertRequest(r); err != nil {
 			return err
 		}
+		if err := s.recordFiling(tx, r, in); err != nil {
+			return err
+		}
 		data := map[string]string{"duration": policies.FormatDuration(r.Duration), "steps": strconv.Itoa(len(r.Steps))}
 		if r.Ticket != "" {
 			data["ticket"] = r.Ticket
@@ -133,7 +149,11 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if r.ExtendsID != "" {
 			data["extends"] = r.ExtendsID
 		}
-		if err := s.event(tx, r, r.Requester, ActionRequestSubmitted, r.Reason, data); err != nil {
+		actor := r.Requester
+		if in.Filer != "" {
+			actor, data["filed_for"] = in.Filer, r.Requester
+		}
+		if err := s.event(tx, r, actor, ActionRequestSubmitted, r.Reason, data); err != nil {
 			return err
 		}
 		if dec.AutoApprove {

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -56,4 +57,41 @@ func (s *snapshot) incidentNotes(approver string) []slack.Block {
 		return nil
 	}
 	return []slack.Block{slack.NewContextBlock("incident", mrkdwn("%s", strings.Join(lines, "\n")))}
+}
+
+// incidentArgs takes `--break-glass` (anywhere after the resource) and
+// `for @person` (right after the duration) out of a request's command
+// args, and returns the rest with the input they make: email files it,
+// for themselves or for the person.
+func (b *Bot) incidentArgs(ctx context.Context, email string, args []string) ([]string, approvals.SubmitInput, error) {
+	in := approvals.SubmitInput{Requester: email}
+	rest := []string{args[0]}
+	for _, a := range args[1:] {
+		if strings.EqualFold(a, "--break-glass") || strings.EqualFold(a, "—break-glass") {
+			in.BreakGlass = true // Slack may turn "--" into an em dash
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) >= 4 && strings.EqualFold(rest[2], "for") && (strings.HasPrefix(rest[3], "@") || mentionRe.MatchString(rest[3])) {
+		who, err := b.subjectOf(ctx, rest[3])
+		if err != nil {
+			return nil, in, err
+		}
+		in.Requester, in.Filer = who, email
+		rest = append(rest[:2], rest[4:]...)
+	}
+	return rest, in, nil
+}
+
+// filedReply is the private answer to a request filed by command.
+func filedReply(r *approvals.Request, in approvals.SubmitInput) string {
+	short := approvals.Short(r.ID)
+	switch {
+	case in.BreakGlass:
+		return fmt.Sprintf("Break-glass request %s: access is being added now, without approval. It is posted to the security channels and reviewed after the fact.", short)
+	case in.Filer != "":
+		return fmt.Sprintf("Request %s filed for %s; jitbot tells them, and they may cancel it. Neither of you may approve it.", short, esc(r.Requester))
+	}
+	return fmt.Sprintf("Request %s filed; jitbot will DM you as it moves.", short)
 }

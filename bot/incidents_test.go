@@ -8,16 +8,17 @@ import (
 	"github.com/jitbot/jitbot/internal/testenv"
 )
 
-// incidentPolicy: it-tools waits on the manager and escalates to the IT
-// leads after 30 minutes.
+// incidentPolicy: it-tools waits on the manager or frank and escalates to
+// the IT leads after 30 minutes; the manager may file it for someone.
 var incidentPolicy = testenv.Policy(testenv.PolicyParts{
 	RulesFirst: `  - name: escalating
     if: {resource: [it-tools]}
     then:
       approvals:
-        - approvers: [manager]
+        - approvers: [manager, frank@example.com]
           escalate_after: 30m
           escalate_to: [group:it-leads]
+      on_behalf: [manager]
 `,
 })
 
@@ -48,4 +49,31 @@ func TestE2E_Escalation(t *testing.T) {
 	if e.events(r.ID, approvals.ActionRequestEscalated) != 1 {
 		t.Errorf("escalation events: %d, want 1", e.events(r.ID, approvals.ActionRequestEscalated))
 	}
+}
+
+// bob files for alice: the request is hers (her DM says who filed it and
+// offers Cancel); bob gets no card, and the step escalates to dave.
+func TestE2E_OnBehalf(t *testing.T) {
+	e := newEnvWith(t, envOptions{policy: incidentPolicy})
+	e.cmd(uBob, "it-tools 2h for <@"+uAlice+"|alice> on call tonight")
+	e.ephemeralWith(uBob, "filed for alice@example.com", "Neither of you may approve it")
+	r := e.waitRequest("alice@example.com")
+	short := approvals.Short(r.ID)
+	dm := e.dmWith(uAlice, short, "Filed for you by bob@example.com", "on call tonight")
+	if !dm.HasAction("cancel") {
+		t.Errorf("alice's DM has no Cancel: %v", dm.ActionIDs())
+	}
+	e.clock.Advance(30 * time.Minute)
+	card := e.dmWith(uDave, short, "Filed by bob@example.com for alice@example.com")
+	for _, m := range e.srv.DMsTo(uBob) {
+		if m.HasAction("approve") {
+			t.Fatalf("bob, who filed it, got a card with Approve: %s", m.AllText())
+		}
+	}
+	e.click(uDave, card, "approve")
+	e.waitState(r.ID, approvals.StateActive)
+
+	// carol is not alice's manager: refused with a sentence.
+	e.cmd(uCarol, "it-tools 1h for @alice because")
+	e.ephemeralWith(uCarol, "Not filed", "may not file requests for alice@example.com")
 }

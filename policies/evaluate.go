@@ -22,6 +22,11 @@ type Query struct {
 	// At is when the request is filed, for rules with a time window; the
 	// zero time means now (time.Now). The engine passes its clock's time.
 	At time.Time
+	// Filer files the request for Requester (on behalf); "" or Requester
+	// when they file it themselves.
+	Filer string
+	// BreakGlass asks for the access at once, without approval.
+	BreakGlass bool
 }
 
 // RouteStep is one resolved approval step of a Route.
@@ -64,6 +69,12 @@ type Route struct {
 	// later one too (the rule's allow_repeat_approver); false by default.
 	AllowRepeatApprover bool
 	Admin               bool // the resource is an admin escalation
+	// OnBehalf are the rule's terms of who may file for the requester.
+	OnBehalf []string
+	// Filer is who files the request for the requester; "" when they do.
+	Filer string
+	// BreakGlass is set for a break-glass query the rule allows.
+	BreakGlass *BreakGlassRoute
 }
 
 // matched is the outcome of rule matching.
@@ -106,8 +117,8 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 	if d.RequestTTL <= 0 {
 		d.RequestTTL = defaultRequestTTL
 	}
-	if act.AutoApprove {
-		return d, nil
+	if act.AutoApprove || q.BreakGlass {
+		return p.withIncidents(ctx, q, m, d, resolver)
 	}
 	for i, a := range act.Approvals {
 		st, err := p.resolve(ctx, m, a, i, resolver)
@@ -119,7 +130,7 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 		}
 		d.Steps = append(d.Steps, st)
 	}
-	return d, nil
+	return p.withIncidents(ctx, q, m, d, resolver)
 }
 
 // MaxFor returns the longest duration requester may ask for resource, as

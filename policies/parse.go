@@ -30,7 +30,7 @@ var (
 	ruleKeys      = []string{"name", "if", "then"}
 	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than", "time"}
 	requesterKeys = []string{"department", "employment", "email", "email_domain"}
-	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver"}
+	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver", "on_behalf", "break_glass"}
 	stepKeys      = []string{"approvers", "quorum", "escalate_after", "escalate_to"}
 )
 

@@ -173,6 +173,12 @@ type Action struct {
 	// later step of the same request too. Off by default: two steps mean
 	// two people (the two-person rule).
 	AllowRepeatApprover bool
+	// OnBehalf are the approver terms of who may file a request for the
+	// requester (incidents.go); nil: nobody.
+	OnBehalf []string
+	// BreakGlass, when set, lets the requester have the access at once,
+	// reviewed after the fact (incidents.go).
+	BreakGlass *BreakGlass
 }
 
 // Approval is one approval step of a rule, as written.

@@ -197,6 +197,7 @@ func (ps *parser) action(n *yaml.Node, a *Action) (stepAt []pos) {
 	if e, has := f["allow_repeat_approver"]; has {
 		a.AllowRepeatApprover, _ = ps.boolean(e.val, "allow_repeat_approver")
 	}
+	ps.incidentKeys(f, a) // incidents.go
 	return stepAt
 }
 
