@@ -81,7 +81,6 @@ func (p *Policy) resolveEscalation(ctx context.Context, m matched, a Approval, i
 	return nil
 }
 
-
 // The rule's keys for incidents (under then): on_behalf, who may file a
 // request for the requester; break_glass, whether the requester may have
 // it at once, without approval, reviewed after the fact.
