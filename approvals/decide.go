@@ -66,6 +66,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		if err := s.mayDecide(r, ds, approver); err != nil {
 			return err
 		}
+		if err := s.delegateMayDecide(tx, r, approver); err != nil {
+			return err
+		}
 		if len(s.Policy().Leaves(r.Resource)) == 0 {
 			// A policy change removed its resource (filed through a replica
 			// still on the old policy, or before this one's reload ended
@@ -100,6 +103,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		data := map[string]string{"step": strconv.Itoa(r.CurrentStep + 1), "approvals": strconv.Itoa(count), "quorum": strconv.Itoa(step.Quorum)}
 		if approver == r.Requester {
 			data["self_approval"] = "allowed by rule"
+		}
+		if why := step.Added[approver]; why != "" {
+			data["added_as"] = why // "escalation" or "delegate of bob@…"
 		}
 		for _, d := range ds {
 			if d.Step < r.CurrentStep && d.Approve && d.Approver == approver {

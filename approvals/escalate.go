@@ -73,6 +73,9 @@ func (s *Service) escalate(ctx context.Context, j *Job) error {
 			added = append(added, e)
 		}
 		st.Escalated = true
+		if err := s.withDelegates(tx, r, filer); err != nil { // the escalated's delegates too
+			return err
+		}
 		if err := tx.UpdateRequest(r, StatePending); err != nil {
 			return err
 		}

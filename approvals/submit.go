@@ -136,6 +136,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 				return Errorf(ETooMany, "you have %d requests waiting for approval already, the most the policy allows; cancel one (/access list shows them) or wait for a decision", len(pending))
 			}
 		}
+		if err := s.withDelegates(tx, r, in.Filer); err != nil { // delegate.go
+			return err
+		}
 		if err := tx.InsertRequest(r); err != nil {
 			return err
 		}

@@ -51,6 +51,9 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 			b.log.Warn("views.open", zap.String("request_id", r.ID), zap.String("error", slackErrorCode(err)))
 			actErr = jitbot.Errorf("form_failed", "The decline form could not open; click again.")
 		}
+	case actEndDelegation:
+		b.delegateCommand(ctx, to, email, []string{"off"})
+		return
 	case actCancel:
 		_, actErr = b.svc.Cancel(ctx, id, email)
 	case actRelease:

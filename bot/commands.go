@@ -79,6 +79,8 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.auditCommand(ctx, to, email, args[1:])
 	case "restore":
 		b.restoreCommand(ctx, to, email, args[1:])
+	case "delegate":
+		b.delegateCommand(ctx, to, email, args[1:]) // incidents.go
 	default:
 		b.submitCommand(ctx, to, email, args)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/policies"
@@ -94,4 +95,90 @@ func filedReply(r *approvals.Request, in approvals.SubmitInput) string {
 		return fmt.Sprintf("Request %s filed for %s; jitbot tells them, and they may cancel it. Neither of you may approve it.", short, esc(r.Requester))
 	}
 	return fmt.Sprintf("Request %s filed; jitbot will DM you as it moves.", short)
+}
+
+// actEndDelegation is App Home's "End delegation" button.
+const actEndDelegation = "delegate_off"
+
+// delegateCommand answers `/access delegate @person until DATE`,
+// `/access delegate off` and `/access delegate` (what holds).
+func (b *Bot) delegateCommand(ctx context.Context, to replyTo, email string, args []string) {
+	usage := "Usage: `/access delegate @person until 2026-12-24` (through that day) or `until 3d`; `/access delegate off` ends it."
+	switch {
+	case len(args) == 0:
+		d, err := b.svc.DelegationOf(ctx, email)
+		switch {
+		case err != nil:
+			b.say(ctx, to, b.sentence(err, ""))
+		case d == nil:
+			b.say(ctx, to, "Your approvals are not delegated. "+usage)
+		default:
+			b.say(ctx, to, fmt.Sprintf("Requests that wait on you wait on %s too, until %s. `/access delegate off` ends it.", esc(d.Delegate), when(d.Until)))
+		}
+		return
+	case len(args) == 1 && strings.EqualFold(args[0], "off"):
+		d, err := b.svc.EndDelegation(ctx, email)
+		if err != nil {
+			b.say(ctx, to, b.sentence(err, ""))
+			return
+		}
+		b.say(ctx, to, fmt.Sprintf("Done: %s no longer approves for you; requests waiting on you are yours alone again.", esc(d.Delegate)))
+		b.refreshHome(ctx, email)
+		return
+	case len(args) != 3 || !strings.EqualFold(args[1], "until"):
+		b.say(ctx, to, usage)
+		return
+	}
+	until, err := b.untilOf(args[2])
+	if err != nil {
+		b.say(ctx, to, err.Error()+" "+usage)
+		return
+	}
+	who, err := b.subjectOf(ctx, args[0])
+	if err != nil {
+		b.say(ctx, to, b.sentence(err, ""))
+		return
+	}
+	d, err := b.svc.Delegate(ctx, email, who, until)
+	if err != nil {
+		b.say(ctx, to, "Not delegated: "+esc(b.sentence(err, "")))
+		return
+	}
+	b.say(ctx, to, fmt.Sprintf("Done: until %s, requests that wait on you wait on %s too; those waiting now are sent to them. Both of you are recorded. `/access delegate off` ends it.",
+		when(d.Until), esc(d.Delegate)))
+	b.refreshHome(ctx, email)
+}
+
+// untilOf reads a delegation's end: a date (through that day, in the
+// policy's time zone), a date and time, or a duration from now.
+func (b *Bot) untilOf(s string) (time.Time, error) {
+	loc := b.svc.Policy().Review.Loc()
+	if day, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return day.AddDate(0, 0, 1), nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02T15:04", s, loc); err == nil {
+		return t, nil
+	}
+	if d, err := policies.ParseDuration(s); err == nil && d > 0 {
+		return b.svc.Clock().Now().Add(d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date like 2026-12-24 or a duration like 3d.", esc(s))
+}
+
+// refreshHome queues a republish of email's App Home when they opened it.
+func (b *Bot) refreshHome(ctx context.Context, email string) {
+	if j, err := b.homeJobIfOpen(ctx, email); err == nil && j != nil {
+		_ = b.svc.Queue(ctx, j)
+	}
+}
+
+// homeDelegation is App Home's line about email's delegation, if any.
+func (b *Bot) homeDelegation(ctx context.Context, email string) []slack.Block {
+	d, err := b.svc.DelegationOf(ctx, email)
+	if err != nil || d == nil {
+		return nil
+	}
+	sec := section(mrkdwn("Your approvals are delegated to %s until %s: requests that wait on you wait on them too.", esc(d.Delegate), when(d.Until)))
+	sec.Accessory = slack.NewAccessory(button(actEndDelegation, "End delegation", "", ""))
+	return []slack.Block{sec}
 }

@@ -77,3 +77,27 @@ func TestE2E_OnBehalf(t *testing.T) {
 	e.cmd(uCarol, "it-tools 1h for @alice because")
 	e.ephemeralWith(uCarol, "Not filed", "may not file requests for alice@example.com")
 }
+
+// bob delegates to carol: the card already out is sent to her, saying
+// whom she stands in for; she approves. A chain is refused with a
+// sentence; off ends it.
+func TestE2E_Delegation(t *testing.T) {
+	e := newEnv(t)
+	e.cmd(uAlice, "confluence-finance 10d quarter close")
+	r := e.waitRequest("alice@example.com")
+	short := approvals.Short(r.ID)
+	e.dmWith(uBob, short)
+	e.cmd(uBob, "delegate <@"+uCarol+"|carol> until 2026-12-24")
+	e.ephemeralWith(uBob, "Done: until", "carol@example.com")
+	card := e.dmWith(uCarol, short, "You stand in for bob@example.com")
+	e.cmd(uCarol, "delegate @dave until 3d")
+	e.ephemeralWith(uCarol, "Not delegated", "does not chain")
+	e.cmd(uBob, "delegate")
+	e.ephemeralWith(uBob, "wait on carol@example.com too")
+	e.click(uCarol, card, "approve")
+	e.waitState(r.ID, approvals.StateActive)
+	e.cmd(uBob, "delegate off")
+	e.ephemeralWith(uBob, "carol@example.com no longer approves for you")
+	e.cmd(uBob, "delegate off")
+	e.ephemeralWith(uBob, "no delegation to end")
+}
