@@ -168,6 +168,7 @@ func New(cfg Config) *Service {
 	s.Register(JobNotify, JobType{Lane: LaneMessage, Run: s.deliver, Failed: s.notifyFailed})
 	s.Register(JobAlert, JobType{Lane: LaneMessage, Run: s.deliverAlert})
 	s.Register(JobEscalate, JobType{Lane: LaneMessage, Run: s.escalate})
+	s.registerBreakGlass()
 	return s
 }
 

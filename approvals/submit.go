@@ -99,7 +99,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Reason:        in.Reason,
 		Ticket:        in.Ticket,
 		Rule:          dec.Rule,
-		Notify:        dec.Notify,
+		Notify:        notifyOf(dec),
 		AllowSelf:     dec.AllowSelfApproval,
 		AllowRepeat:   dec.AllowRepeatApprover,
 		ExtendsID:     in.ExtendsID,
@@ -125,7 +125,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			}
 			r.CorrelationID = orig.CorrelationID
 		}
-		if !dec.AutoApprove {
+		if !dec.AutoApprove && dec.BreakGlass == nil {
 			// Counted in the transaction that files, so that a flood of
 			// requests at once cannot slip past the cap together.
 			pending, err := tx.ListRequests(RequestFilter{Requester: r.Requester, States: []State{StatePending}})
@@ -158,6 +158,9 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		}
 		if err := s.event(tx, r, actor, ActionRequestSubmitted, r.Reason, data); err != nil {
 			return err
+		}
+		if dec.BreakGlass != nil {
+			return s.breakGlassTx(tx, r, in, dec.BreakGlass) // breakglass.go
 		}
 		if dec.AutoApprove {
 			r.AutoApproved = true
