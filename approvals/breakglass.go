@@ -68,7 +68,7 @@ func (s *Service) breakGlassTx(tx Tx, r *Request, in SubmitInput, bg *policies.B
 		return err
 	}
 	if uses > bg.MaxUses {
-		return Errorf(ETooMany, "you have used break-glass %d times in the last 30 days, the most the policy allows; ask for access the usual way (an approver decides)", uses-1)
+		return Errorf(ETooMany, "you have used break-glass %s in the last 30 days, the most the policy allows; ask for access the usual way (an approver decides)", times(uses-1))
 	}
 	data := map[string]string{"duration": policies.FormatDuration(r.Duration), "reviewers": strings.Join(bg.Reviewers, ","),
 		"uses_in_30d": strconv.Itoa(uses), "max_uses": strconv.Itoa(bg.MaxUses)}
@@ -267,4 +267,14 @@ func notifyOf(dec *policies.Route) []string {
 		}
 	}
 	return out
+}
+
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return strconv.Itoa(n) + " times"
 }

@@ -82,7 +82,7 @@ func TestBreakGlass_Limits(t *testing.T) {
 	// Beyond the limit: refused with a sentence, recorded as refused.
 	_, err := e.breakGlass("dave@example.com", 10*time.Minute)
 	wantCode(t, err, approvals.ETooMany)
-	if !strings.Contains(err.Error(), "used break-glass 2 times in the last 30 days") {
+	if !strings.Contains(err.Error(), "used break-glass twice in the last 30 days") {
 		t.Errorf("refusal: %v", err)
 	}
 	if n := e.count(`SELECT count(*) FROM audit_events WHERE action = ? AND subject = ?`, approvals.ActionRequestRefused, "dave@example.com"); n != 1 {

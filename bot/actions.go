@@ -32,6 +32,9 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 	if b.reviewAction(ctx, ic, name, a.Value, email, to) {
 		return
 	}
+	if b.breakGlassAction(ctx, ic, name, a.Value, email, to) { // breakglass.go
+		return
+	}
 	id := a.Value
 	var actErr error
 	switch name {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/testenv"
+	"github.com/jitbot/jitbot/localslack"
 )
 
 // incidentPolicy: it-tools waits on the manager or frank and escalates to
@@ -19,6 +20,11 @@ var incidentPolicy = testenv.Policy(testenv.PolicyParts{
           escalate_after: 30m
           escalate_to: [group:it-leads]
       on_behalf: [manager]
+  - name: incident
+    if: {resource: [jira-admins], requester: {department: [IT]}}
+    then:
+      approvals: [{approvers: [manager]}]
+      break_glass: {max_duration: 1h, notify: ["#it-access-log"], review_by: [frank@example.com, group:it-leads], max_uses: 1}
 `,
 })
 
@@ -100,4 +106,54 @@ func TestE2E_Delegation(t *testing.T) {
 	e.ephemeralWith(uBob, "carol@example.com no longer approves for you")
 	e.cmd(uBob, "delegate off")
 	e.ephemeralWith(uBob, "no delegation to end")
+}
+
+// dave breaks the glass: access at once, the alert and the channel post,
+// frank's review card (dave never reviews his own), Flag with a reason;
+// a second use in 30 days is refused; alice, whom no rule allows, too.
+func TestE2E_BreakGlass(t *testing.T) {
+	e := newEnvWith(t, envOptions{policy: incidentPolicy})
+	e.cmd(uDave, "jira-admins 30m --break-glass prod is down INC-7")
+	e.ephemeralWith(uDave, "Break-glass request", "without approval")
+	r := e.waitRequest("dave@example.com")
+	short := approvals.Short(r.ID)
+	e.waitState(r.ID, approvals.StateActive)
+	e.postIn(cAlert, "Break-glass", "dave@example.com", "jira-admins", "prod is down")
+	e.postIn(cLog, short)
+	e.dmWith(uDave, short, "Break-glass", "Active until")
+	card := e.dmWith(uFrank, "Break-glass review", "dave@example.com", "prod is down", "The grant")
+	for _, m := range e.srv.DMsTo(uDave) {
+		if m.HasAction("bg_ack") {
+			t.Fatal("dave got a review card for his own use")
+		}
+	}
+	e.click(uFrank, card, "bg_flag")
+	var modal localslack.View
+	e.wait("the flag form", func() bool {
+		v, ok := e.srv.LastView(uFrank)
+		modal = v
+		return ok && v.Open && v.CallbackID == "bg_flag"
+	})
+	if ack, err := e.srv.ViewSubmission(uFrank, modal.ID, localslack.Values{"reason": {"text": ""}}); err != nil || ack.ResponseAction() != "errors" {
+		t.Fatalf("an empty reason: %v %q", err, ack.ResponseAction())
+	}
+	if _, err := e.srv.ViewSubmission(uFrank, modal.ID, localslack.Values{"reason": {"text": "no incident was open"}}); err != nil {
+		t.Fatal(err)
+	}
+	done := e.dmWith(uFrank, "Break-glass review", "Flagged", "frank@example.com", "no incident was open")
+	if done.HasAction("bg_ack") {
+		t.Error("the answered card keeps its buttons")
+	}
+	e.postIn(cAlert, "flagged by frank@example.com", "no incident was open")
+	if e.events(r.ID, approvals.ActionBreakGlassFlagged) != 1 {
+		t.Error("no breakglass.flagged event")
+	}
+
+	e.cmd(uDave, "jira-admins 30m --break-glass again")
+	e.ephemeralWith(uDave, "Not filed", "used break-glass once in the last 30 days")
+	e.cmd(uAlice, "jira-admins 30m --break-glass let me in")
+	e.ephemeralWith(uAlice, "Not filed", "does not allow break-glass")
+	e.clock.Advance(30 * time.Minute)
+	e.waitState(r.ID, approvals.StateExpired)
+	e.wait("dave removed", func() bool { return !e.member("jira-admins", "dave@example.com") })
 }
