@@ -11,8 +11,8 @@ import (
 
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
-	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/slack-go/slack"
 )
