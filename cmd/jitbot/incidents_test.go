@@ -77,7 +77,9 @@ func TestMain_BreakGlassInSlack(t *testing.T) {
 		}
 		return false
 	}
-	waitUntil(t, func() bool { return posted("C0ALERT", "Break-glass", "dave@example.com", "jira-admins", "prod is down") })
+	waitUntil(t, func() bool {
+		return posted("C0ALERT", "Break-glass", "dave@example.com", "jira-admins", "prod is down")
+	})
 	waitUntil(t, func() bool { return posted("C0SEC", "dave@example.com", "jira-admins") })
 
 	var card localslack.Message
