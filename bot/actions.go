@@ -104,7 +104,9 @@ func (b *Bot) resourcePicked(ctx context.Context, ic slack.InteractionCallback, 
 	if d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: cat[i].ID}, nil); err == nil {
 		ticket = d.RequireTicket
 	}
-	if _, err := b.api.UpdateViewContext(ctx, requestModal(cat, &cat[i], ticket), "", ic.View.Hash, ic.View.ID); err != nil {
+	modal := requestModal(cat, &cat[i], ticket)
+	b.withBreakGlass(ctx, &modal, email, cat[i].ID) // breakglass.go
+	if _, err := b.api.UpdateViewContext(ctx, modal, "", ic.View.Hash, ic.View.ID); err != nil {
 		b.log.Debug("modal update skipped", zap.String("error", slackErrorCode(err)))
 	}
 }

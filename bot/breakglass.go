@@ -178,3 +178,41 @@ func (b *Bot) breakGlassSubmission(ctx context.Context, v slack.View, email stri
 		}
 	}, true
 }
+
+// The request form's break-glass checkbox, shown only when the chosen
+// resource's rule allows break-glass for the person.
+const (
+	blkBreakGlass = "breakglass"
+	actBreakGlass = "breakglass"
+)
+
+// withBreakGlass adds the checkbox to the request form when email may
+// break the glass on resource.
+func (b *Bot) withBreakGlass(ctx context.Context, m *slack.ModalViewRequest, email, resource string) {
+	d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: resource, BreakGlass: true}, nil)
+	if err != nil || d.BreakGlass == nil {
+		return
+	}
+	opt := slack.NewOptionBlockObject("yes", plain("Break the glass: access at once, without approval"),
+		plain(fmt.Sprintf("Up to %s, at most %d uses in 30 days", policies.FormatDuration(d.MaxDuration), d.BreakGlass.MaxUses)))
+	box := slack.NewCheckboxGroupsBlockElement(actBreakGlass, opt)
+	in := slack.NewInputBlock(blkBreakGlass, plain("Incident"),
+		plain("For incidents only: it is posted to security and reviewed after the fact."), box)
+	in.Optional = true
+	m.Blocks.BlockSet = append(m.Blocks.BlockSet, in)
+}
+
+// breakGlassChecked reads the form's checkbox.
+func breakGlassChecked(v slack.View) bool {
+	if v.State == nil {
+		return false
+	}
+	for _, a := range v.State.Values[blkBreakGlass] {
+		for _, o := range a.SelectedOptions {
+			if o.Value == "yes" {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func TestE2E_Escalation(t *testing.T) {
 	if e.events(r.ID, approvals.ActionRequestEscalated) != 1 {
 		t.Errorf("escalation events: %d, want 1", e.events(r.ID, approvals.ActionRequestEscalated))
 	}
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
 }
 
 // bob files for alice: the request is hers (her DM says who filed it and
@@ -82,6 +86,9 @@ func TestE2E_OnBehalf(t *testing.T) {
 	// carol is not alice's manager: refused with a sentence.
 	e.cmd(uCarol, "it-tools 1h for @alice because")
 	e.ephemeralWith(uCarol, "Not filed", "may not file requests for alice@example.com")
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
 }
 
 // bob delegates to carol: the card already out is sent to her, saying
@@ -106,6 +113,9 @@ func TestE2E_Delegation(t *testing.T) {
 	e.ephemeralWith(uBob, "carol@example.com no longer approves for you")
 	e.cmd(uBob, "delegate off")
 	e.ephemeralWith(uBob, "no delegation to end")
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
 }
 
 // dave breaks the glass: access at once, the alert and the channel post,
@@ -156,4 +166,53 @@ func TestE2E_BreakGlass(t *testing.T) {
 	e.clock.Advance(30 * time.Minute)
 	e.waitState(r.ID, approvals.StateExpired)
 	e.wait("dave removed", func() bool { return !e.member("jira-admins", "dave@example.com") })
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
+}
+
+// The form shows the break-glass checkbox only where the chosen resource's
+// rule allows it for the person; ticked, the request is break-glass.
+func TestE2E_BreakGlassForm(t *testing.T) {
+	e := newEnvWith(t, envOptions{policy: incidentPolicy})
+	open := func(user, resource string) localslack.View {
+		e.cmd(user, "")
+		var view localslack.View
+		e.wait("the request modal", func() bool {
+			v, ok := e.srv.LastView(user)
+			view = v
+			return ok && v.Open && v.CallbackID == "request"
+		})
+		if strings.Contains(view.AllText(), "Break the glass") {
+			t.Fatal("the checkbox shows before a resource is chosen")
+		}
+		if _, err := e.srv.BlockAction(user, localslack.BlockActionArgs{ViewID: view.ID, ActionID: "resource", SelectedOption: resource}); err != nil {
+			t.Fatal(err)
+		}
+		e.wait("the modal narrowed to "+resource, func() bool {
+			v, _ := e.srv.ViewByID(view.ID)
+			view = v
+			return strings.Contains(v.AllText(), "for you and "+resource)
+		})
+		return view
+	}
+	// alice (Engineering): no rule lets her break the glass on jira-admins.
+	if v := open(uAlice, "jira-admins"); strings.Contains(v.AllText(), "Break the glass") {
+		t.Error("alice's form offers break-glass")
+	}
+	v := open(uDave, "jira-admins")
+	if !strings.Contains(v.AllText(), "Break the glass") {
+		t.Fatalf("dave's form lacks the checkbox:\n%s", v.AllText())
+	}
+	ack, err := e.srv.ViewSubmission(uDave, v.ID, localslack.Values{"resource": {"resource": "jira-admins"}, "duration": {"duration": "30m"},
+		"reason": {"text": "prod is down"}, "breakglass": {"breakglass": []string{"yes"}}})
+	if err != nil || ack.ResponseAction() != "" {
+		t.Fatalf("submission: %v %q %v", err, ack.ResponseAction(), ack.Errors())
+	}
+	r := e.waitRequest("dave@example.com")
+	e.waitState(r.ID, approvals.StateActive)
+	e.dmWith(uFrank, "Break-glass review", "prod is down")
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
 }

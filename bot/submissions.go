@@ -43,7 +43,7 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 	switch v.CallbackID {
 	case cbRequest:
 		in := approvals.SubmitInput{Requester: email, Resource: inputValue(v, blkResource),
-			Reason: inputValue(v, blkReason), Ticket: inputValue(v, blkTicket)}
+			Reason: inputValue(v, blkReason), Ticket: inputValue(v, blkTicket), BreakGlass: breakGlassChecked(v)}
 		d, err := policies.ParseDuration(inputValue(v, blkDuration))
 		if err != nil {
 			return errorsAck(map[string]string{blkDuration: "Choose a duration."}), nil
