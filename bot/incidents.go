@@ -131,7 +131,7 @@ func (b *Bot) delegateCommand(ctx context.Context, to replyTo, email string, arg
 	}
 	until, err := b.untilOf(args[2])
 	if err != nil {
-		b.say(ctx, to, err.Error()+" "+usage)
+		b.say(ctx, to, err.Error()+". "+usage)
 		return
 	}
 	who, err := b.subjectOf(ctx, args[0])
@@ -162,7 +162,7 @@ func (b *Bot) untilOf(s string) (time.Time, error) {
 	if d, err := policies.ParseDuration(s); err == nil && d > 0 {
 		return b.svc.Clock().Now().Add(d), nil
 	}
-	return time.Time{}, fmt.Errorf("%q is not a date like 2026-12-24 or a duration like 3d.", esc(s))
+	return time.Time{}, fmt.Errorf("%q is not a date like 2026-12-24 or a duration like 3d", esc(s))
 }
 
 // refreshHome queues a republish of email's App Home when they opened it.
