@@ -101,7 +101,7 @@ func (b *Bot) resourcePicked(ctx context.Context, ic slack.InteractionCallback, 
 		return
 	}
 	ticket := false
-	if d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: cat[i].ID}, nil); err == nil {
+	if d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: cat[i].ID, At: b.svc.Clock().Now()}, nil); err == nil {
 		ticket = d.RequireTicket
 	}
 	modal := requestModal(cat, &cat[i], ticket)

@@ -189,7 +189,7 @@ const (
 // withBreakGlass adds the checkbox to the request form when email may
 // break the glass on resource.
 func (b *Bot) withBreakGlass(ctx context.Context, m *slack.ModalViewRequest, email, resource string) {
-	d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: resource, BreakGlass: true}, nil)
+	d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: resource, BreakGlass: true, At: b.svc.Clock().Now()}, nil)
 	if err != nil || d.BreakGlass == nil {
 		return
 	}

@@ -245,8 +245,8 @@ func (p *Policy) mayFileFor(ctx context.Context, m matched, filer string, resolv
 	if err != nil && ErrorCode(err) != CodeNoApprovers {
 		return err
 	}
-	if slices.Contains(allowed.Approvers, filer) {
-		return nil
+	if slices.Contains(allowed.Approvers, filer) || resolver == nil && len(allowed.Groups) > 0 {
+		return nil // without a resolver, a group is assumed to hold the filer (explain)
 	}
 	return errorf(CodeNotOnBehalf, "%s may not file requests for %s: rule %q lets only %s do that",
 		filer, m.person.Email, m.rule.Name, strings.Join(terms, ", "))

@@ -71,7 +71,7 @@ func explainIncidents(w io.Writer, p *policies.Policy, dec *policies.Route, q po
 	}
 	switch {
 	case dec.Filer != "":
-		fmt.Fprintf(w, "filed by:      %s for %s (allowed by on_behalf: %s); neither approves\n", dec.Filer, q.Requester, strings.Join(dec.OnBehalf, ", "))
+		fmt.Fprintf(w, "filed by:      %s for %s (allowed by on_behalf: %s, groups as resolved in Slack); neither approves\n", dec.Filer, q.Requester, strings.Join(dec.OnBehalf, ", "))
 	case len(dec.OnBehalf) > 0:
 		fmt.Fprintf(w, "on behalf:     %s may file it for the requester\n", strings.Join(dec.OnBehalf, ", "))
 	default:

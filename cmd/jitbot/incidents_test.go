@@ -129,3 +129,43 @@ func containsEvery(s string, want ...string) bool {
 	}
 	return true
 }
+
+// policy explain says what the incident keys decide for one request.
+func TestCLI_PolicyExplainIncidents(t *testing.T) {
+	env := map[string]string{"JITBOT_POLICY": examplePolicy(t)}
+	for _, c := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"--requester", "dave@example.com", "--resource", "jira-admins", "--duration", "1h", "--at", "2026-12-08T10:00:00+01:00"}, 0,
+			[]string{"rule:          IT in business hours", "approval:      automatic", "time window:   mon-fri 08:00-18:00 Europe/Paris", "break-glass:   not allowed by this rule"}},
+		{[]string{"--requester", "dave@example.com", "--resource", "jira-admins", "--duration", "1h", "--at", "2026-12-08T19:00:00+01:00"}, 0,
+			[]string{"rule:          IT out of hours", "escalates:   after 30m unanswered, to group:it-leads", "break-glass:   allowed, at once without approval, up to 1h, at most 2 uses",
+				"review:      after the fact by group:it-leads, bob@example.com", "#security"}},
+		{[]string{"--requester", "dave@example.com", "--resource", "jira-admins", "--duration", "30m", "--at", "2026-12-08T19:00:00+01:00", "--break-glass"}, 0,
+			[]string{"max duration:  1h", "break-glass:   allowed"}},
+		{[]string{"--requester", "alice@example.com", "--resource", "jira-admins", "--break-glass"}, exitFailure,
+			[]string{`refused: rule "admin escalation" does not allow break-glass for jira-admins`}},
+		{[]string{"--requester", "carol@example.com", "--resource", "confluence-finance", "--duration", "2d", "--filer", "dave@example.com"}, 0,
+			[]string{"filed by:      dave@example.com for carol@example.com", "step 1 of 1:   bob@example.com"}},
+		{[]string{"--requester", "alice@example.com", "--resource", "jira-admins", "--filer", "bob@example.com"}, exitFailure,
+			[]string{`refused: rule "admin escalation" lets nobody file requests for jira-admins for someone else`}},
+		{[]string{"--requester", "carol@example.com", "--resource", "confluence-finance", "--duration", "2d"}, 0,
+			[]string{"on behalf:     group:it-leads may file it for the requester", "escalates:   after 4h unanswered"}},
+	} {
+		code, out, errOut := runCLI(t, env, append([]string{"policy", "explain"}, c.args...)...)
+		if code != c.code {
+			t.Errorf("%v: exit %d, want %d\n%s%s", c.args, code, c.code, out, errOut)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", c.args, w, out)
+			}
+		}
+	}
+	if code, _, errOut := runCLI(t, env, "policy", "explain", "--requester", "dave@example.com", "--resource", "jira-admins", "--at", "tonight"); code != exitUsage || !strings.Contains(errOut, "--at") {
+		t.Errorf("a bad --at: exit %d, %q", code, errOut)
+	}
+}
