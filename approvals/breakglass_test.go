@@ -167,3 +167,28 @@ func TestBreakGlass_UnansweredEscalatesAfterADay(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Uses at the same moment cannot slip past the limit together: with two
+// uses left, of five at once exactly two are granted.
+func TestBreakGlass_LimitUnderConcurrency(t *testing.T) {
+	e := newBreakGlassEnv(t)
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			_, err := e.breakGlass("dave@example.com", 10*time.Minute)
+			errs <- err
+		}()
+	}
+	granted := 0
+	for range 5 {
+		switch err := <-errs; {
+		case err == nil:
+			granted++
+		case approvals.ErrorCode(err) != approvals.ETooMany:
+			t.Fatalf("a use: %v", err)
+		}
+	}
+	if granted != 2 {
+		t.Fatalf("granted %d uses at once, want 2 (max_uses)", granted)
+	}
+}

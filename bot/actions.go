@@ -57,6 +57,11 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 	case actEndDelegation:
 		b.delegateCommand(ctx, to, email, []string{"off"})
 		return
+	case actDelegateOpen:
+		if _, err := b.api.OpenViewContext(ctx, ic.TriggerID, delegateModal()); err != nil {
+			b.say(ctx, to, "The form could not open; try again, or use `/access delegate @person until 2026-12-24`.")
+		}
+		return
 	case actCancel:
 		_, actErr = b.svc.Cancel(ctx, id, email)
 	case actRelease:

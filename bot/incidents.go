@@ -175,10 +175,60 @@ func (b *Bot) refreshHome(ctx context.Context, email string) {
 // homeDelegation is App Home's line about email's delegation, if any.
 func (b *Bot) homeDelegation(ctx context.Context, email string) []slack.Block {
 	d, err := b.svc.DelegationOf(ctx, email)
-	if err != nil || d == nil {
+	if err != nil {
 		return nil
+	}
+	if d == nil {
+		sec := section(mrkdwn("Away? Delegate your approvals: requests that wait on you wait on someone else too."))
+		sec.Accessory = slack.NewAccessory(button(actDelegateOpen, "Delegate…", "", ""))
+		return []slack.Block{sec}
 	}
 	sec := section(mrkdwn("Your approvals are delegated to %s until %s: requests that wait on you wait on them too.", esc(d.Delegate), when(d.Until)))
 	sec.Accessory = slack.NewAccessory(button(actEndDelegation, "End delegation", "", ""))
 	return []slack.Block{sec}
+}
+
+// App Home's delegation form.
+const (
+	actDelegateOpen = "delegate_open"
+	cbDelegate      = "delegate"
+	blkDelegate     = "delegate"
+	blkUntil        = "until"
+	actDelegateUser = "delegate_user"
+	actUntil        = "until"
+)
+
+// delegateModal asks whom to delegate to, and until when.
+func delegateModal() slack.ModalViewRequest {
+	who := slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Who approves for you"), actDelegateUser)
+	until := slack.NewDatePickerBlockElement(actUntil)
+	return slack.ModalViewRequest{
+		Type: slack.VTModal, CallbackID: cbDelegate, Title: plain("Delegate approvals"),
+		Submit: plain("Delegate"), Close: plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			section(mrkdwn("While it holds, requests that wait on you wait on them too; those waiting now are sent to them.")),
+			slack.NewInputBlock(blkDelegate, plain("Delegate"), nil, who),
+			slack.NewInputBlock(blkUntil, plain("Until (through that day)"), nil, until),
+		}},
+	}
+}
+
+// delegateSubmission records a delegation from App Home's form; false
+// when the view is not that form.
+func (b *Bot) delegateSubmission(ctx context.Context, v slack.View, email string, to replyTo) (any, func(context.Context), bool) {
+	if v.CallbackID != cbDelegate || v.State == nil {
+		return nil, nil, false
+	}
+	userID := v.State.Values[blkDelegate][actDelegateUser].SelectedUser
+	day := v.State.Values[blkUntil][actUntil].SelectedDate
+	if _, err := b.untilOf(day); err != nil || day == "" {
+		return errorsAck(map[string]string{blkUntil: "Pick the last day they approve for you."}), nil, true
+	}
+	p, err := b.personOf(ctx, userID)
+	if err != nil || p.email == "" {
+		return errorsAck(map[string]string{blkDelegate: "jitbot cannot see that person's email; pick someone else."}), nil, true
+	}
+	return nil, func(ctx context.Context) {
+		b.delegateCommand(ctx, to, email, []string{p.email, "until", day}) // says what happened
+	}, true
 }

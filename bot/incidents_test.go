@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,52 @@ func TestE2E_BreakGlassForm(t *testing.T) {
 	r := e.waitRequest("dave@example.com")
 	e.waitState(r.ID, approvals.StateActive)
 	e.dmWith(uFrank, "Break-glass review", "prod is down")
+	if v := e.srv.Violations(); len(v) > 0 {
+		t.Errorf("Slack violations: %+v", v)
+	}
+}
+
+// App Home offers to delegate: the form takes a person and a day; the
+// home then says who approves for you, with End delegation.
+func TestE2E_DelegationFromHome(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.srv.AppHomeOpened(uBob); err != nil {
+		t.Fatal(err)
+	}
+	var home localslack.View
+	e.wait("bob's home offers to delegate", func() bool {
+		v, ok := e.srv.Home(uBob)
+		home = v
+		return ok && strings.Contains(v.AllText(), "Delegate your approvals")
+	})
+	if _, err := e.srv.BlockAction(uBob, localslack.BlockActionArgs{ViewID: home.ID, ActionID: "delegate_open"}); err != nil {
+		t.Fatal(err)
+	}
+	var form localslack.View
+	e.wait("the delegation form", func() bool {
+		v, ok := e.srv.LastView(uBob)
+		form = v
+		return ok && v.Open && v.CallbackID == "delegate"
+	})
+	if _, err := e.srv.ViewSubmission(uBob, form.ID, localslack.Values{"delegate": {"delegate_user": uCarol}, "until": {"until": "2026-12-24"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait("bob's home says carol approves for him", func() bool {
+		v, _ := e.srv.Home(uBob)
+		home = v
+		return strings.Contains(v.AllText(), "delegated to carol@example.com")
+	})
+	d, err := e.svc.DelegationOf(context.Background(), "bob@example.com")
+	if err != nil || d == nil || d.Delegate != "carol@example.com" || !d.Until.Equal(time.Date(2026, 12, 25, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("bob's delegation: %+v, %v", d, err)
+	}
+	if _, err := e.srv.BlockAction(uBob, localslack.BlockActionArgs{ViewID: home.ID, ActionID: "delegate_off"}); err != nil {
+		t.Fatal(err)
+	}
+	e.wait("the delegation ended", func() bool {
+		d, _ := e.svc.DelegationOf(context.Background(), "bob@example.com")
+		return d == nil
+	})
 	if v := e.srv.Violations(); len(v) > 0 {
 		t.Errorf("Slack violations: %+v", v)
 	}

@@ -40,6 +40,9 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 	if payload, after, ok := b.breakGlassSubmission(ctx, v, email, to); ok { // breakglass.go
 		return payload, after
 	}
+	if payload, after, ok := b.delegateSubmission(ctx, v, email, to); ok { // incidents.go
+		return payload, after
+	}
 	switch v.CallbackID {
 	case cbRequest:
 		in := approvals.SubmitInput{Requester: email, Resource: inputValue(v, blkResource),
