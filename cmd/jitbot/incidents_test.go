@@ -169,3 +169,17 @@ func TestCLI_PolicyExplainIncidents(t *testing.T) {
 		t.Errorf("a bad --at: exit %d, %q", code, errOut)
 	}
 }
+
+// The example playground shows the incident flows: out of hours dave
+// breaks the glass and bob gets the review card; carol's approvals start
+// delegated to frank.
+func TestPlayground_Incidents(t *testing.T) {
+	url, _ := startPlayground(t, "--start", "2026-12-08T20:00:00Z")
+	g := pg{t: t, url: url}
+	g.post("api/clock", `{"running": false}`)
+	g.post("api/command", `{"as": "U0DAVE", "channel": "D0DAVE", "text": "/access jira-admins 30m --break-glass prod is down"}`)
+	g.waitMain("bob's review card", "U0BOB", "D0BOB", "Break-glass review")
+	g.waitMain("dave's DM", "U0DAVE", "D0DAVE", "Break-glass")
+	g.post("api/command", `{"as": "U0CAROL", "channel": "D0CAROL", "text": "/access delegate"}`)
+	g.waitMain("carol's delegation", "U0CAROL", "D0CAROL", "wait on frank@example.com too")
+}
