@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jonboulle/clockwork"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -47,6 +48,9 @@ type Config struct {
 	ITGroup string
 	// Audit answers /access audit: the evidence about one person as text.
 	Audit func(ctx context.Context, email string) (string, error)
+	// Activity returns what the activity data says of a person's product
+	// use, for the review of a break-glass grant; optional.
+	Activity func(ctx context.Context, email string) ([]review.ProductActivity, error)
 	// Review is the licence review engine; when set, the bot delivers its
 	// messages (managers' prompts, warnings, IT's digest with the chart
 	// and the CSV), takes the answers, and serves /access restore.

@@ -357,5 +357,9 @@ func (b *Bot) homeFor(ctx context.Context, email string) (slack.HomeTabViewReque
 	if err != nil {
 		return slack.HomeTabViewRequest{}, err
 	}
-	return homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), nil
+	v := homeView(item(active, false), item(pending, false), item(waiting, true), reviews...)
+	if dl := b.homeDelegation(ctx, email); len(dl) > 0 && len(v.Blocks.BlockSet) < maxViewBlocks {
+		v.Blocks.BlockSet = append(dl, v.Blocks.BlockSet...)
+	}
+	return v, nil
 }

@@ -28,10 +28,10 @@ var (
 	personKeys    = []string{"email", "department", "manager", "employment", "slack_id"}
 	resourceKeys  = []string{"id", "name", "provider", "group", "kind", "max_duration", "owners", "bundle", "reconcile"}
 	ruleKeys      = []string{"name", "if", "then"}
-	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than"}
+	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than", "time"}
 	requesterKeys = []string{"department", "employment", "email", "email_domain"}
-	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver"}
-	stepKeys      = []string{"approvers", "quorum"}
+	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver", "on_behalf", "break_glass"}
+	stepKeys      = []string{"approvers", "quorum", "escalate_after", "escalate_to"}
 )
 
 // pos is a position in the policy file or its CSV.

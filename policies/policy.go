@@ -142,6 +142,9 @@ type Match struct {
 	// zero means no bound.
 	DurationAtMost     time.Duration
 	DurationLongerThan time.Duration
+	// Time, when set, holds only while the request is filed within its
+	// window (timewindow.go).
+	Time *TimeWindow
 }
 
 // PersonMatch is the requester part of a Match. Each list, when not empty,
@@ -170,6 +173,12 @@ type Action struct {
 	// later step of the same request too. Off by default: two steps mean
 	// two people (the two-person rule).
 	AllowRepeatApprover bool
+	// OnBehalf are the approver terms of who may file a request for the
+	// requester (incidents.go); nil: nobody.
+	OnBehalf []string
+	// BreakGlass, when set, lets the requester have the access at once,
+	// reviewed after the fact (incidents.go).
+	BreakGlass *BreakGlass
 }
 
 // Approval is one approval step of a rule, as written.
@@ -177,6 +186,11 @@ type Approval struct {
 	// Approvers are terms: "manager", "owner", "group:HANDLE" or an email.
 	Approvers []string
 	Quorum    int // distinct people needed; 1 by default
+	// EscalateAfter and EscalateTo: when the step is unanswered that long
+	// after it started, the people of EscalateTo (terms) may approve it
+	// too (incidents.go). Zero and nil when the step never escalates.
+	EscalateAfter time.Duration
+	EscalateTo    []string
 }
 
 // Load reads and validates the policy file at path. A directory.file it

@@ -49,7 +49,8 @@ func (c *cli) policyExplain(args []string) int {
 	resource := fs.String("resource", "", "the resource id (required)")
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
 	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
-	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL", 0); code >= 0 {
+	inc := incidentFlags(fs) // explain_incidents.go: --at, --filer, --break-glass
+	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] [--at TIME] [--filer EMAIL] [--break-glass] | --user EMAIL", 0); code >= 0 {
 		return code
 	}
 	if *user != "" {
@@ -69,7 +70,11 @@ func (c *cli) policyExplain(args []string) int {
 			return c.fail(exitUsage, "--duration: %v", err)
 		}
 	}
-	dec, err := p.Evaluate(c.ctx, policies.Query{Requester: *requester, Resource: *resource, Duration: d}, nil)
+	q := policies.Query{Requester: *requester, Resource: *resource, Duration: d}
+	if err := inc.apply(&q); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	dec, err := p.Evaluate(c.ctx, q, nil)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "refused: %v\n", err)
 		return exitFailure
@@ -94,7 +99,9 @@ func (c *cli) policyExplain(args []string) int {
 			who = append(who, "group:"+g+" (members resolved in Slack)")
 		}
 		fmt.Fprintf(w, "step %d of %d:   %s — quorum %d — from %s\n", i+1, len(dec.Steps), strings.Join(who, ", "), st.Quorum, strings.Join(st.Terms, ", "))
+		explainEscalation(w, st)
 	}
+	explainIncidents(w, p, dec, q)
 	if len(dec.Notify) > 0 {
 		fmt.Fprintf(w, "notify:        %s\n", strings.Join(dec.Notify, ", "))
 	}

@@ -125,6 +125,9 @@ func (c *cli) playground(args []string) int {
 		return c.fail(exitFailure, "%v", err)
 	}
 	defer m.Close()
+	if *policyPath == "" {
+		exampleDelegation(c.ctx, m)
+	}
 
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
@@ -200,4 +203,17 @@ func (r reviewNow) RunNow(ctx context.Context, name string) (string, error) {
 	}
 	return fmt.Sprintf("Run %s: %d people covered, %d inactive to review (%s).", run.ID[:8], run.Counts.Covered, run.Counts.Items,
 		run.State), nil
+}
+
+// exampleDelegation gives the example's playground a delegation to show:
+// carol, who owns confluence-finance, delegates her approvals to frank for
+// two weeks (unless the database already has one of hers).
+func exampleDelegation(ctx context.Context, m *Main) {
+	const from, to = "carol@example.com", "frank@example.com"
+	if d, err := m.Service.DelegationOf(ctx, from); err != nil || d != nil {
+		return
+	}
+	if _, err := m.Service.Delegate(ctx, from, to, m.Service.Clock().Now().Add(14*24*time.Hour)); err != nil {
+		m.Log.Warn("the example's delegation", zap.Error(err))
+	}
 }

@@ -238,10 +238,12 @@ func (t *Tx) InsertRequest(r *approvals.Request) error {
 // state from and r's version.
 func (t *Tx) UpdateRequest(r *approvals.Request, from approvals.State) error {
 	err := t.casExec(`UPDATE requests SET current_step=$1, auto_approved=$2, state=$3, state_reason=$4, decided_by=$5,
-		reminded=$6, decided_at=$7, starts_at=$8, ends_at=$9, warn_at=$10, warned=$11, ended_at=$12, version=version+1
+		reminded=$6, decided_at=$7, starts_at=$8, ends_at=$9, warn_at=$10, warned=$11, ended_at=$12, version=version+1,
+		steps=$16
 		WHERE id=$13 AND state=$14 AND version=$15`,
 		r.CurrentStep, r.AutoApproved, string(r.State), r.StateReason, r.DecidedBy, r.Reminded, ms(r.DecidedAt),
-		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.ID, string(from), r.Version)
+		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.ID, string(from), r.Version,
+		jsonText(r.Steps))
 	if err == nil {
 		r.Version++
 	}
