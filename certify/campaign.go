@@ -60,8 +60,13 @@ func (e *Engine) Start(ctx context.Context, rule *policies.CertRule, trigger str
 func (e *Engine) build(ctx context.Context, rule *policies.CertRule, c *Campaign) error {
 	log := e.log.With(zap.String("campaign_id", c.ID), zap.String("rule", c.Rule))
 	var failed []string
-	for _, t := range e.Policy().Targets(rule) {
-		if err := e.listGroup(ctx, rule, c, t); err != nil {
+	targets := e.Policy().Targets(rule)
+	for i, t := range targets {
+		n, err := e.listGroup(ctx, rule, c, t)
+		if e.progress != nil {
+			e.progress(t.Provider+"/"+t.Group, n, i+1, len(targets))
+		}
+		if err != nil {
 			// One provider down must not hold the others' reviewers: the
 			// group is named in the campaign's listing event.
 			log.Error("certification: a group could not be listed", zap.String("group", t.Group), zap.Error(err))
@@ -77,11 +82,12 @@ func (e *Engine) build(ctx context.Context, rule *policies.CertRule, c *Campaign
 	return e.open(ctx, c, failed)
 }
 
-// listGroup commits one group's standing members as items of c.
-func (e *Engine) listGroup(ctx context.Context, rule *policies.CertRule, c *Campaign, t policies.CertTarget) error {
+// listGroup commits one group's standing members as items of c and says
+// how many there are.
+func (e *Engine) listGroup(ctx context.Context, rule *policies.CertRule, c *Campaign, t policies.CertTarget) (int, error) {
 	rows, err := e.standingOf(ctx, t)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	pol := e.Policy()
 	items := make([]*Item, 0, len(rows))
@@ -102,7 +108,7 @@ func (e *Engine) listGroup(ctx context.Context, rule *policies.CertRule, c *Camp
 		items = append(items, it)
 		people = append(people, r.Person)
 	}
-	return e.store.UpdateCert(ctx, func(tx Tx) error {
+	return len(items), e.store.UpdateCert(ctx, func(tx Tx) error {
 		cur, err := tx.GetCampaign(c.ID)
 		if err != nil || cur.State != CampaignBuilding {
 			return err

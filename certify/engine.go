@@ -39,6 +39,10 @@ type Config struct {
 	SweepInterval time.Duration
 	// DryRun: decided removals change nothing (jitbot run --dry-run).
 	DryRun bool
+	// Progress, when set, is told of each group listed by a campaign
+	// (the CLI's progress): its name, its standing members, and how many
+	// of the campaign's groups are done.
+	Progress func(group string, members, done, total int)
 	// Hooks stop the process at exact points (tests only).
 	Hooks *Hooks
 }
@@ -60,6 +64,7 @@ type Engine struct {
 	interval time.Duration
 	dryRun   bool
 	hooks    Hooks
+	progress func(group string, members, done, total int)
 	wake     chan struct{}
 }
 
@@ -67,7 +72,7 @@ type Engine struct {
 // approvals engine.
 func New(cfg Config) *Engine {
 	e := &Engine{store: cfg.Store, access: cfg.Access, resolver: cfg.Resolver, clock: cfg.Clock, log: cfg.Log,
-		interval: cfg.SweepInterval, dryRun: cfg.DryRun, wake: make(chan struct{}, 1)}
+		interval: cfg.SweepInterval, dryRun: cfg.DryRun, progress: cfg.Progress, wake: make(chan struct{}, 1)}
 	if e.clock == nil {
 		e.clock = clockwork.NewRealClock()
 	}
