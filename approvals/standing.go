@@ -151,3 +151,14 @@ func (s *Service) RemoveStanding(ctx context.Context, m Membership, record func(
 	s.poke()
 	return outcome, nil
 }
+
+// GroupMembers resolves a user group through the front end attached
+// (policies.GroupResolver): engines built before the front end (the
+// certification's group:HANDLE reviewers) resolve through the Service.
+func (s *Service) GroupMembers(ctx context.Context, handle string) ([]string, error) {
+	r := s.resolver()
+	if r == nil {
+		return nil, fmt.Errorf("no front end resolves user group %s", handle)
+	}
+	return r.GroupMembers(ctx, handle)
+}

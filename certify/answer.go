@@ -277,6 +277,9 @@ func (e *Engine) NextDeadline(ctx context.Context) (time.Time, bool, error) {
 	return at, ok, err
 }
 
+// Item returns one item by id or prefix.
+func (e *Engine) Item(ctx context.Context, id string) (*Item, error) { return e.item(ctx, id) }
+
 func (e *Engine) item(ctx context.Context, id string) (*Item, error) {
 	var it *Item
 	err := e.store.ViewCert(ctx, func(tx Tx) error {

@@ -23,6 +23,16 @@ import (
 // report standing` (the population: every member of a managed group that
 // no grant covers) and `jitbot certification list|run|report`.
 
+// openCertify wires the certifications into jitbot run: the engine on the
+// same database, its removal job on the approvals engine's access lane,
+// its scheduler on the leading replica; the Slack bot (openSlack)
+// registers the message kinds it delivers (certify.MessageJobs).
+func (m *Main) openCertify() {
+	m.Certify = certify.New(certify.Config{Store: m.DB, Access: m.Service, Resolver: m.Service, Clock: m.Clock,
+		Log: m.Log.Named("certify"), DryRun: m.Config.DryRun})
+	m.frontEnds = append(m.frontEnds, m.leading(m.Certify.Loop))
+}
+
 // certEnv is a certification engine over the database, with the providers
 // that list group members.
 type certEnv struct {
