@@ -68,6 +68,14 @@ func TestGolden_Cert(t *testing.T) {
 		t.Run(name, func(t *testing.T) { golden(t, name, msgs) })
 	}
 	golden(t, "modal_cert_keep", certKeepModal(gCertItems(12)[10]))
+	golden(t, "home_cert_53_waiting", gHomeCert())
+}
+
+// gHomeCert is App Home with 53 memberships waiting: cut to Slack's limit.
+func gHomeCert() slack.HomeTabViewRequest {
+	v := homeView(nil, nil, nil)
+	v.Blocks.BlockSet = append(v.Blocks.BlockSet, homeCertBlocks(gCertItems(60)[7:], "bob@example.com", maxViewBlocks-len(v.Blocks.BlockSet))...)
+	return v
 }
 
 // Every certification message, a 300-member card included, is accepted
@@ -87,6 +95,11 @@ func TestGolden_CertWithinBlockKitLimits(t *testing.T) {
 	}
 	if _, err := api.OpenViewContext(ctx, srv.NewTriggerID("U1"), certKeepModal(gCertItems(12)[10])); err != nil {
 		t.Errorf("the Keep form: Slack refused it: %v", err)
+	}
+	if v := gHomeCert(); len(v.Blocks.BlockSet) > maxViewBlocks {
+		t.Errorf("App Home: %d blocks", len(v.Blocks.BlockSet))
+	} else if _, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: "U1", View: gHomeCert()}); err != nil {
+		t.Errorf("App Home: Slack refused it: %v", err)
 	}
 	if got, want := len(goldenCert()["cert_card_300"]), (300+reviewPageSize-1)/reviewPageSize; got != want {
 		t.Errorf("a card of 300 members is %d messages, want %d", got, want)

@@ -20,6 +20,8 @@ type Certifier interface {
 	Item(ctx context.Context, id string) (*certify.Item, error)
 	Answer(ctx context.Context, itemID, who, answer, reason string) (*certify.Item, error)
 	IsReviewer(ctx context.Context, it *certify.Item, who string) bool
+	// Waiting returns the pending items who may answer (campaignID "": all).
+	Waiting(ctx context.Context, campaignID, who string) ([]*certify.Item, error)
 }
 
 var _ Certifier = (*certify.Engine)(nil)
@@ -251,7 +253,24 @@ func (b *Bot) certAction(ctx context.Context, ic slack.InteractionCallback, name
 	if err != nil {
 		b.say(ctx, to, b.sentence(err, ""))
 	}
+	if ic.View.Type == slack.VTHomeTab {
+		b.publishHome(ctx, ic.User.ID)
+	}
 	return true
+}
+
+// withHomeCert adds the certifications waiting for email to App Home,
+// within Slack's limit of blocks a view.
+func (b *Bot) withHomeCert(ctx context.Context, v slack.HomeTabViewRequest, email string) (slack.HomeTabViewRequest, error) {
+	if b.cfg.Certify == nil {
+		return v, nil
+	}
+	items, err := b.cfg.Certify.Waiting(ctx, "", email)
+	if err != nil {
+		return v, err
+	}
+	v.Blocks.BlockSet = append(v.Blocks.BlockSet, homeCertBlocks(items, email, maxViewBlocks-len(v.Blocks.BlockSet))...)
+	return v, nil
 }
 
 // openCertKeep opens the reason form once the clicker may answer.

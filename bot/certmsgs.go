@@ -224,3 +224,24 @@ func certKeepModal(it *certify.Item) slack.ModalViewRequest {
 		esc(it.Person), esc(it.Group)))
 	return m
 }
+
+// homeCertBlocks is App Home's "Access reviews waiting for you": the
+// standing memberships the viewer may certify, with the same buttons as
+// the cards, within budget blocks (nil when there is nothing or no room).
+func homeCertBlocks(items []*certify.Item, viewer string, budget int) []slack.Block {
+	if len(items) == 0 || budget < 5 {
+		return nil
+	}
+	blocks := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
+		slack.NewContextBlock("", mrkdwn("Standing memberships outside any grant: *Keep* (say why), *Remove*, or *Convert to just in time*."))}
+	budget -= 4 // the headings and a "more" note
+	for i, it := range items {
+		if budget < 2 {
+			blocks = append(blocks, section(mrkdwn("_…and %d more on the access review messages in your DMs._", len(items)-i)))
+			break
+		}
+		budget -= 2
+		blocks = append(blocks, certItemBlocks(it, viewer)...)
+	}
+	return blocks
+}

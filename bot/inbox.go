@@ -357,5 +357,5 @@ func (b *Bot) homeFor(ctx context.Context, email string) (slack.HomeTabViewReque
 	if err != nil {
 		return slack.HomeTabViewRequest{}, err
 	}
-	return homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), nil
+	return b.withHomeCert(ctx, homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), email) // certify.go
 }
