@@ -69,7 +69,8 @@ func (e *Engine) IsReviewer(ctx context.Context, it *Item, who string) bool {
 
 // mayAnswer refuses the member themself, then admits the item's reviewer
 // (a member of its group:HANDLE), any owner of the resource when the rule
-// reviews by owner, and after escalation the escalate_to reviewers.
+// reviews by owner, after escalation the escalate_to reviewers, and for an
+// item no reviewer term could take, the IT group.
 func (e *Engine) mayAnswer(ctx context.Context, it *Item, who string) error {
 	if who == "" {
 		return approvals.Errorf(ENotReviewer, "who answers is not known")
@@ -86,6 +87,9 @@ func (e *Engine) mayAnswer(ctx context.Context, it *Item, who string) error {
 		if it.Escalated || it.Reviewer == "" {
 			terms = append(terms, rule.EscalateTo...)
 		}
+	}
+	if it.Reviewer == "" && e.itGroup != "" {
+		terms = append(terms, "group:"+e.itGroup) // IT takes what nobody else could
 	}
 	for _, term := range terms {
 		if e.names(ctx, pol, term, it, who) {

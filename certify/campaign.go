@@ -20,15 +20,20 @@ const (
 	TriggerPlayground = "playground"
 )
 
+// EOpen is the code of Start refusing a second campaign of a rule while
+// one is open.
+const EOpen = "campaign_open"
+
 // Start runs a campaign of rule now: it is created (and the rule's next
 // scheduled campaign moved) in one transaction, each group's standing
 // members are listed and committed as items group by group, and then, in
 // one compare-and-set, the campaign opens and each reviewer's prompt is
 // queued. A campaign of the rule left building by a crash is resumed
 // instead of starting another: items already listed are not listed again,
-// and the prompts are queued once.
+// and the prompts are queued once. While a campaign of the rule is open,
+// Start starts none (EOpen) and moves the rule's next scheduled campaign.
 func (e *Engine) Start(ctx context.Context, rule *policies.CertRule, trigger string) (*Campaign, error) {
-	var c *Campaign
+	var c, busy *Campaign
 	err := e.store.UpdateCert(ctx, func(tx Tx) error {
 		open, err := tx.Campaigns(CampaignFilter{Rule: rule.Name, States: []CampaignState{CampaignBuilding}, Limit: 1})
 		if err != nil {
@@ -39,6 +44,19 @@ func (e *Engine) Start(ctx context.Context, rule *policies.CertRule, trigger str
 			return nil
 		}
 		now := e.now()
+		running, err := tx.Campaigns(CampaignFilter{Rule: rule.Name, States: []CampaignState{CampaignOpen}, Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(running) > 0 {
+			// One campaign of a rule at a time: nobody is asked twice about
+			// one membership. The scheduled slot passes.
+			if err := tx.SetNextCampaign(rule.Name, rule.Schedule, rule.Next(now)); err != nil {
+				return err
+			}
+			busy = running[0]
+			return nil
+		}
 		c = &Campaign{ID: uuid.NewString(), Rule: rule.Name, State: CampaignBuilding, Trigger: trigger,
 			StartedAt: now, AnswerBy: now.Add(rule.AnswerWithin)}
 		if err := tx.InsertCampaign(c); err != nil {
@@ -52,6 +70,10 @@ func (e *Engine) Start(ctx context.Context, rule *policies.CertRule, trigger str
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start certification %q: %w", rule.Name, err)
+	}
+	if busy != nil {
+		return busy, approvals.Errorf(EOpen, "campaign %s of %q is still open until %s: answer or wait for it before starting another",
+			busy.ID[:min(8, len(busy.ID))], rule.Name, busy.AnswerBy.Format("2006-01-02 15:04Z"))
 	}
 	return c, e.build(ctx, rule, c)
 }

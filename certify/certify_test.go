@@ -455,3 +455,45 @@ func TestTick_Schedule(t *testing.T) {
 		t.Fatalf("campaigns at 09:00: got %v, want finance quarterly's too", cs)
 	}
 }
+
+// One campaign of a rule at a time: a second start is refused while the
+// first is open, and the scheduler skips the slot.
+func TestStart_OneOpenCampaign(t *testing.T) {
+	prov := newGroups(map[string][]string{"confluence-finance": {"alice@example.com"}})
+	w := newWorld(t, prov, "", nil)
+	r := rule(t, w, "finance quarterly")
+	first, err := w.cert.Start(w.Ctx, r, certify.TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := w.cert.Start(w.Ctx, r, certify.TriggerCLI)
+	if code(err) != certify.EOpen || again == nil || again.ID != first.ID {
+		t.Fatalf("a second start: got %v %v, want EOpen naming the first", again, err)
+	}
+	if cs, _ := w.cert.Campaigns(w.Ctx, certify.CampaignFilter{Rule: r.Name}); len(cs) != 1 {
+		t.Errorf("campaigns: got %d, want 1", len(cs))
+	}
+}
+
+// An item no reviewer term could take goes to IT: members of the IT group
+// answer it, nobody else.
+func TestAnswer_IT(t *testing.T) {
+	prov := newGroups(map[string][]string{"jira-admins": {"bob@example.com"}})
+	w := newWorld(t, prov, "", nil)
+	it2 := certify.New(certify.Config{Store: w.DB, Access: w.Svc, Clock: w.Clock, ITGroup: "it-leads",
+		Resolver: slackGroups{"it-leads": {"frank@example.com"}}})
+	c, err := it2.Start(w.Ctx, rule(t, w, "admins"), certify.TriggerCLI) // reviewers: [manager]; bob has none
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := w.items(c)["jira-admins bob@example.com"]
+	if bob == nil || bob.Reviewer != "" {
+		t.Fatalf("bob's item: got %+v, want it for IT", bob)
+	}
+	if _, err := it2.Answer(w.Ctx, bob.ID, "alice@example.com", policies.CertRemove, ""); code(err) != certify.ENotReviewer {
+		t.Errorf("alice on bob: got %v, want not_reviewer", err)
+	}
+	if _, err := it2.Answer(w.Ctx, bob.ID, "frank@example.com", policies.CertKeep, "the Jira owner"); err != nil {
+		t.Errorf("frank (IT) on bob: %v", err)
+	}
+}

@@ -31,10 +31,13 @@ type Config struct {
 	Store  Store
 	Access Access
 	// Resolver resolves group:HANDLE reviewers (Slack user groups) when
-	// someone answers; nil: group reviewers cannot answer (IT can).
+	// someone answers; nil: group reviewers cannot answer.
 	Resolver policies.GroupResolver
-	Clock    clockwork.Clock // default: the real clock
-	Log      *zap.Logger     // default: no-op
+	// ITGroup is the user group handle (JITBOT_IT_GROUP) whose members
+	// answer the items no reviewer term could take; "": nobody in Slack.
+	ITGroup string
+	Clock   clockwork.Clock // default: the real clock
+	Log     *zap.Logger     // default: no-op
 	// SweepInterval bounds how long the scheduler sleeps (default 1m).
 	SweepInterval time.Duration
 	// DryRun: decided removals change nothing (jitbot run --dry-run).
@@ -59,6 +62,7 @@ type Engine struct {
 	store    Store
 	access   Access
 	resolver policies.GroupResolver
+	itGroup  string
 	clock    clockwork.Clock
 	log      *zap.Logger
 	interval time.Duration
@@ -71,7 +75,7 @@ type Engine struct {
 // New builds an engine and registers its access-lane job with the
 // approvals engine.
 func New(cfg Config) *Engine {
-	e := &Engine{store: cfg.Store, access: cfg.Access, resolver: cfg.Resolver, clock: cfg.Clock, log: cfg.Log,
+	e := &Engine{store: cfg.Store, access: cfg.Access, resolver: cfg.Resolver, itGroup: cfg.ITGroup, clock: cfg.Clock, log: cfg.Log,
 		interval: cfg.SweepInterval, dryRun: cfg.DryRun, progress: cfg.Progress, wake: make(chan struct{}, 1)}
 	if e.clock == nil {
 		e.clock = clockwork.NewRealClock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/jitbot/jitbot/approvals"
 	"go.uber.org/zap"
 )
 
@@ -39,7 +40,10 @@ func (e *Engine) Tick(ctx context.Context) error {
 		if at.After(now) {
 			continue
 		}
-		if _, err := e.Start(ctx, rule, TriggerSchedule); err != nil {
+		if c, err := e.Start(ctx, rule, TriggerSchedule); approvals.ErrorCode(err) == EOpen {
+			e.log.Warn("certification: the scheduled campaign is skipped, the last one is still open",
+				zap.String("rule", rule.Name), zap.String("campaign_id", c.ID))
+		} else if err != nil {
 			return err
 		}
 	}

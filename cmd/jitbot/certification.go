@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitbot/jitbot"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/policies"
@@ -28,7 +29,7 @@ import (
 // its scheduler on the leading replica; the Slack bot (openSlack)
 // registers the message kinds it delivers (certify.MessageJobs).
 func (m *Main) openCertify() {
-	m.Certify = certify.New(certify.Config{Store: m.DB, Access: m.Service, Resolver: m.Service, Clock: m.Clock,
+	m.Certify = certify.New(certify.Config{Store: m.DB, Access: m.Service, Resolver: m.Service, ITGroup: m.getenv("JITBOT_IT_GROUP"), Clock: m.Clock,
 		Log: m.Log.Named("certify"), DryRun: m.Config.DryRun})
 	m.frontEnds = append(m.frontEnds, m.leading(m.Certify.Loop))
 }
@@ -246,6 +247,9 @@ func (c *cli) certificationRun(args []string) int {
 		return c.fail(exitUsage, "no certification rule %q in %s", fs.Arg(0), env.policy.Source)
 	}
 	camp, err := env.eng.Start(c.ctx, rule, certify.TriggerCLI)
+	if approvals.ErrorCode(err) == certify.EOpen {
+		return c.fail(exitFailure, "%s", jitbot.ErrorMessage(err))
+	}
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}

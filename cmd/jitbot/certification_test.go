@@ -101,6 +101,9 @@ func TestCLI_Certification(t *testing.T) {
 			t.Errorf("run: got\n%s\nwant %q", out, want)
 		}
 	}
+	if code, _, errOut := runCLI(t, env, "certification", "run", "admins"); code != exitFailure || !strings.Contains(errOut, "is still open until") {
+		t.Errorf("a second run while the first is open: exit %d, %s", code, errOut)
+	}
 	code, out, _ = runCLI(t, env, "certification", "report", "--format", "csv")
 	if code != exitOK {
 		t.Fatalf("report: exit %d", code)
