@@ -113,7 +113,7 @@ type world struct {
 	delivered map[approvals.JobKind][]string
 }
 
-func newWorld(t *testing.T, prov *groups, path string, hooks *certify.Hooks) *world {
+func newWorld(t testing.TB, prov *groups, path string, hooks *certify.Hooks) *world {
 	t.Helper()
 	env := testenv.New(t, testenv.Options{
 		Policy: testenv.Policy(testenv.PolicyParts{Provider: "jira",
