@@ -116,6 +116,13 @@ func (e *Engine) listGroup(ctx context.Context, rule *policies.CertRule, c *Camp
 	people := make([]string, 0, len(rows))
 	now := e.now()
 	for _, r := range rows {
+		if !strings.Contains(r.Person, "@") {
+			// Atlassian hides this member's email and jitbot never knew it
+			// ("accountId:…"): nobody could be asked about, or removed as,
+			// a person. The standing report lists it.
+			e.log.Warn("certification: a member without a known email is left out", zap.String("group", t.Group), zap.String("member", r.Person))
+			continue
+		}
 		it := &Item{ID: uuid.NewString(), CampaignID: c.ID, Rule: c.Rule, Resource: r.Resource, Provider: r.Provider,
 			Group: r.Group, Person: r.Person, State: ItemPending, AnswerBy: c.AnswerBy,
 			EscalateAt: c.StartedAt.Add(rule.AnswerWithin / 2), MemberSince: r.MemberSince, LastActive: r.LastActive,

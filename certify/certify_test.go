@@ -497,3 +497,21 @@ func TestAnswer_IT(t *testing.T) {
 		t.Errorf("frank (IT) on bob: %v", err)
 	}
 }
+
+// A member whose email Atlassian hides is in the standing report, not in
+// a campaign: nobody could be asked about them by name.
+func TestCampaign_HiddenEmail(t *testing.T) {
+	prov := newGroups(map[string][]string{"confluence-finance": {"accountId:5b10ac8d82e05b22cc7d4ef5", "alice@example.com"}})
+	w := newWorld(t, prov, "", nil)
+	rows, errs := w.cert.StandingReport(w.Ctx, w.Policy.Targets(rule(t, w, "finance quarterly")))
+	if len(rows) != 2 || len(errs) != 0 {
+		t.Fatalf("standing report: got %d rows %v, want both members", len(rows), errs)
+	}
+	c, err := w.cert.Start(w.Ctx, rule(t, w, "finance quarterly"), certify.TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if items := w.items(c); len(items) != 1 || items["confluence-finance alice@example.com"] == nil {
+		t.Errorf("items: got %v, want alice's only", items)
+	}
+}

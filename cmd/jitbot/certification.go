@@ -43,7 +43,7 @@ type certEnv struct {
 }
 
 // openCert loads the policy and the database and builds the engine. The
-// read commands open the database read-only and cache no account ids.
+// read commands open the database read-only.
 func (c *cli) openCert(cfg *Config, from string, readOnly bool, progress func(string, int, int, int)) (*certEnv, int) {
 	p, err := loadPolicy(cfg.Policy, from)
 	if err != nil {
@@ -60,11 +60,9 @@ func (c *cli) openCert(cfg *Config, from string, readOnly bool, progress func(st
 			provs[name] = provisioner.NewDryRun(db, zap.NewNop())
 			continue
 		}
-		var cache accountCache
-		if !readOnly {
-			cache = db
-		}
-		lp, err := newLiveProvider(c.getenv, name, cache, zap.NewNop())
+		// The account cache names members whose email Atlassian hides
+		// (a read; listing members writes nothing).
+		lp, err := newLiveProvider(c.getenv, name, db, zap.NewNop())
 		if err != nil {
 			db.Close()
 			return nil, c.fail(exitFailure, "provider %s: %v", name, err)
@@ -150,7 +148,10 @@ func writeStanding(w io.Writer, format string, rows []certify.StandingRow, now t
 			standing = "from before jitbot"
 		}
 		note := ""
-		if !r.InDirectory {
+		switch {
+		case strings.HasPrefix(r.Person, "accountId:"):
+			note = "email hidden by Atlassian: not in campaigns"
+		case !r.InDirectory:
 			note = "not in the directory (left?)"
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Provider, r.Group, r.Person, standing, isoDay(r.MemberSince),
