@@ -76,7 +76,8 @@ Environment (secrets are read only from here):
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
   JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit and
-                         /access restore, and to answer licence reviews for anyone
+                         /access restore, to answer licence reviews for anyone,
+                         and the certification items no reviewer could take
   JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
                          the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
