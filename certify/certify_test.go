@@ -515,3 +515,56 @@ func TestCampaign_HiddenEmail(t *testing.T) {
 		t.Errorf("items: got %v, want alice's only", items)
 	}
 }
+
+// flaky removes the member, then fails the call once, as a crash between
+// the provider's removal and jitbot's record would look.
+type flaky struct {
+	*groups
+	failed bool
+}
+
+func (f *flaky) RemoveMember(ctx context.Context, m approvals.Membership) error {
+	err := f.groups.RemoveMember(ctx, m)
+	if !f.failed {
+		f.failed = true
+		return errors.New("the site answered 502 after removing")
+	}
+	return err
+}
+
+// A removal whose first attempt removed the member but failed to record
+// is retried: the member is removed once, and the item says removed.
+func TestRemove_RetriedAfterTheProviderRemoved(t *testing.T) {
+	prov := newGroups(map[string][]string{"confluence-finance": {"alice@example.com"}})
+	f := &flaky{groups: prov}
+	env := testenv.New(t, testenv.Options{
+		Policy: testenv.Policy(testenv.PolicyParts{Provider: "jira"}) + certPolicy,
+		At:     t0,
+		Providers: func(*store.DB) map[string]approvals.Provisioner {
+			return map[string]approvals.Provisioner{"jira": f, "dryrun": f}
+		},
+	})
+	eng := certify.New(certify.Config{Store: env.DB, Access: env.Svc, Clock: env.Clock})
+	for _, k := range certify.MessageJobs {
+		env.Svc.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(context.Context, *approvals.Job) error { return nil }})
+	}
+	r, _ := env.Policy.CertRule("finance quarterly")
+	c, err := eng.Start(env.Ctx, r, certify.TriggerCLI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, items, _ := eng.Campaign(env.Ctx, c.ID)
+	if _, err := eng.Answer(env.Ctx, items[0].ID, "carol@example.com", policies.CertRemove, ""); err != nil {
+		t.Fatal(err)
+	}
+	env.Settle() // the first attempt fails after removing
+	env.Clock.Advance(time.Minute)
+	env.Settle()
+	it, err := eng.Item(env.Ctx, items[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.State != certify.ItemRemoved || prov.removes != 1 {
+		t.Errorf("got %s after %d removals, want removed once", it.State, prov.removes)
+	}
+}

@@ -44,10 +44,14 @@ func (e *Engine) runRemove(ctx context.Context, j *approvals.Job) error {
 			return err
 		}
 		state, note := ItemRemoved, "removed from "+it.Group
-		switch outcome {
-		case approvals.StandingGone:
+		switch {
+		case outcome == approvals.StandingGone && (j.Attempts > 0 || j.Claims > 1):
+			// An earlier attempt may have removed it and then failed or
+			// crashed before recording: the membership is gone, as asked.
+			note = "removed from " + it.Group + " (confirmed gone on a later attempt)"
+		case outcome == approvals.StandingGone:
 			state, note = ItemGone, "no longer a member when the removal ran"
-		case approvals.StandingCovered:
+		case outcome == approvals.StandingCovered:
 			state, note = ItemCovered, "a grant covers it now: the membership goes when that grant ends"
 		}
 		return e.outcomeTx(tx, it.ID, state, note)
