@@ -69,16 +69,16 @@ func (b *Bot) recipients(ctx context.Context, term string) ([]string, error) {
 // are shown in the rule's channel.
 func (b *Bot) runCertPrompt(ctx context.Context, j *approvals.Job) error {
 	campaignID, reviewer, _ := strings.Cut(j.Ref, "/")
-	return b.syncCertReviewer(ctx, campaignID, reviewer, true)
-}
-
-// syncCertReviewer posts (with post) and refreshes the cards of one
-// reviewer term.
-func (b *Bot) syncCertReviewer(ctx context.Context, campaignID, reviewer string, post bool) error {
 	c, items, err := b.cfg.Certify.Campaign(ctx, campaignID)
 	if err != nil {
 		return err
 	}
+	return b.syncCertReviewer(ctx, c, items, reviewer, true)
+}
+
+// syncCertReviewer posts (with post) and refreshes the cards of one
+// reviewer term.
+func (b *Bot) syncCertReviewer(ctx context.Context, c *certify.Campaign, items []*certify.Item, reviewer string, post bool) error {
 	mine := slices.DeleteFunc(slices.Clone(items), func(it *certify.Item) bool { return it.Reviewer != reviewer })
 	if len(mine) == 0 {
 		return nil
@@ -147,14 +147,14 @@ func (b *Bot) syncCertCard(ctx context.Context, key, email string, v certView, p
 // reviewers get a card of the campaign's escalated items still waiting
 // (posted once, edited as they are answered).
 func (b *Bot) runCertEscalation(ctx context.Context, j *approvals.Job) error {
-	return b.syncCertEscalation(ctx, j.Ref, true)
-}
-
-func (b *Bot) syncCertEscalation(ctx context.Context, campaignID string, post bool) error {
-	c, items, err := b.cfg.Certify.Campaign(ctx, campaignID)
+	c, items, err := b.cfg.Certify.Campaign(ctx, j.Ref)
 	if err != nil {
 		return err
 	}
+	return b.syncCertEscalation(ctx, c, items, true)
+}
+
+func (b *Bot) syncCertEscalation(ctx context.Context, c *certify.Campaign, items []*certify.Item, post bool) error {
 	rule, ok := b.svc.Policy().CertRule(c.Rule)
 	if !ok {
 		return nil
@@ -209,7 +209,8 @@ func (b *Bot) runCertConverted(ctx context.Context, j *approvals.Job) error {
 }
 
 // runCertProgress performs a certify.progress job: every card of the
-// campaign is edited to show the answers, and its post in the rule's
+// campaign is edited to show the answers (the campaign read once; a card
+// whose content did not change is not edited), and its post in the rule's
 // channel is posted once and then edited.
 func (b *Bot) runCertProgress(ctx context.Context, j *approvals.Job) error {
 	c, items, err := b.cfg.Certify.Campaign(ctx, j.Ref)
@@ -224,9 +225,9 @@ func (b *Bot) runCertProgress(ctx context.Context, j *approvals.Job) error {
 	}
 	var errs []error
 	for _, r := range reviewers {
-		errs = append(errs, b.syncCertReviewer(ctx, c.ID, r, false))
+		errs = append(errs, b.syncCertReviewer(ctx, c, items, r, false))
 	}
-	errs = append(errs, b.syncCertEscalation(ctx, c.ID, false))
+	errs = append(errs, b.syncCertEscalation(ctx, c, items, false))
 	if rule, ok := b.svc.Policy().CertRule(c.Rule); ok && rule.Channel != "" {
 		errs = append(errs, b.syncChannelPages(ctx, certProgressKey(c.ID), rule.Channel, []reviewMsg{certProgress(c, items)}, true))
 	}
