@@ -126,7 +126,7 @@ func certLine(it *certify.Item) string {
 	}
 	var facts []string
 	if !it.MemberSince.IsZero() {
-		facts = append(facts, "member since "+it.MemberSince.UTC().Format("2 Jan 2006"))
+		facts = append(facts, "a member since at least "+it.MemberSince.UTC().Format("2 Jan 2006"))
 	}
 	if it.LastActive.IsZero() {
 		facts = append(facts, "last activity not known")

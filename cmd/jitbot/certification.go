@@ -139,7 +139,7 @@ func writeStanding(w io.Writer, format string, rows []certify.StandingRow, now t
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tPERSON\tSTANDING\tMEMBER SINCE\tLAST ACTIVE\tEVER JIT\tNOTE")
+	fmt.Fprintln(tw, "GROUP\tPERSON\tSTANDING\tKNOWN SINCE\tLAST ACTIVE\tEVER JIT\tNOTE")
 	groups := map[string]int{}
 	for _, r := range rows {
 		groups[r.Provider+"/"+r.Group]++
