@@ -29,7 +29,7 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 		b.say(ctx, to, b.sentence(err, ""))
 		return
 	}
-	if b.reviewAction(ctx, ic, name, a.Value, email, to) {
+	if b.reviewAction(ctx, ic, name, a.Value, email, to) || b.certAction(ctx, ic, name, a.Value, email, to) {
 		return
 	}
 	if b.breakGlassAction(ctx, ic, name, a.Value, email, to) { // breakglass.go

@@ -55,8 +55,12 @@ type Config struct {
 	// messages (managers' prompts, warnings, IT's digest with the chart
 	// and the CSV), takes the answers, and serves /access restore.
 	Review Reviewer
-	Log    *zap.Logger
-	Clock  clockwork.Clock // default: the Service's clock
+	// Certify is the certification engine; when set, the bot delivers the
+	// reviewers' cards, the escalations, the progress post and the notice
+	// of a conversion, and takes the answers (bot/certify.go).
+	Certify Certifier
+	Log     *zap.Logger
+	Clock   clockwork.Clock // default: the Service's clock
 	// ChannelRate paces posts to one channel (default 1 per second, burst
 	// ChannelBurst, default 4), as Slack asks. A post that may not go yet
 	// is put back until it may; no worker waits for it.
@@ -192,6 +196,9 @@ func New(cfg Config) (*Bot, error) {
 	b.svc.Register(jobHome, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runHome})
 	if cfg.Review != nil {
 		b.registerReview()
+	}
+	if cfg.Certify != nil {
+		b.registerCertify()
 	}
 	return b, nil
 }

@@ -37,6 +37,9 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 	if payload, after, ok := b.reviewSubmission(ctx, v, email, to); ok {
 		return payload, after
 	}
+	if payload, after, ok := b.certSubmission(v, email, to); ok { // certify.go
+		return payload, after
+	}
 	if payload, after, ok := b.breakGlassSubmission(ctx, v, email, to); ok { // breakglass.go
 		return payload, after
 	}

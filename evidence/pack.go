@@ -65,6 +65,10 @@ type Pack struct {
 	Lifecycle  []AccountEvent // suspensions, restores, refusals in the period
 	Failures   []Failure      // what went wrong in the period, and how it ended
 	ReviewRuns int            // licence review runs started in the period
+	// Certifications are the standing memberships certified in the
+	// period (certify.go); Campaigns the campaigns started in it.
+	Certifications []CertAnswer
+	Campaigns      int
 
 	Chain Chain
 
@@ -259,6 +263,8 @@ type builder struct {
 	anchors  []Anchor
 	policy   *PolicyVersion   // the last loaded before the period
 	failed   map[string][]int // request id → its failures in pack.Failures
+	// certItems: certification item id → its answer in pack.Certifications.
+	certItems map[string]int
 }
 
 func (b *builder) req(id string) *requestInfo {
@@ -338,6 +344,10 @@ func (b *builder) event(e *approvals.Event, from, to time.Time) {
 		}
 	}
 	b.outcome(e)
+	if strings.HasPrefix(e.Action, "certification.") {
+		b.certEvent(e, in) // certify.go
+		return
+	}
 	if !in {
 		return
 	}

@@ -254,7 +254,7 @@ func (s *Server) render(ctx context.Context, v viewer) (map[string]string, strin
 		"main":      main,
 		"modal":     modal,
 		"atlassian": s.renderAtlassian(),
-		"review":    s.renderReview(),
+		"review":    s.renderReview() + s.renderCertifications(), // certify.go
 		"audit":     s.renderAudit(ctx),
 	}, key
 }

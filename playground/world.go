@@ -243,6 +243,9 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 	for _, r := range p.Review.Rules {
 		addChan(r.Digest)
 	}
+	for _, r := range p.Certifications {
+		addChan(r.Channel)
+	}
 	usedChan := map[string]bool{}
 	for _, c := range chans {
 		id := uniqueID("C", c, usedChan)
@@ -289,6 +292,7 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 			w.Atlassian.SetMember(strings.ToLower(per.Department), per.Email, true)
 		}
 	}
+	w.seedStanding(p) // certify.go
 	return nil
 }
 

@@ -196,9 +196,10 @@ var topLevel = []struct {
 	{"resources", true, (*parser).resources},
 	{"rules", true, (*parser).rules},
 	{"limits", false, (*parser).limits},
-	{"timezone", false, (*parser).timezone},          // reviews.go; before reviews, whose schedules it sets
-	{"licence_costs", false, (*parser).licenceCosts}, // reviews.go
-	{"reviews", false, (*parser).reviews},            // reviews.go
+	{"timezone", false, (*parser).timezone},             // reviews.go; before reviews, whose schedules it sets
+	{"licence_costs", false, (*parser).licenceCosts},    // reviews.go
+	{"reviews", false, (*parser).reviews},               // reviews.go
+	{"certifications", false, (*parser).certifications}, // certifications.go; after resources and timezone
 }
 
 // rootKeys lists topLevel's keys.

@@ -105,6 +105,9 @@ type Policy struct {
 	Rules         []*Rule            // in file order; the first that matches applies
 	Limits        Limits
 	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	// Certifications are the reviews of standing membership, in file order
+	// (certifications.go).
+	Certifications []*CertRule
 
 	byID map[string]*Resource
 }

@@ -36,8 +36,8 @@ func (c *cli) policyCheck(args []string) int {
 			return exitFailure
 		}
 	}
-	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules (sha256 %s)\n",
-		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), p.Hash[:12])
+	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules, %d certifications (sha256 %s)\n",
+		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), len(p.Certifications), p.Hash[:12])
 	return exitOK
 }
 

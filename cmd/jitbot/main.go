@@ -61,6 +61,7 @@ var commands = []command{
 	{name: "report", summary: "who had access, and why", sub: []command{
 		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
 		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
+		{name: "standing", summary: "standing access: every member of a managed group that no grant covers, with last activity", run: (*cli).reportStanding}, // certification.go
 	}},
 	{name: "evidence", summary: "the auditor's evidence for a period", sub: []command{
 		{name: "pack", summary: "write a folder per period: a section per control (DORA, ISO 27001, SOX), the populations as CSV, the chain verified, HTML, PDF and a manifest", run: (*cli).evidencePack},
@@ -79,6 +80,11 @@ var commands = []command{
 		{name: "runs", summary: "past runs with their outcomes", run: (*cli).reviewRuns},
 		{name: "report", summary: "one run person by person, or everyone suspended on a day, as a table, CSV or JSON", run: (*cli).reviewReport},
 		{name: "answer", summary: "answer for one person as IT: --keep with a reason, or --suspend", run: (*cli).reviewAnswer},
+	}},
+	{name: "certification", summary: "certifications of standing access: rules, campaigns and their answers", sub: []command{ // certification.go
+		{name: "list", summary: "the certification rules, their groups, reviewers, next and last campaign", run: (*cli).certificationList},
+		{name: "run", summary: "start a campaign of a rule now: list the standing members and queue the reviewers' cards", run: (*cli).certificationRun},
+		{name: "report", summary: "one campaign member by member, with answers and removals, as a table, CSV or JSON", run: (*cli).certificationReport},
 	}},
 	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
 		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},

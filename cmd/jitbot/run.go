@@ -13,6 +13,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
@@ -42,8 +43,9 @@ type Main struct {
 	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Review  *review.Engine // the licence review (review.go)
-	Bot     *bot.Bot       // the Slack front end
+	Review  *review.Engine  // the licence review (review.go)
+	Certify *certify.Engine // certifications of standing access (certification.go)
+	Bot     *bot.Bot        // the Slack front end
 	Metrics *metrics.Metrics
 
 	health *health // /healthz, /readyz, /metrics (health.go)
@@ -74,7 +76,8 @@ Environment (secrets are read only from here):
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
   JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit and
-                         /access restore, and to answer licence reviews for anyone
+                         /access restore, to answer licence reviews for anyone,
+                         and the certification items no reviewer could take
   JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
                          the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
@@ -193,6 +196,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}
+	m.openCertify() // certification.go
 	if err := m.openSlack(ctx); err != nil {
 		return err
 	}

@@ -60,8 +60,13 @@ func (m *Main) openSlack(ctx context.Context) error {
 	if m.Review != nil {
 		reviewer = m.Review
 	}
+	var certifier bot.Certifier
+	if m.Certify != nil {
+		certifier = m.Certify
+	}
 	b, err := bot.New(bot.Config{
 		Review:       reviewer,
+		Certify:      certifier,
 		Service:      m.Service,
 		BotToken:     m.getenv("SLACK_BOT_TOKEN"),
 		AppToken:     m.getenv("SLACK_APP_TOKEN"),

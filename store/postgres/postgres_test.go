@@ -115,9 +115,10 @@ func TestOpen_ConcurrentMigrations(t *testing.T) {
 		}
 	}
 	db := openURL(t, url)
-	var n, latest int
-	if err := db.Pool().QueryRow(context.Background(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &latest); err != nil || n != latest {
-		t.Fatalf("migrations recorded: %d up to version %d (%v), want each once", n, latest, err)
+	// Versions may have gaps (branches number their migrations apart).
+	var n, distinct int
+	if err := db.Pool().QueryRow(context.Background(), `SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&n, &distinct); err != nil || n != distinct {
+		t.Fatalf("migrations recorded: %d rows for %d versions (%v), want each once", n, distinct, err)
 	}
 }
 
