@@ -212,7 +212,7 @@ func (p *Pack) Controls() []Control {
 		{"approved automatically by a rule", n(s.Auto)}, {"still active at the end of the chain", n(s.StillActive)},
 		{"kept because the person was a member before", n(s.Standing)}}
 
-	return p.withCertifications([]Control{
+	return p.withBreakGlass(p.withCertifications([]Control{
 		{ID: "dora-9-4-c", Title: "DORA Article 9(4)(c) — access limited to what is required and approved",
 			Asks:    "ICT access is limited to what is required for legitimate and approved functions: granted for a time, approved by the right people, removed when the time is up.",
 			Figures: grantsFigures, Checks: []Check{approvedFirst, eligible, timely},
@@ -248,7 +248,7 @@ func (p *Pack) Controls() []Control {
 			Asks:    "Every record above comes from a hash chain no one can edit unseen; its head is witnessed in Slack.",
 			Figures: []Figure{{"events in the chain", fmt.Sprint(p.Chain.Events)}, {"head", p.Chain.Head.String()}, {"anchors", n(len(p.Chain.Anchors))}},
 			Checks:  []Check{chain}, Evidence: []string{"chain.txt"}},
-	})
+	}))
 }
 
 // Answerers returns who answered reviews, most answers first.

@@ -68,6 +68,9 @@ type Pack struct {
 	// Certifications are the standing memberships certified in the
 	// period (certify.go); Campaigns the campaigns started in it.
 	Certifications []CertAnswer
+	// BreakGlass are the break-glass uses of the period and their reviews
+	// (breakglass.go).
+	BreakGlass []BreakGlassUse
 	Campaigns      int
 
 	Chain Chain
@@ -265,6 +268,8 @@ type builder struct {
 	failed   map[string][]int // request id → its failures in pack.Failures
 	// certItems: certification item id → its answer in pack.Certifications.
 	certItems map[string]int
+	// breakGlass: request id → its use in pack.BreakGlass.
+	breakGlass map[string]int
 }
 
 func (b *builder) req(id string) *requestInfo {
@@ -344,6 +349,10 @@ func (b *builder) event(e *approvals.Event, from, to time.Time) {
 		}
 	}
 	b.outcome(e)
+	if strings.HasPrefix(e.Action, "breakglass.") {
+		b.breakGlassEvent(e, in) // breakglass.go
+		return
+	}
 	if strings.HasPrefix(e.Action, "certification.") {
 		b.certEvent(e, in) // certify.go
 		return
