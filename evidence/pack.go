@@ -71,7 +71,7 @@ type Pack struct {
 	// BreakGlass are the break-glass uses of the period and their reviews
 	// (breakglass.go).
 	BreakGlass []BreakGlassUse
-	Campaigns      int
+	Campaigns  int
 
 	Chain Chain
 

@@ -34,7 +34,7 @@ func Write(dir string, p *Pack) error {
 	for name, fn := range map[string]func(*Pack) ([][]string, error){
 		"grants.csv": grantRows, "decisions.csv": decisionRows, "removals.csv": removalRows, "review-answers.csv": reviewRows,
 		"certifications.csv": certRows, "break-glass.csv": breakGlassRows,
-		"accounts.csv":       accountRows, "failures.csv": failureRows, "policy-versions.csv": policyRows,
+		"accounts.csv": accountRows, "failures.csv": failureRows, "policy-versions.csv": policyRows,
 	} {
 		rows, err := fn(p)
 		if err != nil {
