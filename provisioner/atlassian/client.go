@@ -226,6 +226,9 @@ type Request struct {
 	Path   string     // absolute path, segments already escaped
 	Query  url.Values // optional
 	Body   any        // sent as JSON when non-nil
+	// Header, when non-nil, receives a successful answer's headers (Okta's
+	// Link: rel="next" paging).
+	Header *http.Header
 }
 
 // Do sends req, retrying as the package documents, and decodes a 2xx JSON
@@ -271,6 +274,9 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		a.Scope = scope(req.Method, req.Path)
 		permit.Done(a)
 		if err == nil && status >= 200 && status < 300 {
+			if req.Header != nil {
+				*req.Header = hdr
+			}
 			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 				if err := json.Unmarshal(respBody, out); err != nil {
 					c.stats.failed.Add(1)
