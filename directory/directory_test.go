@@ -23,7 +23,7 @@ func find(t *testing.T, people []Person, email string) Person {
 func TestBuild_ManagersByIDLoginAndEmail(t *testing.T) {
 	okta := Listing{Source: "okta", Entries: []Entry{
 		{ID: "00u1", Login: "ceo@ex.com", Email: "ceo@ex.com", Department: "Exec", Employment: "Employee"},
-		{ID: "00u2", Login: "vp.login", Email: "vp@ex.com", Manager: "00u1", Employment: "Employee"},         // by id
+		{ID: "00u2", Login: "vp.login", Email: "vp@ex.com", Manager: "00u1", Employment: "Employee"},          // by id
 		{ID: "00u3", Login: "lead@ex.com", Email: "lead@ex.com", Manager: "VP.LOGIN", Employment: "internal"}, // by login
 		{ID: "00u4", Login: "alice", Email: "Alice@Ex.com", Manager: "lead@ex.com", Employment: "Contractor"}, // by email
 		{ID: "00u5", Login: "bob", Email: "bob@ex.com", Manager: "nobody@ex.com", Employment: "Intern"},       // unknown, unmapped

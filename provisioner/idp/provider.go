@@ -204,4 +204,3 @@ func (p *Provider) setSuspended(ctx context.Context, email string, on bool) erro
 	p.log.Info("account "+verb+"ed", zap.String("provider", p.name), zap.String("person", email))
 	return nil
 }
-
