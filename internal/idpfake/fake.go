@@ -31,6 +31,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -484,3 +485,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		_ = json.NewEncoder(w).Encode(v)
 	}
 }
+
+func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }

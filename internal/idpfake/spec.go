@@ -400,6 +400,13 @@ func (g *graph) check(r *http.Request, body []byte) error {
 	}
 	for i := 1; i < len(segs); i++ {
 		s := segs[i]
+		if strings.HasPrefix(s, "microsoft.graph.") { // a type cast
+			if g.types[short(s)] == nil {
+				return fmt.Errorf("%s: %q is no entity type of Graph", r.URL.Path, s)
+			}
+			typ = short(s)
+			continue
+		}
 		if s == "$ref" || i%2 == 1 { // ids at odd positions
 			continue
 		}
