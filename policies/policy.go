@@ -56,7 +56,7 @@ const (
 )
 
 // Providers lists the provider names a leaf resource may use.
-var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun}
+var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun, SourceOkta, SourceEntra, SourceGoogle}
 
 const (
 	defaultMaxDuration = 8 * time.Hour
@@ -101,6 +101,9 @@ type Policy struct {
 	// (joined to the policy's folder); "" when there is none.
 	DirectoryFile string
 	People        map[string]*Person // keyed by lower-cased email
+	// Directory is directory.sources and its settings (sources.go); nil
+	// when the directory is the policy file's alone.
+	Directory *DirectorySettings
 	Resources     []*Resource        // in file order
 	Rules         []*Rule            // in file order; the first that matches applies
 	Limits        Limits
