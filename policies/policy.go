@@ -104,10 +104,10 @@ type Policy struct {
 	// Directory is directory.sources and its settings (sources.go); nil
 	// when the directory is the policy file's alone.
 	Directory *DirectorySettings
-	Resources     []*Resource        // in file order
-	Rules         []*Rule            // in file order; the first that matches applies
-	Limits        Limits
-	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	Resources []*Resource // in file order
+	Rules     []*Rule     // in file order; the first that matches applies
+	Limits    Limits
+	Review    ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
 
 	byID map[string]*Resource
 }

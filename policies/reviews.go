@@ -94,7 +94,7 @@ type ReviewRule struct {
 	// SuspendAt is where a suspension happens: atlassian (also when ""),
 	// idp or auto (sources.go).
 	SuspendAt string
-	Digest        string   // Slack channel for the run's digest; "" for none
+	Digest    string // Slack channel for the run's digest; "" for none
 
 	sched cron.Schedule
 	loc   *time.Location
