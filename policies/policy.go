@@ -70,6 +70,10 @@ type Person struct {
 	Manager    string // the manager's email, lower-cased; "" when none
 	Employment string // "internal", "external", or "" when not stated
 	SlackID    string // optional Slack user id
+	// ManagerFrom names who said Manager: an identity provider (okta,
+	// entra, google, atlassian) after a directory sync; "" for the policy
+	// file itself.
+	ManagerFrom string
 }
 
 // Resource is one entry of the catalogue: a group membership at a provider

@@ -237,3 +237,11 @@ func (s DirectorySource) String() string {
 	}
 	return s.Kind
 }
+
+// WithPeople returns a copy of p whose directory is people (the synced
+// directory with the file's own people over it). p is not changed.
+func (p *Policy) WithPeople(people map[string]*Person) *Policy {
+	cp := *p
+	cp.People = people
+	return &cp
+}
