@@ -21,7 +21,9 @@ type memStore struct {
 	writes int
 }
 
-func (m *memStore) Directory(context.Context) ([]Person, time.Time, error) { return m.people, m.at, nil }
+func (m *memStore) Directory(context.Context) ([]Person, time.Time, error) {
+	return m.people, m.at, nil
+}
 func (m *memStore) SaveDirectory(_ context.Context, people []Person, changed []string, evs []*approvals.Event, at time.Time) error {
 	m.people, m.at, m.writes = people, at, m.writes+len(changed)
 	m.events = append(m.events, evs...)
