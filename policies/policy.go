@@ -114,6 +114,7 @@ type Policy struct {
 	Review    ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
 
 	byID map[string]*Resource
+	own  map[string]*Person // the file's own people, once WithPeople replaced People
 }
 
 // Limits are the policy's bounds on what people may do.

@@ -242,6 +242,19 @@ func (s DirectorySource) String() string {
 // directory with the file's own people over it). p is not changed.
 func (p *Policy) WithPeople(people map[string]*Person) *Policy {
 	cp := *p
+	cp.own = p.OwnPeople()
 	cp.People = people
 	return &cp
+}
+
+// Synced reports whether WithPeople gave the policy a synced directory.
+func (p *Policy) Synced() bool { return p.own != nil }
+
+// OwnPeople returns the people the policy file itself lists (inline and
+// in its CSV), whatever WithPeople added.
+func (p *Policy) OwnPeople() map[string]*Person {
+	if p.own != nil {
+		return p.own
+	}
+	return p.People
 }

@@ -177,6 +177,9 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Metrics.WatchUpstream(name, t.Client())
 		}
 	}
+	if p, err = withDirectory(ctx, db, p); err != nil { // idp.go: the synced directory under the file's people
+		return fmt.Errorf("read the synced directory: %w", err)
+	}
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
@@ -206,6 +209,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.openHealth(); err != nil { // health.go
 		return err
+	}
+	if p.Directory != nil && len(p.Directory.Sources) > 0 {
+		m.frontEnds = append(m.frontEnds, m.leading(m.directoryLoop)) // directory.go
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
