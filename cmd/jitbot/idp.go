@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 
+	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
@@ -234,4 +237,71 @@ func (c *cli) noteSynced(p liveProvider, provider string, groups []string) {
 			fmt.Fprintf(c.stdout, "note: %s group %s is synced from another directory: jitbot's changes to it are undone by that sync; grant in the source group instead\n", provider, g)
 		}
 	}
+}
+
+// idpFinder is the licence review's review.IdPs: the identity provider
+// that lists a person in the synced directory, first in the policy's
+// order of directory sources.
+type idpFinder struct {
+	getenv    func(string) string
+	dir       *policies.DirectorySettings
+	store     directory.Store
+	cache     accountCache
+	log       *zap.Logger
+	providers map[string]approvals.Provisioner // built already (jitbot run)
+
+	mu    sync.Mutex
+	built map[string]idp
+}
+
+func newIDPFinder(getenv func(string) string, p *policies.Policy, db any, cache accountCache, log *zap.Logger, providers map[string]approvals.Provisioner) review.IdPs {
+	st, ok := db.(directory.Store)
+	if p.Directory == nil || !ok {
+		return nil
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &idpFinder{getenv: getenv, dir: p.Directory, store: st, cache: cache, log: log, providers: providers, built: map[string]idp{}}
+}
+
+func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
+	people, _, err := f.store.Directory(context.Background())
+	if err != nil {
+		f.log.Error("the synced directory could not be read to find the person's identity provider", zap.Error(err))
+		return "", nil, false
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	i, found := slices.BinarySearchFunc(people, email, func(p directory.Person, e string) int { return strings.Compare(p.Email, e) })
+	if !found {
+		return "", nil, false
+	}
+	for _, s := range f.dir.Sources {
+		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs[s.Kind] == "" {
+			continue
+		}
+		if p, err := f.provider(s.Kind); err == nil {
+			return s.Kind, p, true
+		} else {
+			f.log.Error("the identity provider that lists the person could not be built", zap.String("idp", s.Kind), zap.Error(err))
+		}
+	}
+	return "", nil, false
+}
+
+func (f *idpFinder) provider(kind string) (idp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.providers[kind].(idp); ok {
+		return p, nil
+	}
+	if p := f.built[kind]; p != nil {
+		return p, nil
+	}
+	p, err := idpProvider(f.getenv, kind, f.dir, f.cache, f.log.Named(kind))
+	if err != nil {
+		return nil, err
+	}
+	f.built[kind] = p
+	return p, nil
 }

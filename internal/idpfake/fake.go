@@ -25,7 +25,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -374,15 +373,6 @@ func (c *core) Changes() []Change {
 	return slices.Clone(c.changes)
 }
 
-func (c *core) groupByName(name string) *group {
-	for _, g := range c.groups {
-		if strings.EqualFold(g.Name, name) || strings.EqualFold(g.Email, name) {
-			return g
-		}
-	}
-	return nil
-}
-
 // sortedGroups returns the groups sorted by id.
 func (c *core) sortedGroups() []*group {
 	out := make([]*group, 0, len(c.groups))
@@ -443,8 +433,6 @@ func (c *core) page(after string, n int) ([]User, string) {
 	return out, next
 }
 
-// errNoSpec is returned by the loaders when the spec folder is absent.
-var errNoSpec = errors.New("no spec")
 
 // handler wraps an IdP's routes: the body read, the request checked
 // against the spec (check may be nil: no spec), the outage and the rate
