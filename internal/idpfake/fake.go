@@ -433,7 +433,6 @@ func (c *core) page(after string, n int) ([]User, string) {
 	return out, next
 }
 
-
 // handler wraps an IdP's routes: the body read, the request checked
 // against the spec (check may be nil: no spec), the outage and the rate
 // limit answered in the IdP's own shapes (down, limited), then h.
