@@ -85,14 +85,53 @@ func (m Map) Or(def Map) Map {
 type Person struct {
 	policies.Person
 	// Sources names the source of each attribute set: keys department,
-	// manager, employment; values a Source's Name or SourcePolicy.
+	// manager, employment; values a Source's Name or SourcePolicy. People
+	// with the same sources share one map: never change it in place.
 	Sources map[string]string
 	// Suspended: the IdP that said the manager or department has the
 	// account suspended.
 	Suspended bool
-	// IDs holds the person's user id at each IdP (source name → id), which
-	// the providers and the licence review use to suspend and restore.
-	IDs map[string]string
+	// IDs holds the person's user id at each source that lists them.
+	IDs IDs
+}
+
+// IDs are a person's user ids by source, kept as one string
+// ("okta=00u1\nentra=4f2…"): a map per person would cost a hundred
+// thousand maps for a hundred thousand people.
+type IDs string
+
+// Get returns the id at source, "" when it does not list the person.
+func (ids IDs) Get(source string) string {
+	for _, line := range strings.Split(string(ids), "\n") {
+		if s, id, ok := strings.Cut(line, "="); ok && s == source {
+			return id
+		}
+	}
+	return ""
+}
+
+// With returns ids with source's id set (added, or replacing one).
+func (ids IDs) With(source, id string) IDs {
+	var lines []string
+	for _, line := range strings.Split(string(ids), "\n") {
+		if s, _, ok := strings.Cut(line, "="); ok && s != source {
+			lines = append(lines, line)
+		}
+	}
+	lines = append(lines, source+"="+id)
+	slices.Sort(lines)
+	return IDs(strings.Join(lines, "\n"))
+}
+
+// Sources lists the sources that hold an id, sorted.
+func (ids IDs) Sources() []string {
+	var out []string
+	for _, line := range strings.Split(string(ids), "\n") {
+		if s, _, ok := strings.Cut(line, "="); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Problem is something a sync could not resolve. It names the person, the
@@ -133,14 +172,20 @@ func Collect(ctx context.Context, src Source) (Listing, error) {
 // The result is sorted by email.
 func Build(listings []Listing, overrides []policies.Person, values map[string]string) ([]Person, []Problem) {
 	var problems []Problem
-	byEmail := map[string]*Person{}
+	n := 0
+	for _, l := range listings {
+		n += len(l.Entries)
+	}
+	people := make([]Person, 0, n+len(overrides)) // one allocation, indexed by email
+	byEmail := make(map[string]int, n+len(overrides))
 	get := func(email string) *Person {
-		p := byEmail[email]
-		if p == nil {
-			p = &Person{Person: policies.Person{Email: email}, Sources: map[string]string{}, IDs: map[string]string{}}
-			byEmail[email] = p
+		i, ok := byEmail[email]
+		if !ok {
+			i = len(people)
+			people = append(people, Person{Person: policies.Person{Email: email}, Sources: map[string]string{}})
+			byEmail[email] = i
 		}
-		return p
+		return &people[i]
 	}
 	vals := map[string]string{}
 	for k, v := range values {
@@ -165,7 +210,7 @@ func Build(listings []Listing, overrides []policies.Person, values map[string]st
 			}
 			p := get(email)
 			if e.ID != "" {
-				p.IDs[l.Source] = e.ID
+				p.IDs = p.IDs.With(l.Source, e.ID)
 			}
 			if _, ok := p.Sources["department"]; !ok && e.Department != "" {
 				p.Department, p.Sources["department"] = e.Department, l.Source
@@ -215,10 +260,18 @@ func Build(listings []Listing, overrides []policies.Person, values map[string]st
 			p.SlackID = o.SlackID
 		}
 	}
-	out := make([]Person, 0, len(byEmail))
-	for _, p := range byEmail {
-		out = append(out, *p)
+	byEmail = nil
+	shared := map[[3]string]map[string]string{} // most people share their sources: one map each
+	for i := range people {
+		p := &people[i]
+		k := [3]string{p.Sources["department"], p.Sources["manager"], p.Sources["employment"]}
+		if m, ok := shared[k]; ok {
+			p.Sources = m
+		} else {
+			shared[k] = p.Sources
+		}
 	}
+	out := people
 	sort.Slice(out, func(i, j int) bool { return out[i].Email < out[j].Email })
 	problems = append(problems, cycles(out)...)
 	return out, problems

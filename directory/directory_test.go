@@ -78,7 +78,7 @@ func TestBuild_OrderAndOverrides(t *testing.T) {
 	if a.Employment != External || a.Sources["employment"] != SourcePolicy {
 		t.Errorf("a: got employment %q from %q, want external from the policy", a.Employment, a.Sources["employment"])
 	}
-	if a.IDs["okta"] != "1" || a.IDs["atlassian"] != "x" {
+	if a.IDs.Get("okta") != "1" || a.IDs.Get("atlassian") != "x" || a.IDs != "atlassian=x\nokta=1" {
 		t.Errorf("a: got ids %v", a.IDs)
 	}
 	if b := find(t, people, "b@ex.com"); b.Department != "Eng" {

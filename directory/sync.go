@@ -29,8 +29,9 @@ type Store interface {
 	// Directory returns the stored directory, sorted by email, and when it
 	// was synced (zero when never).
 	Directory(ctx context.Context) ([]Person, time.Time, error)
-	// SaveDirectory stores people in place of the directory — only the
-	// rows that changed are written — and appends events to the audit
+	// SaveDirectory stores people (sorted by email) in place of the
+	// directory — only the rows of changed (emails, sorted) are written,
+	// those no longer in people deleted — and appends events to the audit
 	// chain, in one transaction.
 	SaveDirectory(ctx context.Context, people []Person, changed []string, events []*approvals.Event, at time.Time) error
 	// RecordDirectory appends events without changing the directory (a
@@ -95,6 +96,7 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 		listings = append(listings, l)
 	}
 	res.People, res.Problems = Build(listings, s.Overrides, s.Values)
+	listings = nil // 100,000 entries the merge no longer needs
 	prev, prevAt, err := s.Store.Directory(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read the stored directory: %w", err)
@@ -103,17 +105,25 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 		return nil, s.refuse(ctx, clock.Now(), "", "directory sync "+err.Error())
 	}
 	res.At = clock.Now()
-	res.Changes = Diff(prev, res.People)
-	changed := map[string]bool{}
-	for _, c := range res.Changes {
-		changed[c.Email] = true
-	}
-	// The first sync records one event: a thousand "added" events say
-	// nothing an auditor needs that the directory itself does not.
+	// The first sync stores everyone and records one event: a hundred
+	// thousand "added" events say nothing an auditor needs that the
+	// directory itself does not.
 	var events []*approvals.Event
-	if !prevAt.IsZero() {
+	var changed []string
+	if prevAt.IsZero() {
+		changed = make([]string, len(res.People))
+		for i, p := range res.People {
+			changed[i] = p.Email
+		}
+	} else {
+		res.Changes = Diff(prev, res.People)
+		seen := map[string]bool{}
 		for _, c := range res.Changes {
 			events = append(events, c.event(res.At))
+			if !seen[c.Email] {
+				seen[c.Email] = true
+				changed = append(changed, c.Email)
+			}
 		}
 	}
 	data := map[string]string{"people": strconv.Itoa(len(res.People)), "changes": strconv.Itoa(len(res.Changes)),
@@ -122,7 +132,7 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 		data["listed."+src] = strconv.Itoa(res.Listed[src])
 	}
 	events = append(events, &approvals.Event{Time: res.At, Actor: approvals.ActorSystem, Action: ActionSynced, Data: data})
-	if err := s.Store.SaveDirectory(ctx, res.People, slices.Sorted(maps.Keys(changed)), events, res.At); err != nil {
+	if err := s.Store.SaveDirectory(ctx, res.People, changed, events, res.At); err != nil {
 		return nil, fmt.Errorf("store the directory: %w", err)
 	}
 	return res, nil
@@ -212,11 +222,31 @@ func Describe(p Person) string {
 	line("department", p.Department)
 	line("manager", p.Manager)
 	line("employment", p.Employment)
-	for _, src := range slices.Sorted(maps.Keys(p.IDs)) {
-		fmt.Fprintf(&b, "%-11s %s user %s\n", "account:", src, p.IDs[src])
+	for _, src := range p.IDs.Sources() {
+		fmt.Fprintf(&b, "%-11s %s user %s\n", "account:", src, p.IDs.Get(src))
 	}
 	if p.Suspended {
 		fmt.Fprintf(&b, "%-11s suspended at an identity provider\n", "status:")
 	}
 	return b.String()
+}
+
+// WalkChanged calls fn for each email of changed (sorted) with its person
+// in people (sorted by email), or nil when people no longer has them: the
+// stores' write of a sync, without an index of a hundred thousand people.
+func WalkChanged(people []Person, changed []string, fn func(email string, p *Person) error) error {
+	i := 0
+	for _, email := range changed {
+		for i < len(people) && people[i].Email < email {
+			i++
+		}
+		var p *Person
+		if i < len(people) && people[i].Email == email {
+			p = &people[i]
+		}
+		if err := fn(email, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -45,53 +45,44 @@ func (db *DB) Directory(ctx context.Context) ([]directory.Person, time.Time, err
 // scanDirectoryPerson reads one directory_people row (both stores).
 func scanDirectoryPerson(s scanner) (directory.Person, error) {
 	var p directory.Person
-	var sources, ids string
+	var sources string
 	var suspended int
-	if err := s.Scan(&p.Email, &p.Department, &p.Manager, &p.Employment, &sources, &ids, &suspended); err != nil {
+	if err := s.Scan(&p.Email, &p.Department, &p.Manager, &p.Employment, &sources, &p.IDs, &suspended); err != nil {
 		return p, err
 	}
 	p.Suspended = suspended != 0
-	if err := json.Unmarshal([]byte(sources), &p.Sources); err != nil {
-		return p, err
-	}
-	return p, json.Unmarshal([]byte(ids), &p.IDs)
+	return p, json.Unmarshal([]byte(sources), &p.Sources)
 }
 
 // DirectoryRow is a person as directory_people holds them: the JSON
 // columns encoded. Both stores write it.
 func DirectoryRow(p directory.Person) (sources, ids string, suspended int) {
 	s, _ := json.Marshal(p.Sources)
-	i, _ := json.Marshal(p.IDs)
 	if p.Suspended {
 		suspended = 1
 	}
-	return string(s), string(i), suspended
+	return string(s), string(p.IDs), suspended
 }
 
 // SaveDirectory writes the rows of the people in changed (deleting those
 // no longer listed), the sync time and events, in one transaction.
 func (db *DB) SaveDirectory(ctx context.Context, people []directory.Person, changed []string, events []*approvals.Event, at time.Time) error {
-	byEmail := make(map[string]*directory.Person, len(people))
-	for i := range people {
-		byEmail[people[i].Email] = &people[i]
-	}
 	return db.Update(ctx, func(atx approvals.Tx) error {
 		t := atx.(*Tx)
-		for _, email := range changed {
-			p, ok := byEmail[email]
-			if !ok {
-				if _, err := t.exec(`DELETE FROM directory_people WHERE email = ?`, email); err != nil {
-					return err
-				}
-				continue
-			}
-			sources, ids, susp := DirectoryRow(*p)
-			if _, err := t.exec(`INSERT INTO directory_people (email, department, manager, employment, sources, ids, suspended) VALUES (?,?,?,?,?,?,?)
-				ON CONFLICT (email) DO UPDATE SET department=excluded.department, manager=excluded.manager, employment=excluded.employment,
-				sources=excluded.sources, ids=excluded.ids, suspended=excluded.suspended`,
-				p.Email, p.Department, p.Manager, p.Employment, sources, ids, susp); err != nil {
+		err := directory.WalkChanged(people, changed, func(email string, p *directory.Person) error {
+			if p == nil {
+				_, err := t.exec(`DELETE FROM directory_people WHERE email = ?`, email)
 				return err
 			}
+			sources, ids, susp := DirectoryRow(*p)
+			_, err := t.exec(`INSERT INTO directory_people (email, department, manager, employment, sources, ids, suspended) VALUES (?,?,?,?,?,?,?)
+				ON CONFLICT (email) DO UPDATE SET department=excluded.department, manager=excluded.manager, employment=excluded.employment,
+				sources=excluded.sources, ids=excluded.ids, suspended=excluded.suspended`,
+				p.Email, p.Department, p.Manager, p.Employment, sources, ids, susp)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if _, err := t.exec(`INSERT INTO directory_state (id, synced_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at`, at.UnixMilli()); err != nil {
 			return err

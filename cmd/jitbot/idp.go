@@ -277,7 +277,7 @@ func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
 		return "", nil, false
 	}
 	for _, s := range f.dir.Sources {
-		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs[s.Kind] == "" {
+		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs.Get(s.Kind) == "" {
 			continue
 		}
 		if p, err := f.provider(s.Kind); err == nil {

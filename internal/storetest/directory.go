@@ -31,7 +31,7 @@ func Directory(t *testing.T, open func(t *testing.T) DirectoryStore) {
 	}
 	person := func(email, mgr string) directory.Person {
 		return directory.Person{Person: policies.Person{Email: email, Department: "Eng", Manager: mgr, Employment: "internal"},
-			Sources: map[string]string{"manager": "okta", "department": "okta"}, IDs: map[string]string{"okta": "00u-" + email}}
+			Sources: map[string]string{"manager": "okta", "department": "okta"}, IDs: directory.IDs("okta=00u-" + email)}
 	}
 	first := []directory.Person{person("a@x.io", "b@x.io"), person("b@x.io", ""), person("c@x.io", "b@x.io")}
 	first[1].Suspended = true

@@ -9,7 +9,7 @@ CREATE TABLE IF NOT EXISTS directory_people (
     manager    TEXT    NOT NULL DEFAULT '',
     employment TEXT    NOT NULL DEFAULT '',
     sources    TEXT    NOT NULL DEFAULT '{}', -- attribute → source, JSON
-    ids        TEXT    NOT NULL DEFAULT '{}', -- source → the person's user id there, JSON
+    ids        TEXT    NOT NULL DEFAULT '', -- source=id lines: the person's user id at each source
     suspended  INTEGER NOT NULL DEFAULT 0
 );
 

@@ -38,10 +38,8 @@ func (db *DB) Directory(ctx context.Context) ([]directory.Person, time.Time, err
 		if err := rows.Scan(&p.Email, &p.Department, &p.Manager, &p.Employment, &sources, &ids, &p.Suspended); err != nil {
 			return nil, at, err
 		}
+		p.IDs = directory.IDs(ids)
 		if err := json.Unmarshal([]byte(sources), &p.Sources); err != nil {
-			return nil, at, err
-		}
-		if err := json.Unmarshal([]byte(ids), &p.IDs); err != nil {
 			return nil, at, err
 		}
 		out = append(out, p)
@@ -52,27 +50,22 @@ func (db *DB) Directory(ctx context.Context) ([]directory.Person, time.Time, err
 // SaveDirectory writes the rows of the people in changed (deleting those
 // no longer listed), the sync time and events, in one transaction.
 func (db *DB) SaveDirectory(ctx context.Context, people []directory.Person, changed []string, events []*approvals.Event, at time.Time) error {
-	byEmail := make(map[string]*directory.Person, len(people))
-	for i := range people {
-		byEmail[people[i].Email] = &people[i]
-	}
 	return db.Update(ctx, func(atx approvals.Tx) error {
 		t := atx.(*Tx)
-		for _, email := range changed {
-			p, ok := byEmail[email]
-			if !ok {
-				if _, err := t.exec(`DELETE FROM directory_people WHERE email = $1`, email); err != nil {
-					return err
-				}
-				continue
-			}
-			sources, ids, susp := store.DirectoryRow(*p)
-			if _, err := t.exec(`INSERT INTO directory_people (email, department, manager, employment, sources, ids, suspended) VALUES ($1,$2,$3,$4,$5,$6,$7)
-				ON CONFLICT (email) DO UPDATE SET department=excluded.department, manager=excluded.manager, employment=excluded.employment,
-				sources=excluded.sources, ids=excluded.ids, suspended=excluded.suspended`,
-				p.Email, p.Department, p.Manager, p.Employment, sources, ids, susp != 0); err != nil {
+		err := directory.WalkChanged(people, changed, func(email string, p *directory.Person) error {
+			if p == nil {
+				_, err := t.exec(`DELETE FROM directory_people WHERE email = $1`, email)
 				return err
 			}
+			sources, ids, susp := store.DirectoryRow(*p)
+			_, err := t.exec(`INSERT INTO directory_people (email, department, manager, employment, sources, ids, suspended) VALUES ($1,$2,$3,$4,$5,$6,$7)
+				ON CONFLICT (email) DO UPDATE SET department=excluded.department, manager=excluded.manager, employment=excluded.employment,
+				sources=excluded.sources, ids=excluded.ids, suspended=excluded.suspended`,
+				p.Email, p.Department, p.Manager, p.Employment, sources, ids, susp != 0)
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		if _, err := t.exec(`INSERT INTO directory_state (id, synced_at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at`, at.UnixMilli()); err != nil {
 			return err

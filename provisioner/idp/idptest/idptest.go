@@ -93,7 +93,7 @@ func People(t *testing.T, src directory.Source, n int) []directory.Person {
 			t.Fatalf("%s: got manager %q from %q, want %s from %s", Email(i), p.Manager, p.Sources["manager"], Email(i-1), src.Name())
 		}
 	}
-	if p := by[Email(19)]; p.Employment != "external" || p.Department != "Eng" || p.IDs[src.Name()] != ID(19) {
+	if p := by[Email(19)]; p.Employment != "external" || p.Department != "Eng" || p.IDs.Get(src.Name()) != ID(19) {
 		t.Errorf("%s: got %+v, want an external in Eng with id %s", Email(19), p, ID(19))
 	}
 	if p := by[Email(1)]; p.Employment != "internal" {

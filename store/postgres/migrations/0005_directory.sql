@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS directory_people (
     manager    text    NOT NULL DEFAULT '',
     employment text    NOT NULL DEFAULT '',
     sources    text    NOT NULL DEFAULT '{}', -- attribute → source, JSON
-    ids        text    NOT NULL DEFAULT '{}', -- source → the person's user id there, JSON
+    ids        text    NOT NULL DEFAULT '', -- source=id lines: the person's user id at each source
     suspended  boolean NOT NULL DEFAULT false
 );
 
