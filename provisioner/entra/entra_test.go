@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/internal/idpfake"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/idp/idptest"
@@ -58,4 +59,19 @@ func TestEntra_SuspendRestore(t *testing.T) {
 	f := idpfake.NewEntra(t, idpfake.Options{})
 	idptest.Fill(f, 3, ref)
 	idptest.SuspendRestore(t, f, newEntra(t, f, f.ClientSecret()))
+}
+
+// A map other than the default reads the properties it names.
+func TestEntra_PeopleMapped(t *testing.T) {
+	f := idpfake.NewEntra(t, idpfake.Options{})
+	idptest.Fill(f, 3, ref)
+	e, err := New(Config{Tenant: f.Tenant(), ClientID: f.ClientID(), ClientSecret: atlassian.Secret(f.ClientSecret()),
+		Authority: f.URL(), GraphURL: f.URL(), Map: directory.Map{Department: "employeeType", Employment: "department"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := directory.Collect(t.Context(), e)
+	if err != nil || len(l.Entries) != 3 || l.Entries[1].Department != "Employee" || l.Entries[1].Employment != "Eng" || l.Entries[1].Manager != idptest.ID(0) {
+		t.Fatalf("got %+v, %v", l.Entries, err)
+	}
 }

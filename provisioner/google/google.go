@@ -283,10 +283,47 @@ func (a *api) Synced(context.Context, string) (bool, error) { return false, nil 
 // Name names the directory source.
 func (g *Google) Name() string { return Name }
 
-// People pages every user of the customer, 500 at a time (the API's most).
+// People pages every user of the customer, 500 at a time (the API's
+// most). With the default map the users are decoded into fixed fields: a
+// map per user is most of the cost of a 100,000-person sync.
 func (g *Google) People(ctx context.Context, fn func([]directory.Entry) error) error {
 	m := g.api.m
 	q := url.Values{"customer": {g.api.customer}, "maxResults": {"500"}, "projection": {"full"}}
+	if m == DefaultMap {
+		type org struct {
+			Department, Description string
+			Primary                 bool
+		}
+		return list(ctx, g.api.c, base+"/users", q, func(p struct {
+			Users []struct {
+				ID, PrimaryEmail string
+				Suspended        bool
+				Organizations    []org
+				Relations        []struct{ Type, Value string }
+			} `json:"users"`
+		}) error {
+			page := make([]directory.Entry, 0, len(p.Users))
+			for _, u := range p.Users {
+				en := directory.Entry{ID: u.ID, Login: u.PrimaryEmail, Email: u.PrimaryEmail, Suspended: u.Suspended}
+				for i, o := range u.Organizations { // the primary organisation's, else the first's
+					if i == 0 || o.Primary {
+						en.Department, en.Employment = o.Department, o.Description
+					}
+					if o.Primary {
+						break
+					}
+				}
+				for _, r := range u.Relations {
+					if r.Type == "manager" {
+						en.Manager = r.Value
+						break
+					}
+				}
+				page = append(page, en)
+			}
+			return fn(page)
+		})
+	}
 	return list(ctx, g.api.c, base+"/users", q, func(p struct {
 		Users []map[string]any `json:"users"`
 	}) error {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/internal/idpfake"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/idp/idptest"
@@ -50,4 +51,19 @@ func TestGoogle_SuspendRestore(t *testing.T) {
 	f := idpfake.NewGoogle(t, idpfake.Options{})
 	idptest.Fill(f, 3, ref)
 	idptest.SuspendRestore(t, f, newGoogle(t, f))
+}
+
+// A map other than the default reads the attributes it names.
+func TestGoogle_PeopleMapped(t *testing.T) {
+	f := idpfake.NewGoogle(t, idpfake.Options{})
+	idptest.Fill(f, 3, ref)
+	g, err := New(Config{Credentials: f.ServiceAccountJSON(), Subject: f.Subject(), APIURL: f.URL(),
+		Map: directory.Map{Department: "organizations[].description", Employment: "organizations[].department"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := directory.Collect(t.Context(), g)
+	if err != nil || len(l.Entries) != 3 || l.Entries[1].Department != "Employee" || l.Entries[1].Employment != "Eng" || l.Entries[1].Manager != "U0@EXAMPLE.com" {
+		t.Fatalf("got %+v, %v", l.Entries, err)
+	}
 }

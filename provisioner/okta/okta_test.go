@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/internal/idpfake"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/idp/idptest"
@@ -51,4 +52,18 @@ func TestOkta_SuspendRestore(t *testing.T) {
 	f := idpfake.NewOkta(t, idpfake.Options{})
 	idptest.Fill(f, 3, ref)
 	idptest.SuspendRestore(t, f, newOkta(t, f))
+}
+
+// A map other than the default reads the attributes it names.
+func TestOkta_PeopleMapped(t *testing.T) {
+	f := idpfake.NewOkta(t, idpfake.Options{})
+	idptest.Fill(f, 3, ref)
+	o, err := New(Config{URL: f.URL(), Token: atlassian.Secret(f.Token()), Map: directory.Map{Department: "userType", Employment: "department"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := directory.Collect(t.Context(), o)
+	if err != nil || len(l.Entries) != 3 || l.Entries[1].Department != "Employee" || l.Entries[1].Employment != "Eng" || l.Entries[1].Manager != ref(1) {
+		t.Fatalf("got %+v, %v", l.Entries, err)
+	}
 }
