@@ -68,6 +68,15 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		}
 		return v
 	}
+	optionalURL := func(key string) string {
+		v := env(key)
+		if v != "" {
+			if msg := checkURL(key, v); msg != "" {
+				problems = append(problems, msg)
+			}
+		}
+		return v
+	}
 	src := sourceOf(dir, name)
 	m := directory.Map{Department: src.Map["department"], Manager: src.Map["manager"], Employment: src.Map["employment"]}
 	transport := atlassian.Options{Timeout: atlassian.DefaultTimeout}
@@ -102,26 +111,16 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		}
 		id := require("AZURE_CLIENT_ID", "the app registration's client id")
 		secret := require("AZURE_CLIENT_SECRET", "the app registration's client secret")
-		graph := env("ENTRA_GRAPH_URL")
-		if graph != "" {
-			if msg := checkURL("ENTRA_GRAPH_URL", graph); msg != "" {
-				problems = append(problems, msg)
-			}
-		}
+		graph := optionalURL("ENTRA_GRAPH_URL")
 		if len(problems) > 0 {
 			break
 		}
 		p, err = entra.New(entra.Config{Tenant: tenant, ClientID: id, ClientSecret: atlassian.Secret(secret),
-			Authority: env("AZURE_AUTHORITY_HOST"), GraphURL: graph, Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+			Authority: optionalURL("AZURE_AUTHORITY_HOST"), GraphURL: graph, Map: m, Cache: cacheOpt, Log: log, Transport: transport})
 	case policies.SourceGoogle:
 		file := require("GOOGLE_APPLICATION_CREDENTIALS", "the service account key file")
 		subject := require("GOOGLE_ADMIN_SUBJECT", "the admin the service account impersonates")
-		api := env("GOOGLE_ADMIN_API_URL")
-		if api != "" {
-			if msg := checkURL("GOOGLE_ADMIN_API_URL", api); msg != "" {
-				problems = append(problems, msg)
-			}
-		}
+		api := optionalURL("GOOGLE_ADMIN_API_URL")
 		if len(problems) > 0 {
 			break
 		}

@@ -131,6 +131,11 @@ func graphError(w http.ResponseWriter, status int, code, msg string) {
 		"innerError": map[string]string{"date": time.Now().UTC().Format(time.RFC3339), "request-id": "00000000-0000-0000-0000-000000000001"}}})
 }
 
+// graphNotFound is Graph's 404 for an object id.
+func graphNotFound(w http.ResponseWriter, id string) {
+	graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+}
+
 func (f *Entra) down(w http.ResponseWriter) {
 	graphError(w, http.StatusInternalServerError, "generalException", "An internal server error occurred.")
 }
@@ -285,7 +290,7 @@ func (f *Entra) getUser(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	u := f.find(r.PathValue("id"))
 	if u == nil {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		graphNotFound(w, r.PathValue("id"))
 		return
 	}
 	writeJSON(w, http.StatusOK, f.userJSON(*u, splitList(r.URL.Query().Get("$select")), false))
@@ -301,7 +306,7 @@ func (f *Entra) patchUser(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	u := f.find(r.PathValue("id"))
 	if u == nil {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist.")
+		graphNotFound(w, r.PathValue("id"))
 		return
 	}
 	if v, ok := body["accountEnabled"]; ok {
@@ -346,7 +351,7 @@ func (f *Entra) getGroup(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	g := f.groups[r.PathValue("id")]
 	if g == nil {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist.")
+		graphNotFound(w, r.PathValue("id"))
 		return
 	}
 	writeJSON(w, http.StatusOK, f.groupJSON(g))
@@ -359,7 +364,7 @@ func (f *Entra) members(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	g := f.groups[r.PathValue("id")]
 	if g == nil {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist.")
+		graphNotFound(w, r.PathValue("id"))
 		return
 	}
 	vals := []map[string]any{}
@@ -386,7 +391,7 @@ func (f *Entra) memberOf(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	u := f.find(r.PathValue("id"))
 	if u == nil {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist.")
+		graphNotFound(w, r.PathValue("id"))
 		return
 	}
 	vals := []map[string]any{}
@@ -434,7 +439,7 @@ func (f *Entra) removeMember(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	g, user := f.groups[r.PathValue("id")], f.byID[r.PathValue("uid")]
 	if g == nil || user == nil || !f.memberChange(g, user, false) {
-		graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("uid")+"' does not exist or one of its queried reference-property objects are not present.")
+		graphNotFound(w, r.PathValue("uid"))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -180,9 +180,7 @@ func (a *api) FindGroups(ctx context.Context, names []string) (map[string][]stri
 		q := url.Values{"$filter": {"displayName eq " + odataQuote(name)}, "$select": {"id,displayName"}}
 		err := pages(ctx, a.c, "/v1.0/groups", q, func(gs []struct{ ID, DisplayName string }) error {
 			for _, g := range gs {
-				if strings.EqualFold(g.DisplayName, name) {
-					found[strings.ToLower(name)] = append(found[strings.ToLower(name)], g.ID)
-				}
+				idp.AddExact(found, name, g.DisplayName, g.ID)
 			}
 			return nil
 		})

@@ -204,3 +204,13 @@ func (p *Provider) setSuspended(ctx context.Context, email string, on bool) erro
 	p.log.Info("account "+verb+"ed", zap.String("provider", p.name), zap.String("person", email))
 	return nil
 }
+
+// AddExact records id in found under want (lower-cased) when the group's
+// name got is want, compared case-insensitively: the IdPs' group searches
+// match prefixes and words, a resource names one group exactly.
+func AddExact(found map[string][]string, want, got, id string) {
+	if strings.EqualFold(want, got) {
+		k := strings.ToLower(want)
+		found[k] = append(found[k], id)
+	}
+}

@@ -151,9 +151,7 @@ func (a *api) FindGroups(ctx context.Context, names []string) (map[string][]stri
 	for _, name := range atlassian.Dedupe(names) {
 		err := pages(ctx, a.c, "/api/v1/groups", url.Values{"q": {name}, "limit": {"200"}}, func(gs []oktaGroup) error {
 			for _, g := range gs {
-				if strings.EqualFold(g.Profile.Name, name) {
-					found[strings.ToLower(name)] = append(found[strings.ToLower(name)], g.ID)
-				}
+				idp.AddExact(found, name, g.Profile.Name, g.ID)
 			}
 			return nil
 		})
