@@ -67,6 +67,10 @@ func (c *cli) openReview(cfg *Config, from string, readOnly, withAdmin bool, ret
 	if err != nil {
 		return nil, c.fail(exitFailure, "%v", err)
 	}
+	if p, err = withDirectory(c.ctx, db, p); err != nil { // idp.go: managers the IdPs know
+		db.Close()
+		return nil, c.fail(exitFailure, "read the synced directory: %v", err)
+	}
 	// The CLI records and queues; the running bot's lanes perform the jobs.
 	svc := approvals.New(approvals.Config{Store: db, Policy: p})
 	rc := review.Config{Store: db, Policy: p, Retention: retention, Access: svc,

@@ -180,6 +180,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if p, err = withDirectory(ctx, db, p); err != nil { // idp.go: the synced directory under the file's people
 		return fmt.Errorf("read the synced directory: %w", err)
 	}
+	m.Policy = p
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
