@@ -37,6 +37,14 @@ func TestEntra_People(t *testing.T) {
 	idptest.Down(t, f, e, f.ClientSecret())
 }
 
+// A sync dropping 15 % of the people is refused as suspicious, one with
+// Entra down too; the last good directory stays.
+func TestEntra_SuspiciousSync(t *testing.T) {
+	f := idpfake.NewEntra(t, idpfake.Options{})
+	idptest.Fill(f, 200, ref)
+	idptest.Suspicious(t, f, newEntra(t, f, f.ClientSecret()), 200, 30)
+}
+
 func TestEntra_BadSecret(t *testing.T) {
 	f := idpfake.NewEntra(t, idpfake.Options{})
 	idptest.Fill(f, 3, ref)

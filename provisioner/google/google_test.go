@@ -37,6 +37,14 @@ func TestGoogle_People(t *testing.T) {
 	idptest.Down(t, f, g)
 }
 
+// A sync dropping 15 % of the people is refused as suspicious, one with
+// Google down too; the last good directory stays.
+func TestGoogle_SuspiciousSync(t *testing.T) {
+	f := idpfake.NewGoogle(t, idpfake.Options{})
+	idptest.Fill(f, 200, ref)
+	idptest.Suspicious(t, f, newGoogle(t, f), 200, 30)
+}
+
 func TestGoogle_AddRemoveUnderRateLimit(t *testing.T) {
 	for _, use429 := range []bool{false, true} {
 		t.Run(fmt.Sprintf("429=%v", use429), func(t *testing.T) {

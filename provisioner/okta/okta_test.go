@@ -42,6 +42,14 @@ func TestOkta_People(t *testing.T) {
 	idptest.Down(t, f, o, f.Token())
 }
 
+// A sync dropping 15 % of the people is refused as suspicious, one with
+// Okta down too; the last good directory stays.
+func TestOkta_SuspiciousSync(t *testing.T) {
+	f := idpfake.NewOkta(t, idpfake.Options{})
+	idptest.Fill(f, 200, ref)
+	idptest.Suspicious(t, f, newOkta(t, f), 200, 30)
+}
+
 func TestOkta_AddRemoveUnderRateLimit(t *testing.T) {
 	f := idpfake.NewOkta(t, idpfake.Options{})
 	idptest.Fill(f, 20, ref)

@@ -7,10 +7,12 @@ package idptest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/directory"
@@ -206,5 +208,65 @@ func SuspendRestore(t *testing.T, f Fake, p Provider) {
 	}
 	if err := p.Suspend(ctx, "nobody@example.com"); err == nil || !approvals.IsPermanent(err) {
 		t.Errorf("got %v, want a permanent error for an unknown person", err)
+	}
+}
+
+// memStore is a directory.Store in memory.
+type memStore struct {
+	people []directory.Person
+	at     time.Time
+	events []*approvals.Event
+}
+
+func (m *memStore) Directory(context.Context) ([]directory.Person, time.Time, error) {
+	return m.people, m.at, nil
+}
+
+func (m *memStore) SaveDirectory(_ context.Context, people []directory.Person, _ []string, evs []*approvals.Event, at time.Time) error {
+	m.people, m.at, m.events = people, at, append(m.events, evs...)
+	return nil
+}
+
+func (m *memStore) RecordDirectory(_ context.Context, evs []*approvals.Event) error {
+	m.events = append(m.events, evs...)
+	return nil
+}
+
+// Remover is a Fake that can delete a user.
+type Remover interface {
+	Fake
+	RemoveUser(id string)
+}
+
+// Suspicious syncs the n people Fill made, deletes people 1…drop from the
+// IdP, and checks that the next sync is refused as suspicious (max_drop
+// 10 %) and the last good directory kept, then that a sync with the IdP
+// down is refused too and keeps it.
+func Suspicious(t *testing.T, f Remover, src directory.Source, n, drop int) {
+	t.Helper()
+	st := &memStore{}
+	var alerts []string
+	s := &directory.Syncer{Sources: []directory.Source{src}, Store: st, MaxDrop: 0.10,
+		Values: map[string]string{"Employee": "internal", "Contractor": "external"},
+		Alert:  func(_ context.Context, msg string) { alerts = append(alerts, msg) }}
+	ctx := context.Background()
+	if _, err := s.Sync(ctx); err != nil || len(st.people) != n {
+		t.Fatalf("first sync: %d people, %v", len(st.people), err)
+	}
+	for i := 1; i <= drop; i++ {
+		f.RemoveUser(ID(i))
+	}
+	_, err := s.Sync(ctx)
+	if !errors.Is(err, directory.ErrRefused) || !strings.Contains(err.Error(), fmt.Sprintf("would drop %d of %d people", drop, n)) {
+		t.Fatalf("got %v, want the sync refused as suspicious", err)
+	}
+	f.SetDown(true)
+	_, err = s.Sync(ctx)
+	f.SetDown(false)
+	if !errors.Is(err, directory.ErrRefused) || !strings.Contains(err.Error(), "directory source "+src.Name()+" failed") {
+		t.Fatalf("got %v, want the sync refused: the source failed", err)
+	}
+	if len(st.people) != n || len(alerts) != 2 {
+		t.Errorf("got %d people kept and alerts %q; want the last good %d and two alerts", len(st.people), alerts, n)
 	}
 }
