@@ -70,3 +70,40 @@ rules:
 		t.Errorf("audit: exit %d\n%s", code, out)
 	}
 }
+
+// policy check --online finds the IdP's groups and says which one is
+// synced from another directory.
+func TestCLI_PolicyCheckOnlineIdP(t *testing.T) {
+	f := idpfake.NewOkta(t, idpfake.Options{})
+	f.AddUser(idpfake.User{Email: "boss@example.com"})
+	f.AddGroup("Okta Admins")
+	f.SetSynced(f.AddGroup("AD Admins"), true)
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	must(t, os.WriteFile(policy, []byte(`directory:
+  people: [{email: boss@example.com}]
+  sources: [{okta: {url: `+f.URL()+`}}]
+resources:
+  - {id: okta-admins, provider: okta, group: Okta Admins}
+  - {id: ad-admins, provider: okta, group: AD Admins}
+  - {id: gone, provider: okta, group: Gone}
+rules:
+  - {name: all, then: {approvals: [{approvers: [boss@example.com]}]}}
+`), 0o600))
+	env := map[string]string{"OKTA_API_TOKEN": f.Token()}
+	code, out, errOut := runCLI(t, env, "policy", "check", "--online", policy)
+	if code != exitFailure || !strings.Contains(errOut+out, "group Gone does not exist in Okta org "+f.URL()) {
+		t.Fatalf("got exit %d\n%s%s; want the missing group named", code, out, errOut)
+	}
+	must(t, os.WriteFile(policy, []byte(strings.Replace(mustRead(t, policy), "  - {id: gone, provider: okta, group: Gone}\n", "", 1)), 0o600))
+	code, out, errOut = runCLI(t, env, "policy", "check", "--online", policy)
+	if code != 0 || !strings.Contains(out, "note: okta group AD Admins is synced from another directory") || strings.Contains(out, "Okta Admins is synced") {
+		t.Fatalf("got exit %d\n%s%s; want AD Admins noted as synced", code, out, errOut)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	return string(b)
+}
