@@ -81,6 +81,11 @@ Environment (secrets are read only from here):
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
   ATLASSIAN_RATE (optional ceiling, requests/s per API; the pace is learnt), ATLASSIAN_TIMEOUT (default 30s)
+  OKTA_API_TOKEN, OKTA_URL                                         provider and directory source okta
+  AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+  AZURE_AUTHORITY_HOST, ENTRA_GRAPH_URL                            provider and directory source entra
+  GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_ADMIN_SUBJECT,
+  GOOGLE_ADMIN_API_URL, GOOGLE_CUSTOMER                            provider and directory source google
   JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
                          the leader dies, another replica takes over within it
   JITBOT_SOCKET_CONNECTIONS
