@@ -150,3 +150,62 @@ rules:
 		})
 	}
 }
+
+// jitbot run syncs again every sync_every: a manager changed at Okta is in
+// force after the next sync, and the change is evidence in the audit trail.
+func TestRun_DirectoryResync(t *testing.T) {
+	f := idpfake.NewOkta(t, idpfake.Options{})
+	boss := f.AddUser(idpfake.User{Email: "boss@example.com"})
+	vp := f.AddUser(idpfake.User{Email: "vp@example.com"})
+	f.AddUser(idpfake.User{Email: "alice@example.com", Manager: boss})
+	f.AddGroup("Eng Admins")
+	srv := localslack.New(t, localslack.Options{})
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	must(t, os.WriteFile(policy, []byte(`directory:
+  sources: [{okta: {url: `+f.URL()+`}}]
+  sync_every: 10m
+resources:
+  - {id: eng-admins, provider: okta, group: Eng Admins}
+rules:
+  - {name: manager approves, then: {approvals: [{approvers: [manager]}]}}
+`), 0o600))
+	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL(), "OKTA_API_TOKEN": f.Token()}
+	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Second))
+	m := &Main{Config: Config{Policy: policy, DB: filepath.Join(t.TempDir(), "j.db"), LogLevel: "error", LogFormat: "json"},
+		Getenv: func(k string) string { return env[k] }, Clock: clock}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := m.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	manager := func() string {
+		p, _ := m.Service.Policy().Person("alice@example.com")
+		if p == nil {
+			return ""
+		}
+		return p.Manager
+	}
+	waitFor(t, 30*time.Second, "the first sync", func() bool { return manager() == "boss@example.com" })
+	f.UpdateUser("alice@example.com", func(u *idpfake.User) { u.Manager = vp })
+	// A minute at a time: the loop sets its timer once the first sync is
+	// in force, which may be after this test saw it.
+	waitFor(t, 30*time.Second, "the next sync", func() bool {
+		clock.Advance(time.Minute)
+		return manager() == "vp@example.com"
+	})
+	var found bool
+	err := m.DB.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		found = found || (e.Action == "directory.changed" && e.Subject == "alice@example.com" && e.Data["new"] == "vp@example.com" && e.Data["source"] == "okta")
+		return nil
+	})
+	if err != nil || !found {
+		t.Errorf("no directory.changed event for alice's new manager (%v)", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -293,6 +293,21 @@ func (c *core) addUserUnsorted(u User) string {
 	return u.ID
 }
 
+// UpdateUser changes the user with id or login or email through fn (its
+// id, login and email stay).
+func (c *core) UpdateUser(key string, fn func(u *User)) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	u := c.find(key)
+	if u == nil {
+		return false
+	}
+	id, login, email := u.ID, u.Login, u.Email
+	fn(u)
+	u.ID, u.Login, u.Email = id, login, email
+	return true
+}
+
 // RemoveUser deletes the user with id (a test of max_drop).
 func (c *core) RemoveUser(id string) {
 	c.mu.Lock()
