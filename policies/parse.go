@@ -24,7 +24,7 @@ var (
 	// is not a mapping at all.
 	sectionKeys   = []string{"directory", "resources", "rules"}
 	limitsKeys    = []string{"pending_per_requester"}
-	directoryKeys = []string{"file", "people"}
+	directoryKeys = []string{"file", "people", "sources", "sync_every", "max_drop", "employment_values"}
 	personKeys    = []string{"email", "department", "manager", "employment", "slack_id"}
 	resourceKeys  = []string{"id", "name", "provider", "group", "kind", "max_duration", "owners", "bundle", "reconcile"}
 	ruleKeys      = []string{"name", "if", "then"}

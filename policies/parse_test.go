@@ -75,7 +75,7 @@ func TestParse_Problems(t *testing.T) {
 			`p.yaml:3:1: key "resources" is repeated (first at line 1)`,
 		}},
 		{name: "sections of the wrong type", give: "directory: []\nresources: {id: r}\nrules: all\n", want: []string{
-			"p.yaml:1:12: directory must be a mapping with the keys file, people, got a list",
+			"p.yaml:1:12: directory must be a mapping with the keys file, people, sources, sync_every, max_drop, employment_values, got a list",
 			"p.yaml:2:12: resources must be a list, got a mapping",
 			`p.yaml:3:8: rules must be a list, got "all"`,
 		}},

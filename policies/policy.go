@@ -56,7 +56,7 @@ const (
 )
 
 // Providers lists the provider names a leaf resource may use.
-var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun}
+var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun, SourceOkta, SourceEntra, SourceGoogle}
 
 const (
 	defaultMaxDuration = 8 * time.Hour
@@ -70,6 +70,10 @@ type Person struct {
 	Manager    string // the manager's email, lower-cased; "" when none
 	Employment string // "internal", "external", or "" when not stated
 	SlackID    string // optional Slack user id
+	// ManagerFrom names who said Manager: an identity provider (okta,
+	// entra, google, atlassian) after a directory sync; "" for the policy
+	// file itself.
+	ManagerFrom string
 }
 
 // Resource is one entry of the catalogue: a group membership at a provider
@@ -101,15 +105,19 @@ type Policy struct {
 	// (joined to the policy's folder); "" when there is none.
 	DirectoryFile string
 	People        map[string]*Person // keyed by lower-cased email
-	Resources     []*Resource        // in file order
-	Rules         []*Rule            // in file order; the first that matches applies
-	Limits        Limits
-	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	// Directory is directory.sources and its settings (sources.go); nil
+	// when the directory is the policy file's alone.
+	Directory *DirectorySettings
+	Resources []*Resource // in file order
+	Rules     []*Rule     // in file order; the first that matches applies
+	Limits    Limits
+	Review    ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
 	// Certifications are the reviews of standing membership, in file order
 	// (certifications.go).
 	Certifications []*CertRule
 
 	byID map[string]*Resource
+	own  map[string]*Person // the file's own people, once WithPeople replaced People
 }
 
 // Limits are the policy's bounds on what people may do.

@@ -50,6 +50,7 @@ func (c *cli) policyExplain(args []string) int {
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
 	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
 	inc := incidentFlags(fs) // explain_incidents.go: --at, --filer, --break-glass
+	c.dbFlag(fs, &cfg)       // the synced directory, when the policy has directory sources
 	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] [--at TIME] [--filer EMAIL] [--break-glass] | --user EMAIL", 0); code >= 0 {
 		return code
 	}
@@ -64,6 +65,7 @@ func (c *cli) policyExplain(args []string) int {
 		fmt.Fprintln(c.stderr, err)
 		return exitFailure
 	}
+	p = c.explainDirectory(&cfg, p) // directory.go
 	var d time.Duration
 	if *duration != "" {
 		if d, err = policies.ParseDuration(*duration); err != nil {
@@ -81,6 +83,9 @@ func (c *cli) policyExplain(args []string) int {
 	}
 	w := c.stdout
 	fmt.Fprintf(w, "rule:          %s (%s line %d)\n", dec.Rule, p.Source, dec.RuleLine)
+	if per, ok := p.Person(*requester); ok && per.Manager != "" {
+		fmt.Fprintf(w, "manager:       %s (from %s)\n", per.Manager, managerSource(per))
+	}
 	kind := "standard"
 	if dec.Admin {
 		kind = "ADMIN ESCALATION"

@@ -74,6 +74,10 @@ var commands = []command{
 		{name: "sync", summary: "read every user's product activity from the Admin API into the database", run: (*cli).activitySync},
 		{name: "show", summary: "last activity per product and days idle, of a person or a department", run: (*cli).activityShow},
 	}},
+	{name: "directory", summary: "people, managers and departments from the identity providers", sub: []command{ // directory.go
+		{name: "sync", summary: "read every directory source, store the merged directory, list what changed and what could not be resolved", run: (*cli).directorySync},
+		{name: "show", summary: "what jitbot believes about a person, and which source said each thing", run: (*cli).directoryShow},
+	}},
 	{name: "review", summary: "licence reviews: rules, runs and their outcomes", sub: []command{ // review.go
 		{name: "list", summary: "the review rules, who they cover, their next and last run", run: (*cli).reviewList},
 		{name: "run", summary: "run a review rule now (--dry-run changes nothing)", run: (*cli).reviewRun},

@@ -84,6 +84,11 @@ Environment (secrets are read only from here):
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
   ATLASSIAN_RATE (optional ceiling, requests/s per API; the pace is learnt), ATLASSIAN_TIMEOUT (default 30s)
+  OKTA_API_TOKEN, OKTA_URL                                         provider and directory source okta
+  AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+  AZURE_AUTHORITY_HOST, ENTRA_GRAPH_URL                            provider and directory source entra
+  GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_ADMIN_SUBJECT,
+  GOOGLE_ADMIN_API_URL, GOOGLE_CUSTOMER                            provider and directory source google
   JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
                          the leader dies, another replica takes over within it
   JITBOT_SOCKET_CONNECTIONS
@@ -180,6 +185,10 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Metrics.WatchUpstream(name, t.Client())
 		}
 	}
+	if p, err = withDirectory(ctx, db, p); err != nil { // idp.go: the synced directory under the file's people
+		return fmt.Errorf("read the synced directory: %w", err)
+	}
+	m.Policy = p
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
@@ -210,6 +219,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.openHealth(); err != nil { // health.go
 		return err
+	}
+	if p.Directory != nil && len(p.Directory.Sources) > 0 {
+		m.frontEnds = append(m.frontEnds, m.leading(m.directoryLoop)) // directory.go
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })
