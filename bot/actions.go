@@ -72,7 +72,7 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 			actErr = err
 			break
 		}
-		maxD, err := b.svc.Policy().MaxFor(email, r.Resource)
+		maxD, err := b.svc.Policy().MaxFor(email, r.Resource, b.svc.Clock().Now())
 		if err != nil {
 			actErr = err
 			break

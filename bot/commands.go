@@ -140,7 +140,7 @@ func (b *Bot) catalogue(email string) []catalogueOption {
 	p := b.svc.Policy()
 	var out []catalogueOption
 	for _, r := range p.Resources {
-		maxD, err := p.MaxFor(email, r.ID)
+		maxD, err := p.MaxFor(email, r.ID, b.svc.Clock().Now())
 		if err != nil {
 			continue // no rule lets this person ask for it
 		}

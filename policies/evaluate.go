@@ -135,9 +135,11 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 
 // MaxFor returns the longest duration requester may ask for resource, as
 // Evaluate computes it for a query without a duration. It is meant for
-// building duration pickers, so it does not resolve approvers.
-func (p *Policy) MaxFor(requester, resource string) (time.Duration, error) {
-	m, err := p.match(Query{Requester: requester, Resource: resource})
+// building duration pickers, so it does not resolve approvers. at is the
+// moment asked about (rules with a time window match by it); the caller's
+// clock gives it.
+func (p *Policy) MaxFor(requester, resource string, at time.Time) (time.Duration, error) {
+	m, err := p.match(Query{Requester: requester, Resource: resource, At: at})
 	if err != nil {
 		return 0, err
 	}

@@ -414,7 +414,7 @@ func TestPolicy_MaxFor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := p.MaxFor(tt.requester, tt.resource)
+			got, err := p.MaxFor(tt.requester, tt.resource, time.Now())
 			if code := ErrorCode(err); code != tt.code {
 				t.Fatalf("error: got %v, want code %q", err, tt.code)
 			}
@@ -564,7 +564,7 @@ rules:
 	if ErrorCode(err) != CodeNoRule || err.Error() != "no rule of the policy lets a@x.io request r" {
 		t.Errorf("got %v (code %q), want %s", err, ErrorCode(err), CodeNoRule)
 	}
-	if _, err := p.MaxFor("a@x.io", "r"); ErrorCode(err) != CodeNoRule {
+	if _, err := p.MaxFor("a@x.io", "r", time.Now()); ErrorCode(err) != CodeNoRule {
 		t.Errorf("MaxFor: got %v, want %s", err, CodeNoRule)
 	}
 	if got, want := p.Rules[0].Name, "rule 1"; got != want {

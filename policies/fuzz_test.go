@@ -46,7 +46,7 @@ func FuzzParse(f *testing.F) {
 					p.Evaluate(ctx, Query{Requester: email, Resource: r.ID, Duration: d}, nil)
 					p.Evaluate(ctx, Query{Requester: email, Resource: r.ID, Duration: d}, resolver)
 				}
-				p.MaxFor(email, r.ID)
+				p.MaxFor(email, r.ID, time.Time{})
 				p.Leaves(r.ID)
 				p.IsAdmin(r.ID)
 			}

@@ -135,3 +135,26 @@ func TestTimeWindow_Errors(t *testing.T) {
 		}
 	}
 }
+
+// The duration pickers ask MaxFor at the caller's clock: inside the
+// business-hours window the rule's 1h applies, outside it the resource's 4h.
+func TestTimeWindow_MaxForAtTheCallersClock(t *testing.T) {
+	p, err := Parse("window.yaml", []byte(windowPolicy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paris, _ := time.LoadLocation("Europe/Paris")
+	for _, c := range []struct {
+		at   time.Time
+		want time.Duration
+	}{
+		{time.Date(2026, 12, 7, 9, 0, 0, 0, paris), time.Hour},
+		{time.Date(2026, 12, 7, 20, 0, 0, 0, paris), 4 * time.Hour},
+		{time.Date(2026, 12, 12, 9, 0, 0, 0, paris), 4 * time.Hour},
+	} {
+		got, err := p.MaxFor("alice@example.com", "jira-admins", c.at)
+		if err != nil || got != c.want {
+			t.Errorf("MaxFor at %s: %v, %v; want %v", c.at, got, err, c.want)
+		}
+	}
+}
