@@ -105,6 +105,11 @@ type Policy struct {
 	Rules         []*Rule            // in file order; the first that matches applies
 	Limits        Limits
 	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	// Findings are the warnings of policy check (lint.go), in file order;
+	// a policy with error findings does not load.
+	Findings []Finding
+	// LintStrict (lint: strict) makes every warning refuse the policy.
+	LintStrict bool
 
 	byID map[string]*Resource
 }
@@ -170,6 +175,9 @@ type Action struct {
 	// later step of the same request too. Off by default: two steps mean
 	// two people (the two-person rule).
 	AllowRepeatApprover bool
+	// AllowAutoAdmin says the rule auto-approves admin escalations on
+	// purpose; without it policy check refuses such a rule.
+	AllowAutoAdmin bool
 }
 
 // Approval is one approval step of a rule, as written.
