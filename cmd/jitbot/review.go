@@ -32,9 +32,14 @@ func (m *Main) openReview(ctx context.Context) error {
 		Log: m.Log.Named("review"), DryRun: m.Config.DryRun}
 	if len(m.Policy.Review.Rules) > 0 {
 		dir, acc, err := m.reviewAdmin()
-		if err != nil {
+		switch {
+		case err != nil && m.Config.DryRun:
+			// A dry run touches no Atlassian: the missing settings are
+			// not a problem yet, only what a real start will need.
+			m.Log.Info("dry run: licence reviews run on the stored directory only", zap.Error(err))
+		case err != nil:
 			m.Log.Warn("licence reviews run on the stored directory only: no activity sync, no suspension", zap.Error(err))
-		} else {
+		default:
 			cfg.Directory, cfg.Accounts = dir, acc
 		}
 	}
