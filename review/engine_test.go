@@ -197,6 +197,7 @@ func TestRunReview_DryRun(t *testing.T) {
 	}{
 		{"flag", exampleReviews, review.RunOptions{DryRun: true}},
 		{"rule", strings.Replace(exampleReviews, "dry_run: false", "dry_run: true", 1), review.RunOptions{}},
+		{"silent", exampleReviews, review.RunOptions{DryRun: true, Silent: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.reviews)
@@ -211,7 +212,9 @@ func TestRunReview_DryRun(t *testing.T) {
 			if !strings.Contains(erin.Would, "warn the person and their manager, then suspend") {
 				t.Errorf("erin would: got %q", erin.Would)
 			}
-			if jobs := e.pendingJobs(); len(jobs) != 1 || jobs[0].Kind != review.JobDigest {
+			if jobs := e.pendingJobs(); tc.opt.Silent && len(jobs) != 0 {
+				t.Errorf("jobs: got %v, want none (a silent dry run posts nothing)", kinds(jobs))
+			} else if !tc.opt.Silent && (len(jobs) != 1 || jobs[0].Kind != review.JobDigest) {
 				t.Errorf("jobs: got %v, want only the digest", kinds(jobs))
 			}
 			e.clock.Advance(3 * day)

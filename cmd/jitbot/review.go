@@ -426,8 +426,9 @@ func (c *cli) reviewRun(args []string) int {
 	fs := flag.NewFlagSet("review run", flag.ContinueOnError)
 	var cfg Config
 	c.commonFlags(fs, &cfg)
-	dry := fs.Bool("dry-run", false, "report what would happen and change nothing")
-	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run]", 1); code >= 0 {
+	dry := fs.Bool("dry-run", false, "report what would happen and change nothing: the report is printed here, nothing is posted in Slack")
+	post := fs.Bool("post", false, "with --dry-run: also post the dry run's digest in the rule's digest channel")
+	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run [--post]]", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -442,7 +443,10 @@ func (c *cli) reviewRun(args []string) int {
 	if !ok {
 		return c.fail(exitUsage, "no review rule %q in %s", fs.Arg(0), env.policy.Source)
 	}
-	run, err := env.eng.RunReview(c.ctx, rule, review.RunOptions{DryRun: *dry, Trigger: review.TriggerManual})
+	if *post && !*dry {
+		return c.fail(exitUsage, "--post goes with --dry-run (a real run posts its digest anyway)")
+	}
+	run, err := env.eng.RunReview(c.ctx, rule, review.RunOptions{DryRun: *dry, Trigger: review.TriggerManual, Silent: *dry && !*post})
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
