@@ -385,7 +385,10 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, 
 
 func (c *Client) newError(method, path string, status int, hdr http.Header, body []byte, attempts int) *Error {
 	e := &Error{API: c.name, Method: method, Path: path, Status: status, Attempts: attempts, Reason: c.reasons[status]}
-	parseErrorBody(e, body)
+	// Scrubbed before it is read: a message cut short could otherwise keep
+	// the first characters of a credential the answer echoes (fuzzing
+	// found it).
+	parseErrorBody(e, []byte(c.auth.scrub(string(body))))
 	for i, m := range e.Messages {
 		e.Messages[i] = c.auth.scrub(m)
 	}
