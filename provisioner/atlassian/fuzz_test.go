@@ -52,7 +52,9 @@ func FuzzAnswer(f *testing.F) {
 	}
 	clock := clockwork.NewFakeClockAt(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
 	f.Fuzz(func(t *testing.T, status int, retry, reset string, body []byte) {
-		status = 100 + (status%500+500)%500
+		if status < 100 || status > 599 {
+			status = 100 + (status%500+500)%500
+		}
 		hdr := http.Header{}
 		if retry != "" {
 			hdr.Set("Retry-After", retry)
