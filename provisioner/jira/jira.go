@@ -367,7 +367,7 @@ type member struct {
 // until fn returns false or the last page.
 func (p *Provider) eachMember(ctx context.Context, gid string, fn func(member) bool) error {
 	const pageSize = 50 // the most Jira returns
-	prev := "\x00" // the account ids of the page before
+	prev := "\x00"      // the account ids of the page before
 	for start := 0; ; {
 		q := url.Values{"groupId": {gid}, "includeInactiveUsers": {"true"}, "startAt": {strconv.Itoa(start)}, "maxResults": {strconv.Itoa(pageSize)}}
 		var page struct {
