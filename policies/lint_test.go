@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -283,4 +284,64 @@ func TestParse_TabLine(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// BenchmarkParseWithLint parses a policy of 10,000 people (a CSV, 40
+// departments, 1,000 managers), 20 resources and 15 rules, the lint
+// included, and the same policy's lint alone.
+//
+//	go test -run '^$' -bench BenchmarkParseWithLint -benchmem ./policies/
+func BenchmarkParseWithLint(b *testing.B) {
+	var csv strings.Builder
+	csv.WriteString("email,department,manager,employment\n")
+	for i := range 10000 {
+		mgr := ""
+		if i >= 1000 {
+			mgr = fmt.Sprintf("m%d@example.com", i%1000)
+		}
+		email := fmt.Sprintf("u%d@example.com", i)
+		if i < 1000 {
+			email = fmt.Sprintf("m%d@example.com", i)
+		}
+		emp := "internal"
+		if i%10 == 0 {
+			emp = "external"
+		}
+		fmt.Fprintf(&csv, "%s,dept%d,%s,%s\n", email, i%40, mgr, emp)
+	}
+	var pol strings.Builder
+	pol.WriteString("directory: {file: people.csv}\nresources:\n")
+	for i := range 20 {
+		kind := "standard"
+		if i%5 == 0 {
+			kind = "admin"
+		}
+		fmt.Fprintf(&pol, "  - {id: r%d, provider: jira, group: g%d, kind: %s, max_duration: %dh, owners: [m%d@example.com]}\n", i, i, kind, 4+i, i)
+	}
+	pol.WriteString("rules:\n  - {name: admin, if: {resource_kind: admin}, then: {approvals: [{approvers: [manager]}, {approvers: [owner]}]}}\n")
+	for i := range 12 {
+		fmt.Fprintf(&pol, "  - {name: dept%d, if: {requester: {department: [dept%d]}, resource: [r%d], duration_at_most: %dh}, then: {auto_approve: true}}\n", i, i, i%20+1, 2+i%6)
+	}
+	pol.WriteString("  - {name: externals, if: {requester: {employment: external}}, then: {approvals: [{approvers: [manager]}, {approvers: [owner]}]}}\n")
+	pol.WriteString("  - {name: default, then: {approvals: [{approvers: [manager]}]}}\n")
+	read := func(string) ([]byte, error) { return []byte(csv.String()), nil }
+	p, err := Parse("p.yaml", []byte(pol.String()), read)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("parse", func(b *testing.B) {
+		for range b.N {
+			if _, err := Parse("p.yaml", []byte(pol.String()), read); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("lint", func(b *testing.B) {
+		l := &linter{p: p}
+		for range b.N {
+			l.out = l.out[:0]
+			l.access()
+			l.reviews()
+		}
+	})
 }
