@@ -428,3 +428,30 @@ func TestReload_Findings(t *testing.T) {
 		t.Error("a policy with warnings only was not put in force")
 	}
 }
+
+// Issue 21: jitbot run --dry-run touches no Atlassian, so it does not warn
+// that the Admin API settings (ATLASSIAN_ORG_ID…) are missing.
+func TestRun_DryRunQuietAboutAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"policy.yaml", "people.csv"} {
+		data, err := os.ReadFile(filepath.Join("../../examples", f))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, f), data, 0o600))
+	}
+	srv := localslack.New(t, localslack.Options{})
+	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL()}
+	var logs syncBuffer
+	m := &Main{Config: Config{Policy: filepath.Join(dir, "policy.yaml"), DB: filepath.Join(dir, "jitbot.db"), LogLevel: "info", LogFormat: "json", DryRun: true},
+		Clock: clockwork.NewFakeClock(), Getenv: func(k string) string { return env[k] }, Stderr: &logs}
+	must(t, m.Open(context.Background()))
+	m.Close()
+	out := logs.String()
+	if !strings.Contains(out, "dry run: licence reviews run on the stored directory only") {
+		t.Errorf("no info line saying the reviews use the stored directory:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "ATLASSIAN_") {
+			t.Errorf("a dry run warns about Atlassian settings: %s", line)
+		}
+	}
+}
