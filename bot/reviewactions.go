@@ -60,7 +60,7 @@ func (b *Bot) asIT(ctx context.Context, email string) bool {
 // item is raised in the alert channel (it stays open).
 func (b *Bot) mayAnswer(ctx context.Context, it *review.Item, email string, asIT bool) error {
 	err := review.IsAnswerer(it, email, asIT)
-	if jitbot.ErrorCode(err) != review.ESelfAnswer || !(asIT || it.Unassigned) || b.cfg.ITGroup == "" {
+	if jitbot.ErrorCode(err) != review.ESelfAnswer || !asIT || b.cfg.ITGroup == "" {
 		return err
 	}
 	members, gerr := b.GroupMembers(ctx, b.cfg.ITGroup)
