@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jitbot/jitbot"
 	"github.com/jitbot/jitbot/approvals"
@@ -64,12 +65,12 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 			b.say(ctx, to, b.sentence(err, ""))
 			return
 		}
-		d, err := policies.ParseDuration(args[2])
+		d, reason, _, err := requestWords(args[2:])
 		if err != nil {
-			b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", esc(args[2])))
+			b.say(ctx, to, err.Error())
 			return
 		}
-		nr, err := b.svc.Extend(ctx, r.ID, email, d, strings.Join(args[3:], " "))
+		nr, err := b.svc.Extend(ctx, r.ID, email, d, reason)
 		if err != nil {
 			b.say(ctx, to, b.sentence(err, ""))
 			return
@@ -104,15 +105,10 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 		b.say(ctx, to, fmt.Sprintf("Say for how long and why: `/access %s DURATION [for @person] [--break-glass] REASON…`, e.g. `/access %s 1h fixing the deploy`.", res.ID, res.ID))
 		return
 	}
-	d, err := policies.ParseDuration(args[1])
+	d, reason, ticket, err := requestWords(args[1:])
 	if err != nil {
-		b.say(ctx, to, fmt.Sprintf("%q is not a duration: use a number and s, m, h or d, e.g. 2h.", esc(args[1])))
+		b.say(ctx, to, err.Error())
 		return
-	}
-	reason := strings.Join(args[2:], " ")
-	ticket := ""
-	if m := ticketRe.FindString(reason); m != "" {
-		ticket = m
 	}
 	in.Resource, in.Duration, in.Reason, in.Ticket = res.ID, d, reason, ticket
 	r, err := b.svc.Submit(ctx, in)
@@ -121,6 +117,22 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 		return
 	}
 	b.say(ctx, to, filedReply(r, in))
+}
+
+// requestWords reads the words of a command after what it is about:
+// DURATION REASON…, the reason as one line and the ticket key in it, if
+// any. A duration it cannot read is an error whose message a person reads
+// (the word is escaped for Slack).
+func requestWords(words []string) (d time.Duration, reason, ticket string, err error) {
+	if len(words) == 0 {
+		return 0, "", "", jitbot.Errorf(approvals.EInvalid, "Say for how long, e.g. 2h.")
+	}
+	d, err = policies.ParseDuration(words[0])
+	if err != nil {
+		return 0, "", "", jitbot.Errorf(approvals.EInvalid, "%q is not a duration: use a number and s, m, h or d, e.g. 2h.", esc(words[0]))
+	}
+	reason = strings.Join(words[1:], " ")
+	return d, reason, ticketRe.FindString(reason), nil
 }
 
 // ticketRe finds a ticket key such as OPS-1234 in a command's reason.

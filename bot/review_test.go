@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/review"
 )
@@ -400,5 +401,68 @@ func TestReview_UnassignedWithoutDigest(t *testing.T) {
 	})
 	if len(r.srv.Messages(cLicences)) != 0 {
 		t.Error("a rule without a digest posted one")
+	}
+}
+
+// itSelfPolicy: dave, in IT, has no manager and has been idle for 60
+// days, so his own item is on IT's list (in the alert channel).
+func itSelfEnv(t *testing.T, o envOptions) (*reviewEnv, *review.Item, localslack.Message) {
+	t.Helper()
+	policy := strings.Replace(reviewPolicy, "    default: keep\n    keep_for: 90d\n    digest: \"#it-licences\"\n", "    default: keep\n    keep_for: 90d\n", 1)
+	policy = strings.Replace(policy, "{email: dave@example.com, department: IT, manager: carol@example.com,", "{email: dave@example.com, department: IT,", 1)
+	r := newReviewEnvPolicy(t, o, policy)
+	r.org.users[5] = r.person("dave@example.com", "Dave Dunn", "IT", 60, false)
+	if _, err := r.eng.Sync(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	run := r.run("employees")
+	dave := r.item(run.ID, "dave@example.com")
+	var list localslack.Message
+	r.wait("IT's list in the alert channel", func() bool {
+		for _, m := range r.srv.Messages(cAlert) {
+			if strings.Contains(m.AllText(), "dave@example.com") && strings.Contains(m.AllText(), "without a manager") {
+				list = m
+				return true
+			}
+		}
+		return false
+	})
+	return r, dave, list
+}
+
+// A member of IT cannot keep their own account: another member does.
+func TestReview_ITNotForThemselves(t *testing.T) {
+	r, dave, list := itSelfEnv(t, envOptions{})
+	r.clickItem(uDave, list, "review_keep.", dave.ID)
+	r.ephemeralWith(uDave, "you cannot answer for yourself: another member of IT must answer for dave@example.com")
+	r.clickItem(uDave, list, "review_suspend.", dave.ID)
+	r.ephemeralWith(uDave, "you cannot answer for yourself: another member of IT must answer for dave@example.com")
+	if it := r.item(dave.RunID, "dave@example.com"); it.State != review.ItemPending {
+		t.Fatalf("dave after his own clicks: %s, want pending", it.State)
+	}
+	r.clickItem(uFrank, list, "review_keep.", dave.ID)
+	r.submitReason(uFrank, r.modal(uFrank, "review_keep"), "runs the IT on-call")
+	if it := r.waitItem(dave.RunID, "dave@example.com", review.ItemKept); it.DecidedBy != "frank@example.com" {
+		t.Errorf("dave kept by %q, want frank@example.com", it.DecidedBy)
+	}
+}
+
+// Where IT is one person, their own item is raised in the alert channel
+// and stays open.
+func TestReview_ITOfOnePerson(t *testing.T) {
+	r, dave, list := itSelfEnv(t, envOptions{botConfig: func(c *bot.Config) { c.ITGroup = "it-leads" }})
+	r.clickItem(uDave, list, "review_keep.", dave.ID)
+	r.ephemeralWith(uDave, "You cannot answer for yourself, and you are the only member of IT: this was raised in the alert channel, and your review stays open until someone else answers it.")
+	want := "dave@example.com is the only member of the IT group @it-leads, and their own licence review item (rule employees) needs an answer from someone else: add a second member to @it-leads to answer it. It stays open until then."
+	r.wait("the alert", func() bool {
+		for _, m := range r.srv.Messages(cAlert) {
+			if strings.Contains(m.AllText(), want) {
+				return true
+			}
+		}
+		return false
+	})
+	if it := r.item(dave.RunID, "dave@example.com"); it.State != review.ItemPending || it.DecidedBy != "" {
+		t.Errorf("dave: %s decided by %q, want pending", it.State, it.DecidedBy)
 	}
 }

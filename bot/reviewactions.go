@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jitbot/jitbot"
@@ -54,11 +55,36 @@ func (b *Bot) asIT(ctx context.Context, email string) bool {
 	return ok
 }
 
+// mayAnswer is review.IsAnswerer, with IT's own items seen to: nobody
+// answers for themselves, and where the IT group has no other member the
+// item is raised in the alert channel (it stays open).
+func (b *Bot) mayAnswer(ctx context.Context, it *review.Item, email string, asIT bool) error {
+	err := review.IsAnswerer(it, email, asIT)
+	if jitbot.ErrorCode(err) != review.ESelfAnswer || !asIT || b.cfg.ITGroup == "" {
+		return err
+	}
+	members, gerr := b.GroupMembers(ctx, b.cfg.ITGroup)
+	if gerr != nil || slices.ContainsFunc(members, func(m string) bool { return !strings.EqualFold(m, email) }) {
+		return err
+	}
+	alert := fmt.Sprintf("%s is the only member of the IT group @%s, and their own licence review item (rule %s) needs an answer from someone else: add a second member to @%s to answer it. It stays open until then.",
+		it.Email, strings.TrimPrefix(b.cfg.ITGroup, "@"), it.Rule, strings.TrimPrefix(b.cfg.ITGroup, "@"))
+	if aerr := b.svc.RaiseAlert(ctx, "", alert); aerr != nil {
+		return aerr
+	}
+	return jitbot.Errorf(review.ESelfAnswer, "You cannot answer for yourself, and you are the only member of IT: this was raised in the alert channel, and your review stays open until someone else answers it.")
+}
+
 // answer records an answer and asks for the cards to show it (a
 // suspension's outcome follows from the engine when it is done).
 func (b *Bot) answer(ctx context.Context, in review.AnswerInput) error {
 	in.AsIT = b.asIT(ctx, in.By)
 	it, err := b.cfg.Review.Answer(ctx, in)
+	if jitbot.ErrorCode(err) == review.ESelfAnswer {
+		if mine, _, ierr := b.cfg.Review.Item(ctx, in.ItemID); ierr == nil {
+			return b.mayAnswer(ctx, mine, in.By, in.AsIT)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -77,13 +103,8 @@ func (b *Bot) answerAll(ctx context.Context, runID, manager string, in review.An
 	}
 	// Refused before anything changes when the clicker may answer for
 	// nobody here.
-	for _, it := range items {
-		if waitsForAnswer(it) {
-			if err := review.IsAnswerer(it, in.By, in.AsIT); err != nil {
-				return err
-			}
-			break
-		}
+	if err := b.mayAnswerAny(ctx, items, in.By, in.AsIT); err != nil {
+		return err
 	}
 	done, err := b.cfg.Review.AnswerAll(ctx, runID, manager, in)
 	if len(done) > 0 && !in.Keep {
@@ -105,7 +126,7 @@ func (b *Bot) openKeep(ctx context.Context, trigger, itemID, email string) error
 	if err != nil {
 		return err
 	}
-	if err := review.IsAnswerer(it, email, b.asIT(ctx, email)); err != nil {
+	if err := b.mayAnswer(ctx, it, email, b.asIT(ctx, email)); err != nil {
 		return err
 	}
 	if !waitsForAnswer(it) {
@@ -119,6 +140,25 @@ func (b *Bot) openKeep(ctx context.Context, trigger, itemID, email string) error
 	return b.openView(ctx, trigger, reviewKeepModal(cbReviewKeep, it.ID, summary))
 }
 
+// mayAnswerAny checks the clicker against the first item of a prompt
+// still waiting that is not their own (the engine skips their own), or
+// their own when it is the only one.
+func (b *Bot) mayAnswerAny(ctx context.Context, items []*review.Item, email string, asIT bool) error {
+	var first *review.Item
+	for _, it := range items {
+		if !waitsForAnswer(it) {
+			continue
+		}
+		if first == nil || strings.EqualFold(first.Email, email) {
+			first = it
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	return b.mayAnswer(ctx, first, email, asIT)
+}
+
 // openKeepAll opens the modal asking why everyone waiting is kept.
 func (b *Bot) openKeepAll(ctx context.Context, trigger, ref, email string) error {
 	runID, manager := review.ParsePromptRef(ref)
@@ -126,15 +166,12 @@ func (b *Bot) openKeepAll(ctx context.Context, trigger, ref, email string) error
 	if err != nil {
 		return err
 	}
+	if err := b.mayAnswerAny(ctx, items, email, b.asIT(ctx, email)); err != nil {
+		return err
+	}
 	open := 0
-	it := b.asIT(ctx, email)
 	for _, x := range items {
-		if waitsForAnswer(x) {
-			if open == 0 {
-				if err := review.IsAnswerer(x, email, it); err != nil {
-					return err
-				}
-			}
+		if waitsForAnswer(x) && !strings.EqualFold(x.Email, email) {
 			open++
 		}
 	}

@@ -94,7 +94,7 @@ func TestParse_CertificationErrors(t *testing.T) {
 		{"NoTarget", `{name: x, reviewers: [owner], schedule: "@daily"}`, `p.yaml:15:5: certification "x" must name resources: or groups: to review`},
 		{"UnknownResource", `{name: x, resources: [nope], reviewers: [owner], schedule: "@daily"}`, `p.yaml:15:27: unknown resource "nope" in certification "x"`},
 		{"GroupMatchesNothing", `{name: x, groups: [bitbucket-*], reviewers: [owner], schedule: "@daily"}`, `p.yaml:15:24: groups "bitbucket-*" matches no group of the resources`},
-		{"BadSchedule", `{name: x, resources: [jira-admins], reviewers: [owner], schedule: "every day"}`, `p.yaml:15:71: schedule "every day" is not a cron expression`},
+		{"BadSchedule", `{name: x, resources: [jira-admins], reviewers: [owner], schedule: "every day"}`, `p.yaml:15:71: schedule "every day": it has 2 fields, a cron expression has 5`},
 		{"BadReviewer", `{name: x, resources: [jira-admins], reviewers: [boss], schedule: "@daily"}`, `p.yaml:15:53: reviewers: unknown reviewer "boss": expected manager, owner, group:HANDLE or an email address`},
 		{"UnknownEmail", `{name: x, resources: [jira-admins], reviewers: [zed@example.com], schedule: "@daily"}`, `p.yaml:15:53: reviewers: zed@example.com is not in the directory`},
 		{"BadDefault", `{name: x, resources: [jira-admins], reviewers: [owner], schedule: "@daily", default: suspend}`, `p.yaml:15:90: default must be keep | remove | convert, got "suspend"`},

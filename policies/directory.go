@@ -110,11 +110,13 @@ func (ps *parser) addPerson(in personIn) {
 		} else {
 			ps.add(in.managerAt, "%s cannot be their own manager", manager)
 		}
-		ok = false
+		// Still listed (without a manager): one problem, not a follow-on
+		// "not in the directory" for the people they manage.
+		manager = ""
 	default:
 		// Checked once the whole directory is read, even if this entry
 		// has other problems, so that every problem is reported at once.
-		ps.managers = append(ps.managers, ref{manager, in.managerAt, in.fromFile})
+		ps.managers = append(ps.managers, ref{manager, in.managerAt, in.fromFile, email})
 	}
 	employment := strings.ToLower(strings.TrimSpace(in.employment))
 	if employment != "" && employment != EmploymentInternal && employment != EmploymentExternal {
@@ -147,6 +149,7 @@ func (ps *parser) addPerson(in personIn) {
 }
 
 func (ps *parser) checkManagers() {
+	defer ps.managerCycles() // lint.go
 	if ps.pol.Directory != nil && len(ps.pol.Directory.Sources) > 0 {
 		return // the manager may be known only to an identity provider: the sync reports one nobody knows
 	}

@@ -57,6 +57,9 @@ func (p Problem) String() string {
 // column.
 type LoadError struct {
 	Problems []Problem
+	// Warnings are the policy's warning findings (lint.go), known when
+	// only lint errors refused it; Error does not print them.
+	Warnings []Finding
 }
 
 // Error prints one problem per line.

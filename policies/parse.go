@@ -30,7 +30,7 @@ var (
 	ruleKeys      = []string{"name", "if", "then"}
 	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than", "time"}
 	requesterKeys = []string{"department", "employment", "email", "email_domain"}
-	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver", "on_behalf", "break_glass"}
+	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver", "allow_auto_admin", "on_behalf", "break_glass"}
 	stepKeys      = []string{"approvers", "quorum", "escalate_after", "escalate_to"}
 )
 
@@ -54,13 +54,17 @@ type parser struct {
 	managers []ref          // manager references, checked once the directory is complete
 	resAt    map[string]pos // where each resource is defined
 	members  map[string][]*yaml.Node
+	cycles   int      // problems that are loops of managers (lint.go)
+	ruleAt   []keyPos // where each rule's keys are, for lint.go
+	reviewAt []keyPos // where each review rule's keys are
 }
 
 // ref is a reference to a person or resource, with where it is made.
 type ref struct {
 	key      string
 	at       pos
-	fromFile bool // made in the directory file: never echo key
+	fromFile bool   // made in the directory file: never echo key
+	of       string // for a manager: whose manager
 }
 
 // entry is one key and its value in a YAML mapping.
@@ -82,9 +86,16 @@ func parse(name string, data []byte, readFile func(string) ([]byte, error)) (*Po
 	if root := ps.document(data); root != nil {
 		ps.policy(root)
 	}
-	if len(ps.problems) > 0 {
-		return nil, &LoadError{Problems: sortProblems(name, ps.problems)}
+	var warnings []Finding
+	if len(ps.problems) == ps.cycles {
+		// lint.go; a loop of managers leaves the policy whole, so the
+		// findings are reported with it. Lint errors are problems.
+		warnings = ps.lint()
 	}
+	if len(ps.problems) > 0 {
+		return nil, &LoadError{Problems: sortProblems(name, ps.problems), Warnings: warnings}
+	}
+	ps.pol.Findings = warnings
 	h := sha256.New()
 	h.Write(data)
 	h.Write(ps.csv)
@@ -143,7 +154,7 @@ func (ps *parser) document(data []byte) (root *yaml.Node) {
 		if errors.Is(err, io.EOF) {
 			ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(sectionKeys, ", "))
 		} else {
-			ps.yamlError(err)
+			ps.yamlError(err, data)
 		}
 		return nil
 	}
@@ -154,7 +165,7 @@ func (ps *parser) document(data []byte) (root *yaml.Node) {
 			ps.nodef(extra.Content[0], "a policy file holds one YAML document; remove this second one")
 		}
 	case !errors.Is(err, io.EOF):
-		ps.yamlError(err)
+		ps.yamlError(err, data)
 	}
 	if len(doc.Content) == 0 {
 		ps.add(start, "the policy is empty: expected a mapping with the keys %s", strings.Join(sectionKeys, ", "))
@@ -173,11 +184,16 @@ func (ps *parser) document(data []byte) (root *yaml.Node) {
 }
 
 // yamlError records a syntax error reported by the YAML decoder.
-func (ps *parser) yamlError(err error) {
+func (ps *parser) yamlError(err error, data []byte) {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		ps.add(pos{ps.name, max(line, 1), 1}, "invalid YAML: %s", m[2])
+		at := pos{ps.name, max(line, 1), 1}
+		if strings.Contains(m[2], "tab character") {
+			// The decoder names the line before the tab: point at it.
+			at = tabAt(ps.name, data, at)
+		}
+		ps.add(at, "invalid YAML: %s", m[2])
 		return
 	}
 	ps.add(pos{ps.name, 1, 1}, "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
@@ -200,6 +216,7 @@ var topLevel = []struct {
 	{"licence_costs", false, (*parser).licenceCosts},    // reviews.go
 	{"reviews", false, (*parser).reviews},               // reviews.go
 	{"certifications", false, (*parser).certifications}, // certifications.go; after resources and timezone
+	{"lint", false, (*parser).lintLevel},                // lint.go
 }
 
 // rootKeys lists topLevel's keys.
@@ -243,4 +260,19 @@ func (ps *parser) limits(n *yaml.Node) {
 			}
 		}
 	}
+}
+
+// tabAt returns where the first tab in a line's indentation is, from the
+// line at on; at itself when there is none.
+func tabAt(name string, data []byte, at pos) pos {
+	for i, line := range strings.Split(string(data), "\n") {
+		if i+1 < at.line {
+			continue
+		}
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if col := strings.IndexByte(indent, '\t'); col >= 0 {
+			return pos{name, i + 1, col + 1}
+		}
+	}
+	return at
 }

@@ -115,6 +115,11 @@ type Policy struct {
 	// Certifications are the reviews of standing membership, in file order
 	// (certifications.go).
 	Certifications []*CertRule
+	// Findings are the warnings of policy check (lint.go), in file order;
+	// a policy with error findings does not load.
+	Findings []Finding
+	// LintStrict (lint: strict) makes every warning refuse the policy.
+	LintStrict bool
 
 	byID map[string]*Resource
 	own  map[string]*Person // the file's own people, once WithPeople replaced People
@@ -190,6 +195,9 @@ type Action struct {
 	// BreakGlass, when set, lets the requester have the access at once,
 	// reviewed after the fact (incidents.go).
 	BreakGlass *BreakGlass
+	// AllowAutoAdmin says the rule auto-approves admin escalations on
+	// purpose; without it policy check refuses such a rule.
+	AllowAutoAdmin bool
 }
 
 // Approval is one approval step of a rule, as written.

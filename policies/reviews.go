@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -227,7 +228,7 @@ func ParseSchedule(spec string) (cron.Schedule, error) {
 	}
 	s, err := scheduleParser.Parse(spec)
 	if err != nil {
-		return nil, fmt.Errorf("schedule %q is not a cron expression (minute hour day-of-month month day-of-week, like \"0 9 * * MON\") or a descriptor (@daily, @weekly, @every 12h): %v", spec, err)
+		return nil, fmt.Errorf("schedule %q: %s; expected a cron expression (minute hour day-of-month month day-of-week, like \"0 9 * * MON\") or a descriptor (@daily, @weekly, @every 12h)", spec, cronProblem(spec, err))
 	}
 	if d, ok := s.(cron.ConstantDelaySchedule); ok && d.Delay < time.Minute {
 		return nil, fmt.Errorf("schedule %q runs more often than once a minute", spec)
@@ -308,6 +309,7 @@ func (ps *parser) reviewRule(n *yaml.Node, i int, names map[string]int) *ReviewR
 	}
 	node := ps.deref(n)
 	r := &ReviewRule{Name: fmt.Sprintf("review %d", i+1), Line: node.Line, KeepFor: DefaultKeepFor}
+	ps.reviewAt = append(ps.reviewAt, ps.keyPositions(n))
 	what := "a review rule"
 	if e, has := f["name"]; has {
 		if s, ok := ps.str(e.val, "name"); ok {
@@ -425,4 +427,57 @@ func (ps *parser) reviewRule(n *yaml.Node, i int, names map[string]int) *ReviewR
 		r.Digest, _ = ps.str(e.val, "digest")
 	}
 	return r
+}
+
+// cronFields names the five fields of a cron expression, in order.
+var cronFields = []string{"minute", "hour", "day-of-month", "month", "day-of-week"}
+
+var (
+	cronInt     = regexp.MustCompile(`^failed to parse int from (.*?): strconv`)
+	cronAbove   = regexp.MustCompile(`^end of range \((\d+)\) above maximum \((\d+)\)`)
+	cronBelow   = regexp.MustCompile(`^beginning of range \((\d+)\) below minimum \((\d+)\)`)
+	cronReverse = regexp.MustCompile(`^beginning of range \((\d+)\) beyond end of range \((\d+)\)`)
+	cronFieldsN = regexp.MustCompile(`^expected exactly 5 fields, found (\d+)`)
+)
+
+// cronProblem says in words what the cron library found wrong with spec:
+// its messages carry Go internals (strconv.Atoi) and no field names.
+func cronProblem(spec string, err error) string {
+	msg := err.Error()
+	field := func(token string) string {
+		for i, f := range strings.Fields(spec) {
+			if i < len(cronFields) && strings.Contains(f, token) {
+				return " in the " + cronFields[i] + " field"
+			}
+		}
+		return ""
+	}
+	switch m := []string(nil); {
+	case strings.HasPrefix(msg, "unrecognized descriptor"):
+		return fmt.Sprintf("%s is not a descriptor: use @yearly, @monthly, @weekly, @daily, @hourly or @every followed by a duration", strings.Fields(spec)[0])
+	case strings.HasPrefix(msg, "failed to parse duration"):
+		return "@every needs a duration like 12h or 90m"
+	case strings.HasPrefix(msg, "step of range"):
+		return "a step (the number after /) must be a positive number"
+	default:
+		if m = cronInt.FindStringSubmatch(msg); m != nil {
+			return fmt.Sprintf("%q%s is not a number or a name (days SUN MON TUE WED THU FRI SAT, months JAN to DEC)", m[1], field(m[1]))
+		}
+		if m = cronAbove.FindStringSubmatch(msg); m != nil {
+			// The maximum tells the field: a value may be in several.
+			in := map[string]string{"59": " in the minute field", "23": " in the hour field", "31": " in the day-of-month field",
+				"12": " in the month field", "6": " in the day-of-week field"}[m[2]]
+			return fmt.Sprintf("%s%s is above its maximum %s", m[1], in, m[2])
+		}
+		if m = cronBelow.FindStringSubmatch(msg); m != nil {
+			return fmt.Sprintf("%s%s is below its minimum %s", m[1], field(m[1]), m[2])
+		}
+		if m = cronReverse.FindStringSubmatch(msg); m != nil {
+			return fmt.Sprintf("the range %s-%s%s runs backwards", m[1], m[2], field(m[1]+"-"+m[2]))
+		}
+		if m = cronFieldsN.FindStringSubmatch(msg); m != nil {
+			return fmt.Sprintf("it has %s fields, a cron expression has 5", m[1])
+		}
+	}
+	return "it cannot be read"
 }

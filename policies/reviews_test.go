@@ -131,7 +131,19 @@ func TestParse_ReviewProblems(t *testing.T) {
 `, []string{`p.yaml:11:41: unknown product "jira-sofware": expected one of jira-software,`}},
 		{"BadCron", `reviews:
   - {name: r, inactive_for: 30d, schedule: "0 9 * * FUNDAY", action: report}
-`, []string{`p.yaml:11:44: schedule "0 9 * * FUNDAY" is not a cron expression`}},
+`, []string{`p.yaml:11:44: schedule "0 9 * * FUNDAY": "FUNDAY" in the day-of-week field is not a number or a name (days SUN MON TUE WED THU FRI SAT, months JAN to DEC); expected a cron expression`}},
+		{"CronFieldName", `reviews:
+  - {name: r, inactive_for: 30d, schedule: "0 9 * * MONDAY", action: report}
+`, []string{`p.yaml:11:44: schedule "0 9 * * MONDAY": "MONDAY" in the day-of-week field is not a number or a name`}},
+		{"CronAboveMaximum", `reviews:
+  - {name: r, inactive_for: 30d, schedule: "0 9 * * 9", action: report}
+`, []string{`p.yaml:11:44: schedule "0 9 * * 9": 9 in the day-of-week field is above its maximum 6;`}},
+		{"CronFields", `reviews:
+  - {name: r, inactive_for: 30d, schedule: "0 9 * *", action: report}
+`, []string{`p.yaml:11:44: schedule "0 9 * *": it has 4 fields, a cron expression has 5;`}},
+		{"CronDescriptor", `reviews:
+  - {name: r, inactive_for: 30d, schedule: "@fortnightly", action: report}
+`, []string{`p.yaml:11:44: schedule "@fortnightly": @fortnightly is not a descriptor: use @yearly, @monthly, @weekly, @daily, @hourly or @every followed by a duration;`}},
 		{"WarnBeforeNotShorter", `reviews:
   - {name: r, inactive_for: 2d, schedule: "@daily", action: suspend, warn_before: 2d}
 `, []string{`p.yaml:11:83: warn_before 2d must be shorter than inactive_for 2d`}},

@@ -34,6 +34,7 @@ func (ps *parser) rule(n *yaml.Node, i int, names map[string]int) *Rule {
 		return nil
 	}
 	r := &Rule{Name: fmt.Sprintf("rule %d", i+1), Line: ps.at(n).line}
+	ps.ruleAt = append(ps.ruleAt, ps.keyPositions(n))
 	what := "a rule"
 	if e, has := f["name"]; has {
 		if s, ok := ps.str(e.val, "name"); ok {
@@ -198,6 +199,9 @@ func (ps *parser) action(n *yaml.Node, a *Action) (stepAt []pos) {
 		a.AllowRepeatApprover, _ = ps.boolean(e.val, "allow_repeat_approver")
 	}
 	ps.incidentKeys(f, a) // incidents.go
+	if e, has := f["allow_auto_admin"]; has {
+		a.AllowAutoAdmin, _ = ps.boolean(e.val, "allow_auto_admin")
+	}
 	return stepAt
 }
 

@@ -17,7 +17,7 @@ resources:
 rules:
   - name: business hours
     if: {resource: jira-admins, time: {days: [mon-fri], hours: "08:00-18:00", timezone: Europe/Paris}}
-    then: {auto_approve: true, max_duration: 1h}
+    then: {auto_approve: true, allow_auto_admin: true, max_duration: 1h}
   - name: otherwise the manager
     then:
       approvals: [{approvers: [manager]}]

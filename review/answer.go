@@ -16,7 +16,8 @@ type AnswerInput struct {
 	Keep   bool   // Keep; false is Suspend
 	Reason string // required for Keep: the business reason, shown in the digest and the evidence
 	// AsIT says the front end verified that By is an IT member (JITBOT_IT_GROUP):
-	// IT may answer for anyone, and alone answers for the unassigned.
+	// IT may answer for anyone but themselves, and alone answers for the
+	// unassigned.
 	AsIT bool
 }
 
@@ -58,7 +59,8 @@ func (e *Engine) Answer(ctx context.Context, in AnswerInput) (*Item, error) {
 
 // AnswerAll answers every open item of one prompt (the run and manager, ""
 // for IT's unassigned) the same way: Keep all or Suspend all. Items
-// answered meanwhile are skipped; it returns the items it changed.
+// answered meanwhile, and the answerer's own, are skipped; it returns the
+// items it changed.
 func (e *Engine) AnswerAll(ctx context.Context, runID, manager string, in AnswerInput) ([]*Item, error) {
 	items, err := e.Prompt(ctx, runID, manager)
 	if err != nil {
@@ -75,6 +77,8 @@ func (e *Engine) AnswerAll(ctx context.Context, runID, manager string, in Answer
 		case err == nil:
 			done = append(done, got)
 		case errorCode(err) == EConflict:
+		case errorCode(err) == ESelfAnswer:
+			// Their own item waits for another answerer; the rest are answered.
 		default:
 			return done, err
 		}
@@ -82,19 +86,23 @@ func (e *Engine) AnswerAll(ctx context.Context, runID, manager string, in Answer
 	return done, nil
 }
 
-// mayAnswer checks the answerer against the stored item.
+// mayAnswer checks the answerer against the stored item. Nobody answers
+// for themselves, IT included: an IT member's own item needs another
+// member of IT (the evidence would otherwise show a self-review).
 func mayAnswer(it *Item, by string, asIT bool) error {
 	switch {
-	case asIT:
-		return nil
 	case by == "":
 		return approvals.Errorf(ENotAnswerer, "who is answering is not known")
+	case by == it.Email && (asIT || it.Unassigned):
+		return approvals.Errorf(ESelfAnswer, "you cannot answer for yourself: another member of IT must answer for %s", it.Email)
+	case by == it.Email:
+		return approvals.Errorf(ESelfAnswer, "you cannot answer for yourself; use \"I still need it\" to ask %s", it.Manager)
+	case asIT:
+		return nil
 	case it.Unassigned:
 		return approvals.Errorf(ENotAnswerer, "%s has no manager in jitbot's directory: only IT can answer for them", it.Email)
 	case by == it.Manager:
 		return nil
-	case by == it.Email:
-		return approvals.Errorf(ENotAnswerer, "you cannot answer for yourself; use \"I still need it\" to ask %s", it.Manager)
 	}
 	return approvals.Errorf(ENotAnswerer, "only %s (their manager) or IT can answer for %s", it.Manager, it.Email)
 }

@@ -69,4 +69,5 @@ const (
 	EForbidden   = approvals.EForbidden
 	EInvalid     = approvals.EInvalid
 	ENotAnswerer = "not_answerer" // the person may not answer this item
+	ESelfAnswer  = "self_answer"  // the person is the one the item is about: nobody answers for themselves
 )

@@ -197,6 +197,7 @@ func TestRunReview_DryRun(t *testing.T) {
 	}{
 		{"flag", exampleReviews, review.RunOptions{DryRun: true}},
 		{"rule", strings.Replace(exampleReviews, "dry_run: false", "dry_run: true", 1), review.RunOptions{}},
+		{"silent", exampleReviews, review.RunOptions{DryRun: true, Silent: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.reviews)
@@ -211,7 +212,9 @@ func TestRunReview_DryRun(t *testing.T) {
 			if !strings.Contains(erin.Would, "warn the person and their manager, then suspend") {
 				t.Errorf("erin would: got %q", erin.Would)
 			}
-			if jobs := e.pendingJobs(); len(jobs) != 1 || jobs[0].Kind != review.JobDigest {
+			if jobs := e.pendingJobs(); tc.opt.Silent && len(jobs) != 0 {
+				t.Errorf("jobs: got %v, want none (a silent dry run posts nothing)", kinds(jobs))
+			} else if !tc.opt.Silent && (len(jobs) != 1 || jobs[0].Kind != review.JobDigest) {
 				t.Errorf("jobs: got %v, want only the digest", kinds(jobs))
 			}
 			e.clock.Advance(3 * day)
@@ -371,10 +374,10 @@ func TestAnswer_Unassigned(t *testing.T) {
 	if got := kinds(e.pendingJobs()); !slices.Contains(got, "review.prompt "+review.PromptRef(run.ID, "")) {
 		t.Errorf("jobs: got %q, want a prompt for IT", got)
 	}
-	for _, by := range []string{"boss@example.com", "alice@example.com"} {
+	for by, want := range map[string]string{"boss@example.com": review.ESelfAnswer, "alice@example.com": review.ENotAnswerer} {
 		_, err := e.eng.Answer(ctx, review.AnswerInput{ItemID: boss.ID, By: by, Keep: true, Reason: "x"})
-		if approvals.ErrorCode(err) != review.ENotAnswerer {
-			t.Errorf("%s answers for the unassigned boss: got %v, want %s", by, err, review.ENotAnswerer)
+		if approvals.ErrorCode(err) != want {
+			t.Errorf("%s answers for the unassigned boss: got %v, want %s", by, err, want)
 		}
 	}
 	waiting, _ := e.eng.Waiting(ctx, "")
@@ -383,6 +386,54 @@ func TestAnswer_Unassigned(t *testing.T) {
 	}
 	if _, err := e.eng.Answer(ctx, review.AnswerInput{ItemID: boss.ID, By: "it-lead@example.com", Keep: true, Reason: "CEO", AsIT: true}); err != nil {
 		t.Errorf("IT answers: %v", err)
+	}
+}
+
+// Nobody answers for themselves, IT included: the head of IT has no
+// manager, so their item is on IT's list, which they may answer, but not
+// for themselves; another member of IT does.
+func TestAnswer_NobodyForThemselves(t *testing.T) {
+	e := promptEnv(t, "keep")
+	ctx := context.Background()
+	// The boss runs IT and has no manager; idle, their item is IT's.
+	e.org.put(review.DirectoryUser{Email: "boss@example.com", AddedToOrg: ago(400 * day)})
+	e.sync()
+	run := e.run("employees", review.RunOptions{})
+	lead := wantState(t, e.items(run.ID), "boss@example.com", review.ItemPending)
+	alice := wantState(t, e.items(run.ID), "alice@example.com", review.ItemPending)
+	for _, tc := range []struct {
+		name string
+		give review.AnswerInput
+		want string
+	}{
+		{"IT keeps their own", review.AnswerInput{ItemID: lead.ID, By: "boss@example.com", Keep: true, Reason: "I still need it", AsIT: true},
+			"you cannot answer for yourself: another member of IT must answer for boss@example.com"},
+		{"IT suspends their own", review.AnswerInput{ItemID: lead.ID, By: "Boss@example.com", AsIT: true},
+			"you cannot answer for yourself: another member of IT must answer for boss@example.com"},
+		{"an IT member with a manager", review.AnswerInput{ItemID: alice.ID, By: "alice@example.com", Keep: true, Reason: "x", AsIT: true},
+			"you cannot answer for yourself: another member of IT must answer for alice@example.com"},
+		{"a person with a manager", review.AnswerInput{ItemID: alice.ID, By: "alice@example.com", Keep: true, Reason: "x"},
+			`you cannot answer for yourself; use "I still need it" to ask boss@example.com`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := e.eng.Answer(ctx, tc.give)
+			if approvals.ErrorCode(err) != review.ESelfAnswer || err.Error() != tc.want {
+				t.Errorf("got %v, want %s: %q", err, review.ESelfAnswer, tc.want)
+			}
+			if err := review.IsAnswerer(lead, "boss@example.com", true); approvals.ErrorCode(err) != review.ESelfAnswer {
+				t.Errorf("IsAnswerer: got %v, want %s", err, review.ESelfAnswer)
+			}
+		})
+	}
+	// Keep all on IT's list leaves their own open.
+	done, err := e.eng.AnswerAll(ctx, run.ID, "", review.AnswerInput{By: "boss@example.com", Keep: true, Reason: "contractors", AsIT: true})
+	if err != nil || len(done) != 0 {
+		t.Fatalf("keep all by the head of IT: got %d items, %v; want none", len(done), err)
+	}
+	wantState(t, e.items(run.ID), "boss@example.com", review.ItemPending)
+	got, err := e.eng.Answer(ctx, review.AnswerInput{ItemID: lead.ID, By: "dana@example.com", Keep: true, Reason: "runs IT", AsIT: true})
+	if err != nil || got.State != review.ItemKept || got.DecidedBy != "dana@example.com" {
+		t.Fatalf("another IT member keeps the head of IT: got %+v, %v", got, err)
 	}
 }
 

@@ -22,6 +22,9 @@ const batchSize = 500
 type RunOptions struct {
 	DryRun  bool   // report what would happen and change nothing (on top of the rule's dry_run)
 	Trigger string // TriggerSchedule or TriggerManual (default)
+	// Silent posts nothing: no digest (a dry run from the command line,
+	// which prints its report instead, changes nothing, Slack included).
+	Silent bool
 }
 
 // ErrRunning is returned when a rule's first pass is already under way in
@@ -105,6 +108,9 @@ func (e *Engine) startRun(ctx context.Context, rule *policies.ReviewRule, opt Ru
 		run = &Run{ID: uuid.NewString(), Rule: rule.Name, State: RunRunning, Trigger: opt.Trigger,
 			DryRun: rule.DryRun || opt.DryRun || e.dryRun, AsOf: now, StartedAt: now, Settings: SettingsOf(rule)}
 		run.Settings.DryRun = run.DryRun
+		if opt.Silent {
+			run.Settings.Digest = ""
+		}
 		if err := tx.InsertRun(run); err != nil {
 			return err
 		}

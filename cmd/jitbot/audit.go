@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/policies"
 )
 
 func (c *cli) auditVerify(args []string) int {
@@ -112,9 +113,10 @@ func (c *cli) reportAccess(args []string) int {
 	fs := flag.NewFlagSet("report access", flag.ContinueOnError)
 	var cfg Config
 	c.dbFlag(fs, &cfg)
+	c.policyFlag(fs, &cfg)
 	resource := fs.String("resource", "", "resource id (required)")
 	at := fs.String("at", "", "the moment to report on (RFC 3339 or YYYY-MM-DD; default now)")
-	if code := c.parse(fs, args, "jitbot report access --resource ID [--at TIME]", 0); code >= 0 {
+	if code := c.parse(fs, args, "jitbot report access --resource ID [--at TIME] [--policy FILE]", 0); code >= 0 {
 		return code
 	}
 	if *resource == "" {
@@ -142,14 +144,25 @@ func (c *cli) reportAccess(args []string) int {
 		if err != nil {
 			return c.fail(exitFailure, "%v", err)
 		}
-		if !seen {
-			return c.fail(exitFailure, "unknown resource %q: jitbot has no record of it (no request for it was ever filed); resource ids are those of the policy's catalogue", *resource)
+		if !seen && !inCatalogue(cfg.Policy, *resource) {
+			return c.fail(exitFailure, "unknown resource %q: jitbot has no record of it (no request for it was ever filed) and the policy %s has no such resource; resource ids are those of the policy's catalogue", *resource, cfg.Policy)
 		}
 	}
 	if err := audit.WriteAccess(c.stdout, *resource, t, rows); err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
 	return exitOK
+}
+
+// inCatalogue reports whether the policy at path (when it loads) has the
+// resource: one nobody ever requested is then reported as nobody's.
+func inCatalogue(path, resource string) bool {
+	p, err := policies.Load(path)
+	if err != nil {
+		return false
+	}
+	_, ok := p.Resource(resource)
+	return ok
 }
 
 func (c *cli) reportPerson(args []string) int {

@@ -23,7 +23,7 @@ const certE2EPolicy = `directory:
 resources:
   - {id: jira-admins, provider: jira, group: jira-admins, kind: admin, max_duration: 4h, owners: [boss@example.com]}
 rules:
-  - {name: all, then: {auto_approve: true, max_duration: 4h}}
+  - {name: all, then: {auto_approve: true, allow_auto_admin: true, max_duration: 4h}}
 certifications:
   - name: admins quarterly
     resources: [jira-admins]

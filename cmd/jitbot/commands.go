@@ -18,7 +18,8 @@ func (c *cli) policyCheck(args []string) int {
 	var cfg Config
 	c.policyFlag(fs, &cfg)
 	online := fs.Bool("online", false, "also check that every group the policy names exists at its provider (needs the provider credentials)")
-	if code := c.parse(fs, args, "jitbot policy check [FILE] [--online]", 1); code >= 0 {
+	strict := fs.Bool("strict", false, "refuse the policy when it has warnings too (for CI; the policy's lint: strict does the same)")
+	if code := c.parse(fs, args, "jitbot policy check [FILE] [--online] [--strict]", 1); code >= 0 {
 		return code
 	}
 	path, from := cfg.Policy, c.policyFrom(fs)
@@ -28,7 +29,16 @@ func (c *cli) policyCheck(args []string) int {
 	p, err := loadPolicy(path, from)
 	if err != nil {
 		fmt.Fprintln(c.stderr, err)
+		var le *policies.LoadError
+		if errors.As(err, &le) {
+			for _, f := range le.Warnings {
+				fmt.Fprintln(c.stderr, f)
+			}
+		}
 		return exitFailure
+	}
+	for _, f := range p.Findings {
+		fmt.Fprintln(c.stdout, f)
 	}
 	if *online {
 		if err := c.checkOnline(p, &cfg); err != nil {
@@ -36,9 +46,25 @@ func (c *cli) policyCheck(args []string) int {
 			return exitFailure
 		}
 	}
-	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules, %d certifications (sha256 %s)\n",
-		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), len(p.Certifications), p.Hash[:12])
+	if n := len(p.Findings); n > 0 && *strict {
+		fmt.Fprintf(c.stderr, "%s: refused under --strict: %s\n", path, plural(n, "warning"))
+		return exitFailure
+	}
+	status := "ok"
+	if n := len(p.Findings); n > 0 {
+		status = "ok with " + plural(n, "warning")
+	}
+	fmt.Fprintf(c.stdout, "%s: %s — %d people, %d resources, %d rules, %d review rules, %d certifications (sha256 %s)\n",
+		path, status, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), len(p.Certifications), p.Hash[:12])
 	return exitOK
+}
+
+// plural says "1 warning" or "3 warnings".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 func (c *cli) policyExplain(args []string) int {
@@ -79,8 +105,10 @@ func (c *cli) policyExplain(args []string) int {
 	dec, err := p.Evaluate(c.ctx, q, nil)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "refused: %v\n", err)
+		c.explainFindings(p, "", *resource)
 		return exitFailure
 	}
+	defer c.explainFindings(p, dec.Rule, *resource)
 	w := c.stdout
 	fmt.Fprintf(w, "rule:          %s (%s line %d)\n", dec.Rule, p.Source, dec.RuleLine)
 	if per, ok := p.Person(*requester); ok && per.Manager != "" {
@@ -94,7 +122,7 @@ func (c *cli) policyExplain(args []string) int {
 	for _, leaf := range p.Leaves(*resource) {
 		fmt.Fprintf(w, "  membership:  %s group %s\n", leaf.Provider, leaf.Group)
 	}
-	fmt.Fprintf(w, "max duration:  %s\n", policies.FormatDuration(dec.MaxDuration))
+	fmt.Fprintf(w, "max duration:  %s%s\n", policies.FormatDuration(dec.MaxDuration), maxSource(p, dec))
 	if dec.AutoApprove {
 		fmt.Fprintln(w, "approval:      automatic")
 	}
@@ -118,6 +146,25 @@ func (c *cli) policyExplain(args []string) int {
 		fmt.Fprintln(w, "self-approval: allowed (recorded)")
 	}
 	return exitOK
+}
+
+// maxSource says where an explained maximum comes from when the rule
+// names a longer one: the resource's own bounds it.
+func maxSource(p *policies.Policy, dec *policies.Route) string {
+	for _, r := range p.Rules {
+		if r.Name == dec.Rule && r.Then.MaxDuration > dec.MaxDuration {
+			return fmt.Sprintf(" (the resource's maximum; the rule's max_duration %s does not apply)", policies.FormatDuration(r.Then.MaxDuration))
+		}
+	}
+	return ""
+}
+
+// explainFindings prints policy check's findings that touch the request
+// explained: about its rule, or its resource.
+func (c *cli) explainFindings(p *policies.Policy, rule, resource string) {
+	for _, f := range p.FindingsFor(rule, resource) {
+		fmt.Fprintf(c.stdout, "finding:       %s\n", f)
+	}
 }
 
 // grantRow is one line of `grants list`.

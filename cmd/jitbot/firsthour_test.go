@@ -307,6 +307,13 @@ func TestFirstHour7_CLIRoughEdges(t *testing.T) {
 		if code != exitFailure || !strings.Contains(errOut, `unknown resource "nope"`) {
 			t.Errorf("report access --resource nope: got exit %d, %q; want it called unknown", code, errOut)
 		}
+		// Issue 21: a resource of the policy nobody ever requested is
+		// nobody's, not unknown.
+		env := map[string]string{"JITBOT_DB": path, "JITBOT_POLICY": examplePolicy(t)}
+		code, out, errOut := runCLI(t, env, "report", "access", "--resource", "incident-bundle")
+		if code != exitOK || !strings.Contains(out, "Nobody had access through jitbot at that time.") {
+			t.Errorf("report access --resource incident-bundle: got exit %d, %q %q; want nobody had it", code, out, errOut)
+		}
 	})
 }
 

@@ -5,11 +5,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 )
@@ -190,8 +190,9 @@ func (c *cli) group(cmd command, args []string) int {
 }
 
 func (c *cli) version(args []string) int {
-	if len(args) > 0 {
-		return c.fail(exitUsage, "jitbot version takes no arguments, got %q", strings.Join(args, " "))
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	if code := c.parse(fs, args, "jitbot version", 0); code >= 0 {
+		return code
 	}
 	fmt.Fprintf(c.stdout, "jitbot %s\n", Version)
 	return exitOK

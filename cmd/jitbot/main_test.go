@@ -35,7 +35,8 @@ func examplePolicy(t *testing.T) string {
 func TestCLI_Help(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"run", "--help"}, {"policy", "check", "--help"}, {"grants", "list", "--help"},
 		{"grants", "revoke", "--help"}, {"audit", "verify", "--help"}, {"audit", "export", "--help"}, {"report", "access", "--help"},
-		{"policy", "--help"}, {"policy", "explain", "--help"}, {"report", "person", "--help"}, {"audit", "anchor", "--help"}} {
+		{"policy", "--help"}, {"policy", "explain", "--help"}, {"report", "person", "--help"}, {"audit", "anchor", "--help"},
+		{"version", "--help"}, {"version", "-h"}} {
 		code, out, _ := runCLI(t, nil, args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d, output %q", args, code, out)
@@ -101,6 +102,21 @@ func TestCLI_RunSlackTokens(t *testing.T) {
 	}
 	if n := strings.Count(strings.TrimSpace(errOut), "\n"); n > 2 {
 		t.Errorf("want a short error, got %d lines: %q", n+1, errOut)
+	}
+	// Issue 21: the two failed starts left no policy.loaded event for a
+	// bot that never ran.
+	db, err := openDatabase(context.Background(), env["JITBOT_DB"], dbOptions{readOnly: true})
+	must(t, err)
+	defer db.Close()
+	loaded := 0
+	must(t, db.Events(context.Background(), time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		if e.Action == approvals.ActionPolicyLoaded {
+			loaded++
+		}
+		return nil
+	}))
+	if loaded != 0 {
+		t.Errorf("policy.loaded events after failed starts: got %d, want 0", loaded)
 	}
 }
 

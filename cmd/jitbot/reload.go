@@ -74,6 +74,7 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	}
 	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
+	m.warnFindings(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
 	m.warnUnnamed(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
 	return true, nil
 }
@@ -99,10 +100,41 @@ func (m *Main) checkReload(ctx context.Context, p *policies.Policy) error {
 	return errors.Join(errs...)
 }
 
+// warnFindings logs the warnings of policy check on a policy put in
+// force and, on a reload, raises them as an alert (why says what
+// happened; "" only logs, as at start).
+func (m *Main) warnFindings(ctx context.Context, p *policies.Policy, why string) {
+	if len(p.Findings) == 0 {
+		return
+	}
+	lines := make([]string, len(p.Findings))
+	for i, f := range p.Findings {
+		lines[i] = f.String()
+	}
+	m.Log.Warn("the policy has warnings (jitbot policy check lists them)", zap.Strings("findings", lines))
+	if why == "" {
+		return
+	}
+	if len(lines) > maxAlertProblems {
+		lines = append(lines[:maxAlertProblems:maxAlertProblems], fmt.Sprintf("… and %d more (jitbot policy check %s)", len(lines)-maxAlertProblems, m.Config.Policy))
+	}
+	msg := fmt.Sprintf("%s with %d warning(s); it is in force:\n%s", why, len(p.Findings), strings.Join(lines, "\n"))
+	if err := m.Service.RaiseAlert(ctx, "", msg); err != nil {
+		m.Log.Error("the alert about the policy's warnings could not be recorded", zap.Error(err))
+	}
+}
+
 // refuseReload records the refusal in the audit trail and raises an alert
-// in the same transaction (its delivery is a message-lane job).
+// in the same transaction (its delivery is a message-lane job); the
+// policy's warnings, when known, follow its problems.
 func (m *Main) refuseReload(ctx context.Context, cause error) {
 	lines := strings.Split(cause.Error(), "\n")
+	var le *policies.LoadError
+	if errors.As(cause, &le) {
+		for _, f := range le.Warnings {
+			lines = append(lines, f.String())
+		}
+	}
 	shown := lines
 	if len(shown) > maxAlertProblems {
 		shown = append(shown[:maxAlertProblems:maxAlertProblems], fmt.Sprintf("… and %d more (jitbot policy check %s)", len(lines)-maxAlertProblems, m.Config.Policy))

@@ -383,3 +383,75 @@ func TestReload_WatchesEveryFileItReads(t *testing.T) {
 		}
 	})
 }
+
+// Issue 21: a reload that makes a rule auto-approve an admin escalation
+// is refused, the alert naming the rule and the resource; one with
+// warnings only comes into force, and the warnings are posted.
+func TestReload_Findings(t *testing.T) {
+	m, srv, _, policy := reloadBot(t)
+	oldHash := m.Service.Policy().Hash
+	alerted := func(parts ...string) bool {
+		return srv.WaitFor(10*time.Second, func() bool {
+			for _, msg := range srv.Messages("C0ALERT") {
+				text := msg.AllText()
+				all := true
+				for _, p := range parts {
+					all = all && strings.Contains(text, p)
+				}
+				if all {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	// Admin escalation is for externals only; short internal access
+	// loses its resource filter: alice gets jira-admins automatically.
+	rewrite(t, policy, "if: {resource_kind: admin}", "if: {resource_kind: admin, requester: {employment: external}}")
+	rewrite(t, policy, "resource: [confluence-finance], duration_at_most: 8h}", "duration_at_most: 8h}")
+	must(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP))
+	if !alerted("was not reloaded", `rule "short internal access is automatic" auto-approves jira-admins, an admin escalation`) {
+		t.Fatalf("no alert naming the rule and the resource; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	if got := m.Service.Policy().Hash; got != oldHash {
+		t.Fatalf("the policy in force changed: got %s, want %s", got, oldHash)
+	}
+	// Back to the example, with a max_duration the resources never give.
+	rewrite(t, policy, "if: {resource_kind: admin, requester: {employment: external}}", "if: {resource_kind: admin}")
+	rewrite(t, policy, "duration_at_most: 8h}", "resource: [confluence-finance], duration_at_most: 8h}")
+	rewrite(t, policy, "      request_ttl: 24h", "      max_duration: 90d\n      request_ttl: 24h")
+	must(t, syscall.Kill(syscall.Getpid(), syscall.SIGHUP))
+	if !alerted("was reloaded with 1 warning(s); it is in force", `warning: max_duration 90d of rule "default" is longer than anything it grants can be given: the effective maximum is 30d`) {
+		t.Fatalf("no alert with the warning; alert channel: %+v", srv.Messages("C0ALERT"))
+	}
+	if got := m.Service.Policy().Hash; got == oldHash {
+		t.Error("a policy with warnings only was not put in force")
+	}
+}
+
+// Issue 21: jitbot run --dry-run touches no Atlassian, so it does not warn
+// that the Admin API settings (ATLASSIAN_ORG_ID…) are missing.
+func TestRun_DryRunQuietAboutAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"policy.yaml", "people.csv"} {
+		data, err := os.ReadFile(filepath.Join("../../examples", f))
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(dir, f), data, 0o600))
+	}
+	srv := localslack.New(t, localslack.Options{})
+	env := map[string]string{"SLACK_BOT_TOKEN": srv.BotToken(), "SLACK_APP_TOKEN": srv.AppToken(), "SLACK_API_URL": srv.APIURL()}
+	var logs syncBuffer
+	m := &Main{Config: Config{Policy: filepath.Join(dir, "policy.yaml"), DB: filepath.Join(dir, "jitbot.db"), LogLevel: "info", LogFormat: "json", DryRun: true},
+		Clock: clockwork.NewFakeClock(), Getenv: func(k string) string { return env[k] }, Stderr: &logs}
+	must(t, m.Open(context.Background()))
+	m.Close()
+	out := logs.String()
+	if !strings.Contains(out, "dry run: licence reviews run on the stored directory only") {
+		t.Errorf("no info line saying the reviews use the stored directory:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "ATLASSIAN_") {
+			t.Errorf("a dry run warns about Atlassian settings: %s", line)
+		}
+	}
+}

@@ -33,9 +33,14 @@ func (m *Main) openReview(ctx context.Context) error {
 		IdPs: newIDPFinder(m.getenv, m.Policy, m.DB, m.DB, m.Log.Named("review"), m.Providers)} // idp.go
 	if len(m.Policy.Review.Rules) > 0 {
 		dir, acc, err := m.reviewAdmin()
-		if err != nil {
+		switch {
+		case err != nil && m.Config.DryRun:
+			// A dry run touches no Atlassian: the missing settings are
+			// not a problem yet, only what a real start will need.
+			m.Log.Info("dry run: licence reviews run on the stored directory only", zap.Error(err))
+		case err != nil:
 			m.Log.Warn("licence reviews run on the stored directory only: no activity sync, no suspension", zap.Error(err))
-		} else {
+		default:
 			cfg.Directory, cfg.Accounts = dir, acc
 		}
 	}
@@ -427,8 +432,9 @@ func (c *cli) reviewRun(args []string) int {
 	fs := flag.NewFlagSet("review run", flag.ContinueOnError)
 	var cfg Config
 	c.commonFlags(fs, &cfg)
-	dry := fs.Bool("dry-run", false, "report what would happen and change nothing")
-	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run]", 1); code >= 0 {
+	dry := fs.Bool("dry-run", false, "report what would happen and change nothing: the report is printed here, nothing is posted in Slack")
+	post := fs.Bool("post", false, "with --dry-run: also post the dry run's digest in the rule's digest channel")
+	if code := c.parse(fs, args, "jitbot review run NAME [--dry-run [--post]]", 1); code >= 0 {
 		return code
 	}
 	if fs.NArg() != 1 {
@@ -443,7 +449,10 @@ func (c *cli) reviewRun(args []string) int {
 	if !ok {
 		return c.fail(exitUsage, "no review rule %q in %s", fs.Arg(0), env.policy.Source)
 	}
-	run, err := env.eng.RunReview(c.ctx, rule, review.RunOptions{DryRun: *dry, Trigger: review.TriggerManual})
+	if *post && !*dry {
+		return c.fail(exitUsage, "--post goes with --dry-run (a real run posts its digest anyway)")
+	}
+	run, err := env.eng.RunReview(c.ctx, rule, review.RunOptions{DryRun: *dry, Trigger: review.TriggerManual, Silent: *dry && !*post})
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}

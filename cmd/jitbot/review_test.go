@@ -62,6 +62,7 @@ reviews:
     inactive_for: 2d
     schedule: "@daily"
     action: suspend
+    digest: "#it-licences"
 licence_costs: {jira-software: 8.60, confluence: 6.05}
 `
 
@@ -131,6 +132,32 @@ func TestCLI_Review(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "DRY RUN") || !strings.Contains(out, "zed@partner.io") || !strings.Contains(out, "would suspend") {
 		t.Errorf("review run --dry-run: exit %d\n%s%s", code, out, errOut)
 	}
+	// Issue 21: a dry run changes nothing, Slack included: no digest is
+	// queued unless --post asks for it.
+	digests := func() int {
+		db, err := store.Open(context.Background(), env["JITBOT_DB"], store.Options{})
+		must(t, err)
+		defer db.Close()
+		n := 0
+		must(t, db.View(context.Background(), func(tx approvals.Tx) error {
+			jobs, err := tx.(interface {
+				PendingJobs(approvals.Lane) ([]*approvals.Job, error)
+			}).PendingJobs("")
+			for _, j := range jobs {
+				if j.Kind == review.JobDigest {
+					n++
+				}
+			}
+			return err
+		}))
+		return n
+	}
+	if n := digests(); n != 0 {
+		t.Errorf("review run --dry-run queued %d digests, want none", n)
+	}
+	if code, _, errOut := runCLI(t, env, "review", "run", "everyone else", "--dry-run", "--post"); code != 0 || digests() != 1 {
+		t.Errorf("review run --dry-run --post: exit %d %s; want one digest queued", code, errOut)
+	}
 	code, out, errOut = runCLI(t, env, "review", "run", "employees")
 	if code != 0 || !strings.Contains(out, "alice@example.com") || !strings.Contains(out, "pending") {
 		t.Errorf("review run employees: exit %d\n%s%s", code, out, errOut)
@@ -140,7 +167,7 @@ func TestCLI_Review(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, env, "review", "runs")
-	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "(dry run)") {
+	if code != 0 || strings.Count(out, "\n") != 4 || !strings.Contains(out, "(dry run)") {
 		t.Errorf("review runs: exit %d\n%s", code, out)
 	}
 	code, out, _ = runCLI(t, env, "review", "report", "--format", "csv")

@@ -198,10 +198,6 @@ func (m *Main) Open(ctx context.Context) error {
 		Leader:    leader,
 		Observer:  m.Metrics,
 	})
-	if err := m.Service.SetPolicy(ctx, p); err != nil {
-		return err
-	}
-	m.warnUnnamed(ctx, p, "jitbot started on the policy "+m.Config.Policy)
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}
@@ -220,6 +216,14 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openHealth(); err != nil { // health.go
 		return err
 	}
+	// The policy is recorded as loaded once everything it needs opened: a
+	// start that fails (Slack unreachable) leaves no policy.loaded event
+	// for a bot that never ran.
+	if err := m.Service.SetPolicy(ctx, p); err != nil {
+		return err
+	}
+	m.warnFindings(ctx, p, "")
+	m.warnUnnamed(ctx, p, "jitbot started on the policy "+m.Config.Policy)
 	if p.Directory != nil && len(p.Directory.Sources) > 0 {
 		m.frontEnds = append(m.frontEnds, m.leading(m.directoryLoop)) // directory.go
 	}

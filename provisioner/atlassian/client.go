@@ -409,7 +409,10 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, 
 
 func (c *Client) newError(method, path string, status int, hdr http.Header, body []byte, attempts int) *Error {
 	e := &Error{API: c.name, Method: method, Path: path, Status: status, Attempts: attempts, Reason: c.reasons[status]}
-	parseErrorBody(e, body)
+	// Scrubbed before it is read: a message cut short could otherwise keep
+	// the first characters of a credential the answer echoes (fuzzing
+	// found it).
+	parseErrorBody(e, []byte(c.auth.scrub(string(body))))
 	for i, m := range e.Messages {
 		e.Messages[i] = c.auth.scrub(m)
 	}
@@ -454,6 +457,12 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 	now := c.clock.Now()
 	if v := strings.TrimSpace(hdr.Get("Retry-After")); v != "" {
 		if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+			// Seconds past what a Duration holds (or Inf) would wrap to a
+			// negative wait (fuzzing found it): longer than a day is a day,
+			// which is past any MaxWait, so the call gives up.
+			if n > maxAdvice.Seconds() {
+				return maxAdvice, true
+			}
 			return time.Duration(n * float64(time.Second)), true
 		}
 		if t, err := http.ParseTime(v); err == nil {
@@ -465,6 +474,9 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 	}
 	return c.resetDelay(hdr)
 }
+
+// maxAdvice bounds a wait an answer asks for.
+const maxAdvice = 24 * time.Hour
 
 // resetDelay reads X-RateLimit-Reset: an ISO 8601 time such as
 // 2026-11-23T09:01Z, Unix seconds, or seconds from now.

@@ -120,6 +120,7 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 	const perCall = 20 // names per request, to keep URLs short
 	for i := 0; i < len(names); i += perCall {
 		chunk := names[i:min(i+perCall, len(names))]
+		prev := "\x00" // the group ids of the page before
 		for start := 0; ; {
 			q := url.Values{"groupName": chunk, "startAt": {strconv.Itoa(start)}, "maxResults": {"50"}}
 			var page struct {
@@ -132,6 +133,15 @@ func (p *Provider) lookupGroups(ctx context.Context, names []string) (map[string
 			if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/group/bulk", Query: q}, &page); err != nil {
 				return nil, p.explainRead(err)
 			}
+			ids := make([]string, len(page.Values))
+			for i, g := range page.Values {
+				ids[i] = g.GroupID
+			}
+			sig := strings.Join(ids, ",")
+			if !page.IsLast && sig == prev {
+				return nil, fmt.Errorf("jira: the groups could not be looked up: the page from %d repeats the one before", start)
+			}
+			prev = sig
 			for _, g := range page.Values {
 				for _, n := range chunk {
 					if strings.EqualFold(n, g.Name) { // names are unique on a site
@@ -357,6 +367,7 @@ type member struct {
 // until fn returns false or the last page.
 func (p *Provider) eachMember(ctx context.Context, gid string, fn func(member) bool) error {
 	const pageSize = 50 // the most Jira returns
+	prev := "\x00"      // the account ids of the page before
 	for start := 0; ; {
 		q := url.Values{"groupId": {gid}, "includeInactiveUsers": {"true"}, "startAt": {strconv.Itoa(start)}, "maxResults": {strconv.Itoa(pageSize)}}
 		var page struct {
@@ -366,6 +377,17 @@ func (p *Provider) eachMember(ctx context.Context, gid string, fn func(member) b
 		if _, err := p.c.Do(ctx, atlassian.Request{Method: http.MethodGet, Path: "/rest/api/3/group/member", Query: q}, &page); err != nil {
 			return p.explainRead(err)
 		}
+		ids := make([]string, len(page.Values))
+		for i, u := range page.Values {
+			ids[i] = u.AccountID
+		}
+		sig := strings.Join(ids, ",")
+		if !page.IsLast && sig == prev {
+			// A page that is never the last, answered again for the next
+			// one, would be asked for without end (fuzzing found it).
+			return fmt.Errorf("jira: the members of group %s could not be read: the page from %d repeats the one before", gid, start)
+		}
+		prev = sig
 		for _, u := range page.Values {
 			if !fn(u) {
 				return nil
