@@ -158,3 +158,35 @@ func TestTimeWindow_MaxForAtTheCallersClock(t *testing.T) {
 		}
 	}
 }
+
+// policy check asks inside and outside each time window: a catch-all after
+// a business-hours rule still matches out of hours (not shadowed), while a
+// second rule with the same window after the first never matches.
+func TestTimeWindow_Lint(t *testing.T) {
+	p, err := Parse("window.yaml", []byte(windowPolicy), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Findings {
+		if f.Check == CheckShadowed {
+			t.Errorf("a rule after a time-windowed one is reported shadowed: %s", f)
+		}
+	}
+	twice := strings.Replace(windowPolicy, "  - name: otherwise the manager", `  - name: business hours again
+    if: {resource: jira-admins, time: {days: [mon-fri], hours: "08:00-18:00", timezone: Europe/Paris}}
+    then: {approvals: [{approvers: [manager]}]}
+  - name: otherwise the manager`, 1)
+	p, err = Parse("window.yaml", []byte(twice), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shadowed []string
+	for _, f := range p.Findings {
+		if f.Check == CheckShadowed {
+			shadowed = append(shadowed, f.Rule)
+		}
+	}
+	if len(shadowed) != 1 || shadowed[0] != "business hours again" {
+		t.Errorf("shadowed rules: %q, want the second business-hours rule alone", shadowed)
+	}
+}
