@@ -43,7 +43,7 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 			panic(p)
 		}
 	}()
-	t := &Tx{tx: sqlTx, db: db}
+	t := db.newTx(context.Background(), sqlTx, false)
 	for _, w := range batch {
 		if err := w.Ctx.Err(); err != nil {
 			w.Answer(err)

@@ -403,7 +403,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 
 // commit runs fn in sqlTx and commits when fn returns nil.
 func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx) error) error {
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, db: db}); err != nil {
+	if err := fn(db.newTx(ctx, sqlTx, false)); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -448,7 +448,7 @@ func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 		return db.explain(err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: true})
+	return fn(db.newTx(ctx, sqlTx, true))
 }
 
 // ReadDB returns the read-only pool for the audit and report queries.

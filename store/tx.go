@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 type scanner interface{ Scan(dest ...any) error }
@@ -132,8 +133,10 @@ func (t *Tx) Append(e *approvals.Event) error {
 	return err
 }
 
-// Tx is one transaction; it implements approvals.Tx.
+// Tx is one transaction; it implements approvals.Tx. The queries both
+// engines share are sqlstore.Tx's.
 type Tx struct {
+	sqlstore.Tx
 	tx       *sql.Tx
 	ctx      context.Context
 	db       *DB
@@ -143,6 +146,47 @@ type Tx struct {
 	headSeq   int64
 	headHash  string
 }
+
+// dialect is SQLite's text of the shared queries.
+var dialect = &sqlstore.Dialect{
+	Name: "sqlite", Hints: true, InsertOrder: "rowid",
+	Prefix: func(col, p string) (string, []any) {
+		return col + " >= ? AND " + col + " < ?", []any{p, p + "\xff"}
+	},
+}
+
+func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, readOnly bool) *Tx {
+	t := &Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: readOnly}
+	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
+	return t
+}
+
+// conn is a Tx as the shared queries use it.
+type conn Tx
+
+func (c *conn) Exec(q string, args ...any) (int64, error) {
+	res, err := (*Tx)(c).exec(q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) {
+	rows, err := (*Tx)(c).query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
+
+func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { r.Rows.Close() }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 	if t.readOnly {

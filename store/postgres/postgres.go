@@ -334,7 +334,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	if err != nil {
 		return db.explain(err)
 	}
-	t := &Tx{tx: pgTx, ctx: ctx, db: db}
+	t := db.newTx(ctx, pgTx, false)
 	if err := fn(t); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
@@ -362,7 +362,7 @@ func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 		return db.explain(err)
 	}
 	defer pgTx.Rollback(context.WithoutCancel(ctx))
-	return fn(&Tx{tx: pgTx, ctx: ctx, db: db, readOnly: true})
+	return fn(db.newTx(ctx, pgTx, true))
 }
 
 func ms(t time.Time) int64 {

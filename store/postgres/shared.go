@@ -47,7 +47,7 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 			panic(p)
 		}
 	}()
-	t := &Tx{tx: pgTx, ctx: bg, db: db}
+	t := db.newTx(bg, pgTx, false)
 	// The chain head first, before any write of the batch takes a row:
 	// a claim (which alone takes no head lock) followed by a write that
 	// needs it would lock a job row and then wait for the head, while

@@ -1,0 +1,248 @@
+// Package sqlstore is jitbot's persistence written once for both engines:
+// every query and every scan of the tables the SQLite store (package store)
+// and the PostgreSQL store (package store/postgres) share. A query is
+// written once, in the common SQL of both, with ? placeholders; the
+// engine's Dialect turns it into what its engine reads (the rebind of
+// jmoiron/sqlx, done once per query text and remembered). What really
+// differs stays with the engines: how they open, migrate and refuse a
+// foreign database, the write path (SQLite's one writer; PostgreSQL's
+// chain head lock and leased claims), the leader lease.
+package sqlstore
+
+import (
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+)
+
+// Rows is a result set: *sql.Rows and pgx.Rows behind one face.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// Row is one row of a query; Scan returns an error that is
+// sql.ErrNoRows when there is none (pgx's ErrNoRows is one).
+type Row interface{ Scan(dest ...any) error }
+
+// Conn is an engine's transaction as the shared queries use it: the
+// statements come already rewritten for the engine. Each engine puts its
+// write path behind Exec (SQLite's read-only check; PostgreSQL's chain
+// head lock) and its chain behind Append.
+type Conn interface {
+	Exec(q string, args ...any) (int64, error) // rows affected
+	Query(q string, args ...any) (Rows, error)
+	QueryRow(q string, args ...any) Row
+	Append(e *approvals.Event) error
+}
+
+// Dialect is what differs in the text of a query between the engines.
+type Dialect struct {
+	Name string
+	// Numbered: placeholders are $1, $2… (PostgreSQL); ?N stands for $N.
+	Numbered bool
+	// Hints keeps SQLite's INDEXED BY hints; the other engine drops them.
+	Hints bool
+	// ByteOrder keeps COLLATE "C" (PostgreSQL's byte order); SQLite
+	// compares bytes already and knows no such collation.
+	ByteOrder bool
+	// InsertOrder is the column that orders a table's rows by insertion
+	// (SQLite's rowid; a PostgreSQL identity column).
+	InsertOrder string
+	// Prefix is the WHERE term and arguments that match ids starting
+	// with p (an index range in SQLite, LIKE on text_pattern_ops in
+	// PostgreSQL).
+	Prefix func(col, p string) (string, []any)
+
+	cache sync.Map // query text → rewritten text
+	size  atomic.Int32
+}
+
+// maxCached bounds the rewrites remembered; queries built with values
+// in their text (a LIMIT) beyond it are rewritten each time.
+const maxCached = 2048
+
+// SQL returns q as the dialect's engine reads it.
+func (d *Dialect) SQL(q string) string {
+	if !d.Numbered && !strings.Contains(q, collateC) {
+		return q
+	}
+	if v, ok := d.cache.Load(q); ok {
+		return v.(string)
+	}
+	s := d.rewrite(q)
+	if d.size.Load() < maxCached {
+		if _, loaded := d.cache.LoadOrStore(q, s); !loaded {
+			d.size.Add(1)
+		}
+	}
+	return s
+}
+
+const collateC = ` COLLATE "C"`
+
+func (d *Dialect) rewrite(q string) string {
+	if !d.ByteOrder {
+		q = strings.ReplaceAll(q, collateC, "")
+	}
+	if d.Hints {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n, quoted := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			quoted = !quoted
+		case quoted:
+		case c == '?' && d.Numbered:
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			if j > i+1 {
+				b.WriteByte('$')
+				b.WriteString(q[i+1 : j])
+				i = j - 1
+				continue
+			}
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		case c == 'I' && strings.HasPrefix(q[i:], "INDEXED BY "):
+			j := i + len("INDEXED BY ")
+			for j < len(q) && (q[j] == '_' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= '0' && q[j] <= '9') {
+				j++
+			}
+			if j < len(q) && q[j] == ' ' {
+				j++
+			}
+			i = j - 1
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Tx is the shared part of a transaction: the engine's Tx embeds it and
+// adds what its engine does its own way.
+type Tx struct {
+	C        Conn
+	D        *Dialect
+	Now      func() time.Time
+	ReadOnly bool
+}
+
+func (t *Tx) exec(q string, args ...any) (int64, error) { return t.C.Exec(t.D.SQL(q), args...) }
+
+func (t *Tx) query(q string, args ...any) (Rows, error) { return t.C.Query(t.D.SQL(q), args...) }
+
+func (t *Tx) queryRow(q string, args ...any) Row { return t.C.QueryRow(t.D.SQL(q), args...) }
+
+// casExec runs an UPDATE that must change exactly one row.
+func (t *Tx) casExec(q string, args ...any) error {
+	n, err := t.exec(q, args...)
+	if err != nil {
+		return err
+	}
+	if n != 1 {
+		return approvals.ErrConflict
+	}
+	return nil
+}
+
+// Scanner reads one row.
+type Scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs q and scans every row it returns with scan.
+func queryAll[T any](t *Tx, scan func(Scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// eachRow runs q and calls fn for every row it returns.
+func (t *Tx) eachRow(fn func(Scanner) error, q string, args ...any) error {
+	_, err := queryAll(t, func(s Scanner) (struct{}, error) { return struct{}{}, fn(s) }, q, args...)
+	return err
+}
+
+// byID reads the row of table whose id is id or, failing that, the one row
+// whose id starts with id when id has at least 8 characters (the short form
+// people see); ErrNotFound when there is none, or more than one.
+func byID[T any](t *Tx, table, cols string, scan func(Scanner) (T, error), id string) (T, error) {
+	var zero T
+	v, err := scan(t.queryRow(`SELECT `+cols+` FROM `+table+` WHERE id = ?`, id))
+	if noRows(err) && len(id) >= 8 && len(id) < 36 {
+		where, args := t.D.Prefix("id", id)
+		vs, err := queryAll(t, scan, `SELECT `+cols+` FROM `+table+` WHERE `+where+` LIMIT 2`, args...)
+		if err != nil {
+			return zero, err
+		}
+		if len(vs) == 1 {
+			return vs[0], nil
+		}
+		return zero, approvals.ErrNotFound
+	}
+	if noRows(err) {
+		return zero, approvals.ErrNotFound
+	}
+	return v, err
+}
+
+// noRows reports whether err says a query returned no row.
+func noRows(err error) bool { return errors.Is(err, ErrNoRows) }
+
+// placeholders returns n comma-separated placeholders.
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// JSONText encodes v as JSON text.
+func JSONText(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// MS is t in Unix milliseconds, 0 for the zero time.
+func MS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// FromMS is the UTC time of Unix milliseconds v, the zero time for 0.
+func FromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+var ms, fromMS, jsonText = MS, FromMS, JSONText
+
+// ErrNoRows is what Row.Scan returns when there is no row.
+var ErrNoRows = sql.ErrNoRows
