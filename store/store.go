@@ -20,6 +20,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -30,11 +31,12 @@ var migrationFS embed.FS
 // IMMEDIATE transactions, so they never deadlock on lock upgrades; reads go
 // through a separate read-only pool and are never blocked by writes (WAL).
 type DB struct {
-	path  string
-	write *sql.DB
-	read  *sql.DB
-	now   func() time.Time
-	lock  *os.File // held while this process works the database alone
+	sqlstore.Store // reports, stats, the dry-run ledger, accounts, Slack refs
+	path           string
+	write          *sql.DB
+	read           *sql.DB
+	now            func() time.Time
+	lock           *os.File // held while this process works the database alone
 
 	announces bool // tell a running bot about every write (Options.Announce)
 
@@ -121,6 +123,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.read.SetMaxOpenConns(8)
+	db.setStore()
 	if err := db.check(ctx, opt); err != nil {
 		db.Close()
 		return nil, err
@@ -203,6 +206,7 @@ func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB
 		return nil, err
 	}
 	db.write.SetMaxOpenConns(1)
+	db.setStore()
 	if err := db.check(ctx, Options{ReadOnly: true}); err != nil {
 		db.Close()
 		return nil, err

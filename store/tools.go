@@ -9,14 +9,6 @@ import (
 	"path/filepath"
 )
 
-// ResourceSeen reports whether any audit event names resource (a report on
-// a resource jitbot never saw says so instead of listing nobody).
-func (db *DB) ResourceSeen(ctx context.Context, resource string) (bool, error) {
-	var seen bool
-	err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = ?)`, resource).Scan(&seen)
-	return seen, err
-}
-
 // Backup writes a consistent copy of the database to path with VACUUM
 // INTO, from one read transaction: a running bot goes on writing (WAL) and
 // the copy is the database as of one instant, compacted, with no -wal file

@@ -147,47 +147,6 @@ type Tx struct {
 	headHash  string
 }
 
-// dialect is SQLite's text of the shared queries.
-var dialect = &sqlstore.Dialect{
-	Name: "sqlite", Hints: true, InsertOrder: "rowid",
-	Prefix: func(col, p string) (string, []any) {
-		return col + " >= ? AND " + col + " < ?", []any{p, p + "\xff"}
-	},
-}
-
-func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, readOnly bool) *Tx {
-	t := &Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: readOnly}
-	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
-	return t
-}
-
-// conn is a Tx as the shared queries use it.
-type conn Tx
-
-func (c *conn) Exec(q string, args ...any) (int64, error) {
-	res, err := (*Tx)(c).exec(q, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) {
-	rows, err := (*Tx)(c).query(q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
-}
-
-func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
-
-func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
-
-type sqlRows struct{ *sql.Rows }
-
-func (r sqlRows) Close() { r.Rows.Close() }
-
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 	if t.readOnly {
 		return nil, errors.New("store: write in a read transaction")

@@ -99,7 +99,7 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 		}
 		// What was written is checked before it is committed: a chain that
 		// differs rolls everything back.
-		to, err := audit.Verify(ctx, txEvents{tx}, from.Head)
+		to, err := audit.Verify(ctx, txEvents{dst, tx}, from.Head)
 		if err != nil {
 			return fmt.Errorf("the copied chain does not verify: %w", err)
 		}

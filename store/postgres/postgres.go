@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -68,14 +69,15 @@ type Options struct {
 
 // DB is an open jitbot database on PostgreSQL.
 type DB struct {
-	pool     *pgxpool.Pool // writes: Update, claims, the leader's lease
-	read     *pgxpool.Pool // View, reports, exports: never queued behind writers
-	now      func() time.Time
-	name     string // the URL without its password, for messages
-	schema   string
-	readOnly bool
-	announce bool              // NOTIFY running bots of every write (Options.Announce)
-	shared   groupcommit.Queue // writes that share a transaction (shared.go)
+	sqlstore.Store               // reports, stats, the dry-run ledger, accounts, Slack refs
+	pool           *pgxpool.Pool // writes: Update, claims, the leader's lease
+	read           *pgxpool.Pool // View, reports, exports: never queued behind writers
+	now            func() time.Time
+	name           string // the URL without its password, for messages
+	schema         string
+	readOnly       bool
+	announce       bool              // NOTIFY running bots of every write (Options.Announce)
+	shared         groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -120,6 +122,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		db.pool.Close()
 		return nil, db.explain(err)
 	}
+	db.setStore()
 	if err := db.pool.Ping(ctx); err != nil {
 		db.Close()
 		return nil, db.explain(err)
@@ -354,6 +357,16 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	}
 	return nil
 }
+
+// UpdateDurable is Update: a PostgreSQL commit is on disk when it returns
+// (synchronous_commit on, the server's default, which jitbot leaves as
+// it is), so every write transaction is already what the engine asks for
+// here.
+func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	return db.Update(ctx, fn)
+}
+
+var _ approvals.DurableUpdater = (*DB)(nil)
 
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {

@@ -35,33 +35,6 @@ type Tx struct {
 
 var _ approvals.Tx = (*Tx)(nil)
 
-// dialect is PostgreSQL's text of the shared queries.
-var dialect = &sqlstore.Dialect{
-	Name: "postgres", Numbered: true, ByteOrder: true, InsertOrder: "added",
-	Prefix: func(col, p string) (string, []any) { return col + " LIKE ?", []any{likePrefix(p)} },
-}
-
-func (db *DB) newTx(ctx context.Context, pgTx pgx.Tx, readOnly bool) *Tx {
-	t := &Tx{tx: pgTx, ctx: ctx, db: db, readOnly: readOnly}
-	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
-	return t
-}
-
-// conn is a Tx as the shared queries use it: every statement but the
-// engine's own claims takes the chain head first (serialise).
-type conn Tx
-
-func (c *conn) Exec(q string, args ...any) (int64, error) {
-	tag, err := (*Tx)(c).exec(q, args...)
-	return tag.RowsAffected(), err
-}
-
-func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) { return (*Tx)(c).query(q, args...) }
-
-func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
-
-func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
-
 // serialise locks the chain head row, once per write transaction: see
 // DB.Update. Every Tx method but the job claims calls it first.
 func (t *Tx) serialise() error {

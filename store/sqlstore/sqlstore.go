@@ -62,6 +62,8 @@ type Dialect struct {
 	// with p (an index range in SQLite, LIKE on text_pattern_ops in
 	// PostgreSQL).
 	Prefix func(col, p string) (string, []any)
+	// JSON reads key of a JSON text column as text.
+	JSON func(col, key string) string
 
 	cache sync.Map // query text → rewritten text
 	size  atomic.Int32
@@ -167,9 +169,14 @@ func (t *Tx) casExec(q string, args ...any) error {
 // Scanner reads one row.
 type Scanner interface{ Scan(dest ...any) error }
 
+// runner is a transaction or a pool with its context: what queryAll reads from.
+type runner interface {
+	query(q string, args ...any) (Rows, error)
+}
+
 // queryAll runs q and scans every row it returns with scan.
-func queryAll[T any](t *Tx, scan func(Scanner) (T, error), q string, args ...any) ([]T, error) {
-	rows, err := t.query(q, args...)
+func queryAll[T any](r runner, scan func(Scanner) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := r.query(q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,96 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/store/sqlstore"
+)
+
+// PostgreSQL's side of the shared queries (store/sqlstore): its dialect,
+// and its transactions and pools as those queries use them.
+
+// dialect is PostgreSQL's text of the shared queries.
+var dialect = &sqlstore.Dialect{
+	Name: "postgres", Numbered: true, ByteOrder: true, InsertOrder: "added",
+	Prefix: func(col, p string) (string, []any) { return col + " LIKE ?", []any{likePrefix(p)} },
+	JSON:   func(col, key string) string { return col + "::jsonb->>'" + key + "'" },
+}
+
+func (db *DB) newTx(ctx context.Context, pgTx pgx.Tx, readOnly bool) *Tx {
+	t := &Tx{tx: pgTx, ctx: ctx, db: db, readOnly: readOnly}
+	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
+	return t
+}
+
+// conn is a Tx as the shared queries use it: every statement but the
+// engine's own claims takes the chain head first (serialise).
+type conn Tx
+
+func (c *conn) Exec(q string, args ...any) (int64, error) {
+	tag, err := (*Tx)(c).exec(q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) { return (*Tx)(c).query(q, args...) }
+
+func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
+
+func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
+
+// pgQuerier is what a pool and a transaction share.
+type pgQuerier interface {
+	Exec(ctx context.Context, q string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, q string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, q string, args ...any) pgx.Row
+}
+
+// sqlQuerier is a pool or a transaction as the shared queries use it.
+type sqlQuerier struct{ q pgQuerier }
+
+func (c sqlQuerier) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(ctx, q, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c sqlQuerier) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return c.q.Query(ctx, q, args...)
+}
+
+func (c sqlQuerier) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	return c.q.QueryRow(ctx, q, args...)
+}
+
+// pool is a pgx pool as the shared queries use it; a transaction of the
+// read pool is one snapshot.
+type pool struct {
+	sqlQuerier
+	p    *pgxpool.Pool
+	opts pgx.TxOptions
+}
+
+func (p pool) InTx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	return pgx.BeginTxFunc(ctx, p.p, p.opts, func(tx pgx.Tx) error { return fn(sqlQuerier{tx}) })
+}
+
+// setStore sets up the part of db the engines share, once its pools are open.
+func (db *DB) setStore() {
+	db.Store = sqlstore.Store{D: dialect, Now: db.now, Explain: db.explain,
+		Read:  pool{sqlQuerier{db.read}, db.read, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}},
+		Write: pool{sqlQuerier{db.pool}, db.pool, pgx.TxOptions{}}}
+}
+
+// txEvents is the audit.Source of one transaction: db copy verifies the
+// chain it wrote before it commits.
+type txEvents struct {
+	db *DB
+	tx pgx.Tx
+}
+
+func (s txEvents) Events(ctx context.Context, since, until time.Time, fn func(e *approvals.Event) error) error {
+	return s.db.EventsIn(ctx, sqlQuerier{s.tx}, since, until, fn)
+}
