@@ -3,8 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 
-	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
@@ -13,7 +13,7 @@ import (
 
 // dialect is SQLite's text of the shared queries.
 var dialect = &sqlstore.Dialect{
-	Name: "sqlite", Hints: true, InsertOrder: "rowid",
+	Name: "sqlite", Hints: true, IntBools: true, InsertOrder: "rowid",
 	JSON: func(col, key string) string { return "json_extract(" + col + ", '$." + key + "')" },
 	Prefix: func(col, p string) (string, []any) {
 		return col + " >= ? AND " + col + " < ?", []any{p, p + "\xff"}
@@ -38,7 +38,10 @@ func (c *conn) Exec(q string, args ...any) (int64, error) {
 }
 
 func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) {
-	rows, err := (*Tx)(c).query(q, args...)
+	return c.rows((*Tx)(c).query(q, args...))
+}
+
+func (c *conn) rows(rows *sql.Rows, err error) (sqlstore.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +50,23 @@ func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) {
 
 func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
 
-func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
+// Own is Exec: SQLite's one writer holds every row.
+func (c *conn) Own(q string, args ...any) (int64, error) { return c.Exec(q, args...) }
+
+// Head reads the chain head once per transaction: no other writer can
+// move it while this one holds SQLite's write lock.
+func (c *conn) Head() (string, int64, error) {
+	if !c.headKnown {
+		err := (*Tx)(c).queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&c.headSeq, &c.headHash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return "", 0, err
+		}
+		c.headKnown = true
+	}
+	return c.headHash, c.headSeq, nil
+}
+
+func (c *conn) Moved(seq int64, hash string) { c.headSeq, c.headHash = seq, hash }
 
 type sqlRows struct{ *sql.Rows }
 

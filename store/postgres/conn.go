@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,25 @@ func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) { return (*Tx
 
 func (c *conn) QueryRow(q string, args ...any) sqlstore.Row { return (*Tx)(c).queryRow(q, args...) }
 
-func (c *conn) Append(e *approvals.Event) error { return (*Tx)(c).Append(e) }
+// Own runs a job's outcome without the chain head: see Tx.jobExec.
+func (c *conn) Own(q string, args ...any) (int64, error) {
+	return (*Tx)(c).jobExec(q, args...)
+}
+
+// Head locks the chain head row (serialise), so no other replica appends
+// between the read of the head and the write of the new one.
+func (c *conn) Head() (string, int64, error) {
+	if c.readOnly {
+		return "", 0, errors.New("postgres: append in a read transaction")
+	}
+	if err := (*Tx)(c).serialise(); err != nil {
+		return "", 0, err
+	}
+	return c.headHash, c.headSeq, nil
+}
+
+// Moved records the new head: finish writes it before commit.
+func (c *conn) Moved(seq int64, hash string) { c.headSeq, c.headHash, c.appended = seq, hash, true }
 
 // pgQuerier is what a pool and a transaction share.
 type pgQuerier interface {

@@ -410,7 +410,7 @@ func (t *Tx) InsertItems(items []*review.Item) ([]bool, error) {
 // AppendEvents appends events to the audit chain in order, as Append does.
 func (t *Tx) AppendEvents(events []*approvals.Event) error {
 	for _, e := range events {
-		if err := t.C.Append(e); err != nil {
+		if err := t.Append(e); err != nil {
 			return err
 		}
 	}

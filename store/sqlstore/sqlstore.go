@@ -36,13 +36,19 @@ type Row interface{ Scan(dest ...any) error }
 
 // Conn is an engine's transaction as the shared queries use it: the
 // statements come already rewritten for the engine. Each engine puts its
-// write path behind Exec (SQLite's read-only check; PostgreSQL's chain
-// head lock) and its chain behind Append.
+// write path behind it: SQLite's read-only check and prepared statements;
+// PostgreSQL's chain head lock, taken before any statement but Own.
 type Conn interface {
 	Exec(q string, args ...any) (int64, error) // rows affected
 	Query(q string, args ...any) (Rows, error)
 	QueryRow(q string, args ...any) Row
-	Append(e *approvals.Event) error
+	// Own runs a compare-and-set of one job row the caller holds: atomic
+	// alone, so PostgreSQL takes no chain head lock for it.
+	Own(q string, args ...any) (int64, error)
+	// Head is the audit chain's head as this transaction holds it.
+	Head() (hash string, seq int64, err error)
+	// Moved records the head after an append.
+	Moved(seq int64, hash string)
 }
 
 // Dialect is what differs in the text of a query between the engines.
@@ -64,6 +70,11 @@ type Dialect struct {
 	Prefix func(col, p string) (string, []any)
 	// JSON reads key of a JSON text column as text.
 	JSON func(col, key string) string
+	// IntBools: booleans are integers, and "= false" is written "= 0"
+	// (SQLite matches a partial index's terms by their text).
+	IntBools bool
+	// ForUpdate locks the rows a query reads, where rows are locked.
+	ForUpdate string
 
 	cache sync.Map // query text → rewritten text
 	size  atomic.Int32
@@ -75,7 +86,7 @@ const maxCached = 2048
 
 // SQL returns q as the dialect's engine reads it.
 func (d *Dialect) SQL(q string) string {
-	if !d.Numbered && !strings.Contains(q, collateC) {
+	if !d.Numbered && !strings.Contains(q, collateC) && !strings.Contains(q, " = false") {
 		return q
 	}
 	if v, ok := d.cache.Load(q); ok {
@@ -95,6 +106,9 @@ const collateC = ` COLLATE "C"`
 func (d *Dialect) rewrite(q string) string {
 	if !d.ByteOrder {
 		q = strings.ReplaceAll(q, collateC, "")
+	}
+	if d.IntBools {
+		q = strings.ReplaceAll(q, " = false", " = 0")
 	}
 	if d.Hints {
 		return q
