@@ -5,24 +5,16 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 // SQLite's side of the shared queries (store/sqlstore): its dialect, and
 // its transactions and pools as those queries use them.
 
-// dialect is SQLite's text of the shared queries.
-var dialect = &sqlstore.Dialect{
-	Name: "sqlite", Hints: true, IntBools: true, InsertOrder: "rowid",
-	JSON: func(col, key string) string { return "json_extract(" + col + ", '$." + key + "')" },
-	Prefix: func(col, p string) (string, []any) {
-		return col + " >= ? AND " + col + " < ?", []any{p, p + "\xff"}
-	},
-}
-
 func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, readOnly bool) *Tx {
 	t := &Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: readOnly}
-	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
+	t.Tx = sqlstore.Tx{C: (*conn)(t), D: sqlstore.SQLite, Now: db.now, ReadOnly: readOnly}
 	return t
 }
 
@@ -38,10 +30,11 @@ func (c *conn) Exec(q string, args ...any) (int64, error) {
 }
 
 func (c *conn) Query(q string, args ...any) (sqlstore.Rows, error) {
-	return c.rows((*Tx)(c).query(q, args...))
+	return wrapRows((*Tx)(c).query(q, args...))
 }
 
-func (c *conn) rows(rows *sql.Rows, err error) (sqlstore.Rows, error) {
+// wrapRows gives database/sql rows the shared queries' face.
+func wrapRows(rows *sql.Rows, err error) (sqlstore.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -72,26 +65,43 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
 
+var _ review.Tx = (*Tx)(nil)
+
 // SlackMessage is a message the Slack front end posted about a request.
 type SlackMessage = sqlstore.SlackMessage
 
+// querier is a database/sql pool or transaction as the shared queries
+// use it.
+type querier struct{ q sqlQuerier }
+
+type sqlQuerier interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+func (c querier) Exec(ctx context.Context, q string, args ...any) (int64, error) {
+	res, err := c.q.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c querier) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return wrapRows(c.q.QueryContext(ctx, q, args...))
+}
+
+func (c querier) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	return c.q.QueryRowContext(ctx, q, args...)
+}
+
 // pool is a database/sql pool as the shared queries use it.
 type pool struct {
+	querier
 	db       *sql.DB
 	readOnly bool
 	explain  func(error) error
-}
-
-func (p pool) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return execIn(ctx, p.db, q, args...)
-}
-
-func (p pool) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
-	return queryIn(ctx, p.db, q, args...)
-}
-
-func (p pool) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
-	return p.db.QueryRowContext(ctx, q, args...)
 }
 
 func (p pool) InTx(ctx context.Context, fn func(q sqlstore.Querier) error) error {
@@ -100,49 +110,14 @@ func (p pool) InTx(ctx context.Context, fn func(q sqlstore.Querier) error) error
 		return p.explain(err)
 	}
 	defer tx.Rollback()
-	if err := fn(txQuerier{tx}); err != nil {
+	if err := fn(querier{tx}); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-type txQuerier struct{ tx *sql.Tx }
-
-func (t txQuerier) Exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return execIn(ctx, t.tx, q, args...)
-}
-
-func (t txQuerier) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
-	return queryIn(ctx, t.tx, q, args...)
-}
-
-func (t txQuerier) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
-	return t.tx.QueryRowContext(ctx, q, args...)
-}
-
-type sqlQuerier interface {
-	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-}
-
-func execIn(ctx context.Context, c sqlQuerier, q string, args ...any) (int64, error) {
-	res, err := c.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
-func queryIn(ctx context.Context, c sqlQuerier, q string, args ...any) (sqlstore.Rows, error) {
-	rows, err := c.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{rows}, nil
-}
-
 // setStore sets up the part of db the engines share, once its pools are open.
 func (db *DB) setStore() {
-	db.Store = sqlstore.Store{D: dialect, Now: db.now, Explain: db.explain,
-		Read: pool{db.read, true, db.explain}, Write: pool{db.write, false, db.explain}}
+	db.Store = sqlstore.Store{D: sqlstore.SQLite, Now: db.now, Explain: db.explain, Engine: db,
+		Read: pool{querier{db.read}, db.read, true, db.explain}, Write: pool{querier{db.write}, db.write, false, db.explain}}
 }

@@ -78,7 +78,7 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
 			WHERE k.job_key = j.job_key AND k.state = 'pending' AND k.job_key <> '' AND k.id < j.id))
 		ORDER BY j.run_at, j.id LIMIT ?) RETURNING `+sqlstore.JobCols, args...)
-	return sqlstore.ClaimedJobs((*conn)(t).rows(rows, err))
+	return sqlstore.ClaimedJobs(wrapRows(rows, err))
 }
 
 // NextJobAt returns the earliest run_at after now of a lane's pending jobs

@@ -426,20 +426,29 @@ func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx
 // an fsync per transaction.
 func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	defer db.writeStmts.prepare(ctx, db.write)
-	conn, err := db.write.Conn(ctx) // the pool's one connection, held for the pragma and the transaction
+	// The pool's one connection, held for the pragma and the transaction.
+	return db.withPragma(ctx, db.write, "synchronous = FULL", "synchronous = NORMAL", func(conn *sql.Conn) error {
+		sqlTx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return db.explain(err)
+		}
+		return db.commit(ctx, sqlTx, fn)
+	})
+}
+
+// withPragma runs fn on a connection of pool with a pragma set, and sets
+// it back after.
+func (db *DB) withPragma(ctx context.Context, pool *sql.DB, set, reset string, fn func(conn *sql.Conn) error) error {
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return db.explain(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+	if _, err := conn.ExecContext(ctx, `PRAGMA `+set); err != nil {
 		return db.explain(err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
-	sqlTx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return db.explain(err)
-	}
-	return db.commit(ctx, sqlTx, fn)
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA `+reset)
+	return fn(conn)
 }
 
 var _ approvals.DurableUpdater = (*DB)(nil)

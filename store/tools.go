@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,21 +23,14 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
 		return fmt.Errorf("backup %s: the folder %s does not exist", path, filepath.Dir(path))
 	}
-	conn, err := db.read.Conn(ctx)
-	if err != nil {
-		return db.explain(err)
-	}
-	defer conn.Close()
 	// The read pool is query_only; VACUUM INTO writes only the new file, but
 	// SQLite refuses it under query_only, so lift it on this connection for
 	// the statement and put it back.
-	if _, err := conn.ExecContext(ctx, `PRAGMA query_only = false`); err != nil {
-		return db.explain(err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA query_only = true`)
-	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("backup to %s: %w", path, db.explain(err))
-	}
-	return nil
+	return db.withPragma(ctx, db.read, "query_only = false", "query_only = true", func(conn *sql.Conn) error {
+		if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("backup to %s: %w", path, db.explain(err))
+		}
+		return nil
+	})
 }

@@ -9,22 +9,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 // PostgreSQL's side of the shared queries (store/sqlstore): its dialect,
 // and its transactions and pools as those queries use them.
 
-// dialect is PostgreSQL's text of the shared queries.
-var dialect = &sqlstore.Dialect{
-	Name: "postgres", Numbered: true, ByteOrder: true, InsertOrder: "added",
-	Prefix: func(col, p string) (string, []any) { return col + " LIKE ?", []any{likePrefix(p)} },
-	JSON:   func(col, key string) string { return col + "::jsonb->>'" + key + "'" },
-}
-
 func (db *DB) newTx(ctx context.Context, pgTx pgx.Tx, readOnly bool) *Tx {
 	t := &Tx{tx: pgTx, ctx: ctx, db: db, readOnly: readOnly}
-	t.Tx = sqlstore.Tx{C: (*conn)(t), D: dialect, Now: db.now, ReadOnly: readOnly}
+	t.Tx = sqlstore.Tx{C: (*conn)(t), D: sqlstore.Postgres, Now: db.now, ReadOnly: readOnly}
 	return t
 }
 
@@ -60,6 +54,8 @@ func (c *conn) Head() (string, int64, error) {
 
 // Moved records the new head: finish writes it before commit.
 func (c *conn) Moved(seq int64, hash string) { c.headSeq, c.headHash, c.appended = seq, hash, true }
+
+var _ review.Tx = (*Tx)(nil)
 
 // pgQuerier is what a pool and a transaction share.
 type pgQuerier interface {
@@ -98,7 +94,7 @@ func (p pool) InTx(ctx context.Context, fn func(q sqlstore.Querier) error) error
 
 // setStore sets up the part of db the engines share, once its pools are open.
 func (db *DB) setStore() {
-	db.Store = sqlstore.Store{D: dialect, Now: db.now, Explain: db.explain,
+	db.Store = sqlstore.Store{D: sqlstore.Postgres, Now: db.now, Explain: db.explain, Engine: db,
 		Read:  pool{sqlQuerier{db.read}, db.read, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}},
 		Write: pool{sqlQuerier{db.pool}, db.pool, pgx.TxOptions{}}}
 }

@@ -146,21 +146,9 @@ func (db *DB) mustBeEmpty(ctx context.Context) error {
 
 // sqliteTables lists the source's tables in copy order.
 func sqliteTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
+	names, err := sqliteNames(ctx, tx, `SELECT name FROM sqlite_master WHERE type = 'table'
 		AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	slices.SortStableFunc(names, func(a, b string) int {
@@ -240,20 +228,25 @@ func copyTable(ctx context.Context, stx *sql.Tx, dtx pgx.Tx, table string) (int6
 }
 
 func sqliteColumns(ctx context.Context, tx *sql.Tx, table string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	return sqliteNames(ctx, tx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+}
+
+// sqliteNames reads a column of names.
+func sqliteNames(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var cols []string
+	var names []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		cols = append(cols, n)
+		names = append(names, n)
 	}
-	return cols, rows.Err()
+	return names, rows.Err()
 }
 
 // sqliteRows feeds pgx's COPY from SQLite rows.

@@ -378,16 +378,4 @@ func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	return fn(db.newTx(ctx, pgTx, true))
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
+var ms, fromMS = sqlstore.MS, sqlstore.FromMS

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -110,12 +109,6 @@ func (t *Tx) jobExec(q string, args ...any) (int64, error) {
 	}
 	tag, err := t.tx.Exec(t.ctx, q, args...)
 	return tag.RowsAffected(), t.fail(err)
-}
-
-// likePrefix escapes s for a LIKE prefix match.
-func likePrefix(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s) + "%"
 }
 
 // EnqueueJob adds an outbox job; j.ID is set. A coalescing job is folded

@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -34,13 +33,7 @@ func scanRequest(s Scanner) (*approvals.Request, error) {
 	r.State = approvals.State(state)
 	r.CreatedAt, r.ExpiresAt, r.RemindAt, r.DecidedAt = fromMS(created), fromMS(expires), fromMS(remind), fromMS(decided)
 	r.StartsAt, r.EndsAt, r.WarnAt, r.EndedAt = fromMS(starts), fromMS(ends), fromMS(warn), fromMS(ended)
-	if err := json.Unmarshal([]byte(steps), &r.Steps); err != nil {
-		return nil, err
-	}
-	if err := json.Unmarshal([]byte(notify), &r.Notify); err != nil {
-		return nil, err
-	}
-	return &r, nil
+	return &r, fromJSON(steps, &r.Steps, notify, &r.Notify)
 }
 
 // GetRequest returns a request by id, or by an unambiguous prefix of at

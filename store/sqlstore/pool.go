@@ -3,6 +3,9 @@ package sqlstore
 import (
 	"context"
 	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/review"
 )
 
 // Querier runs statements, already in its engine's text, on a pool or in
@@ -30,6 +33,21 @@ type Store struct {
 	Read    Pool              // never waits for a writer
 	Write   Pool              // small writes of their own
 	Explain func(error) error // words a failed open or query
+	Engine  approvals.Store   // the engine's transactions, which the review's are
+}
+
+var _ review.Store = (*Store)(nil)
+
+// UpdateReview runs fn in one write transaction of the engine: a review
+// transaction is the engine's, on the same write connection, so it can
+// enqueue outbox jobs and append audit events beside its own writes.
+func (s *Store) UpdateReview(ctx context.Context, fn func(tx review.Tx) error) error {
+	return s.Engine.Update(ctx, func(tx approvals.Tx) error { return fn(tx.(review.Tx)) })
+}
+
+// ViewReview runs fn in a read transaction on a consistent snapshot.
+func (s *Store) ViewReview(ctx context.Context, fn func(tx review.Tx) error) error {
+	return s.Engine.View(ctx, func(tx approvals.Tx) error { return fn(tx.(review.Tx)) })
 }
 
 // dq is a Querier with the dialect's rewrite and a context: the shared

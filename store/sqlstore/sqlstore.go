@@ -13,10 +13,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -49,108 +46,6 @@ type Conn interface {
 	Head() (hash string, seq int64, err error)
 	// Moved records the head after an append.
 	Moved(seq int64, hash string)
-}
-
-// Dialect is what differs in the text of a query between the engines.
-type Dialect struct {
-	Name string
-	// Numbered: placeholders are $1, $2… (PostgreSQL); ?N stands for $N.
-	Numbered bool
-	// Hints keeps SQLite's INDEXED BY hints; the other engine drops them.
-	Hints bool
-	// ByteOrder keeps COLLATE "C" (PostgreSQL's byte order); SQLite
-	// compares bytes already and knows no such collation.
-	ByteOrder bool
-	// InsertOrder is the column that orders a table's rows by insertion
-	// (SQLite's rowid; a PostgreSQL identity column).
-	InsertOrder string
-	// Prefix is the WHERE term and arguments that match ids starting
-	// with p (an index range in SQLite, LIKE on text_pattern_ops in
-	// PostgreSQL).
-	Prefix func(col, p string) (string, []any)
-	// JSON reads key of a JSON text column as text.
-	JSON func(col, key string) string
-	// IntBools: booleans are integers, and "= false" is written "= 0"
-	// (SQLite matches a partial index's terms by their text).
-	IntBools bool
-	// ForUpdate locks the rows a query reads, where rows are locked.
-	ForUpdate string
-
-	cache sync.Map // query text → rewritten text
-	size  atomic.Int32
-}
-
-// maxCached bounds the rewrites remembered; queries built with values
-// in their text (a LIMIT) beyond it are rewritten each time.
-const maxCached = 2048
-
-// SQL returns q as the dialect's engine reads it.
-func (d *Dialect) SQL(q string) string {
-	if !d.Numbered && !strings.Contains(q, collateC) && !strings.Contains(q, " = false") {
-		return q
-	}
-	if v, ok := d.cache.Load(q); ok {
-		return v.(string)
-	}
-	s := d.rewrite(q)
-	if d.size.Load() < maxCached {
-		if _, loaded := d.cache.LoadOrStore(q, s); !loaded {
-			d.size.Add(1)
-		}
-	}
-	return s
-}
-
-const collateC = ` COLLATE "C"`
-
-func (d *Dialect) rewrite(q string) string {
-	if !d.ByteOrder {
-		q = strings.ReplaceAll(q, collateC, "")
-	}
-	if d.IntBools {
-		q = strings.ReplaceAll(q, " = false", " = 0")
-	}
-	if d.Hints {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n, quoted := 0, false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '?' && d.Numbered:
-			j := i + 1
-			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
-				j++
-			}
-			if j > i+1 {
-				b.WriteByte('$')
-				b.WriteString(q[i+1 : j])
-				i = j - 1
-				continue
-			}
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		case c == 'I' && strings.HasPrefix(q[i:], "INDEXED BY "):
-			j := i + len("INDEXED BY ")
-			for j < len(q) && (q[j] == '_' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= '0' && q[j] <= '9') {
-				j++
-			}
-			if j < len(q) && q[j] == ' ' {
-				j++
-			}
-			i = j - 1
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // Tx is the shared part of a transaction: the engine's Tx embeds it and
@@ -245,6 +140,16 @@ func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,",
 func JSONText(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// fromJSON decodes JSON texts into their targets, given in pairs.
+func fromJSON(pairs ...any) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := json.Unmarshal([]byte(pairs[i].(string)), pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // MS is t in Unix milliseconds, 0 for the zero time.
