@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -251,11 +250,11 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if ok != "ok" {
 		return fmt.Errorf("database %s is damaged (%s); restore it from a backup, nothing was written", db.path, ok)
 	}
-	known, err := migrationVersions()
+	known, err := sqlstore.Migrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	latest := known[len(known)-1]
+	latest := known[len(known)-1].Version
 	current, err := db.schemaVersion(ctx, pool)
 	if err != nil {
 		return db.explain(err)
@@ -272,7 +271,7 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 		}
 		return nil
 	}
-	return db.migrate(ctx, current, opt.maxVersion)
+	return db.migrate(ctx, known, current, opt.maxVersion)
 }
 
 // checkOwner refuses a database that is not jitbot's: tables but no
@@ -343,50 +342,26 @@ func (db *DB) schemaVersion(ctx context.Context, pool *sql.DB) (int, error) {
 	return int(v.Int64), err
 }
 
-func migrationVersions() ([]int, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var vs []int
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its version number", n)
-		}
-		vs = append(vs, v)
-	}
-	sort.Ints(vs)
-	return vs, nil
-}
-
 // migrate applies every migration newer than current, each in its own transaction.
-func (db *DB) migrate(ctx context.Context, current, maxVersion int) error {
+func (db *DB) migrate(ctx context.Context, known []sqlstore.Migration, current, maxVersion int) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return db.explain(err)
 	}
-	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	sort.Strings(names)
-	for _, n := range names {
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if v <= current || (maxVersion > 0 && v > maxVersion) {
+	for _, m := range known {
+		if m.Version <= current || (maxVersion > 0 && m.Version > maxVersion) {
 			continue
-		}
-		body, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return err
 		}
 		tx, err := db.write.BeginTx(ctx, nil)
 		if err != nil {
 			return db.explain(err)
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", n, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, db.now().UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, db.now().UnixMilli()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", n, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if err := tx.Commit(); err != nil {
 			return db.explain(err)

@@ -60,6 +60,17 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 		if seq != 0 {
 			return fmt.Errorf("%s already holds an audit chain: copy only into an empty database", dst.name)
 		}
+		// A version means the same change on both engines.
+		var srcV, dstV int
+		if err := stx.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&srcV); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&dstV); err != nil {
+			return err
+		}
+		if srcV != dstV {
+			return fmt.Errorf("the SQLite database has schema version %d and %s version %d: open both with the same jitbot", srcV, dst.name, dstV)
+		}
 		for _, table := range tables {
 			n, err := copyTable(ctx, stx, tx, table)
 			if err != nil {
