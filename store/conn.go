@@ -9,8 +9,8 @@ import (
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
-// SQLite's side of the shared queries (store/sqlstore): its dialect, and
-// its transactions and pools as those queries use them.
+// SQLite's side of the shared queries (store/sqlstore): its transactions
+// and pools as those queries use them (its dialect is sqlstore.SQLite).
 
 func (db *DB) newTx(ctx context.Context, sqlTx *sql.Tx, readOnly bool) *Tx {
 	t := &Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: readOnly}

@@ -13,8 +13,9 @@ import (
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
-// PostgreSQL's side of the shared queries (store/sqlstore): its dialect,
-// and its transactions and pools as those queries use them.
+// PostgreSQL's side of the shared queries (store/sqlstore): its
+// transactions and pools as those queries use them (its dialect is
+// sqlstore.Postgres).
 
 func (db *DB) newTx(ctx context.Context, pgTx pgx.Tx, readOnly bool) *Tx {
 	t := &Tx{tx: pgTx, ctx: ctx, db: db, readOnly: readOnly}
