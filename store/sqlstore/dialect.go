@@ -62,15 +62,17 @@ type Dialect struct {
 // in their text (a LIMIT) beyond it are rewritten each time.
 const maxCached = 2048
 
-// SQL returns q as the dialect's engine reads it.
+// SQL returns q as the dialect's engine reads it. The rewrite is
+// remembered, and so is a query that needs none: a lookup costs less than
+// looking for what to rewrite.
 func (d *Dialect) SQL(q string) string {
-	if !d.Numbered && !strings.Contains(q, collateC) && !strings.Contains(q, " = false") {
-		return q
-	}
 	if v, ok := d.cache.Load(q); ok {
 		return v.(string)
 	}
-	s := d.rewrite(q)
+	s := q
+	if d.Numbered || strings.Contains(q, collateC) || (d.IntBools && strings.Contains(q, " = false")) {
+		s = d.rewrite(q)
+	}
 	if d.size.Load() < maxCached {
 		if _, loaded := d.cache.LoadOrStore(q, s); !loaded {
 			d.size.Add(1)
