@@ -58,7 +58,15 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		if err != nil {
 			return err
 		}
+		if filer, err := filerOf(tx, r.ID); err != nil {
+			return err
+		} else if filer == approver {
+			return Errorf(ESelfApproval, "you filed this request for %s; someone else must decide it", r.Requester)
+		}
 		if err := s.mayDecide(r, ds, approver); err != nil {
+			return err
+		}
+		if err := s.delegateMayDecide(tx, r, approver); err != nil {
 			return err
 		}
 		if len(s.Policy().Leaves(r.Resource)) == 0 {
@@ -96,6 +104,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 		if approver == r.Requester {
 			data["self_approval"] = "allowed by rule"
 		}
+		if why := step.Added[approver]; why != "" {
+			data["added_as"] = why // "escalation" or "delegate of bob@…"
+		}
 		for _, d := range ds {
 			if d.Step < r.CurrentStep && d.Approve && d.Approver == approver {
 				data["repeat_approver"] = fmt.Sprintf("approved step %d too; allowed by rule %s (allow_repeat_approver)", d.Step+1, r.Rule)
@@ -119,6 +130,9 @@ func (s *Service) decide(ctx context.Context, id, approver string, approve bool,
 				return err
 			}
 			if err := s.event(tx, r, approver, ActionRequestAdvanced, "", map[string]string{"step": strconv.Itoa(r.CurrentStep + 1)}); err != nil {
+				return err
+			}
+			if err := s.scheduleEscalation(tx, r); err != nil {
 				return err
 			}
 			return s.notify(tx, r, NoteAdvanced)

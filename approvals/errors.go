@@ -31,6 +31,8 @@ const (
 	FieldDuration = "duration"
 	FieldReason   = "reason"
 	FieldTicket   = "ticket"
+	// FieldRequester: the person a request is filed for (on behalf).
+	FieldRequester = "requester"
 )
 
 // fieldErrorf returns an *Error about one input.

@@ -42,6 +42,9 @@ type RequestView struct {
 	Decisions []*Decision
 	// OtherActive are the requester's other active requests.
 	OtherActive []*Request
+	// Filing says who filed it for the requester and whether it was
+	// break-glass (zero but its id when plainly filed).
+	Filing *Filing
 }
 
 // Snapshot reads request id and what is shown with it, at one instant.
@@ -57,6 +60,9 @@ func (s *Service) Snapshot(ctx context.Context, id string) (*RequestView, error)
 			return err
 		}
 		if v.Decisions, err = tx.Decisions(r.ID); err != nil {
+			return err
+		}
+		if v.Filing, err = filingOf(tx, r.ID); err != nil {
 			return err
 		}
 		active, err := tx.ListRequests(RequestFilter{Requester: r.Requester, States: []State{StateActive}})

@@ -167,6 +167,8 @@ func New(cfg Config) *Service {
 	s.Register(JobRevoke, JobType{Lane: LaneAccess, Run: s.revoke, SelfComplete: true, Failed: s.grantJobFailed})
 	s.Register(JobNotify, JobType{Lane: LaneMessage, Run: s.deliver, Failed: s.notifyFailed})
 	s.Register(JobAlert, JobType{Lane: LaneMessage, Run: s.deliverAlert})
+	s.Register(JobEscalate, JobType{Lane: LaneMessage, Run: s.escalate})
+	s.registerBreakGlass()
 	return s
 }
 

@@ -21,6 +21,12 @@ type SubmitInput struct {
 	Reason    string
 	Ticket    string
 	ExtendsID string // set by Extend
+	// Filer files the request for Requester, as the rule's on_behalf
+	// allows; "" when the requester files it.
+	Filer string
+	// BreakGlass asks for the access at once, without approval, as the
+	// rule's break_glass allows (breakglass.go).
+	BreakGlass bool
 }
 
 // ticketRe is what a ticket reference looks like: a key such as OPS-1234.
@@ -35,14 +41,21 @@ func (s *Service) Check(ctx context.Context, in *SubmitInput) (*policies.Route, 
 	in.Requester = strings.ToLower(strings.TrimSpace(in.Requester))
 	in.Reason = strings.TrimSpace(in.Reason)
 	in.Ticket = strings.TrimSpace(in.Ticket)
+	if in.Filer = strings.ToLower(strings.TrimSpace(in.Filer)); in.Filer == in.Requester {
+		in.Filer = ""
+	}
 	if in.Duration <= 0 {
 		return nil, fieldErrorf(EInvalid, FieldDuration, "Say for how long you need access, for example 2h or 3d.")
 	}
-	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration}, s.resolver())
+	route, err := s.Policy().Evaluate(ctx, policies.Query{Requester: in.Requester, Resource: in.Resource, Duration: in.Duration, At: s.now(),
+		Filer: in.Filer, BreakGlass: in.BreakGlass}, s.resolver())
 	if err != nil {
 		field := FieldResource
 		if policies.ErrorCode(err) == policies.CodeTooLong {
 			field = FieldDuration
+		}
+		if policies.ErrorCode(err) == policies.CodeNotOnBehalf {
+			field = FieldRequester
 		}
 		if policies.ErrorCode(err) == jitbot.EInternal {
 			return nil, err // the group resolver failed: not the request's fault
@@ -86,7 +99,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		Reason:        in.Reason,
 		Ticket:        in.Ticket,
 		Rule:          dec.Rule,
-		Notify:        dec.Notify,
+		Notify:        notifyOf(dec),
 		AllowSelf:     dec.AllowSelfApproval,
 		AllowRepeat:   dec.AllowRepeatApprover,
 		ExtendsID:     in.ExtendsID,
@@ -97,7 +110,8 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		RemindAt:      now.Add(dec.RequestTTL / 2),
 	}
 	for _, st := range dec.Steps {
-		r.Steps = append(r.Steps, Step{Terms: st.Terms, Approvers: st.Approvers, Quorum: st.Quorum})
+		r.Steps = append(r.Steps, Step{Terms: st.Terms, Approvers: st.Approvers, Quorum: st.Quorum,
+			EscalateAfter: st.EscalateAfter, EscalateTo: st.EscalateTo, EscalateTerms: st.EscalateTerms})
 	}
 	limit := p.Limits.PendingPerRequester
 	if limit <= 0 {
@@ -111,7 +125,7 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 			}
 			r.CorrelationID = orig.CorrelationID
 		}
-		if !dec.AutoApprove {
+		if !dec.AutoApprove && dec.BreakGlass == nil {
 			// Counted in the transaction that files, so that a flood of
 			// requests at once cannot slip past the cap together.
 			pending, err := tx.ListRequests(RequestFilter{Requester: r.Requester, States: []State{StatePending}})
@@ -122,7 +136,13 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 				return Errorf(ETooMany, "you have %d requests waiting for approval already, the most the policy allows; cancel one (/access list shows them) or wait for a decision", len(pending))
 			}
 		}
+		if err := s.withDelegates(tx, r, in.Filer); err != nil { // delegate.go
+			return err
+		}
 		if err := tx.InsertRequest(r); err != nil {
+			return err
+		}
+		if err := s.recordFiling(tx, r, in); err != nil {
 			return err
 		}
 		data := map[string]string{"duration": policies.FormatDuration(r.Duration), "steps": strconv.Itoa(len(r.Steps))}
@@ -132,12 +152,22 @@ func (s *Service) Submit(ctx context.Context, in SubmitInput) (*Request, error) 
 		if r.ExtendsID != "" {
 			data["extends"] = r.ExtendsID
 		}
-		if err := s.event(tx, r, r.Requester, ActionRequestSubmitted, r.Reason, data); err != nil {
+		actor := r.Requester
+		if in.Filer != "" {
+			actor, data["filed_for"] = in.Filer, r.Requester
+		}
+		if err := s.event(tx, r, actor, ActionRequestSubmitted, r.Reason, data); err != nil {
 			return err
+		}
+		if dec.BreakGlass != nil {
+			return s.breakGlassTx(tx, r, in, dec.BreakGlass) // breakglass.go
 		}
 		if dec.AutoApprove {
 			r.AutoApproved = true
 			return s.approveTx(tx, r, ActorSystem, "auto-approved by rule "+dec.Rule, ActionRequestAutoApprove)
+		}
+		if err := s.scheduleEscalation(tx, r); err != nil {
+			return err
 		}
 		return s.notify(tx, r, NoteSubmitted)
 	})

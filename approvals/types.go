@@ -76,7 +76,23 @@ type Step struct {
 	Terms     []string `json:"terms"`     // as written in the policy
 	Approvers []string `json:"approvers"` // emails allowed to decide this step
 	Quorum    int      `json:"quorum"`    // distinct approvals needed
+	// EscalateAfter, when not zero, is how long the step waits, once it is
+	// the current step, before EscalateTo (emails) may decide it too
+	// (escalate.go); EscalateTerms are the policy's terms for them.
+	EscalateAfter time.Duration `json:"escalate_after,omitempty"`
+	EscalateTo    []string      `json:"escalate_to,omitempty"`
+	EscalateTerms []string      `json:"escalate_terms,omitempty"`
+	Escalated     bool          `json:"escalated,omitempty"`
+	// Added says, for each approver added after the request was filed,
+	// why: AddedEscalation, or AddedDelegate followed by whom they stand in for.
+	Added map[string]string `json:"added,omitempty"`
 }
+
+// Why an approver was added to a step after the request was filed (Step.Added).
+const (
+	AddedEscalation = "escalation"
+	AddedDelegate   = "delegate of " // followed by the delegator's email
+)
 
 // Request is one access request and its lifecycle.
 type Request struct {
@@ -180,6 +196,7 @@ const (
 	JobRevoke    JobKind = "revoke"
 	JobNotify    JobKind = "notify"
 	JobAlert     JobKind = "alert"
+	JobEscalate  JobKind = "escalate" // a step's escalation is due (escalate.go); Ref: the step
 )
 
 // Lane is a pool of outbox workers. Access changes and messages run in
@@ -280,6 +297,7 @@ const (
 	ActionJobRetry           = "job.retry"
 	ActionAlert              = "alert.raised"
 	ActionPolicyLoaded       = "policy.loaded"
+	ActionRequestEscalated   = "request.escalated"
 )
 
 // Notification kinds carried by notify jobs.
@@ -295,5 +313,6 @@ const (
 	NoteExpiring  = "expiring"
 	NoteEnded     = "ended" // expired, released or revoked, and the memberships are out
 	NoteFailed    = "failed"
-	NoteApproval  = "approval" // one approver approved; cards show progress
+	NoteApproval  = "approval"  // one approver approved; cards show progress
+	NoteEscalated = "escalated" // the step's approvers grew: the added get cards, the requester is told
 )

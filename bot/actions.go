@@ -29,7 +29,10 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 		b.say(ctx, to, b.sentence(err, ""))
 		return
 	}
-	if b.reviewAction(ctx, ic, name, a.Value, email, to) {
+	if b.reviewAction(ctx, ic, name, a.Value, email, to) || b.certAction(ctx, ic, name, a.Value, email, to) {
+		return
+	}
+	if b.breakGlassAction(ctx, ic, name, a.Value, email, to) { // breakglass.go
 		return
 	}
 	id := a.Value
@@ -51,6 +54,14 @@ func (b *Bot) handleAction(ctx context.Context, ic slack.InteractionCallback) {
 			b.log.Warn("views.open", zap.String("request_id", r.ID), zap.String("error", slackErrorCode(err)))
 			actErr = jitbot.Errorf("form_failed", "The decline form could not open; click again.")
 		}
+	case actEndDelegation:
+		b.delegateCommand(ctx, to, email, []string{"off"})
+		return
+	case actDelegateOpen:
+		if _, err := b.api.OpenViewContext(ctx, ic.TriggerID, delegateModal()); err != nil {
+			b.say(ctx, to, "The form could not open; try again, or use `/access delegate @person until 2026-12-24`.")
+		}
+		return
 	case actCancel:
 		_, actErr = b.svc.Cancel(ctx, id, email)
 	case actRelease:
@@ -95,10 +106,12 @@ func (b *Bot) resourcePicked(ctx context.Context, ic slack.InteractionCallback, 
 		return
 	}
 	ticket := false
-	if d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: cat[i].ID}, nil); err == nil {
+	if d, err := b.svc.Policy().Evaluate(ctx, policies.Query{Requester: email, Resource: cat[i].ID, At: b.svc.Clock().Now()}, nil); err == nil {
 		ticket = d.RequireTicket
 	}
-	if _, err := b.api.UpdateViewContext(ctx, requestModal(cat, &cat[i], ticket), "", ic.View.Hash, ic.View.ID); err != nil {
+	modal := requestModal(cat, &cat[i], ticket)
+	b.withBreakGlass(ctx, &modal, email, cat[i].ID) // breakglass.go
+	if _, err := b.api.UpdateViewContext(ctx, modal, "", ic.View.Hash, ic.View.ID); err != nil {
 		b.log.Debug("modal update skipped", zap.String("error", slackErrorCode(err)))
 	}
 }

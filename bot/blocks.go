@@ -50,6 +50,7 @@ type snapshot struct {
 	Resource  *policies.Resource
 	Requester who
 	Others    []other // the requester's other active grants
+	Filing    *approvals.Filing
 }
 
 // who is a person as cards show them.

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jonboulle/clockwork"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -47,12 +48,19 @@ type Config struct {
 	ITGroup string
 	// Audit answers /access audit: the evidence about one person as text.
 	Audit func(ctx context.Context, email string) (string, error)
+	// Activity returns what the activity data says of a person's product
+	// use, for the review of a break-glass grant; optional.
+	Activity func(ctx context.Context, email string) ([]review.ProductActivity, error)
 	// Review is the licence review engine; when set, the bot delivers its
 	// messages (managers' prompts, warnings, IT's digest with the chart
 	// and the CSV), takes the answers, and serves /access restore.
 	Review Reviewer
-	Log    *zap.Logger
-	Clock  clockwork.Clock // default: the Service's clock
+	// Certify is the certification engine; when set, the bot delivers the
+	// reviewers' cards, the escalations, the progress post and the notice
+	// of a conversion, and takes the answers (bot/certify.go).
+	Certify Certifier
+	Log     *zap.Logger
+	Clock   clockwork.Clock // default: the Service's clock
 	// ChannelRate paces posts to one channel (default 1 per second, burst
 	// ChannelBurst, default 4), as Slack asks. A post that may not go yet
 	// is put back until it may; no worker waits for it.
@@ -188,6 +196,9 @@ func New(cfg Config) (*Bot, error) {
 	b.svc.Register(jobHome, approvals.JobType{Lane: approvals.LaneMessage, Run: b.runHome})
 	if cfg.Review != nil {
 		b.registerReview()
+	}
+	if cfg.Certify != nil {
+		b.registerCertify()
 	}
 	return b, nil
 }

@@ -79,6 +79,8 @@ func (b *Bot) handleCommand(ctx context.Context, cmd slack.SlashCommand) {
 		b.auditCommand(ctx, to, email, args[1:])
 	case "restore":
 		b.restoreCommand(ctx, to, email, args[1:])
+	case "delegate":
+		b.delegateCommand(ctx, to, email, args[1:]) // incidents.go
 	default:
 		b.submitCommand(ctx, to, email, args)
 	}
@@ -93,8 +95,13 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 			esc(args[0]), strings.Join(b.catalogueIDs(email), ", ")))
 		return
 	}
+	args, in, err := b.incidentArgs(ctx, email, args) // incidents.go: --break-glass, for @person
+	if err != nil {
+		b.say(ctx, to, "Not filed: "+esc(b.sentence(err, "")))
+		return
+	}
 	if len(args) < 3 {
-		b.say(ctx, to, fmt.Sprintf("Say for how long and why: `/access %s DURATION REASON…`, e.g. `/access %s 1h fixing the deploy`.", res.ID, res.ID))
+		b.say(ctx, to, fmt.Sprintf("Say for how long and why: `/access %s DURATION [for @person] [--break-glass] REASON…`, e.g. `/access %s 1h fixing the deploy`.", res.ID, res.ID))
 		return
 	}
 	d, err := policies.ParseDuration(args[1])
@@ -107,12 +114,13 @@ func (b *Bot) submitCommand(ctx context.Context, to replyTo, email string, args 
 	if m := ticketRe.FindString(reason); m != "" {
 		ticket = m
 	}
-	r, err := b.svc.Submit(ctx, approvals.SubmitInput{Requester: email, Resource: res.ID, Duration: d, Reason: reason, Ticket: ticket})
+	in.Resource, in.Duration, in.Reason, in.Ticket = res.ID, d, reason, ticket
+	r, err := b.svc.Submit(ctx, in)
 	if err != nil {
 		b.say(ctx, to, "Not filed: "+esc(b.sentence(err, "")))
 		return
 	}
-	b.say(ctx, to, fmt.Sprintf("Request %s filed; jitbot will DM you as it moves.", approvals.Short(r.ID)))
+	b.say(ctx, to, filedReply(r, in))
 }
 
 // ticketRe finds a ticket key such as OPS-1234 in a command's reason.

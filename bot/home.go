@@ -136,4 +136,7 @@ const helpText = "*jitbot — temporary access, approved in Slack*\n" +
 	"• `/access extend ID DURATION` — ask for more time (a new request under the same rules)\n" +
 	"• `/access audit @person` — evidence about a person (IT only)\n" +
 	"• `/access restore @person` — restore an account the licence review suspended (IT only)\n" +
+	"• `/access RESOURCE DURATION for @person REASON…` — file for someone, where the policy lets you\n" +
+	"• `/access RESOURCE DURATION --break-glass REASON…` — access at once, reviewed after the fact, where the policy allows it\n" +
+	"• `/access delegate @person until 2026-12-24` — requests waiting on you wait on them too; `/access delegate off` ends it\n" +
 	"Durations: 30m, 2h, 3d. IDs are shown on every message about a request."

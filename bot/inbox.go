@@ -357,5 +357,12 @@ func (b *Bot) homeFor(ctx context.Context, email string) (slack.HomeTabViewReque
 	if err != nil {
 		return slack.HomeTabViewRequest{}, err
 	}
-	return homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), nil
+	v, err := b.withHomeCert(ctx, homeView(item(active, false), item(pending, false), item(waiting, true), reviews...), email) // certify.go
+	if err != nil {
+		return v, err
+	}
+	if dl := b.homeDelegation(ctx, email); len(dl) > 0 && len(v.Blocks.BlockSet)+len(dl) <= maxViewBlocks {
+		v.Blocks.BlockSet = append(dl, v.Blocks.BlockSet...)
+	}
+	return v, nil
 }

@@ -130,6 +130,7 @@ func requesterMessage(s *snapshot) (string, []slack.Block) {
 	}
 	blocks = append(blocks, s.details()...)
 	blocks = append(blocks, userText("Reason", r.Reason)...)
+	blocks = append(blocks, s.incidentNotes("")...)
 	blocks = append(blocks, s.outcome()...)
 	switch r.State {
 	case approvals.StatePending:
@@ -177,6 +178,7 @@ func approverMessage(s *snapshot, approver string) (string, []slack.Block) {
 			blocks = append(blocks, section(mrkdwn("%s", c)))
 		}
 	}
+	blocks = append(blocks, s.incidentNotes(approver)...)
 	if progress := s.progress(); progress != "" {
 		blocks = append(blocks, slack.NewContextBlock("progress", mrkdwn("%s", progress)))
 	}

@@ -32,7 +32,7 @@ func (b *Bot) snapshotOf(ctx context.Context, id string) (*snapshot, error) {
 		return nil, err
 	}
 	r := v.Request
-	s := &snapshot{Req: r, Grants: v.Grants, Decisions: v.Decisions, Requester: who{Email: r.Requester, Name: r.Requester}}
+	s := &snapshot{Req: r, Grants: v.Grants, Decisions: v.Decisions, Requester: who{Email: r.Requester, Name: r.Requester}, Filing: v.Filing}
 	p := b.svc.Policy()
 	s.Resource, _ = p.Resource(r.Resource)
 	if person, ok := p.Person(r.Requester); ok {

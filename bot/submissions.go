@@ -37,10 +37,19 @@ func (b *Bot) handleSubmission(ctx context.Context, ic slack.InteractionCallback
 	if payload, after, ok := b.reviewSubmission(ctx, v, email, to); ok {
 		return payload, after
 	}
+	if payload, after, ok := b.certSubmission(v, email, to); ok { // certify.go
+		return payload, after
+	}
+	if payload, after, ok := b.breakGlassSubmission(ctx, v, email, to); ok { // breakglass.go
+		return payload, after
+	}
+	if payload, after, ok := b.delegateSubmission(ctx, v, email, to); ok { // incidents.go
+		return payload, after
+	}
 	switch v.CallbackID {
 	case cbRequest:
 		in := approvals.SubmitInput{Requester: email, Resource: inputValue(v, blkResource),
-			Reason: inputValue(v, blkReason), Ticket: inputValue(v, blkTicket)}
+			Reason: inputValue(v, blkReason), Ticket: inputValue(v, blkTicket), BreakGlass: breakGlassChecked(v)}
 		d, err := policies.ParseDuration(inputValue(v, blkDuration))
 		if err != nil {
 			return errorsAck(map[string]string{blkDuration: "Choose a duration."}), nil

@@ -52,6 +52,9 @@ type Stats struct {
 	Answers, Kept, Suspended int
 	ByAnswerer               map[string]int
 	SelfAnswered             []ReviewAnswer
+
+	CertAnswers, CertKept, CertRemoved int
+	CertSelf                           []CertAnswer
 }
 
 // LagBucketNames label Stats.LagBuckets.
@@ -59,6 +62,14 @@ var LagBucketNames = [5]string{"under 1 min", "1–5 min", "5–15 min", "15–6
 
 // Stats computes the figures of the pack.
 func (p *Pack) Stats() Stats {
+	if p.stats == nil { // a Pack is not changed after Build: its figures are counted once
+		s := p.count()
+		p.stats = &s
+	}
+	return *p.stats
+}
+
+func (p *Pack) count() Stats {
 	s := Stats{ByAnswerer: map[string]int{}}
 	var lags []time.Duration
 	for i := range p.Grants {
@@ -121,6 +132,7 @@ func (p *Pack) Stats() Stats {
 			s.SelfAnswered = append(s.SelfAnswered, a)
 		}
 	}
+	p.countCert(&s) // certify.go
 	return s
 }
 
@@ -200,7 +212,7 @@ func (p *Pack) Controls() []Control {
 		{"approved automatically by a rule", n(s.Auto)}, {"still active at the end of the chain", n(s.StillActive)},
 		{"kept because the person was a member before", n(s.Standing)}}
 
-	return []Control{
+	return p.withBreakGlass(p.withCertifications([]Control{
 		{ID: "dora-9-4-c", Title: "DORA Article 9(4)(c) — access limited to what is required and approved",
 			Asks:    "ICT access is limited to what is required for legitimate and approved functions: granted for a time, approved by the right people, removed when the time is up.",
 			Figures: grantsFigures, Checks: []Check{approvedFirst, eligible, timely},
@@ -236,7 +248,7 @@ func (p *Pack) Controls() []Control {
 			Asks:    "Every record above comes from a hash chain no one can edit unseen; its head is witnessed in Slack.",
 			Figures: []Figure{{"events in the chain", fmt.Sprint(p.Chain.Events)}, {"head", p.Chain.Head.String()}, {"anchors", n(len(p.Chain.Anchors))}},
 			Checks:  []Check{chain}, Evidence: []string{"chain.txt"}},
-	}
+	}))
 }
 
 // Answerers returns who answered reviews, most answers first.

@@ -35,7 +35,7 @@ code{font-size:.9em;word-break:break-all}img{max-width:100%}
 <h1>Access evidence, {{day .P.From}} to {{lastDay .P.To}}</h1>
 <p class="muted">Made by jitbot {{stamp .P.Generated}} from the database's audit chain (head <code>{{.P.Chain.Head}}</code>,
 {{.P.Chain.Events}} events, verification: <span class="{{if .P.Chain.Verified}}pass{{else}}fail{{end}}">{{result .P.Chain.Verified}}</span>).
-Every file is listed with its SHA-256 in <a href="MANIFEST.sha256">MANIFEST.sha256</a>; <a href="REGENERATE.txt">REGENERATE.txt</a> gives the command that makes it again.</p>
+Every file is listed with its SHA-256 in <a href="MANIFEST.sha256">MANIFEST.sha256</a>; the command that makes it again, against the same database, is<br><code>{{.P.Command}}</code> (also in <a href="REGENERATE.txt">REGENERATE.txt</a>).</p>
 
 <h2 id="summary">Summary</h2>
 <table><tr><th>Control</th><th>Tests</th></tr>
@@ -61,7 +61,9 @@ Every file is listed with its SHA-256 in <a href="MANIFEST.sha256">MANIFEST.sha2
 {{else}}<p>No review answer in the period.</p>{{end}}
 
 <h2 id="break-glass">Break-glass</h2>
-<p>No break-glass access was used in the period: this jitbot has no break-glass flow configured.</p>
+{{if .P.BreakGlass}}<table><tr><th>When</th><th>Person</th><th>Resource</th><th>Why</th><th>For</th><th>Review after the fact</th></tr>
+{{range .P.BreakGlass}}<tr><td>{{stamp .Time}}</td><td>{{.Person}}{{if .Filer}} (filed by {{.Filer}}){{end}}</td><td>{{.Resource}}</td><td>{{.Reason}}</td><td>{{.Duration}}</td><td>{{if .Review}}{{.Review}} by {{.ReviewedBy}} {{stamp .ReviewedAt}}{{if .FlagReason}}: {{.FlagReason}}{{end}}{{else}}<span class="fail">not reviewed</span>{{if .Escalated}} (escalated){{end}}{{end}}</td></tr>
+{{end}}</table>{{else}}<p>No break-glass access was used in the period.</p>{{end}}
 
 <h2 id="failures">Failures, and how they ended</h2>
 {{if .P.Failures}}<table><tr><th>When</th><th>What</th><th>Request</th><th>Who</th><th>Why</th><th>How it ended</th></tr>

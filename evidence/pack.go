@@ -65,8 +65,17 @@ type Pack struct {
 	Lifecycle  []AccountEvent // suspensions, restores, refusals in the period
 	Failures   []Failure      // what went wrong in the period, and how it ended
 	ReviewRuns int            // licence review runs started in the period
+	// Certifications are the standing memberships certified in the
+	// period (certify.go); Campaigns the campaigns started in it.
+	Certifications []CertAnswer
+	// BreakGlass are the break-glass uses of the period and their reviews
+	// (breakglass.go).
+	BreakGlass []BreakGlassUse
+	Campaigns  int
 
 	Chain Chain
+
+	stats *Stats // counted once, by Stats
 }
 
 // PolicyVersion is a policy loaded by the bot.
@@ -198,8 +207,10 @@ func Build(ctx context.Context, src Source, o Options) (*Pack, error) {
 		return nil, err
 	}
 	b.finish()
+	anchored := b.anchors
+	b = nil // the grants and requests of other periods are not the pack's
 
-	anchors := slices.Clone(b.anchors)
+	anchors := slices.Clone(anchored)
 	for _, a := range o.Anchors {
 		anchors = append(anchors, Anchor{Anchor: a})
 	}
@@ -238,7 +249,7 @@ func headOf(ctx context.Context, src Source) (audit.Anchor, error) {
 // requestInfo is what the pack needs of a request beyond its events.
 type requestInfo struct {
 	requester, resource, rule string
-	reason, ticket            string
+	reason                    string
 	auto                      bool
 	approved                  time.Time
 	deadline                  time.Time
@@ -255,6 +266,10 @@ type builder struct {
 	anchors  []Anchor
 	policy   *PolicyVersion   // the last loaded before the period
 	failed   map[string][]int // request id → its failures in pack.Failures
+	// certItems: certification item id → its answer in pack.Certifications.
+	certItems map[string]int
+	// breakGlass: request id → its use in pack.BreakGlass.
+	breakGlass map[string]int
 }
 
 func (b *builder) req(id string) *requestInfo {
@@ -334,6 +349,14 @@ func (b *builder) event(e *approvals.Event, from, to time.Time) {
 		}
 	}
 	b.outcome(e)
+	if strings.HasPrefix(e.Action, "breakglass.") {
+		b.breakGlassEvent(e, in) // breakglass.go
+		return
+	}
+	if strings.HasPrefix(e.Action, "certification.") {
+		b.certEvent(e, in) // certify.go
+		return
+	}
 	if !in {
 		return
 	}
@@ -391,61 +414,74 @@ func (b *builder) outcome(e *approvals.Event) {
 
 // requestsFrom reads, for the requests of the period's decisions and
 // grants, who could approve each step and whether it was an escalation.
+// Each request is read, applied to what names it and dropped, so a year's
+// requests are never all in memory at once.
 func (b *builder) requestsFrom(ctx context.Context, src Source) error {
-	ids := map[string]bool{}
-	for _, d := range b.pack.Decisions {
-		ids[d.RequestID] = true
+	decisions := map[string][]int{}
+	for i, d := range b.pack.Decisions {
+		decisions[d.RequestID] = append(decisions[d.RequestID], i)
 	}
+	grants := map[string][]*Grant{}
 	for _, g := range b.grants {
-		ids[g.RequestID] = true
+		grants[g.RequestID] = append(grants[g.RequestID], g)
 	}
-	stored := map[string]*approvals.Request{}
-	err := src.View(ctx, func(tx approvals.Tx) error {
-		for id := range ids {
+	ids := make([]string, 0, len(grants)+len(decisions))
+	for id := range grants {
+		ids = append(ids, id)
+	}
+	for id := range decisions {
+		if grants[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	return src.View(ctx, func(tx approvals.Tx) error {
+		for _, id := range ids {
 			r, err := tx.GetRequest(id)
 			if err != nil {
 				return fmt.Errorf("request %s, named by the chain: %w", approvals.Short(id), err)
 			}
-			stored[id] = r
+			for _, i := range decisions[id] {
+				b.decided(&b.pack.Decisions[i], r)
+			}
+			for _, g := range grants[id] {
+				b.granted(g, r)
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+}
+
+// decided completes a decision from its request.
+func (b *builder) decided(d *Decision, r *approvals.Request) {
+	d.Requester, d.Resource = r.Requester, r.Resource
+	d.Self = strings.EqualFold(d.Approver, r.Requester)
+	if d.Step >= 1 && d.Step <= len(r.Steps) {
+		d.Eligible = slices.ContainsFunc(r.Steps[d.Step-1].Approvers, func(a string) bool { return strings.EqualFold(a, d.Approver) })
 	}
-	for i := range b.pack.Decisions {
-		d := &b.pack.Decisions[i]
-		r := stored[d.RequestID]
-		d.Requester, d.Resource = r.Requester, r.Resource
-		d.Self = strings.EqualFold(d.Approver, r.Requester)
-		if d.Step >= 1 && d.Step <= len(r.Steps) {
-			d.Eligible = slices.ContainsFunc(r.Steps[d.Step-1].Approvers, func(a string) bool { return strings.EqualFold(a, d.Approver) })
-		}
-		if d.Self && !r.AllowSelf {
-			d.Eligible = false
-		}
+	if d.Self && !r.AllowSelf {
+		d.Eligible = false
 	}
-	for _, g := range b.grants {
-		r := stored[g.RequestID]
-		info := b.requests[g.RequestID]
-		g.Privileged = r.Admin
-		g.Resource = r.Resource
-		if info != nil {
-			g.Rule, g.Reason, g.Auto, g.Approved = info.rule, info.reason, info.auto, info.approved
-			g.Approvers, g.Deadline, g.Ended, g.EndedHow = info.approvers, info.deadline, info.ended, info.endedHow
-		}
-		if g.Rule == "" {
-			g.Rule, g.Reason, g.Auto = r.Rule, r.Reason, r.AutoApproved
-		}
-		g.Ticket = r.Ticket
-		if g.Deadline.IsZero() {
-			g.Deadline = r.EndsAt
-		}
-		if g.Person == "" {
-			g.Person = r.Requester
-		}
+}
+
+// granted completes a grant from its request and the request's events.
+func (b *builder) granted(g *Grant, r *approvals.Request) {
+	info := b.requests[g.RequestID]
+	g.Privileged = r.Admin
+	g.Resource = r.Resource
+	if info != nil {
+		g.Rule, g.Reason, g.Auto, g.Approved = info.rule, info.reason, info.auto, info.approved
+		g.Approvers, g.Deadline, g.Ended, g.EndedHow = info.approvers, info.deadline, info.ended, info.endedHow
 	}
-	return nil
+	if g.Rule == "" {
+		g.Rule, g.Reason, g.Auto = r.Rule, r.Reason, r.AutoApproved
+	}
+	g.Ticket = r.Ticket
+	if g.Deadline.IsZero() {
+		g.Deadline = r.EndsAt
+	}
+	if g.Person == "" {
+		g.Person = r.Requester
+	}
 }
 
 // finish keeps the grants that touch the period, in order.

@@ -39,8 +39,8 @@ func pdfDocument(p *Pack, chart []byte) ([]byte, error) {
 		verified = "FAIL: " + p.Chain.Problem
 	}
 	text(9, "", fmt.Sprintf("Made by jitbot %s from the database's audit chain: %d events, head %s, verification %s. "+
-		"Every file of the pack is listed with its SHA-256 in MANIFEST.sha256; REGENERATE.txt gives the command that makes it again.",
-		stamp(p.Generated), p.Chain.Events, p.Chain.Head, verified))
+		"Every file of the pack is listed with its SHA-256 in MANIFEST.sha256. The command that makes it again, against the same database: %s",
+		stamp(p.Generated), p.Chain.Events, p.Chain.Head, verified, p.Command))
 	chartAdded := false
 	for _, c := range p.Controls() {
 		doc.Ln(4)

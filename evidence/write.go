@@ -18,7 +18,7 @@ import (
 
 // Files lists what Write puts in the folder, MANIFEST.sha256 last.
 var Files = []string{"index.html", "evidence.pdf", "removal-lag.png", "grants.csv", "decisions.csv", "removals.csv",
-	"review-answers.csv", "accounts.csv", "failures.csv", "policy-versions.csv", "chain.txt", "REGENERATE.txt", "MANIFEST.sha256"}
+	"review-answers.csv", "certifications.csv", "break-glass.csv", "accounts.csv", "failures.csv", "policy-versions.csv", "chain.txt", "REGENERATE.txt", "MANIFEST.sha256"}
 
 // Write puts the pack in dir, which must be empty or not exist yet (so that
 // the manifest lists exactly what is there): the files of Files.
@@ -33,6 +33,7 @@ func Write(dir string, p *Pack) error {
 	files := map[string][]byte{"removal-lag.png": chart}
 	for name, fn := range map[string]func(*Pack) ([][]string, error){
 		"grants.csv": grantRows, "decisions.csv": decisionRows, "removals.csv": removalRows, "review-answers.csv": reviewRows,
+		"certifications.csv": certRows, "break-glass.csv": breakGlassRows,
 		"accounts.csv": accountRows, "failures.csv": failureRows, "policy-versions.csv": policyRows,
 	} {
 		rows, err := fn(p)

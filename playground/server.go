@@ -102,6 +102,7 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/review", s.review)
 	s.mux.HandleFunc("GET /files/{id}", s.file)
 	s.mux.HandleFunc("GET /audit/export", s.export)
+	s.mux.HandleFunc("GET /evidence/pack.zip", s.evidencePack) // evidence.go
 	return s, nil
 }
 
@@ -254,7 +255,7 @@ func (s *Server) render(ctx context.Context, v viewer) (map[string]string, strin
 		"main":      main,
 		"modal":     modal,
 		"atlassian": s.renderAtlassian(),
-		"review":    s.renderReview(),
+		"review":    s.renderReview() + s.renderCertifications(), // certify.go
 		"audit":     s.renderAudit(ctx),
 	}, key
 }
@@ -602,7 +603,7 @@ func (s *Server) renderAtlassian() string {
 			if a.Suspended(m) {
 				cls += " suspended"
 			}
-			b.WriteString(`<span class="` + cls + `" data-group="` + esc(g.Name) + `">` + esc(localPart(m)) + `</span>`)
+			b.WriteString(`<span class="` + cls + `" data-group="` + esc(g.Name) + `" data-email="` + esc(m) + `">` + esc(localPart(m)) + `</span>`)
 		}
 		b.WriteString(`</li>`)
 	}
@@ -733,7 +734,8 @@ func (s *Server) renderAudit(ctx context.Context) string {
 	var b strings.Builder
 	b.WriteString(`<h2>Audit trail <span class="muted">(` + strconv.Itoa(n) + ` events)</span></h2>` +
 		`<p>Download the export: <a href="/audit/export?format=jsonl" download="jitbot-audit.jsonl">JSON Lines</a> · ` +
-		`<a href="/audit/export?format=csv" download="jitbot-audit.csv">CSV</a> <span class="muted">(what <code>jitbot audit export</code> prints)</span></p>`)
+		`<a href="/audit/export?format=csv" download="jitbot-audit.csv">CSV</a> <span class="muted">(what <code>jitbot audit export</code> prints)</span> · ` +
+		`<a href="/evidence/pack.zip" download id="evidence-pack">the evidence pack</a> <span class="muted">(the last 90 days, as <code>jitbot evidence pack</code> writes it)</span></p>`)
 	if err != nil {
 		s.log.Warn("audit panel", zap.Error(err))
 		b.WriteString(`<p class="error">The audit trail could not be read.</p>`)

@@ -189,11 +189,9 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 	// Slack user groups: the IT group and every group:HANDLE a rule names.
 	handles := []string{itGroup}
 	for _, r := range p.Rules {
-		for _, a := range r.Then.Approvals {
-			for _, t := range a.Approvers {
-				if h, ok := strings.CutPrefix(t, "group:"); ok && !slices.Contains(handles, h) {
-					handles = append(handles, h)
-				}
+		for _, t := range ruleTerms(r) {
+			if h, ok := strings.CutPrefix(t, "group:"); ok && !slices.Contains(handles, h) {
+				handles = append(handles, h)
 			}
 		}
 	}
@@ -236,9 +234,17 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 		for _, c := range r.Then.Notify {
 			addChan(c)
 		}
+		if bg := r.Then.BreakGlass; bg != nil {
+			for _, c := range bg.Notify {
+				addChan(c)
+			}
+		}
 	}
 	for _, r := range p.Review.Rules {
 		addChan(r.Digest)
+	}
+	for _, r := range p.Certifications {
+		addChan(r.Channel)
 	}
 	usedChan := map[string]bool{}
 	for _, c := range chans {
@@ -286,6 +292,7 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 			w.Atlassian.SetMember(strings.ToLower(per.Department), per.Email, true)
 		}
 	}
+	w.seedStanding(p) // certify.go
 	return nil
 }
 
@@ -402,4 +409,19 @@ func uniqueID(prefix, name string, used map[string]bool) string {
 		id = fmt.Sprintf("%s%d", b.String(), n)
 	}
 	return id
+}
+
+// ruleTerms lists every person term a rule names: its approvers, whom its
+// steps escalate to, who may file on behalf, who reviews a break-glass use.
+func ruleTerms(r *policies.Rule) []string {
+	var out []string
+	for _, a := range r.Then.Approvals {
+		out = append(out, a.Approvers...)
+		out = append(out, a.EscalateTo...)
+	}
+	out = append(out, r.Then.OnBehalf...)
+	if bg := r.Then.BreakGlass; bg != nil {
+		out = append(out, bg.ReviewBy...)
+	}
+	return out
 }

@@ -55,6 +55,7 @@ func (ps *parser) directory(n *yaml.Node) {
 			ps.csvFile(file, ps.deref(e.val))
 		}
 	}
+	ps.directorySettings(f) // sources.go
 }
 
 func (ps *parser) inlinePerson(n *yaml.Node) {
@@ -146,6 +147,9 @@ func (ps *parser) addPerson(in personIn) {
 }
 
 func (ps *parser) checkManagers() {
+	if ps.pol.Directory != nil && len(ps.pol.Directory.Sources) > 0 {
+		return // the manager may be known only to an identity provider: the sync reports one nobody knows
+	}
 	for _, m := range ps.managers {
 		if _, ok := ps.pol.People[m.key]; !ok {
 			if m.fromFile {

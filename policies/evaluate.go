@@ -19,6 +19,14 @@ type Query struct {
 	Requester string        // email, compared case-insensitively
 	Resource  string        // resource id
 	Duration  time.Duration // 0 means not given: duration matchers then see the resource's maximum
+	// At is when the request is filed, for rules with a time window; the
+	// zero time means now (time.Now). The engine passes its clock's time.
+	At time.Time
+	// Filer files the request for Requester (on behalf); "" or Requester
+	// when they file it themselves.
+	Filer string
+	// BreakGlass asks for the access at once, without approval.
+	BreakGlass bool
 }
 
 // RouteStep is one resolved approval step of a Route.
@@ -31,6 +39,15 @@ type RouteStep struct {
 	// resolver was given; explain shows them.
 	Groups []string
 	Quorum int // distinct people needed
+	// EscalateAfter, when not zero, is how long the step waits before
+	// EscalateTo (resolved emails, not already approvers, without the
+	// requester) may approve it too; EscalateTerms are the terms as
+	// written, EscalateGroups the groups left unresolved without a
+	// resolver.
+	EscalateAfter  time.Duration
+	EscalateTo     []string
+	EscalateTerms  []string
+	EscalateGroups []string
 }
 
 // Route is what the policy decides for a Query: the rule that applies, the
@@ -52,6 +69,12 @@ type Route struct {
 	// later one too (the rule's allow_repeat_approver); false by default.
 	AllowRepeatApprover bool
 	Admin               bool // the resource is an admin escalation
+	// OnBehalf are the rule's terms of who may file for the requester.
+	OnBehalf []string
+	// Filer is who files the request for the requester; "" when they do.
+	Filer string
+	// BreakGlass is set for a break-glass query the rule allows.
+	BreakGlass *BreakGlassRoute
 }
 
 // matched is the outcome of rule matching.
@@ -94,17 +117,20 @@ func (p *Policy) Evaluate(ctx context.Context, q Query, resolver GroupResolver) 
 	if d.RequestTTL <= 0 {
 		d.RequestTTL = defaultRequestTTL
 	}
-	if act.AutoApprove {
-		return d, nil
+	if act.AutoApprove || q.BreakGlass {
+		return p.withIncidents(ctx, q, m, d, resolver)
 	}
 	for i, a := range act.Approvals {
 		st, err := p.resolve(ctx, m, a, i, resolver)
 		if err != nil {
 			return nil, err
 		}
+		if err := p.resolveEscalation(ctx, m, a, i, resolver, &st); err != nil {
+			return nil, err
+		}
 		d.Steps = append(d.Steps, st)
 	}
-	return d, nil
+	return p.withIncidents(ctx, q, m, d, resolver)
 }
 
 // MaxFor returns the longest duration requester may ask for resource, as
@@ -136,8 +162,12 @@ func (p *Policy) match(q Query) (matched, error) {
 	if d == 0 {
 		d = limit
 	}
+	at := q.At
+	if at.IsZero() {
+		at = time.Now()
+	}
 	for _, r := range p.Rules {
-		if !p.matches(&r.If, person, res, d) {
+		if !p.matches(&r.If, person, res, d, at) {
 			continue
 		}
 		if r.Then.MaxDuration > 0 && r.Then.MaxDuration < limit {
@@ -149,7 +179,7 @@ func (p *Policy) match(q Query) (matched, error) {
 }
 
 // matches reports whether every condition of m holds.
-func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duration) bool {
+func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duration, at time.Time) bool {
 	rq := &m.Requester
 	domain := person.Email[strings.LastIndexByte(person.Email, '@')+1:]
 	switch {
@@ -162,6 +192,8 @@ func (p *Policy) matches(m *Match, person *Person, res *Resource, d time.Duratio
 		return false
 	case m.DurationAtMost > 0 && d > m.DurationAtMost,
 		m.DurationLongerThan > 0 && d <= m.DurationLongerThan:
+		return false
+	case m.Time != nil && !m.Time.In(at, p.Review.Loc()):
 		return false
 	}
 	if len(m.Resources) > 0 && !slices.ContainsFunc(m.Resources, func(id string) bool { return p.contains(id, res.ID) }) {

@@ -24,14 +24,14 @@ var (
 	// is not a mapping at all.
 	sectionKeys   = []string{"directory", "resources", "rules"}
 	limitsKeys    = []string{"pending_per_requester"}
-	directoryKeys = []string{"file", "people"}
+	directoryKeys = []string{"file", "people", "sources", "sync_every", "max_drop", "employment_values"}
 	personKeys    = []string{"email", "department", "manager", "employment", "slack_id"}
 	resourceKeys  = []string{"id", "name", "provider", "group", "kind", "max_duration", "owners", "bundle", "reconcile"}
 	ruleKeys      = []string{"name", "if", "then"}
-	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than"}
+	matchKeys     = []string{"requester", "resource", "resource_kind", "duration_at_most", "duration_longer_than", "time"}
 	requesterKeys = []string{"department", "employment", "email", "email_domain"}
-	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver"}
-	stepKeys      = []string{"approvers", "quorum"}
+	actionKeys    = []string{"approvals", "auto_approve", "notify", "max_duration", "require_ticket", "request_ttl", "allow_self_approval", "allow_repeat_approver", "on_behalf", "break_glass"}
+	stepKeys      = []string{"approvers", "quorum", "escalate_after", "escalate_to"}
 )
 
 // pos is a position in the policy file or its CSV.
@@ -196,9 +196,10 @@ var topLevel = []struct {
 	{"resources", true, (*parser).resources},
 	{"rules", true, (*parser).rules},
 	{"limits", false, (*parser).limits},
-	{"timezone", false, (*parser).timezone},          // reviews.go; before reviews, whose schedules it sets
-	{"licence_costs", false, (*parser).licenceCosts}, // reviews.go
-	{"reviews", false, (*parser).reviews},            // reviews.go
+	{"timezone", false, (*parser).timezone},             // reviews.go; before reviews, whose schedules it sets
+	{"licence_costs", false, (*parser).licenceCosts},    // reviews.go
+	{"reviews", false, (*parser).reviews},               // reviews.go
+	{"certifications", false, (*parser).certifications}, // certifications.go; after resources and timezone
 }
 
 // rootKeys lists topLevel's keys.

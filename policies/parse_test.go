@@ -75,7 +75,7 @@ func TestParse_Problems(t *testing.T) {
 			`p.yaml:3:1: key "resources" is repeated (first at line 1)`,
 		}},
 		{name: "sections of the wrong type", give: "directory: []\nresources: {id: r}\nrules: all\n", want: []string{
-			"p.yaml:1:12: directory must be a mapping with the keys file, people, got a list",
+			"p.yaml:1:12: directory must be a mapping with the keys file, people, sources, sync_every, max_drop, employment_values, got a list",
 			"p.yaml:2:12: resources must be a list, got a mapping",
 			`p.yaml:3:8: rules must be a list, got "all"`,
 		}},
@@ -290,7 +290,7 @@ func TestParse_Problems(t *testing.T) {
 				"p.yaml:13:82: department must list at least one value",
 				`p.yaml:15:20: unknown resource "nope"`,
 				`p.yaml:15:53: email_domain: "a b" is not a domain like example.com`,
-				"p.yaml:17:9: if must be a mapping with the keys requester, resource, resource_kind, duration_at_most, duration_longer_than, got a list",
+				"p.yaml:17:9: if must be a mapping with the keys requester, resource, resource_kind, duration_at_most, duration_longer_than, time, got a list",
 			}},
 		{name: "duplicate rule names", give: "resources: []\nrules:\n  - {name: a, then: {auto_approve: true}}\n  - {name: a, then: {auto_approve: true}}\n", want: []string{
 			`p.yaml:4:12: rule name "a" is already used (first at line 3)`,

@@ -56,7 +56,7 @@ const (
 )
 
 // Providers lists the provider names a leaf resource may use.
-var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun}
+var Providers = []string{ProviderJira, ProviderAtlassianAdmin, ProviderDryRun, SourceOkta, SourceEntra, SourceGoogle}
 
 const (
 	defaultMaxDuration = 8 * time.Hour
@@ -70,6 +70,10 @@ type Person struct {
 	Manager    string // the manager's email, lower-cased; "" when none
 	Employment string // "internal", "external", or "" when not stated
 	SlackID    string // optional Slack user id
+	// ManagerFrom names who said Manager: an identity provider (okta,
+	// entra, google, atlassian) after a directory sync; "" for the policy
+	// file itself.
+	ManagerFrom string
 }
 
 // Resource is one entry of the catalogue: a group membership at a provider
@@ -101,12 +105,19 @@ type Policy struct {
 	// (joined to the policy's folder); "" when there is none.
 	DirectoryFile string
 	People        map[string]*Person // keyed by lower-cased email
-	Resources     []*Resource        // in file order
-	Rules         []*Rule            // in file order; the first that matches applies
-	Limits        Limits
-	Review        ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	// Directory is directory.sources and its settings (sources.go); nil
+	// when the directory is the policy file's alone.
+	Directory *DirectorySettings
+	Resources []*Resource // in file order
+	Rules     []*Rule     // in file order; the first that matches applies
+	Limits    Limits
+	Review    ReviewSettings // reviews:, licence_costs: and timezone: (reviews.go)
+	// Certifications are the reviews of standing membership, in file order
+	// (certifications.go).
+	Certifications []*CertRule
 
 	byID map[string]*Resource
+	own  map[string]*Person // the file's own people, once WithPeople replaced People
 }
 
 // Limits are the policy's bounds on what people may do.
@@ -142,6 +153,9 @@ type Match struct {
 	// zero means no bound.
 	DurationAtMost     time.Duration
 	DurationLongerThan time.Duration
+	// Time, when set, holds only while the request is filed within its
+	// window (timewindow.go).
+	Time *TimeWindow
 }
 
 // PersonMatch is the requester part of a Match. Each list, when not empty,
@@ -170,6 +184,12 @@ type Action struct {
 	// later step of the same request too. Off by default: two steps mean
 	// two people (the two-person rule).
 	AllowRepeatApprover bool
+	// OnBehalf are the approver terms of who may file a request for the
+	// requester (incidents.go); nil: nobody.
+	OnBehalf []string
+	// BreakGlass, when set, lets the requester have the access at once,
+	// reviewed after the fact (incidents.go).
+	BreakGlass *BreakGlass
 }
 
 // Approval is one approval step of a rule, as written.
@@ -177,6 +197,11 @@ type Approval struct {
 	// Approvers are terms: "manager", "owner", "group:HANDLE" or an email.
 	Approvers []string
 	Quorum    int // distinct people needed; 1 by default
+	// EscalateAfter and EscalateTo: when the step is unanswered that long
+	// after it started, the people of EscalateTo (terms) may approve it
+	// too (incidents.go). Zero and nil when the step never escalates.
+	EscalateAfter time.Duration
+	EscalateTo    []string
 }
 
 // Load reads and validates the policy file at path. A directory.file it

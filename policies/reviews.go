@@ -31,7 +31,7 @@ import (
 //	timezone: Europe/Paris
 
 var (
-	reviewKeys    = []string{"name", "if", "products", "inactive_for", "schedule", "action", "answer_within", "default", "keep_for", "warn_before", "exclude", "dry_run", "digest"}
+	reviewKeys    = []string{"name", "if", "products", "inactive_for", "schedule", "action", "answer_within", "default", "keep_for", "warn_before", "exclude", "dry_run", "digest", "suspend_at"}
 	reviewIfKeys  = []string{"user"}
 	reviewActions = []string{ReviewReport, ReviewPromptManager, ReviewSuspend}
 )
@@ -91,7 +91,10 @@ type ReviewRule struct {
 	Exclude       []string // lower-cased email patterns (path.Match syntax: svc-*@example.com)
 	ExcludeGroups []string // Atlassian group names (exclude: group:NAME)
 	DryRun        bool     // report what would happen, change nothing
-	Digest        string   // Slack channel for the run's digest; "" for none
+	// SuspendAt is where a suspension happens: atlassian (also when ""),
+	// idp or auto (sources.go).
+	SuspendAt string
+	Digest    string // Slack channel for the run's digest; "" for none
 
 	sched cron.Schedule
 	loc   *time.Location
@@ -417,6 +420,7 @@ func (ps *parser) reviewRule(n *yaml.Node, i int, names map[string]int) *ReviewR
 	if e, has := f["dry_run"]; has {
 		r.DryRun, _ = ps.boolean(e.val, "dry_run")
 	}
+	ps.suspendAt(f, r)
 	if e, has := f["digest"]; has {
 		r.Digest, _ = ps.str(e.val, "digest")
 	}

@@ -86,6 +86,9 @@ func (ps *parser) match(n *yaml.Node, m *Match) {
 	if e, has := f["duration_longer_than"]; has {
 		m.DurationLongerThan, _ = ps.duration(e.val, "duration_longer_than")
 	}
+	if e, has := f["time"]; has {
+		m.Time = ps.timeWindow(e.val)
+	}
 	if m.DurationAtMost > 0 && m.DurationLongerThan > 0 && m.DurationAtMost <= m.DurationLongerThan {
 		ps.nodef(ps.deref(f["duration_at_most"].val), "duration_at_most %s is not longer than duration_longer_than %s: the rule can never match",
 			FormatDuration(m.DurationAtMost), FormatDuration(m.DurationLongerThan))
@@ -194,6 +197,7 @@ func (ps *parser) action(n *yaml.Node, a *Action) (stepAt []pos) {
 	if e, has := f["allow_repeat_approver"]; has {
 		a.AllowRepeatApprover, _ = ps.boolean(e.val, "allow_repeat_approver")
 	}
+	ps.incidentKeys(f, a) // incidents.go
 	return stepAt
 }
 
@@ -232,6 +236,7 @@ func (ps *parser) step(n *yaml.Node) (Approval, pos, bool) {
 			st.Quorum = q
 		}
 	}
+	ok = ps.stepEscalation(n, f, &st) && ok // incidents.go
 	return st, at, ok
 }
 

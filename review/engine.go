@@ -66,6 +66,9 @@ type Config struct {
 	Observer Observer
 	// Hooks stop the process at exact points (tests only).
 	Hooks *Hooks
+	// IdPs suspend and restore at the identity provider for rules with
+	// suspend_at: idp or auto (idp.go); nil: none is configured.
+	IdPs IdPs
 }
 
 // Observer is told what the review engine does, for metrics. Its methods
@@ -92,6 +95,7 @@ type Engine struct {
 	policy    atomic.Pointer[policies.Policy]
 	dir       Directory
 	accounts  Accounts
+	idps      IdPs
 	access    AccessRevoker
 	allowed   func(p *policies.Policy, email string, g Group) (bool, string)
 	clock     clockwork.Clock
@@ -116,7 +120,7 @@ type Engine struct {
 
 // New returns an Engine.
 func New(cfg Config) *Engine {
-	e := &Engine{store: cfg.Store, dir: cfg.Directory, accounts: cfg.Accounts, access: cfg.Access,
+	e := &Engine{store: cfg.Store, dir: cfg.Directory, accounts: cfg.Accounts, idps: cfg.IdPs, access: cfg.Access,
 		allowed: cfg.Allowed, clock: cfg.Clock, log: cfg.Log, retention: cfg.Retention, syncAge: cfg.SyncMaxAge,
 		interval: cfg.SweepInterval, dryRun: cfg.DryRun, hooks: cfg.Hooks, observer: cfg.Observer, running: map[string]bool{}, wake: make(chan struct{}, 1)}
 	if e.clock == nil {

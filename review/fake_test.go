@@ -247,6 +247,7 @@ type env struct {
 	eng    *review.Engine
 	svc    *approvals.Service
 	hooks  *review.Hooks
+	idps   review.IdPs // set before open: suspend_at idp and auto
 
 	mu   sync.Mutex
 	sent []sent
@@ -327,7 +328,7 @@ func (e *env) open() {
 	e.svc = approvals.New(approvals.Config{Store: db, Policy: e.policy, Clock: e.clock,
 		Providers: map[string]approvals.Provisioner{"dryrun": dry}})
 	e.eng = review.New(review.Config{Store: db, Policy: e.policy, Directory: e.org, Accounts: e.org, Access: e.svc,
-		Clock: e.clock, Hooks: e.hooks})
+		Clock: e.clock, Hooks: e.hooks, IdPs: e.idps})
 	e.eng.RegisterJobs(e.svc)
 	for _, k := range review.MessageJobs {
 		e.svc.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: e.record})

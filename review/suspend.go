@@ -74,10 +74,14 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 			return e.itemDoneTx(tx, run, cur)
 		})
 	}
+	at, err := e.where(it.Rule, it.Email, it.IdPManaged) // idp.go
+	if err != nil {
+		return err
+	}
 	if e.accounts == nil {
 		return approvals.Permanent(errors.New("no Atlassian Admin API is configured to suspend accounts"))
 	}
-	if it.AccountID == "" {
+	if it.AccountID == "" && at.acc == nil {
 		return approvals.Permanent(fmt.Errorf("%s has no Atlassian account id", it.Email))
 	}
 	log := e.log.With(zap.String("item_id", it.ID), zap.String("run_id", it.RunID), zap.String("person", it.Email))
@@ -88,7 +92,7 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 		}
 	}
 	outcome, note := ItemSuspended, ""
-	if err := e.accounts.Suspend(ctx, it.AccountID); err != nil {
+	if err := at.suspend(ctx, e, it); err != nil {
 		switch {
 		case errors.Is(err, ErrManagedByIdP) || (it.IdPManaged && approvals.IsPermanent(err)):
 			log.Warn("suspension refused: managed by the identity provider", zap.Error(err))
@@ -135,7 +139,7 @@ func (e *Engine) suspendItem(ctx context.Context, itemID string) error {
 			return err
 		}
 		data := map[string]string{"run_id": cur.RunID, "item_id": cur.ID, "suspension_id": rec.ID,
-			"decided_by": cur.DecidedBy, "groups": strconv.Itoa(len(rec.Groups)), "api": "admin v2 suspend"}
+			"decided_by": cur.DecidedBy, "groups": strconv.Itoa(len(rec.Groups)), "api": at.api + " suspend"}
 		if note != "" {
 			data["note"] = note
 		}
@@ -338,7 +342,15 @@ func (e *Engine) Restore(ctx context.Context, email, by string) (*RestoreReport,
 	}
 	rep := &RestoreReport{Email: email, AccountID: u.AccountID, By: by, At: e.now(), Recorded: rec != nil,
 		WasActive: !u.Suspended() && (rec == nil || rec.State != SuspensionSuspended)}
-	if err := e.accounts.Restore(ctx, u.AccountID); err != nil {
+	rule := ""
+	if rec != nil {
+		rule = rec.Rule
+	}
+	at, err := e.where(rule, email, u.IdPManaged()) // idp.go: where the suspension was
+	if err != nil {
+		return nil, err
+	}
+	if err := at.restore(ctx, e, email, u.AccountID); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", email, err)
 	}
 	current, err := e.accounts.GroupsOf(ctx, u.AccountID)
@@ -389,7 +401,7 @@ func (e *Engine) Restore(ctx context.Context, email, by string) (*RestoreReport,
 			}
 		}
 		data := map[string]string{"back": groupNames(rep.Back), "re_added": groupNames(rep.ReAdded),
-			"deleted": groupNames(rep.Deleted), "api": "admin v2 restore", "recorded": strconv.FormatBool(rep.Recorded)}
+			"deleted": groupNames(rep.Deleted), "api": at.api + " restore", "recorded": strconv.FormatBool(rep.Recorded)}
 		var forb, failed []string
 		for _, f := range rep.Forbidden {
 			forb = append(forb, f.Name)

@@ -36,8 +36,8 @@ func (c *cli) policyCheck(args []string) int {
 			return exitFailure
 		}
 	}
-	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules (sha256 %s)\n",
-		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), p.Hash[:12])
+	fmt.Fprintf(c.stdout, "%s: ok — %d people, %d resources, %d rules, %d review rules, %d certifications (sha256 %s)\n",
+		path, len(p.People), len(p.Resources), len(p.Rules), len(p.Review.Rules), len(p.Certifications), p.Hash[:12])
 	return exitOK
 }
 
@@ -49,7 +49,9 @@ func (c *cli) policyExplain(args []string) int {
 	resource := fs.String("resource", "", "the resource id (required)")
 	duration := fs.String("duration", "", "the duration asked for, e.g. 2h or 3d (default: the maximum)")
 	user := fs.String("user", "", "instead: which licence review rule covers this person, why, and its next run")
-	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] | --user EMAIL", 0); code >= 0 {
+	inc := incidentFlags(fs) // explain_incidents.go: --at, --filer, --break-glass
+	c.dbFlag(fs, &cfg)       // the synced directory, when the policy has directory sources
+	if code := c.parse(fs, args, "jitbot policy explain --requester EMAIL --resource ID [--duration D] [--at TIME] [--filer EMAIL] [--break-glass] | --user EMAIL", 0); code >= 0 {
 		return code
 	}
 	if *user != "" {
@@ -63,19 +65,27 @@ func (c *cli) policyExplain(args []string) int {
 		fmt.Fprintln(c.stderr, err)
 		return exitFailure
 	}
+	p = c.explainDirectory(&cfg, p) // directory.go
 	var d time.Duration
 	if *duration != "" {
 		if d, err = policies.ParseDuration(*duration); err != nil {
 			return c.fail(exitUsage, "--duration: %v", err)
 		}
 	}
-	dec, err := p.Evaluate(c.ctx, policies.Query{Requester: *requester, Resource: *resource, Duration: d}, nil)
+	q := policies.Query{Requester: *requester, Resource: *resource, Duration: d}
+	if err := inc.apply(&q); err != nil {
+		return c.fail(exitUsage, "%v", err)
+	}
+	dec, err := p.Evaluate(c.ctx, q, nil)
 	if err != nil {
 		fmt.Fprintf(c.stdout, "refused: %v\n", err)
 		return exitFailure
 	}
 	w := c.stdout
 	fmt.Fprintf(w, "rule:          %s (%s line %d)\n", dec.Rule, p.Source, dec.RuleLine)
+	if per, ok := p.Person(*requester); ok && per.Manager != "" {
+		fmt.Fprintf(w, "manager:       %s (from %s)\n", per.Manager, managerSource(per))
+	}
 	kind := "standard"
 	if dec.Admin {
 		kind = "ADMIN ESCALATION"
@@ -94,7 +104,9 @@ func (c *cli) policyExplain(args []string) int {
 			who = append(who, "group:"+g+" (members resolved in Slack)")
 		}
 		fmt.Fprintf(w, "step %d of %d:   %s — quorum %d — from %s\n", i+1, len(dec.Steps), strings.Join(who, ", "), st.Quorum, strings.Join(st.Terms, ", "))
+		explainEscalation(w, st)
 	}
+	explainIncidents(w, p, dec, q)
 	if len(dec.Notify) > 0 {
 		fmt.Fprintf(w, "notify:        %s\n", strings.Join(dec.Notify, ", "))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/provisioner"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
@@ -35,7 +36,8 @@ type database interface {
 	PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error)
 	ResourceSeen(ctx context.Context, resource string) (bool, error)
 
-	review.Store // the licence review's tables
+	review.Store  // the licence review's tables
+	certify.Store // the certifications' tables
 
 	Close() error
 }

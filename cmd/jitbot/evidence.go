@@ -52,7 +52,14 @@ func (c *cli) evidencePack(args []string) int {
 		return c.fail(exitFailure, "%v", err)
 	}
 	defer db.Close()
-	command := "jitbot evidence pack --from " + *from + " --to " + *to + " --out " + *out
+	command := "jitbot evidence pack"
+	switch {
+	case strings.Contains(cfg.DB, "://"): // a URL may hold a password: the pack names the variable, not its value
+		command += ` --db "$JITBOT_DB"`
+	case cfg.DB != defaultDB:
+		command += " --db " + cfg.DB
+	}
+	command += " --from " + *from + " --to " + *to + " --out " + *out
 	for _, a := range as {
 		command += " --anchor " + a.String()
 	}

@@ -264,7 +264,7 @@ func TestFirstHour7_CLIRoughEdges(t *testing.T) {
 			{[]string{"audit", "verify"}, []string{"-db", "-anchor"}, []string{"-policy", "-log-format"}},
 			{[]string{"report", "person"}, []string{"-db"}, []string{"-policy", "-log-level"}},
 			{[]string{"policy", "check"}, []string{"-policy", "-online"}, []string{"-db", "-log-level"}},
-			{[]string{"policy", "explain"}, []string{"-policy", "-requester"}, []string{"-db", "-log-format"}},
+			{[]string{"policy", "explain"}, []string{"-policy", "-requester", "-db"}, []string{"-log-format"}}, // -db: the synced directory (directory.sources)
 			{[]string{"run"}, []string{"-policy", "-db", "-log-level", "-dry-run", "-reconcile-interval"}, nil},
 		} {
 			_, out, _ := runCLI(t, nil, append(tc.args, "--help")...)

@@ -61,6 +61,7 @@ var commands = []command{
 	{name: "report", summary: "who had access, and why", sub: []command{
 		{name: "access", summary: "who had a resource at a moment, since when, until when, why, approved by whom", run: (*cli).reportAccess},
 		{name: "person", summary: "every request, grant, review answer and suspension of one person", run: (*cli).reportPerson},
+		{name: "standing", summary: "standing access: every member of a managed group that no grant covers, with last activity", run: (*cli).reportStanding}, // certification.go
 	}},
 	{name: "evidence", summary: "the auditor's evidence for a period", sub: []command{
 		{name: "pack", summary: "write a folder per period: a section per control (DORA, ISO 27001, SOX), the populations as CSV, the chain verified, HTML, PDF and a manifest", run: (*cli).evidencePack},
@@ -73,12 +74,21 @@ var commands = []command{
 		{name: "sync", summary: "read every user's product activity from the Admin API into the database", run: (*cli).activitySync},
 		{name: "show", summary: "last activity per product and days idle, of a person or a department", run: (*cli).activityShow},
 	}},
+	{name: "directory", summary: "people, managers and departments from the identity providers", sub: []command{ // directory.go
+		{name: "sync", summary: "read every directory source, store the merged directory, list what changed and what could not be resolved", run: (*cli).directorySync},
+		{name: "show", summary: "what jitbot believes about a person, and which source said each thing", run: (*cli).directoryShow},
+	}},
 	{name: "review", summary: "licence reviews: rules, runs and their outcomes", sub: []command{ // review.go
 		{name: "list", summary: "the review rules, who they cover, their next and last run", run: (*cli).reviewList},
 		{name: "run", summary: "run a review rule now (--dry-run changes nothing)", run: (*cli).reviewRun},
 		{name: "runs", summary: "past runs with their outcomes", run: (*cli).reviewRuns},
 		{name: "report", summary: "one run person by person, or everyone suspended on a day, as a table, CSV or JSON", run: (*cli).reviewReport},
 		{name: "answer", summary: "answer for one person as IT: --keep with a reason, or --suspend", run: (*cli).reviewAnswer},
+	}},
+	{name: "certification", summary: "certifications of standing access: rules, campaigns and their answers", sub: []command{ // certification.go
+		{name: "list", summary: "the certification rules, their groups, reviewers, next and last campaign", run: (*cli).certificationList},
+		{name: "run", summary: "start a campaign of a rule now: list the standing members and queue the reviewers' cards", run: (*cli).certificationRun},
+		{name: "report", summary: "one campaign member by member, with answers and removals, as a table, CSV or JSON", run: (*cli).certificationReport},
 	}},
 	{name: "users", summary: "people's Atlassian accounts", sub: []command{ // review.go
 		{name: "restore", summary: "restore a suspended person and their memberships under today's policy", run: (*cli).usersRestore},

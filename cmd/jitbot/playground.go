@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/examples"
 	"github.com/jitbot/jitbot/playground"
 	"github.com/jitbot/jitbot/policies"
@@ -125,6 +126,9 @@ func (c *cli) playground(args []string) int {
 		return c.fail(exitFailure, "%v", err)
 	}
 	defer m.Close()
+	if *policyPath == "" {
+		exampleDelegation(c.ctx, m)
+	}
 
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
@@ -186,6 +190,9 @@ func writeExamplePolicy(dir string) (string, error) {
 type reviewNow struct{ m *Main }
 
 func (r reviewNow) RunNow(ctx context.Context, name string) (string, error) {
+	if cert, ok := strings.CutPrefix(name, playground.CertificationPrefix); ok {
+		return r.campaignNow(ctx, cert)
+	}
 	eng := r.m.Review
 	rule, ok := eng.Policy().Review.Rule(name)
 	if !ok {
@@ -200,4 +207,35 @@ func (r reviewNow) RunNow(ctx context.Context, name string) (string, error) {
 	}
 	return fmt.Sprintf("Run %s: %d people covered, %d inactive to review (%s).", run.ID[:8], run.Counts.Covered, run.Counts.Items,
 		run.State), nil
+}
+
+// exampleDelegation gives the example's playground a delegation to show:
+// carol, who owns confluence-finance, delegates her approvals to frank for
+// two weeks (unless the database already has one of hers).
+func exampleDelegation(ctx context.Context, m *Main) {
+	const from, to = "carol@example.com", "frank@example.com"
+	if d, err := m.Service.DelegationOf(ctx, from); err != nil || d != nil {
+		return
+	}
+	if _, err := m.Service.Delegate(ctx, from, to, m.Service.Clock().Now().Add(14*24*time.Hour)); err != nil {
+		m.Log.Warn("the example's delegation", zap.Error(err))
+	}
+}
+
+// campaignNow starts a certification campaign for the page, as jitbot
+// certification run does; the cards go out through the local Slack.
+func (r reviewNow) campaignNow(ctx context.Context, name string) (string, error) {
+	rule, ok := r.m.Service.Policy().CertRule(name)
+	if !ok {
+		return "", fmt.Errorf("the policy has no certification rule %q", name)
+	}
+	c, err := r.m.Certify.Start(ctx, rule, certify.TriggerPlayground)
+	if err != nil {
+		return "", err
+	}
+	_, items, err := r.m.Certify.Campaign(ctx, c.ID)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Campaign %s: %d standing memberships to review (%s); the reviewers' cards are in their DMs.", c.ID[:8], len(items), c.State), nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -295,7 +297,7 @@ func TestPlayground_Browser(t *testing.T) {
 	// alice's DM says active; the local Jira has her in jira-admins.
 	p.actAs("U0ALICE")
 	p.waitText("alice's DM says active", "#part-main", "Active until")
-	p.waitJS("alice is in jira-admins", `!!document.querySelector('#part-atlassian .member[data-group="jira-admins"]')`)
+	p.waitJS("alice is in jira-admins", `!!document.querySelector('#part-atlassian .member[data-group="jira-admins"][data-email="alice@example.com"]')`)
 	for _, action := range []string{"request.submitted", "approval.recorded", "grant.provisioned"} {
 		p.waitJS("the audit panel lists "+action, fmt.Sprintf(`!!document.querySelector('#part-audit li[data-action=%q]')`, action))
 	}
@@ -306,7 +308,7 @@ func TestPlayground_Browser(t *testing.T) {
 	p.waitText("the clock is paused", "#part-clock", "paused")
 	p.click("+1 hour", `button[data-skip="1h"]`)
 	p.waitText("alice's DM says ended", "#part-main", "Ended")
-	p.waitJS("the membership is gone", `!document.querySelector('#part-atlassian .member[data-group="jira-admins"]')`)
+	p.waitJS("the membership is gone", `!document.querySelector('#part-atlassian .member[data-group="jira-admins"][data-email="alice@example.com"]')`)
 	p.waitText("the Jira removal is listed", "#part-atlassian .changes", "removed alice from jira-admins")
 	p.screenshot("alice-ended")
 
@@ -360,6 +362,37 @@ func TestPlayground_Browser(t *testing.T) {
 		if !bytes.Contains(export, []byte(want)) {
 			t.Errorf("the audit export lacks %s", want)
 		}
+	}
+
+	// The evidence pack from the page: a zip of what jitbot evidence pack
+	// writes, its manifest over every file, the grants of the session in it.
+	resp, err = http.Get(url + "evidence/pack.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("the evidence pack: %s, %v", resp.Status, err)
+	}
+	packFiles := map[string]string{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		packFiles[path.Base(f.Name)] = string(b)
+	}
+	for _, want := range []string{"index.html", "evidence.pdf", "grants.csv", "MANIFEST.sha256"} {
+		if packFiles[want] == "" {
+			t.Errorf("the playground's evidence pack has no %s (files: %d)", want, len(packFiles))
+		}
+	}
+	if !strings.Contains(packFiles["grants.csv"], "alice@example.com,jira-admins") || !strings.Contains(packFiles["MANIFEST.sha256"], "grants.csv") {
+		t.Errorf("the playground's evidence pack does not hold the session's grants:\n%s", packFiles["grants.csv"])
 	}
 
 	// A phone's width: everything still fits.

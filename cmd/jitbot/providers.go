@@ -23,11 +23,15 @@ type liveProvider interface {
 }
 
 // newLiveProvider builds the live provider called name from the
-// environment. cache keeps account ids (nil for the CLI's online check).
-func newLiveProvider(getenv func(string) string, name string, cache accountCache, log *zap.Logger) (liveProvider, error) {
+// environment (and, for an identity provider, the policy's directory
+// source of that kind: dir may be nil). cache keeps account ids (nil for
+// the CLI's online check).
+func newLiveProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger) (liveProvider, error) {
 	switch name {
 	case provisioner.NameJira, provisioner.NameAtlassianAdmin:
 		return atlassianProvider(getenv, name, cache, log)
+	case policies.SourceOkta, policies.SourceEntra, policies.SourceGoogle:
+		return idpProvider(getenv, name, dir, cache, log) // idp.go
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build; use --dry-run", name)
 }
@@ -51,7 +55,7 @@ func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisi
 			out[name] = dry
 			continue
 		}
-		p, err := newLiveProvider(m.getenv, name, m.DB, m.Log.Named(name))
+		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name))
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +78,7 @@ func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisi
 			out[name] = dry
 			continue
 		}
-		p, err := newLiveProvider(m.getenv, name, m.DB, m.Log.Named(name))
+		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name))
 		if err != nil {
 			m.providerErrs[name] = err
 			continue
@@ -158,14 +162,16 @@ func (c *cli) checkOnline(p *policies.Policy, cfg *Config) error {
 			continue
 		}
 		// newLiveProvider's errors name the provider already.
-		live, err := newLiveProvider(c.getenv, provider, nil, nil)
+		live, err := newLiveProvider(c.getenv, provider, p.Directory, nil, nil)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		if err := live.CheckGroups(c.ctx, groups[provider]); err != nil {
 			errs = append(errs, fmt.Errorf("provider %s: %w", provider, err))
+			continue
 		}
+		c.noteSynced(live, provider, groups[provider]) // idp.go
 	}
 	return errors.Join(errs...)
 }

@@ -52,6 +52,9 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	if err == nil {
 		err = m.checkReload(ctx, p)
 	}
+	if err == nil {
+		p, err = withDirectory(ctx, m.DB, p) // idp.go
+	}
 	if err != nil {
 		log.Error("policy reload refused; the policy in force stays", zap.Error(err))
 		m.refuseReload(ctx, err)

@@ -23,7 +23,8 @@ import (
 // with a sentence saying which settings are missing.
 func (m *Main) openReview(ctx context.Context) error {
 	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock, Observer: m.Metrics,
-		Log: m.Log.Named("review"), DryRun: m.Config.DryRun}
+		Log: m.Log.Named("review"), DryRun: m.Config.DryRun,
+		IdPs: newIDPFinder(m.getenv, m.Policy, m.DB, m.DB, m.Log.Named("review"), m.Providers)} // idp.go
 	if len(m.Policy.Review.Rules) > 0 {
 		dir, acc, err := m.reviewAdmin()
 		if err != nil {
@@ -60,9 +61,14 @@ func (c *cli) openReview(cfg *Config, from string, readOnly, withAdmin bool, ret
 	if err != nil {
 		return nil, c.fail(exitFailure, "%v", err)
 	}
+	if p, err = withDirectory(c.ctx, db, p); err != nil { // idp.go: managers the IdPs know
+		db.Close()
+		return nil, c.fail(exitFailure, "read the synced directory: %v", err)
+	}
 	// The CLI records and queues; the running bot's lanes perform the jobs.
 	svc := approvals.New(approvals.Config{Store: db, Policy: p})
-	rc := review.Config{Store: db, Policy: p, Retention: retention, Access: svc}
+	rc := review.Config{Store: db, Policy: p, Retention: retention, Access: svc,
+		IdPs: newIDPFinder(c.getenv, p, db, db, nil, nil)} // idp.go
 	if withAdmin {
 		dir, acc, err := reviewAdmin(c.getenv, db, nil)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
+	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
@@ -42,8 +43,9 @@ type Main struct {
 	Leader  approvals.Elector
 	Policy  *policies.Policy // as loaded by Open; Service.Policy() is the one in force
 	Service *approvals.Service
-	Review  *review.Engine // the licence review (review.go)
-	Bot     *bot.Bot       // the Slack front end
+	Review  *review.Engine  // the licence review (review.go)
+	Certify *certify.Engine // certifications of standing access (certification.go)
+	Bot     *bot.Bot        // the Slack front end
 	Metrics *metrics.Metrics
 
 	health *health // /healthz, /readyz, /metrics (health.go)
@@ -74,13 +76,19 @@ Environment (secrets are read only from here):
   SLACK_API_URL          Slack Web API base URL (default https://slack.com/api/)
   JITBOT_ALERT_CHANNEL   channel for failures IT must act on
   JITBOT_IT_GROUP        Slack user group handle allowed to use /access audit and
-                         /access restore, and to answer licence reviews for anyone
+                         /access restore, to answer licence reviews for anyone,
+                         and the certification items no reviewer could take
   JITBOT_AUDIT_CHANNEL   channel the audit chain head is posted to (at start-up when
                          the last anchor is over a day old, then daily)
   ATLASSIAN_SITE_URL, ATLASSIAN_EMAIL, ATLASSIAN_API_TOKEN         provider jira
   ATLASSIAN_API_URL, ATLASSIAN_ORG_ID, ATLASSIAN_ADMIN_API_KEY,
   ATLASSIAN_DIRECTORY_ID                                           provider atlassian-admin
   ATLASSIAN_RATE (optional ceiling, requests/s per API; the pace is learnt), ATLASSIAN_TIMEOUT (default 30s)
+  OKTA_API_TOKEN, OKTA_URL                                         provider and directory source okta
+  AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+  AZURE_AUTHORITY_HOST, ENTRA_GRAPH_URL                            provider and directory source entra
+  GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_ADMIN_SUBJECT,
+  GOOGLE_ADMIN_API_URL, GOOGLE_CUSTOMER                            provider and directory source google
   JITBOT_LEADER_LEASE    PostgreSQL: how long the leader's lease runs (default 15s); when
                          the leader dies, another replica takes over within it
   JITBOT_SOCKET_CONNECTIONS
@@ -177,6 +185,10 @@ func (m *Main) Open(ctx context.Context) error {
 			m.Metrics.WatchUpstream(name, t.Client())
 		}
 	}
+	if p, err = withDirectory(ctx, db, p); err != nil { // idp.go: the synced directory under the file's people
+		return fmt.Errorf("read the synced directory: %w", err)
+	}
+	m.Policy = p
 	m.Service = approvals.New(approvals.Config{
 		Store:     db,
 		Policy:    p,
@@ -193,6 +205,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}
+	m.openCertify() // certification.go
 	if err := m.openSlack(ctx); err != nil {
 		return err
 	}
@@ -206,6 +219,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	if err := m.openHealth(); err != nil { // health.go
 		return err
+	}
+	if p.Directory != nil && len(p.Directory.Sources) > 0 {
+		m.frontEnds = append(m.frontEnds, m.leading(m.directoryLoop)) // directory.go
 	}
 	w, hup := m.openPolicyWatch()
 	m.frontEnds = append(m.frontEnds, func(ctx context.Context) error { return m.watchPolicy(ctx, w, hup) })

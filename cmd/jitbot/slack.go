@@ -12,6 +12,7 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store"
 	"github.com/slack-go/slack"
 )
@@ -59,8 +60,13 @@ func (m *Main) openSlack(ctx context.Context) error {
 	if m.Review != nil {
 		reviewer = m.Review
 	}
+	var certifier bot.Certifier
+	if m.Certify != nil {
+		certifier = m.Certify
+	}
 	b, err := bot.New(bot.Config{
 		Review:       reviewer,
+		Certify:      certifier,
 		Service:      m.Service,
 		BotToken:     m.getenv("SLACK_BOT_TOKEN"),
 		AppToken:     m.getenv("SLACK_APP_TOKEN"),
@@ -78,6 +84,17 @@ func (m *Main) openSlack(ctx context.Context) error {
 				return "", err
 			}
 			return buf.String(), nil
+		},
+		Activity: func(ctx context.Context, email string) ([]review.ProductActivity, error) {
+			var out []review.ProductActivity
+			err := m.DB.ViewReview(ctx, func(tx review.Tx) error {
+				u, err := tx.UserByEmail(email)
+				if err == nil && u != nil {
+					out = u.Products
+				}
+				return nil // no activity data for them: nothing to show
+			})
+			return out, err
 		},
 		Log:         m.Log.Named("slack"),
 		Clock:       m.Clock,

@@ -74,6 +74,10 @@ func Run(t *testing.T, open Opener) {
 		{"SharedWritesFailAlone", testSharedFailAlone},
 		{"SharedWritePanics", testSharedPanic},
 		{"SharedWriteCancelled", testSharedCancelled},
+		{"StepsUpdated", testStepsUpdated},           // incidents.go
+		{"Filings", testFilings},                     // incidents.go
+		{"Delegations", testDelegations},             // incidents.go
+		{"BreakGlassReviews", testBreakGlassReviews}, // incidents.go
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })

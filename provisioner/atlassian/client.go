@@ -17,6 +17,12 @@
 //
 // Credentials are Secret values and never appear in errors or logs: they
 // format as [redacted], and any echo of them in an API answer is scrubbed.
+//
+// The identity providers' APIs (Okta, Microsoft Graph, Google's Admin SDK)
+// go through the same transport, one Client each: it reads Okta's
+// X-Rate-Limit-* spelling too, takes OAuth access tokens (BearerToken),
+// Okta's SSWS tokens, Okta's, Graph's and Google's error shapes, and
+// Options.Throttled turns Google's 403 userRateLimitExceeded into a 429.
 package atlassian
 
 import (
@@ -92,6 +98,10 @@ type Options struct {
 	Log *zap.Logger
 	// UserAgent is sent with every request (default "jitbot").
 	UserAgent string
+	// Throttled, if set, reports whether an answer that is not a 429 says
+	// the rate limit was hit all the same (Google answers 403 with the
+	// reason userRateLimitExceeded): it is then handled as a 429.
+	Throttled func(status int, body []byte) bool
 }
 
 // Client calls one Atlassian API. It is safe for concurrent use.
@@ -110,6 +120,7 @@ type Client struct {
 	bcap    time.Duration
 	reasons map[int]string
 	ua      string
+	limited func(status int, body []byte) bool
 
 	stats struct {
 		calls, attempts, retries, throttled, failed atomic.Int64
@@ -145,7 +156,7 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{name: o.Name, base: u, auth: o.Auth, hc: o.HTTPClient, clock: o.Clock, log: o.Log,
 		timeout: o.Timeout, tries: o.MaxAttempts, maxWait: o.MaxWait, bbase: o.BackoffBase, bcap: o.BackoffCap,
-		reasons: o.Reasons, ua: o.UserAgent}
+		reasons: o.Reasons, ua: o.UserAgent, limited: o.Throttled}
 	if c.hc == nil {
 		c.hc = &http.Client{}
 	}
@@ -215,6 +226,9 @@ type Request struct {
 	Path   string     // absolute path, segments already escaped
 	Query  url.Values // optional
 	Body   any        // sent as JSON when non-nil
+	// Header, when non-nil, receives a successful answer's headers (Okta's
+	// Link: rel="next" paging).
+	Header *http.Header
 }
 
 // Do sends req, retrying as the package documents, and decodes a 2xx JSON
@@ -253,10 +267,16 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		}
 		c.stats.attempts.Add(1)
 		status, hdr, respBody, err := c.once(ctx, req.Method, u.String(), body)
+		if err == nil && c.limited != nil && status != http.StatusTooManyRequests && status >= 400 && c.limited(status, respBody) {
+			status = http.StatusTooManyRequests
+		}
 		a := c.answer(status, hdr, err)
 		a.Scope = scope(req.Method, req.Path)
 		permit.Done(a)
 		if err == nil && status >= 200 && status < 300 {
+			if req.Header != nil {
+				*req.Header = hdr
+			}
 			if out != nil && len(bytes.TrimSpace(respBody)) > 0 {
 				if err := json.Unmarshal(respBody, out); err != nil {
 					c.stats.failed.Add(1)
@@ -341,13 +361,13 @@ func (c *Client) answer(status int, hdr http.Header, err error) pace.Answer {
 		a.Wait, _ = c.headerDelay(hdr, status)
 	}
 	a.Near = strings.EqualFold(strings.TrimSpace(hdr.Get("X-RateLimit-NearLimit")), "true")
-	if n, err := strconv.Atoi(strings.TrimSpace(hdr.Get("X-RateLimit-Remaining"))); err == nil && n >= 0 {
+	if n, err := strconv.Atoi(strings.TrimSpace(rl(hdr, "Remaining"))); err == nil && n >= 0 {
 		a.Remaining = n
 		if n == 0 && !a.Throttled {
 			a.Wait, _ = c.resetDelay(hdr)
 		}
 	}
-	if n, err := strconv.Atoi(strings.TrimSpace(hdr.Get("X-RateLimit-Limit"))); err == nil && n > 0 {
+	if n, err := strconv.Atoi(strings.TrimSpace(rl(hdr, "Limit"))); err == nil && n > 0 {
 		a.Limit = n
 	}
 	return a
@@ -365,7 +385,11 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, 
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	hreq.Header.Set("Authorization", c.auth.header())
+	authz, err := c.auth.header()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("get an access token: %s", c.auth.scrub(err.Error()))
+	}
+	hreq.Header.Set("Authorization", authz)
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", c.ua)
 	if body != nil {
@@ -445,7 +469,7 @@ func (c *Client) headerDelay(hdr http.Header, status int) (time.Duration, bool) 
 // resetDelay reads X-RateLimit-Reset: an ISO 8601 time such as
 // 2026-11-23T09:01Z, Unix seconds, or seconds from now.
 func (c *Client) resetDelay(hdr http.Header) (time.Duration, bool) {
-	v := strings.TrimSpace(hdr.Get("X-RateLimit-Reset"))
+	v := strings.TrimSpace(rl(hdr, "Reset"))
 	if v == "" {
 		return 0, false
 	}
@@ -475,6 +499,15 @@ func (c *Client) resetDelay(hdr http.Header) (time.Duration, bool) {
 		}
 	}
 	return d, d > 0
+}
+
+// rl reads a rate-limit header in Atlassian's spelling (X-RateLimit-Reset)
+// or Okta's (X-Rate-Limit-Reset).
+func rl(hdr http.Header, name string) string {
+	if v := hdr.Get("X-RateLimit-" + name); v != "" {
+		return v
+	}
+	return hdr.Get("X-Rate-Limit-" + name)
 }
 
 func (c *Client) sleep(ctx context.Context, d time.Duration) error {

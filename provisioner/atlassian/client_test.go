@@ -334,7 +334,7 @@ func TestParseErrorBody(t *testing.T) {
 func TestClient_SecretsNeverLeave(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	basic := Basic("bot@example.com", testToken)
-	header := basic.header()
+	header, _ := basic.header()
 	encoded := strings.TrimPrefix(header, "Basic ")
 	echo := fmt.Sprintf(`{"errorMessages":["bad credentials %s for %s"],"errors":{"token":"%s"}}`, testToken.Reveal(), header, testToken.Reveal())
 	o := Options{Auth: basic, Log: zap.New(core), MaxAttempts: 2}

@@ -151,6 +151,11 @@ func parseErrorBody(e *Error, body []byte) {
 		Message       string          `json:"message"`
 		Error         json.RawMessage `json:"error"`
 		Code          any             `json:"code"`
+		ErrorCode     string          `json:"errorCode"`    // Okta
+		ErrorSummary  string          `json:"errorSummary"` // Okta
+		ErrorCauses   []struct {
+			Summary string `json:"errorSummary"`
+		} `json:"errorCauses"` // Okta
 	}
 	if body[0] != '{' || json.Unmarshal(body, &raw) != nil {
 		e.Messages = append(e.Messages, shorten(string(body), 300))
@@ -190,9 +195,40 @@ func parseErrorBody(e *Error, body []byte) {
 	if raw.Message != "" {
 		e.Messages = append(e.Messages, raw.Message)
 	}
+	if raw.ErrorSummary != "" {
+		e.Messages = append(e.Messages, raw.ErrorSummary)
+	}
+	for _, c := range raw.ErrorCauses {
+		if c.Summary != "" {
+			e.Messages = append(e.Messages, c.Summary)
+		}
+	}
+	if raw.ErrorCode != "" {
+		e.Codes = append(e.Codes, raw.ErrorCode)
+	}
 	var s string
-	if len(raw.Error) > 0 && json.Unmarshal(raw.Error, &s) == nil && s != "" {
+	var nested struct { // Graph and Google: {"error":{"code","message","errors":[{"reason"}]}}
+		Code    any    `json:"code"`
+		Message string `json:"message"`
+		Errors  []struct {
+			Reason string `json:"reason"`
+		} `json:"errors"`
+	}
+	switch {
+	case len(raw.Error) > 0 && json.Unmarshal(raw.Error, &s) == nil && s != "":
 		e.Messages = append(e.Messages, s)
+	case len(raw.Error) > 0 && json.Unmarshal(raw.Error, &nested) == nil:
+		if nested.Message != "" {
+			e.Messages = append(e.Messages, nested.Message)
+		}
+		if c, ok := nested.Code.(string); ok && c != "" {
+			e.Codes = append(e.Codes, c)
+		}
+		for _, r := range nested.Errors {
+			if r.Reason != "" {
+				e.Codes = append(e.Codes, r.Reason)
+			}
+		}
 	}
 	if c, ok := raw.Code.(string); ok && c != "" && len(e.Codes) == 0 {
 		e.Codes = append(e.Codes, c)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 const redacted = "[redacted]"
@@ -36,15 +37,15 @@ func (s Secret) Reveal() string { return string(s) }
 // fields, even with a wrong verb — shows no token.
 type Auth struct {
 	scheme string
-	header func() string         // the whole Authorization header value
-	scrub  func(s string) string // replaces every form of the credential in s
+	header func() (string, error) // the whole Authorization header value
+	scrub  func(s string) string  // replaces every form of the credential in s
 }
 
 func newAuth(scheme, value string, secrets ...string) Auth {
 	header := scheme + " " + value
 	return Auth{
 		scheme: scheme,
-		header: func() string { return header },
+		header: func() (string, error) { return header, nil },
 		scrub: func(s string) string {
 			for _, sec := range secrets {
 				if len(sec) >= 4 {
@@ -79,3 +80,46 @@ func (a Auth) Format(f fmt.State, _ rune) {
 
 // IsZero reports whether no credential was set.
 func (a Auth) IsZero() bool { return a.header == nil }
+
+// SSWS is Okta's API token authentication (Authorization: SSWS token).
+func SSWS(token Secret) Auth {
+	return newAuth("SSWS", token.Reveal(), token.Reveal())
+}
+
+// A TokenSource gives a bearer access token, fetching a new one when the
+// one it holds expires (golang.org/x/oauth2's ReuseTokenSource does).
+type TokenSource func() (string, error)
+
+// BearerToken is bearer authentication with access tokens from src (OAuth
+// client credentials, a service account's signed assertion). Every token
+// src gave, and the secrets listed, are kept out of errors and logs.
+func BearerToken(src TokenSource, secrets ...string) Auth {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	for _, s := range secrets {
+		seen[s] = true
+	}
+	return Auth{
+		scheme: "Bearer",
+		header: func() (string, error) {
+			tok, err := src()
+			if err != nil {
+				return "", err
+			}
+			mu.Lock()
+			seen[tok] = true
+			mu.Unlock()
+			return "Bearer " + tok, nil
+		},
+		scrub: func(s string) string {
+			mu.Lock()
+			defer mu.Unlock()
+			for sec := range seen {
+				if len(sec) >= 4 {
+					s = strings.ReplaceAll(s, sec, redacted)
+				}
+			}
+			return s
+		},
+	}
+}

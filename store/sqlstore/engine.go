@@ -57,12 +57,13 @@ func (t *Tx) InsertRequest(r *approvals.Request) error {
 }
 
 // UpdateRequest writes the mutable fields of r when the stored row still has
-// state from and r's version.
+// state from and r's version. The steps are among them: escalation and
+// delegation add approvers to a waiting step.
 func (t *Tx) UpdateRequest(r *approvals.Request, from approvals.State) error {
-	err := t.casExec(`UPDATE requests SET current_step=?, auto_approved=?, state=?, state_reason=?, decided_by=?,
+	err := t.casExec(`UPDATE requests SET steps=?, current_step=?, auto_approved=?, state=?, state_reason=?, decided_by=?,
 		reminded=?, decided_at=?, starts_at=?, ends_at=?, warn_at=?, warned=?, ended_at=?, version=version+1
 		WHERE id=? AND state=? AND version=?`,
-		r.CurrentStep, r.AutoApproved, string(r.State), r.StateReason, r.DecidedBy, r.Reminded, ms(r.DecidedAt),
+		jsonText(r.Steps), r.CurrentStep, r.AutoApproved, string(r.State), r.StateReason, r.DecidedBy, r.Reminded, ms(r.DecidedAt),
 		ms(r.StartsAt), ms(r.EndsAt), ms(r.WarnAt), r.Warned, ms(r.EndedAt), r.ID, string(from), r.Version)
 	if err == nil {
 		r.Version++

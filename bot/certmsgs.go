@@ -1,0 +1,247 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/policies"
+	"github.com/slack-go/slack"
+)
+
+// The certification's messages, built by pure functions from the stored
+// campaign and items (golden files bot/testdata/cert_*.json).
+
+// Actions and modals of the certification.
+const (
+	actCertKeep    = "cert_keep"
+	actCertRemove  = "cert_remove"
+	actCertConvert = "cert_convert"
+	cbCertKeep     = "cert_keep"
+)
+
+// certView is what one reviewer's card shows.
+type certView struct {
+	Campaign *certify.Campaign
+	Rule     *policies.CertRule // nil when the rule left the policy
+	Items    []*certify.Item
+	Viewer   string // who reads it: their own item has no buttons
+	// Escalated: the card of an escalate_to reviewer.
+	Escalated bool
+}
+
+func (v certView) waiting() int {
+	n := 0
+	for _, it := range v.Items {
+		if it.State == certify.ItemPending {
+			n++
+		}
+	}
+	return n
+}
+
+func (v certView) text() string {
+	return fmt.Sprintf("Access review %s: %d standing memberships wait for your answer", v.Campaign.Rule, v.waiting())
+}
+
+// certPages is a reviewer's card, paged as the licence prompts are.
+func certPages(v certView, size int) []reviewMsg {
+	if size <= 0 || size > reviewPageSize {
+		size = reviewPageSize
+	}
+	n := max((len(v.Items)+size-1)/size, 1)
+	out := make([]reviewMsg, 0, n)
+	for p := range n {
+		var blocks []slack.Block
+		if p == 0 {
+			blocks = append(blocks, v.heading(n)...)
+		} else {
+			blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Access review *%s* — message %d of %d", esc(v.Campaign.Rule), p+1, n)))
+		}
+		for _, it := range v.Items[p*size : min((p+1)*size, len(v.Items))] {
+			blocks = append(blocks, certItemBlocks(it, v.Viewer)...)
+		}
+		out = append(out, reviewMsg{Text: v.text(), Blocks: capBlocks(blocks, maxMessageBlocks)})
+	}
+	return out
+}
+
+// heading says what is asked, by when, and what happens otherwise.
+func (v certView) heading(pages int) []slack.Block {
+	title := fmt.Sprintf("Access review: %d standing memberships", len(v.Items))
+	intro := fmt.Sprintf("These people are members of the groups below outside any just-in-time grant (certification *%s*). "+
+		"For each: *Keep* (say why: the reason is kept as evidence), *Remove*, or *Convert to just in time*: "+
+		"the membership goes now, and the person is told how to request it when they need it. "+
+		"Nobody reviews their own access.", esc(v.Campaign.Rule))
+	if v.Escalated {
+		intro = "Halfway to the deadline these were still unanswered, so they come to you as well. " + intro
+	}
+	def := policies.CertKeep
+	if v.Rule != nil {
+		def = v.Rule.Default
+	}
+	intro += fmt.Sprintf("\nAnswer by %s; after that the rule's default applies: *%s*.", when(v.Campaign.AnswerBy), defaultWord(def))
+	fields := []*slack.TextBlockObject{
+		mrkdwn("*Memberships*\n%d (%d waiting)", len(v.Items), v.waiting()),
+		mrkdwn("*Answer by*\n%s", when(v.Campaign.AnswerBy)),
+	}
+	if pages > 1 {
+		fields = append(fields, mrkdwn("*Messages*\n%d", pages))
+	}
+	return []slack.Block{slack.NewHeaderBlock(plain(title)), section(mrkdwn("%s", intro)), slack.NewSectionBlock(nil, fields, nil)}
+}
+
+func defaultWord(d string) string {
+	switch d {
+	case policies.CertRemove:
+		return "remove"
+	case policies.CertConvert:
+		return "convert to just in time"
+	}
+	return "keep"
+}
+
+// certItemBlocks is one membership: the facts, then the buttons or the outcome.
+func certItemBlocks(it *certify.Item, viewer string) []slack.Block {
+	blocks := []slack.Block{section(plain(certLine(it)))}
+	switch {
+	case it.State == certify.ItemPending && it.Person == viewer:
+		return append(blocks, slack.NewContextBlock("", plain("Your own access: someone else reviews it.")))
+	case it.State == certify.ItemPending:
+		return append(blocks, slack.NewActionBlock("",
+			button(actCertKeep+"."+it.ID, "Keep…", it.ID, "primary"),
+			button(actCertRemove+"."+it.ID, "Remove", it.ID, "danger"),
+			button(actCertConvert+"."+it.ID, "Convert to just in time", it.ID, "")))
+	}
+	return append(blocks, slack.NewContextBlock("", plain(certOutcome(it))))
+}
+
+// certLine is the member's line, as plain text.
+func certLine(it *certify.Item) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s in %s", it.Person, it.Group)
+	if it.Resource != "" && it.Resource != it.Group {
+		fmt.Fprintf(&b, " (%s)", it.Resource)
+	}
+	var facts []string
+	if !it.MemberSince.IsZero() {
+		facts = append(facts, "a member since at least "+it.MemberSince.UTC().Format("2 Jan 2006"))
+	}
+	if it.LastActive.IsZero() {
+		facts = append(facts, "last activity not known")
+	} else {
+		facts = append(facts, "last active "+it.LastActive.UTC().Format("2 Jan 2006"))
+	}
+	if it.EverJIT {
+		facts = append(facts, "has requested it just in time before")
+	} else {
+		facts = append(facts, "never requested it just in time")
+	}
+	if it.Standing {
+		facts = append(facts, "standing from before jitbot")
+	}
+	if !it.InDirectory {
+		facts = append(facts, "not in jitbot's directory (left?)")
+	}
+	b.WriteString("\n" + strings.Join(facts, " · "))
+	return b.String()
+}
+
+// certOutcome says what became of an answered item.
+func certOutcome(it *certify.Item) string {
+	by := it.DecidedBy
+	if it.Defaulted {
+		by = "the rule's default"
+	}
+	switch it.State {
+	case certify.ItemKept:
+		if it.Defaulted {
+			return "Kept: " + by + "."
+		}
+		return fmt.Sprintf("Kept by %s: “%s”", by, clip(it.Reason, reviewReason))
+	case certify.ItemRemoving:
+		return fmt.Sprintf("%s by %s: removing…", answerWord(it.Answer), by)
+	case certify.ItemRemoved:
+		return fmt.Sprintf("%s by %s: removed.", answerWord(it.Answer), by)
+	case certify.ItemGone:
+		return fmt.Sprintf("%s by %s: no longer a member.", answerWord(it.Answer), by)
+	case certify.ItemCovered:
+		return fmt.Sprintf("%s by %s: a grant covers it now; it goes when that grant ends.", answerWord(it.Answer), by)
+	case certify.ItemFailed:
+		return fmt.Sprintf("%s by %s: the removal failed; IT was alerted.", answerWord(it.Answer), by)
+	case certify.ItemDryRun:
+		return fmt.Sprintf("%s by %s: dry run, nothing changed.", answerWord(it.Answer), by)
+	}
+	return string(it.State)
+}
+
+func answerWord(a string) string {
+	if a == policies.CertConvert {
+		return "Converted to just in time"
+	}
+	return "Remove"
+}
+
+// certProgress is the campaign's post in the rule's channel.
+func certProgress(c *certify.Campaign, items []*certify.Item) reviewMsg {
+	counts := certify.Counts(items)
+	removed := counts[certify.ItemRemoved] + counts[certify.ItemGone] + counts[certify.ItemCovered]
+	text := fmt.Sprintf("Access review %s: %d standing memberships, %d kept, %d removed, %d waiting", c.Rule, len(items),
+		counts[certify.ItemKept], removed, counts[certify.ItemPending]+counts[certify.ItemRemoving])
+	state := "open until " + when(c.AnswerBy)
+	if c.State == certify.CampaignClosed {
+		state = "closed " + when(c.ClosedAt)
+	}
+	fields := []*slack.TextBlockObject{
+		mrkdwn("*Standing memberships*\n%d", len(items)),
+		mrkdwn("*Kept*\n%d", counts[certify.ItemKept]),
+		mrkdwn("*Removed*\n%d", removed),
+		mrkdwn("*Waiting*\n%d", counts[certify.ItemPending]+counts[certify.ItemRemoving]),
+	}
+	if counts[certify.ItemFailed] > 0 {
+		fields = append(fields, mrkdwn("*Failed*\n%d", counts[certify.ItemFailed]))
+	}
+	return reviewMsg{Text: text, Blocks: []slack.Block{
+		slack.NewHeaderBlock(plain("Access review: " + clip(c.Rule, 100))),
+		section(mrkdwn("Campaign %s, started %s, %s.", esc(c.ID[:min(8, len(c.ID))]), when(c.StartedAt), state)),
+		slack.NewSectionBlock(nil, fields, nil),
+	}}
+}
+
+// certConverted tells a person their standing membership became just in time.
+func certConverted(it *certify.Item, maxFor time.Duration) reviewMsg {
+	text := fmt.Sprintf("Your standing membership of %s was converted to just in time", it.Group)
+	how := fmt.Sprintf("In the access review *%s*, your permanent membership of *%s* was removed: you now ask for it when you need it. "+
+		"Type `/access %s` with how long and why (up to %s); the usual approvals apply.",
+		esc(it.Rule), esc(it.Group), esc(it.Resource), policies.FormatDuration(maxFor))
+	return reviewMsg{Text: text, Blocks: []slack.Block{section(mrkdwn("%s", how))}}
+}
+
+// certKeepModal asks why a standing membership is kept.
+func certKeepModal(it *certify.Item) slack.ModalViewRequest {
+	m := reviewKeepModal(cbCertKeep, it.ID, fmt.Sprintf("Keep %s's standing membership of %s? Say why it is still needed: the reason is kept as evidence.",
+		esc(it.Person), esc(it.Group)))
+	return m
+}
+
+// homeCertBlocks is App Home's "Access reviews waiting for you": the
+// standing memberships the viewer may certify, with the same buttons as
+// the cards, within budget blocks (nil when there is nothing or no room).
+func homeCertBlocks(items []*certify.Item, viewer string, budget int) []slack.Block {
+	if len(items) == 0 || budget < 5 {
+		return nil
+	}
+	blocks := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
+		slack.NewContextBlock("", mrkdwn("Standing memberships outside any grant: *Keep* (say why), *Remove*, or *Convert to just in time*."))}
+	budget -= 4 // the headings and a "more" note
+	for i, it := range items {
+		if budget < 2 {
+			blocks = append(blocks, section(mrkdwn("_…and %d more on the access review messages in your DMs._", len(items)-i)))
+			break
+		}
+		budget -= 2
+		blocks = append(blocks, certItemBlocks(it, viewer)...)
+	}
+	return blocks
+}

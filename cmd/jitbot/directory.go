@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/directory"
+	"github.com/jitbot/jitbot/policies"
+	"github.com/jonboulle/clockwork"
+	"github.com/schollz/progressbar/v3"
+	"go.uber.org/zap"
+)
+
+// jitbot directory sync | show, and the running bot's sync loop.
+
+// directoryMain is the part of Main the directory commands need.
+func (c *cli) directoryMain(cfg *Config, from string, readOnly bool) (*Main, int) {
+	p, err := loadPolicy(cfg.Policy, from)
+	if err != nil {
+		return nil, c.fail(exitFailure, "%v", err)
+	}
+	if p.Directory == nil || len(p.Directory.Sources) == 0 {
+		return nil, c.fail(exitFailure, "the policy %s has no directory sources (directory.sources): its people are the file's own", cfg.Policy)
+	}
+	db, err := cfg.openDB(c.ctx, readOnly)
+	if err != nil {
+		return nil, c.fail(exitFailure, "%v", err)
+	}
+	if _, ok := db.(directory.Store); !ok {
+		db.Close()
+		return nil, c.fail(exitInternal, "this database does not keep a synced directory")
+	}
+	return &Main{Getenv: c.getenv, Log: zap.NewNop(), DB: db, Policy: p, Clock: clockwork.NewRealClock()}, -1
+}
+
+func (c *cli) directorySync(args []string) int {
+	fs := flag.NewFlagSet("directory sync", flag.ContinueOnError)
+	var cfg Config
+	c.commonFlags(fs, &cfg)
+	if code := c.parse(fs, args, "jitbot directory sync", 0); code >= 0 {
+		return code
+	}
+	m, code := c.directoryMain(&cfg, c.policyFrom(fs), false)
+	if code >= 0 {
+		return code
+	}
+	defer m.DB.Close()
+	sources, err := m.directorySources(m.Policy.Directory)
+	if err != nil {
+		return c.fail(exitFailure, "%v", err)
+	}
+	s := m.syncer(m.Policy, sources)
+	var bar *progressbar.ProgressBar
+	if isTerminal(c.stderr) {
+		s.Progress = func(source string, listed int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(c.stderr), progressbar.OptionShowCount(),
+					progressbar.OptionSetItsString("people"), progressbar.OptionThrottle(100*time.Millisecond))
+			}
+			bar.Describe("reading " + source)
+			_ = bar.Set(listed)
+		}
+	}
+	res, err := s.Sync(c.ctx)
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(c.stderr)
+	}
+	if err != nil {
+		return c.fail(exitFailure, "%v", err)
+	}
+	var listed []string
+	for _, src := range sources {
+		listed = append(listed, fmt.Sprintf("%s %d", src.Name(), res.Listed[src.Name()]))
+	}
+	fmt.Fprintf(c.stdout, "directory synced: %d people (%s), %d changes\n", len(res.People), strings.Join(listed, ", "), len(res.Changes))
+	for _, ch := range res.Changes {
+		if ch.Field == "person" {
+			continue
+		}
+		fmt.Fprintf(c.stdout, "  %s %s: %q → %q (from %s)\n", ch.Email, ch.Field, ch.Old, ch.New, ch.Source)
+	}
+	if len(res.Problems) > 0 {
+		fmt.Fprintf(c.stdout, "%d problems the sync did not guess at (fix them at the source, or in the policy file):\n", len(res.Problems))
+		for _, p := range res.Problems {
+			fmt.Fprintf(c.stdout, "  %s\n", p)
+		}
+		return exitFailure
+	}
+	return exitOK
+}
+
+func (c *cli) directoryShow(args []string) int {
+	fs := flag.NewFlagSet("directory show", flag.ContinueOnError)
+	var cfg Config
+	c.commonFlags(fs, &cfg)
+	if code := c.parse(fs, args, "jitbot directory show EMAIL", 1); code >= 0 {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return c.fail(exitUsage, "directory show takes one email")
+	}
+	m, code := c.directoryMain(&cfg, c.policyFrom(fs), true)
+	if code >= 0 {
+		return code
+	}
+	defer m.DB.Close()
+	stored, at, err := m.DB.(directory.Store).Directory(c.ctx)
+	if err != nil {
+		return c.fail(exitFailure, "%v", err)
+	}
+	email := strings.ToLower(strings.TrimSpace(fs.Arg(0)))
+	var found *directory.Person
+	for i := range stored {
+		if stored[i].Email == email {
+			found = &stored[i]
+		}
+	}
+	p := directory.Person{Person: policies.Person{Email: email}, Sources: map[string]string{}}
+	if found != nil {
+		p = *found
+	}
+	// The policy file's own entry wins, as Build applied it.
+	if own, ok := m.Policy.OwnPeople()[email]; ok {
+		if own.Department != "" {
+			p.Department, p.Sources["department"] = own.Department, directory.SourcePolicy
+		}
+		if own.Manager != "" {
+			p.Manager, p.Sources["manager"] = own.Manager, directory.SourcePolicy
+		}
+		if own.Employment != "" {
+			p.Employment, p.Sources["employment"] = own.Employment, directory.SourcePolicy
+		}
+	} else if found == nil {
+		if at.IsZero() {
+			return c.fail(exitFailure, "%s is not in the policy file, and the directory was never synced (jitbot directory sync)", email)
+		}
+		return c.fail(exitFailure, "%s is in neither the policy file nor the directory synced %s", email, at.Format("2006-01-02 15:04Z"))
+	}
+	fmt.Fprint(c.stdout, directory.Describe(p))
+	if !at.IsZero() {
+		fmt.Fprintf(c.stdout, "%-11s %s\n", "synced:", at.Format("2006-01-02 15:04Z"))
+	}
+	return exitOK
+}
+
+// directoryLoop syncs the directory now, then every sync_every, and puts
+// the synced directory in force when it changed. A failed or refused sync
+// keeps the directory in force (the Syncer recorded and alerted it).
+func (m *Main) directoryLoop(ctx context.Context) error {
+	log := m.Log.Named("directory")
+	base := m.Service.Policy()
+	sources, err := m.directorySources(base.Directory)
+	if err != nil {
+		log.Error("directory sources could not be built; the directory is not synced", zap.Error(err))
+		_ = m.Service.RaiseAlert(ctx, "", "The directory cannot be synced: "+err.Error())
+		return nil
+	}
+	for {
+		p := m.Service.Policy()
+		s := m.syncer(p, sources)
+		s.Alert = func(ctx context.Context, msg string) { _ = m.Service.RaiseAlert(ctx, "", msg) }
+		res, err := s.Sync(ctx)
+		switch {
+		case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Error("directory sync failed; the directory in force stays", zap.Error(err))
+		default:
+			log.Info("directory synced", zap.Int("people", len(res.People)), zap.Int("changes", len(res.Changes)), zap.Int("problems", len(res.Problems)))
+			for _, pr := range res.Problems {
+				log.Warn("directory problem", zap.String("problem", pr.String()))
+			}
+			if len(res.Changes) > 0 || !p.Synced() {
+				np := p.WithPeople(directory.People(res.People, p.OwnPeople()))
+				if err := m.Service.SetPolicy(ctx, np); err != nil {
+					log.Error("the synced directory could not be put in force", zap.Error(err))
+				} else if m.Review != nil {
+					m.Review.SetPolicy(np)
+				}
+			}
+		}
+		t := m.Clock.NewTimer(p.Directory.SyncEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.Chan():
+		}
+	}
+}
+
+// explainDirectory gives policy explain the synced directory, when the
+// policy has directory sources and the database can be read; otherwise it
+// says why the file's people alone are used.
+func (c *cli) explainDirectory(cfg *Config, p *policies.Policy) *policies.Policy {
+	if p.Directory == nil || len(p.Directory.Sources) == 0 {
+		return p
+	}
+	db, err := cfg.openDB(c.ctx, true)
+	if err == nil {
+		defer db.Close()
+		var np *policies.Policy
+		if np, err = withDirectory(c.ctx, db, p); err == nil {
+			if !np.Synced() {
+				fmt.Fprintln(c.stderr, "note: the directory was never synced (jitbot directory sync): only the policy file's people are known")
+			}
+			return np
+		}
+	}
+	fmt.Fprintf(c.stderr, "note: the synced directory could not be read (%v): only the policy file's people are known\n", err)
+	return p
+}
+
+// managerSource names where a person's manager came from.
+func managerSource(p *policies.Person) string {
+	if p.ManagerFrom == "" {
+		return directory.SourcePolicy + " file"
+	}
+	if p.ManagerFrom == directory.SourcePolicy {
+		return "policy file"
+	}
+	return p.ManagerFrom
+}

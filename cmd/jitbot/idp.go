@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/directory"
+	"github.com/jitbot/jitbot/policies"
+	"github.com/jitbot/jitbot/provisioner/atlassian"
+	"github.com/jitbot/jitbot/provisioner/entra"
+	"github.com/jitbot/jitbot/provisioner/google"
+	"github.com/jitbot/jitbot/provisioner/okta"
+	"github.com/jitbot/jitbot/review"
+	"go.uber.org/zap"
+)
+
+// The identity providers, configured from the policy's directory sources
+// (url:, tenant:, customer:, map:) and the environment (secrets only here):
+//
+//	OKTA_API_TOKEN                     okta: an API token (Authorization: SSWS …)
+//	OKTA_URL                           okta: the org, when no directory source names it
+//	AZURE_CLIENT_ID, AZURE_CLIENT_SECRET  entra: the app's client credentials
+//	AZURE_TENANT_ID                    entra: the tenant, when no directory source names it
+//	AZURE_AUTHORITY_HOST               entra: default https://login.microsoftonline.com
+//	ENTRA_GRAPH_URL                    entra: default https://graph.microsoft.com
+//	GOOGLE_APPLICATION_CREDENTIALS     google: the service account key file
+//	GOOGLE_ADMIN_SUBJECT               google: the admin it impersonates
+//	GOOGLE_ADMIN_API_URL               google: default https://admin.googleapis.com
+//	GOOGLE_CUSTOMER                    google: default my_customer
+
+// idp is an identity provider's provider and directory source.
+type idp interface {
+	liveProvider
+	directory.Source
+	Suspend(ctx context.Context, email string) error
+	Restore(ctx context.Context, email string) error
+	Synced(ctx context.Context, group string) (bool, error)
+	Client() *atlassian.Client
+}
+
+// sourceOf returns the policy's directory source of kind, if any.
+func sourceOf(dir *policies.DirectorySettings, kind string) policies.DirectorySource {
+	if dir != nil {
+		for _, s := range dir.Sources {
+			if s.Kind == kind {
+				return s
+			}
+		}
+	}
+	return policies.DirectorySource{Kind: kind}
+}
+
+// idpProvider builds the okta, entra or google provider. A missing or bad
+// setting is one error naming every variable to fix.
+func idpProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger) (idp, error) {
+	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
+	var problems []string
+	require := func(key, what string) string {
+		v := env(key)
+		if v == "" {
+			problems = append(problems, fmt.Sprintf("%s is not set (%s)", key, what))
+		}
+		return v
+	}
+	optionalURL := func(key string) string {
+		v := env(key)
+		if v != "" {
+			if msg := checkURL(key, v); msg != "" {
+				problems = append(problems, msg)
+			}
+		}
+		return v
+	}
+	src := sourceOf(dir, name)
+	m := directory.Map{Department: src.Map["department"], Manager: src.Map["manager"], Employment: src.Map["employment"]}
+	transport := atlassian.Options{Timeout: atlassian.DefaultTimeout}
+	var cacheOpt atlassian.AccountCache
+	if cache != nil {
+		cacheOpt = cache
+	}
+	var (
+		p   idp
+		err error
+	)
+	switch name {
+	case policies.SourceOkta:
+		url := src.URL
+		if url == "" {
+			url = require("OKTA_URL", "the Okta org, such as https://example.okta.com, or okta: {url: …} in directory.sources")
+		}
+		token := require("OKTA_API_TOKEN", "an Okta API token")
+		if url != "" {
+			if msg := checkURL("okta url", url); msg != "" {
+				problems = append(problems, msg)
+			}
+		}
+		if len(problems) > 0 {
+			break
+		}
+		p, err = okta.New(okta.Config{URL: url, Token: atlassian.Secret(token), Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+	case policies.SourceEntra:
+		tenant := src.Tenant
+		if tenant == "" {
+			tenant = require("AZURE_TENANT_ID", "the Entra tenant id, or entra: {tenant: …} in directory.sources")
+		}
+		id := require("AZURE_CLIENT_ID", "the app registration's client id")
+		secret := require("AZURE_CLIENT_SECRET", "the app registration's client secret")
+		graph := optionalURL("ENTRA_GRAPH_URL")
+		if len(problems) > 0 {
+			break
+		}
+		p, err = entra.New(entra.Config{Tenant: tenant, ClientID: id, ClientSecret: atlassian.Secret(secret),
+			Authority: optionalURL("AZURE_AUTHORITY_HOST"), GraphURL: graph, Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+	case policies.SourceGoogle:
+		file := require("GOOGLE_APPLICATION_CREDENTIALS", "the service account key file")
+		subject := require("GOOGLE_ADMIN_SUBJECT", "the admin the service account impersonates")
+		api := optionalURL("GOOGLE_ADMIN_API_URL")
+		if len(problems) > 0 {
+			break
+		}
+		key, rerr := os.ReadFile(file)
+		if rerr != nil {
+			// The path is the operator's; the error is the file system's, no key in it.
+			return nil, fmt.Errorf("provider google: GOOGLE_APPLICATION_CREDENTIALS: %w", rerr)
+		}
+		customer := src.Customer
+		if customer == "" {
+			customer = env("GOOGLE_CUSTOMER")
+		}
+		p, err = google.New(google.Config{Customer: customer, Credentials: key, Subject: subject, APIURL: api,
+			Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+	default:
+		return nil, fmt.Errorf("provider %s is not an identity provider", name)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("provider %s: %s", name, strings.Join(problems, "; "))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provider %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// atlassianSource is the Atlassian organisation's directory as a source:
+// departments from the Admin API's users.
+type atlassianSource struct{ d review.Directory }
+
+func (atlassianSource) Name() string { return policies.SourceAtlassian }
+
+func (a atlassianSource) People(ctx context.Context, fn func([]directory.Entry) error) error {
+	return a.d.Users(ctx, func(page []review.DirectoryUser) error {
+		out := make([]directory.Entry, 0, len(page))
+		for _, u := range page {
+			if u.Email == "" || !u.IsPerson() {
+				continue
+			}
+			out = append(out, directory.Entry{ID: u.AccountID, Email: u.Email, Department: u.Department,
+				Suspended: u.MembershipStatus == "suspended"})
+		}
+		return fn(out)
+	})
+}
+
+// directorySources builds the policy's directory sources, in order. Those
+// already built as providers (m.Providers) are reused, so one API has one
+// transport and one pace.
+func (m *Main) directorySources(dir *policies.DirectorySettings) ([]directory.Source, error) {
+	var out []directory.Source
+	var errs []error
+	for _, s := range dir.Sources {
+		if s.Kind == policies.SourceAtlassian {
+			d, _, err := m.reviewAdmin()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("directory source atlassian: %w", err))
+				continue
+			}
+			out = append(out, atlassianSource{d: d})
+			continue
+		}
+		if p, ok := m.Providers[s.Kind].(directory.Source); ok {
+			out = append(out, p)
+			continue
+		}
+		p, err := idpProvider(m.getenv, s.Kind, dir, m.DB, m.Log.Named(s.Kind))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}
+
+// withDirectory returns p with the stored directory under its own people,
+// or p itself when it has no directory sources or nothing was synced.
+func withDirectory(ctx context.Context, db any, p *policies.Policy) (*policies.Policy, error) {
+	st, ok := db.(directory.Store)
+	if p.Directory == nil || len(p.Directory.Sources) == 0 || !ok {
+		return p, nil
+	}
+	people, at, err := st.Directory(ctx)
+	if err != nil || at.IsZero() {
+		return p, err
+	}
+	return p.WithPeople(directory.People(people, p.OwnPeople())), nil
+}
+
+// syncer is the directory's Syncer for policy p.
+func (m *Main) syncer(p *policies.Policy, sources []directory.Source) *directory.Syncer {
+	var over []policies.Person
+	for _, per := range p.OwnPeople() {
+		over = append(over, *per)
+	}
+	return &directory.Syncer{Sources: sources, Overrides: over, Values: p.Directory.EmploymentValues, MaxDrop: p.Directory.MaxDrop,
+		Store: m.DB.(directory.Store), Clock: m.Clock}
+}
+
+// noteSynced says, for policy check --online, which groups of an identity
+// provider are synced from elsewhere (Okta's APP_GROUP, Graph's
+// onPremisesSyncEnabled): a change there is undone by the next sync.
+func (c *cli) noteSynced(p liveProvider, provider string, groups []string) {
+	s, ok := p.(interface {
+		Synced(ctx context.Context, group string) (bool, error)
+	})
+	if !ok {
+		return
+	}
+	for _, g := range groups {
+		if synced, err := s.Synced(c.ctx, g); err == nil && synced {
+			fmt.Fprintf(c.stdout, "note: %s group %s is synced from another directory: jitbot's changes to it are undone by that sync; grant in the source group instead\n", provider, g)
+		}
+	}
+}
+
+// idpFinder is the licence review's review.IdPs: the identity provider
+// that lists a person in the synced directory, first in the policy's
+// order of directory sources.
+type idpFinder struct {
+	getenv    func(string) string
+	dir       *policies.DirectorySettings
+	store     directory.Store
+	cache     accountCache
+	log       *zap.Logger
+	providers map[string]approvals.Provisioner // built already (jitbot run)
+
+	mu    sync.Mutex
+	built map[string]idp
+}
+
+func newIDPFinder(getenv func(string) string, p *policies.Policy, db any, cache accountCache, log *zap.Logger, providers map[string]approvals.Provisioner) review.IdPs {
+	st, ok := db.(directory.Store)
+	if p.Directory == nil || !ok {
+		return nil
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &idpFinder{getenv: getenv, dir: p.Directory, store: st, cache: cache, log: log, providers: providers, built: map[string]idp{}}
+}
+
+func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
+	people, _, err := f.store.Directory(context.Background())
+	if err != nil {
+		f.log.Error("the synced directory could not be read to find the person's identity provider", zap.Error(err))
+		return "", nil, false
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	i, found := slices.BinarySearchFunc(people, email, func(p directory.Person, e string) int { return strings.Compare(p.Email, e) })
+	if !found {
+		return "", nil, false
+	}
+	for _, s := range f.dir.Sources {
+		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs.Get(s.Kind) == "" {
+			continue
+		}
+		if p, err := f.provider(s.Kind); err == nil {
+			return s.Kind, p, true
+		} else {
+			f.log.Error("the identity provider that lists the person could not be built", zap.String("idp", s.Kind), zap.Error(err))
+		}
+	}
+	return "", nil, false
+}
+
+func (f *idpFinder) provider(kind string) (idp, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if p, ok := f.providers[kind].(idp); ok {
+		return p, nil
+	}
+	if p := f.built[kind]; p != nil {
+		return p, nil
+	}
+	p, err := idpProvider(f.getenv, kind, f.dir, f.cache, f.log.Named(kind))
+	if err != nil {
+		return nil, err
+	}
+	f.built[kind] = p
+	return p, nil
+}

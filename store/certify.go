@@ -1,0 +1,289 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/certify"
+)
+
+// The certifications' persistence (schema in migrations/0008_certifications.sql),
+// on the approvals engine's transactions like the licence review's.
+
+var (
+	_ certify.Store = (*DB)(nil)
+	_ certify.Tx    = (*Tx)(nil)
+)
+
+// UpdateCert runs fn in one write transaction.
+func (db *DB) UpdateCert(ctx context.Context, fn func(tx certify.Tx) error) error {
+	return db.Update(ctx, func(tx approvals.Tx) error { return fn(tx.(*Tx)) })
+}
+
+// ViewCert runs fn in a read transaction on a consistent snapshot.
+func (db *DB) ViewCert(ctx context.Context, fn func(tx certify.Tx) error) error {
+	return db.View(ctx, func(tx approvals.Tx) error { return fn(tx.(*Tx)) })
+}
+
+// NextCampaign returns a rule's next campaign.
+func (t *Tx) NextCampaign(rule string) (string, time.Time, bool, error) {
+	var (
+		spec string
+		at   int64
+	)
+	err := t.queryRow(`SELECT spec, next_at FROM cert_schedule WHERE rule = ?`, rule).Scan(&spec, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	return spec, fromMS(at), err == nil, err
+}
+
+// SetNextCampaign stores a rule's next campaign.
+func (t *Tx) SetNextCampaign(rule, spec string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO cert_schedule (rule, spec, next_at) VALUES (?,?,?)
+		ON CONFLICT (rule) DO UPDATE SET spec=excluded.spec, next_at=excluded.next_at`, rule, spec, ms(at))
+	return err
+}
+
+const campaignCols = `id, rule, state, trigger, started_at, answer_by, closed_at, version`
+
+func scanCampaign(s scanner) (*certify.Campaign, error) {
+	var (
+		c                 certify.Campaign
+		state             string
+		start, by, closed int64
+	)
+	if err := s.Scan(&c.ID, &c.Rule, &state, &c.Trigger, &start, &by, &closed, &c.Version); err != nil {
+		return nil, err
+	}
+	c.State = certify.CampaignState(state)
+	c.StartedAt, c.AnswerBy, c.ClosedAt = fromMS(start), fromMS(by), fromMS(closed)
+	return &c, nil
+}
+
+// InsertCampaign stores a new campaign.
+func (t *Tx) InsertCampaign(c *certify.Campaign) error {
+	_, err := t.exec(`INSERT INTO cert_campaigns (`+campaignCols+`) VALUES (?,?,?,?,?,?,?,?)`,
+		c.ID, c.Rule, string(c.State), c.Trigger, ms(c.StartedAt), ms(c.AnswerBy), ms(c.ClosedAt), c.Version)
+	return err
+}
+
+// GetCampaign returns a campaign by id or unambiguous prefix.
+func (t *Tx) GetCampaign(id string) (*certify.Campaign, error) {
+	return byID(t, "cert_campaigns", campaignCols, scanCampaign, id)
+}
+
+// UpdateCampaign writes c when it is still in state from at c.Version.
+func (t *Tx) UpdateCampaign(c *certify.Campaign, from certify.CampaignState) error {
+	err := t.casExec(`UPDATE cert_campaigns SET state=?, closed_at=?, version=version+1 WHERE id=? AND state=? AND version=?`,
+		string(c.State), ms(c.ClosedAt), c.ID, string(from), c.Version)
+	if err == nil {
+		c.Version++
+	}
+	return err
+}
+
+// Campaigns lists campaigns, newest first.
+func (t *Tx) Campaigns(f certify.CampaignFilter) ([]*certify.Campaign, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Rule != "" {
+		where, args = append(where, "rule = ?"), append(args, f.Rule)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	q := `SELECT ` + campaignCols + ` FROM cert_campaigns`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY started_at DESC, id"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return queryAll(t, scanCampaign, q, args...)
+}
+
+const certItemCols = `id, campaign_id, rule, resource, provider, grp, person, reviewer, state, answer, reason, decided_by,
+	decided_at, defaulted, escalate_at, escalated, answer_by, member_since, last_active, ever_jit, standing, in_directory, note, version`
+
+func scanCertItem(s scanner) (*certify.Item, error) {
+	var (
+		it                                          certify.Item
+		state                                       string
+		decided, escAt, answerBy, since, lastActive int64
+	)
+	if err := s.Scan(&it.ID, &it.CampaignID, &it.Rule, &it.Resource, &it.Provider, &it.Group, &it.Person, &it.Reviewer,
+		&state, &it.Answer, &it.Reason, &it.DecidedBy, &decided, &it.Defaulted, &escAt, &it.Escalated, &answerBy,
+		&since, &lastActive, &it.EverJIT, &it.Standing, &it.InDirectory, &it.Note, &it.Version); err != nil {
+		return nil, err
+	}
+	it.State = certify.ItemState(state)
+	it.DecidedAt, it.EscalateAt, it.AnswerBy = fromMS(decided), fromMS(escAt), fromMS(answerBy)
+	it.MemberSince, it.LastActive = fromMS(since), fromMS(lastActive)
+	return &it, nil
+}
+
+// InsertCertItems adds items, skipping any whose campaign already has one
+// for the same membership.
+func (t *Tx) InsertCertItems(items []*certify.Item) ([]bool, error) {
+	out := make([]bool, len(items))
+	for i, it := range items {
+		res, err := t.exec(`INSERT INTO cert_items (`+certItemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+			ON CONFLICT (campaign_id, provider, grp, person) DO NOTHING`,
+			it.ID, it.CampaignID, it.Rule, it.Resource, it.Provider, it.Group, it.Person, it.Reviewer, string(it.State),
+			it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, ms(it.EscalateAt), it.Escalated, ms(it.AnswerBy),
+			ms(it.MemberSince), ms(it.LastActive), it.EverJIT, it.Standing, it.InDirectory, it.Note, it.Version)
+		if err != nil {
+			return nil, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n == 1
+	}
+	return out, nil
+}
+
+// GetCertItem returns an item by id or unambiguous prefix.
+func (t *Tx) GetCertItem(id string) (*certify.Item, error) {
+	return byID(t, "cert_items", certItemCols, scanCertItem, id)
+}
+
+// UpdateCertItem writes it when it is still in state from at it.Version.
+func (t *Tx) UpdateCertItem(it *certify.Item, from certify.ItemState) error {
+	err := t.casExec(`UPDATE cert_items SET state=?, answer=?, reason=?, decided_by=?, decided_at=?, defaulted=?, escalated=?,
+		note=?, version=version+1 WHERE id=? AND state=? AND version=?`,
+		string(it.State), it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, it.Escalated, it.Note,
+		it.ID, string(from), it.Version)
+	if err == nil {
+		it.Version++
+	}
+	return err
+}
+
+// CertItems lists items matching f, by group then person.
+func (t *Tx) CertItems(f certify.ItemFilter) ([]*certify.Item, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.CampaignID != "" {
+		where, args = append(where, "campaign_id = ?"), append(args, f.CampaignID)
+	}
+	if f.Reviewer != nil {
+		where, args = append(where, "reviewer = ?"), append(args, *f.Reviewer)
+	}
+	if len(f.States) > 0 {
+		where = append(where, "state IN ("+placeholders(len(f.States))+")")
+		for _, s := range f.States {
+			args = append(args, string(s))
+		}
+	}
+	q := `SELECT ` + certItemCols + ` FROM cert_items`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY provider, grp, person, campaign_id"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return queryAll(t, scanCertItem, q, args...)
+}
+
+// DueCertItems returns pending items to escalate or default at now.
+func (t *Tx) DueCertItems(now time.Time, limit int) ([]*certify.Item, error) {
+	return queryAll(t, scanCertItem, `SELECT `+certItemCols+` FROM cert_items WHERE state = 'pending'
+		AND (answer_by <= ? OR (escalated = 0 AND escalate_at > 0 AND escalate_at <= ?)) ORDER BY answer_by, id LIMIT ?`,
+		ms(now), ms(now), limit)
+}
+
+// NextCertDeadline returns the earliest escalation or deadline of a pending item.
+func (t *Tx) NextCertDeadline() (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := t.queryRow(`SELECT min(CASE WHEN escalated = 0 AND escalate_at > 0 AND escalate_at < answer_by THEN escalate_at ELSE answer_by END)
+		FROM cert_items WHERE state = 'pending'`).Scan(&at)
+	if err != nil || !at.Valid {
+		return time.Time{}, false, err
+	}
+	return fromMS(at.Int64), true, nil
+}
+
+// StandingSeen returns when each standing member of a group was first seen.
+func (t *Tx) StandingSeen(provider, group string) (map[string]time.Time, error) {
+	return t.timesByKey(`SELECT person, first_seen FROM standing_seen WHERE provider = ? AND grp = ?`, provider, group)
+}
+
+// MarkStandingSeen records people as seen at at, unless seen before.
+func (t *Tx) MarkStandingSeen(provider, group string, people []string, at time.Time) error {
+	for _, p := range people {
+		if _, err := t.exec(`INSERT INTO standing_seen (provider, grp, person, first_seen) VALUES (?,?,?,?)
+			ON CONFLICT (provider, grp, person) DO NOTHING`, provider, group, p, ms(at)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EverGranted returns the people who have had a grant of the group.
+func (t *Tx) EverGranted(provider, group string) (map[string]bool, error) {
+	rows, err := t.query(`SELECT DISTINCT person FROM grants WHERE provider = ? AND grp = ?`, provider, group)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out[p] = true
+	}
+	return out, rows.Err()
+}
+
+// LastActive returns the latest product activity the directory sync saw
+// for each email it knows.
+func (t *Tx) LastActive(emails []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	for start := 0; start < len(emails); start += 500 {
+		batch := emails[start:min(start+500, len(emails))]
+		args := make([]any, len(batch))
+		for i, e := range batch {
+			args[i] = e
+		}
+		rows, err := t.query(`SELECT email, products FROM directory_users WHERE email IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var email, products string
+			if err := rows.Scan(&email, &products); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			for _, p := range decodeProducts(products, nil) {
+				if p.LastActive.After(out[email]) {
+					out[email] = p.LastActive
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
