@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
@@ -65,7 +68,16 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
 
-var _ review.Tx = (*Tx)(nil)
+// The engine's transactions and database are what the domains' stores
+// need; the queries are sqlstore's.
+var (
+	_ review.Tx            = (*Tx)(nil)
+	_ certify.Tx           = (*Tx)(nil)
+	_ approvals.IncidentTx = (*Tx)(nil)
+	_ certify.Store        = (*DB)(nil)
+	_ directory.Store      = (*DB)(nil)
+	_ review.Store         = (*DB)(nil)
+)
 
 // SlackMessage is a message the Slack front end posted about a request.
 type SlackMessage = sqlstore.SlackMessage

@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
@@ -56,7 +58,16 @@ func (c *conn) Head() (string, int64, error) {
 // Moved records the new head: finish writes it before commit.
 func (c *conn) Moved(seq int64, hash string) { c.headSeq, c.headHash, c.appended = seq, hash, true }
 
-var _ review.Tx = (*Tx)(nil)
+// The engine's transactions and database are what the domains' stores
+// need; the queries are sqlstore's.
+var (
+	_ review.Tx            = (*Tx)(nil)
+	_ certify.Tx           = (*Tx)(nil)
+	_ approvals.IncidentTx = (*Tx)(nil)
+	_ certify.Store        = (*DB)(nil)
+	_ directory.Store      = (*DB)(nil)
+	_ review.Store         = (*DB)(nil)
+)
 
 // pgQuerier is what a pool and a transaction share.
 type pgQuerier interface {

@@ -48,8 +48,9 @@ type Dialect struct {
 	Prefix func(col, p string) (string, []any)
 	// JSON reads key of a JSON text column as text.
 	JSON func(col, key string) string
-	// IntBools: booleans are integers, and "= false" is written "= 0"
-	// (SQLite matches a partial index's terms by their text).
+	// IntBools: booleans are integers, and "= false" and "= true" are
+	// written "= 0" and "= 1" (SQLite matches a partial index's terms by
+	// their text).
 	IntBools bool
 	// ForUpdate locks the rows a query reads, where rows are locked.
 	ForUpdate string
@@ -70,7 +71,7 @@ func (d *Dialect) SQL(q string) string {
 		return v.(string)
 	}
 	s := q
-	if d.Numbered || strings.Contains(q, collateC) || (d.IntBools && strings.Contains(q, " = false")) {
+	if d.Numbered || strings.Contains(q, collateC) || (d.IntBools && (strings.Contains(q, " = false") || strings.Contains(q, " = true"))) {
 		s = d.rewrite(q)
 	}
 	if d.size.Load() < maxCached {
@@ -88,7 +89,7 @@ func (d *Dialect) rewrite(q string) string {
 		q = strings.ReplaceAll(q, collateC, "")
 	}
 	if d.IntBools {
-		q = strings.ReplaceAll(q, " = false", " = 0")
+		q = strings.NewReplacer(" = false", " = 0", " = true", " = 1").Replace(q)
 	}
 	if d.Hints {
 		return q

@@ -22,3 +22,15 @@ func TestDialectSQL(t *testing.T) {
 		}
 	}
 }
+
+// SQLite's booleans are integers: its partial indexes are matched by the
+// text of their terms (break_glass = 1).
+func TestDialectSQL_IntBools(t *testing.T) {
+	q := `SELECT 1 FROM t WHERE a = true AND b = false AND c = ?`
+	if got, want := SQLite.SQL(q), `SELECT 1 FROM t WHERE a = 1 AND b = 0 AND c = ?`; got != want {
+		t.Errorf("sqlite: got %q, want %q", got, want)
+	}
+	if got, want := Postgres.SQL(q), `SELECT 1 FROM t WHERE a = true AND b = false AND c = $1`; got != want {
+		t.Errorf("postgres: got %q, want %q", got, want)
+	}
+}
