@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"errors"
 
-	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/certify"
-	"github.com/jitbot/jitbot/directory"
-	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
@@ -68,15 +64,9 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { r.Rows.Close() }
 
-// The engine's transactions and database are what the domains' stores
-// need; the queries are sqlstore's.
 var (
-	_ review.Tx            = (*Tx)(nil)
-	_ certify.Tx           = (*Tx)(nil)
-	_ approvals.IncidentTx = (*Tx)(nil)
-	_ certify.Store        = (*DB)(nil)
-	_ directory.Store      = (*DB)(nil)
-	_ review.Store         = (*DB)(nil)
+	_ sqlstore.EngineTx = (*Tx)(nil)
+	_ sqlstore.EngineDB = (*DB)(nil)
 )
 
 // SlackMessage is a message the Slack front end posted about a request.

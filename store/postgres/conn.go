@@ -9,9 +9,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
-	"github.com/jitbot/jitbot/certify"
-	"github.com/jitbot/jitbot/directory"
-	"github.com/jitbot/jitbot/review"
 	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
@@ -58,15 +55,9 @@ func (c *conn) Head() (string, int64, error) {
 // Moved records the new head: finish writes it before commit.
 func (c *conn) Moved(seq int64, hash string) { c.headSeq, c.headHash, c.appended = seq, hash, true }
 
-// The engine's transactions and database are what the domains' stores
-// need; the queries are sqlstore's.
 var (
-	_ review.Tx            = (*Tx)(nil)
-	_ certify.Tx           = (*Tx)(nil)
-	_ approvals.IncidentTx = (*Tx)(nil)
-	_ certify.Store        = (*DB)(nil)
-	_ directory.Store      = (*DB)(nil)
-	_ review.Store         = (*DB)(nil)
+	_ sqlstore.EngineTx = (*Tx)(nil)
+	_ sqlstore.EngineDB = (*DB)(nil)
 )
 
 // pgQuerier is what a pool and a transaction share.

@@ -2,8 +2,7 @@ package sqlstore
 
 import (
 	"context"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
@@ -27,22 +26,12 @@ func (s *Store) ViewCert(ctx context.Context, fn func(tx certify.Tx) error) erro
 
 // NextCampaign returns a rule's next campaign.
 func (t *Tx) NextCampaign(rule string) (string, time.Time, bool, error) {
-	var (
-		spec string
-		at   int64
-	)
-	err := t.queryRow(`SELECT spec, next_at FROM cert_schedule WHERE rule = ?`, rule).Scan(&spec, &at)
-	if noRows(err) {
-		return "", time.Time{}, false, nil
-	}
-	return spec, fromMS(at), err == nil, err
+	return t.nextAt("cert_schedule", rule)
 }
 
 // SetNextCampaign stores a rule's next campaign.
 func (t *Tx) SetNextCampaign(rule, spec string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO cert_schedule (rule, spec, next_at) VALUES (?,?,?)
-		ON CONFLICT (rule) DO UPDATE SET spec=excluded.spec, next_at=excluded.next_at`, rule, spec, ms(at))
-	return err
+	return t.setNextAt("cert_schedule", rule, spec, at)
 }
 
 const campaignCols = `id, rule, state, trigger, started_at, answer_by, closed_at, version`
@@ -75,38 +64,16 @@ func (t *Tx) GetCampaign(id string) (*certify.Campaign, error) {
 
 // UpdateCampaign writes c when it is still in state from at c.Version.
 func (t *Tx) UpdateCampaign(c *certify.Campaign, from certify.CampaignState) error {
-	err := t.casExec(`UPDATE cert_campaigns SET state=?, closed_at=?, version=version+1 WHERE id=? AND state=? AND version=?`,
-		string(c.State), ms(c.ClosedAt), c.ID, string(from), c.Version)
-	if err == nil {
-		c.Version++
-	}
-	return err
+	return bumped(&c.Version, t.casExec(`UPDATE cert_campaigns SET state=?, closed_at=?, version=version+1 WHERE id=? AND state=? AND version=?`,
+		string(c.State), ms(c.ClosedAt), c.ID, string(from), c.Version))
 }
 
 // Campaigns lists campaigns, newest first.
-func (t *Tx) Campaigns(f certify.CampaignFilter) ([]*certify.Campaign, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.Rule != "" {
-		where, args = append(where, "rule = ?"), append(args, f.Rule)
-	}
-	if len(f.States) > 0 {
-		where = append(where, "state IN ("+placeholders(len(f.States))+")")
-		for _, s := range f.States {
-			args = append(args, string(s))
-		}
-	}
-	q := `SELECT ` + campaignCols + ` FROM cert_campaigns`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY started_at DESC, id COLLATE "C"`
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	return queryAll(t, scanCampaign, q, args...)
+func (t *Tx) Campaigns(cf certify.CampaignFilter) ([]*certify.Campaign, error) {
+	var f filter
+	f.eq("rule", cf.Rule)
+	in(&f, "state", cf.States)
+	return queryAll(t, scanCampaign, f.sql(`SELECT `+campaignCols+` FROM cert_campaigns`, `started_at DESC, id COLLATE "C"`, cf.Limit), f.args...)
 }
 
 const certItemCols = `id, campaign_id, rule, resource, provider, grp, person, reviewer, state, answer, reason, decided_by,
@@ -154,43 +121,22 @@ func (t *Tx) GetCertItem(id string) (*certify.Item, error) {
 
 // UpdateCertItem writes it when it is still in state from at it.Version.
 func (t *Tx) UpdateCertItem(it *certify.Item, from certify.ItemState) error {
-	err := t.casExec(`UPDATE cert_items SET state=?, answer=?, reason=?, decided_by=?, decided_at=?, defaulted=?, escalated=?,
+	return bumped(&it.Version, t.casExec(`UPDATE cert_items SET state=?, answer=?, reason=?, decided_by=?, decided_at=?, defaulted=?, escalated=?,
 		note=?, version=version+1 WHERE id=? AND state=? AND version=?`,
 		string(it.State), it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, it.Escalated, it.Note,
-		it.ID, string(from), it.Version)
-	if err == nil {
-		it.Version++
-	}
-	return err
+		it.ID, string(from), it.Version))
 }
 
 // CertItems lists items matching f, by group then person.
-func (t *Tx) CertItems(f certify.ItemFilter) ([]*certify.Item, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.CampaignID != "" {
-		where, args = append(where, "campaign_id = ?"), append(args, f.CampaignID)
+func (t *Tx) CertItems(itf certify.ItemFilter) ([]*certify.Item, error) {
+	var f filter
+	f.eq("campaign_id", itf.CampaignID)
+	if itf.Reviewer != nil {
+		f.add("reviewer = ?", *itf.Reviewer)
 	}
-	if f.Reviewer != nil {
-		where, args = append(where, "reviewer = ?"), append(args, *f.Reviewer)
-	}
-	if len(f.States) > 0 {
-		where = append(where, "state IN ("+placeholders(len(f.States))+")")
-		for _, s := range f.States {
-			args = append(args, string(s))
-		}
-	}
-	q := `SELECT ` + certItemCols + ` FROM cert_items`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY provider COLLATE "C", grp COLLATE "C", person COLLATE "C", campaign_id COLLATE "C"`
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	return queryAll(t, scanCertItem, q, args...)
+	in(&f, "state", itf.States)
+	return queryAll(t, scanCertItem, f.sql(`SELECT `+certItemCols+` FROM cert_items`,
+		`provider COLLATE "C", grp COLLATE "C", person COLLATE "C", campaign_id COLLATE "C"`, itf.Limit), f.args...)
 }
 
 // DueCertItems returns pending items to escalate or default at now.
@@ -229,50 +175,40 @@ func (t *Tx) MarkStandingSeen(provider, group string, people []string, at time.T
 
 // EverGranted returns the people who have had a grant of the group.
 func (t *Tx) EverGranted(provider, group string) (map[string]bool, error) {
-	rows, err := t.query(`SELECT DISTINCT person FROM grants WHERE provider = ? AND grp = ?`, provider, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
+	err := t.eachRow(func(s Scanner) error {
 		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
+		if err := s.Scan(&p); err != nil {
+			return err
 		}
 		out[p] = true
-	}
-	return out, rows.Err()
+		return nil
+	}, `SELECT DISTINCT person FROM grants WHERE provider = ? AND grp = ?`, provider, group)
+	return out, err
 }
 
 // LastActive returns the latest product activity the directory sync saw
-// for each email it knows.
+// for each email it knows, reading 500 emails a query.
 func (t *Tx) LastActive(emails []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
-	for start := 0; start < len(emails); start += 500 {
-		batch := emails[start:min(start+500, len(emails))]
+	for batch := range slices.Chunk(emails, 500) {
 		args := make([]any, len(batch))
 		for i, e := range batch {
 			args[i] = e
 		}
-		rows, err := t.query(`SELECT email, products FROM directory_users WHERE email IN (`+placeholders(len(batch))+`)`, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
+		err := t.eachRow(func(s Scanner) error {
 			var email, products string
-			if err := rows.Scan(&email, &products); err != nil {
-				rows.Close()
-				return nil, err
+			if err := s.Scan(&email, &products); err != nil {
+				return err
 			}
 			for _, p := range decodeProducts(products, nil) {
 				if p.LastActive.After(out[email]) {
 					out[email] = p.LastActive
 				}
 			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+			return nil
+		}, `SELECT email, products FROM directory_users WHERE email IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
 			return nil, err
 		}
 	}

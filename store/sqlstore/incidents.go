@@ -67,11 +67,7 @@ func scanDelegation(s Scanner) (*approvals.Delegation, error) {
 
 // DelegationOf returns person's delegation; ErrNotFound when none.
 func (t *Tx) DelegationOf(person string) (*approvals.Delegation, error) {
-	d, err := scanDelegation(t.queryRow(`SELECT `+delegationCols+` FROM delegations WHERE person = ?`, person))
-	if noRows(err) {
-		return nil, approvals.ErrNotFound
-	}
-	return d, err
+	return orNotFound(scanDelegation(t.queryRow(`SELECT `+delegationCols+` FROM delegations WHERE person = ?`, person)))
 }
 
 // DelegationsTo returns the delegations to delegate.
@@ -107,11 +103,7 @@ func (t *Tx) GetBreakGlassReview(id string) (*approvals.BreakGlassReview, error)
 
 // UpdateBreakGlassReview writes v when its stored version is v.Version.
 func (t *Tx) UpdateBreakGlassReview(v *approvals.BreakGlassReview) error {
-	err := t.casExec(`UPDATE breakglass_reviews SET reviewers=?, state=?, due_at=?, escalated=?, answered_by=?, reason=?, answered_at=?,
+	return bumped(&v.Version, t.casExec(`UPDATE breakglass_reviews SET reviewers=?, state=?, due_at=?, escalated=?, answered_by=?, reason=?, answered_at=?,
 		version=version+1 WHERE request_id=? AND version=?`,
-		jsonText(v.Reviewers), string(v.State), ms(v.DueAt), v.Escalated, v.AnsweredBy, v.Reason, ms(v.AnsweredAt), v.RequestID, v.Version)
-	if err == nil {
-		v.Version++
-	}
-	return err
+		jsonText(v.Reviewers), string(v.State), ms(v.DueAt), v.Escalated, v.AnsweredBy, v.Reason, ms(v.AnsweredAt), v.RequestID, v.Version))
 }

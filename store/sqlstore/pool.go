@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/review"
 )
 
@@ -37,6 +39,25 @@ type Store struct {
 }
 
 var _ review.Store = (*Store)(nil)
+
+// EngineTx is what an engine's transaction must be (its Tx embeds Tx):
+// Store hands it by type assertion to the review, the certifications and
+// the directory, and the approvals engine to its incidents.
+type EngineTx interface {
+	approvals.Tx
+	approvals.IncidentTx
+	review.Tx
+	certify.Tx
+	engineTx
+}
+
+// EngineDB is what an engine's database must be (its DB embeds Store).
+type EngineDB interface {
+	approvals.Store
+	review.Store
+	certify.Store
+	directory.Store
+}
 
 // UpdateReview runs fn in one write transaction of the engine: a review
 // transaction is the engine's, on the same write connection, so it can

@@ -224,20 +224,31 @@ func (t *Tx) Activity(accountID string, since time.Time) ([]review.Snapshot, err
 
 // NextRun returns a rule's stored next run.
 func (t *Tx) NextRun(rule string) (string, time.Time, bool, error) {
+	return t.nextAt("review_schedule", rule)
+}
+
+// SetNextRun stores a rule's next run.
+func (t *Tx) SetNextRun(rule, spec string, at time.Time) error {
+	return t.setNextAt("review_schedule", rule, spec, at)
+}
+
+// nextAt reads a rule's row of a schedule table (the review's, the
+// certifications'): the spec its next time was computed from, and that time.
+func (t *Tx) nextAt(table, rule string) (string, time.Time, bool, error) {
 	var (
 		spec string
 		at   int64
 	)
-	err := t.queryRow(`SELECT spec, next_at FROM review_schedule WHERE rule = ?`, rule).Scan(&spec, &at)
+	err := t.queryRow(`SELECT spec, next_at FROM `+table+` WHERE rule = ?`, rule).Scan(&spec, &at)
 	if noRows(err) {
 		return "", time.Time{}, false, nil
 	}
 	return spec, fromMS(at), err == nil, err
 }
 
-// SetNextRun stores a rule's next run.
-func (t *Tx) SetNextRun(rule, spec string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO review_schedule (rule, spec, next_at) VALUES (?,?,?)
+// setNextAt writes a rule's row of a schedule table.
+func (t *Tx) setNextAt(table, rule, spec string, at time.Time) error {
+	_, err := t.exec(`INSERT INTO `+table+` (rule, spec, next_at) VALUES (?,?,?)
 		ON CONFLICT (rule) DO UPDATE SET spec=excluded.spec, next_at=excluded.next_at`, rule, spec, ms(at))
 	return err
 }
@@ -313,6 +324,13 @@ type filter struct {
 func (f *filter) add(term string, args ...any) {
 	f.where = append(f.where, term)
 	f.args = append(f.args, args...)
+}
+
+// eq adds col = v unless v is empty (no filter).
+func (f *filter) eq(col, v string) {
+	if v != "" {
+		f.add(col+" = ?", v)
+	}
 }
 
 // in adds col IN (values).

@@ -75,6 +75,15 @@ func (t *Tx) casExec(q string, args ...any) error {
 	return nil
 }
 
+// bumped increments a compare-and-set token after the update that
+// checked it succeeded (err is nil).
+func bumped(version *int, err error) error {
+	if err == nil {
+		*version++
+	}
+	return err
+}
+
 // Scanner reads one row.
 type Scanner interface{ Scan(dest ...any) error }
 
@@ -125,6 +134,15 @@ func byID[T any](t *Tx, table, cols string, scan func(Scanner) (T, error), id st
 		return zero, approvals.ErrNotFound
 	}
 	if noRows(err) {
+		return zero, approvals.ErrNotFound
+	}
+	return v, err
+}
+
+// orNotFound is v, err with no row read as approvals.ErrNotFound.
+func orNotFound[T any](v T, err error) (T, error) {
+	if noRows(err) {
+		var zero T
 		return zero, approvals.ErrNotFound
 	}
 	return v, err
