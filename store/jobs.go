@@ -3,44 +3,12 @@ package store
 import (
 	"database/sql"
 	"errors"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
-
-const jobCols = `id, kind, lane, job_key, request_id, grant_id, ref, note, attempts, run_at, last_error, claims`
-
-func scanJob(s scanner) (*approvals.Job, error) {
-	var (
-		j          approvals.Job
-		kind, lane string
-		runAt      int64
-	)
-	if err := s.Scan(&j.ID, &kind, &lane, &j.Key, &j.RequestID, &j.GrantID, &j.Ref, &j.Note, &j.Attempts, &runAt, &j.LastError, &j.Claims); err != nil {
-		return nil, err
-	}
-	j.Kind, j.Lane, j.RunAt = approvals.JobKind(kind), approvals.Lane(lane), fromMS(runAt)
-	return &j, nil
-}
-
-// scanJobs reads the jobs rows holds.
-func scanJobs(rows *sql.Rows, err error) ([]*approvals.Job, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*approvals.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
-}
 
 // EnqueueJob adds an outbox job; j.ID is set. A coalescing job is folded
 // into the newest pending job of its kind and key that no worker holds.
@@ -48,7 +16,7 @@ func (t *Tx) EnqueueJob(j *approvals.Job) error {
 	if j.Lane == "" {
 		return errors.New("store: a job needs a lane")
 	}
-	now := ms(t.db.now())
+	now := ms(t.Now())
 	if j.Coalesce && j.Key != "" {
 		// Look first, then fold: usually there is nothing to fold into,
 		// and a read costs a fraction of an UPDATE that finds no row. The
@@ -59,9 +27,12 @@ func (t *Tx) EnqueueJob(j *approvals.Job) error {
 			AND kind = ? AND lease_owner = '' ORDER BY id DESC LIMIT 1`, j.Key, string(j.Kind)).Scan(&id)
 		switch {
 		case err == nil:
-			if err := t.casExec(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
-				updated_at = ?2 WHERE id = ?3`, j.Note, now, id); err != nil {
+			n, err := (*conn)(t).Exec(`UPDATE jobs SET note = CASE WHEN note = '' THEN ?1 WHEN ?1 = '' THEN note ELSE note || ',' || ?1 END,
+				updated_at = ?2 WHERE id = ?3`, j.Note, now, id)
+			if err != nil {
 				return err
+			} else if n != 1 {
+				return approvals.ErrConflict
 			}
 			j.ID = id
 			return nil
@@ -98,7 +69,7 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 		return nil, nil
 	}
 	skipSQL, skipArgs := skipClause("j.id", skip)
-	args := []any{owner, ms(leaseUntil), ms(t.db.now()), string(lane), ms(now), ms(now), owner}
+	args := []any{owner, ms(leaseUntil), ms(t.Now()), string(lane), ms(now), ms(now), owner}
 	args = append(args, skipArgs...)
 	args = append(args, limit)
 	rows, err := t.query(`UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?, claims = claims + 1 WHERE id IN (
@@ -106,18 +77,8 @@ func (t *Tx) ClaimJobs(lane approvals.Lane, now time.Time, limit int, owner stri
 		AND (j.lease_until <= ? OR j.lease_owner = ?)`+skipSQL+`
 		AND (j.job_key = '' OR NOT EXISTS (SELECT 1 FROM jobs k INDEXED BY jobs_key
 			WHERE k.job_key = j.job_key AND k.state = 'pending' AND k.job_key <> '' AND k.id < j.id))
-		ORDER BY j.run_at, j.id LIMIT ?) RETURNING `+jobCols, args...)
-	out, err := scanJobs(rows, err)
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(a, b int) bool {
-		if !out[a].RunAt.Equal(out[b].RunAt) {
-			return out[a].RunAt.Before(out[b].RunAt)
-		}
-		return out[a].ID < out[b].ID
-	})
-	return out, nil
+		ORDER BY j.run_at, j.id LIMIT ?) RETURNING `+sqlstore.JobCols, args...)
+	return sqlstore.ClaimedJobs(wrapRows(rows, err))
 }
 
 // NextJobAt returns the earliest run_at after now of a lane's pending jobs
@@ -130,46 +91,7 @@ func (t *Tx) NextJobAt(lane approvals.Lane, now time.Time, skip []int64) (time.T
 	if err != nil || !v.Valid {
 		return time.Time{}, false, err
 	}
-	return fromMS(v.Int64), true, nil
-}
-
-// PendingJobs returns every pending job of a lane ("" for all), oldest
-// first (tests and the CLI).
-func (t *Tx) PendingJobs(lane approvals.Lane) ([]*approvals.Job, error) {
-	return scanJobs(t.query(`SELECT `+jobCols+` FROM jobs WHERE state = 'pending' AND (? = '' OR lane = ?) ORDER BY id`, string(lane), string(lane)))
-}
-
-// CompleteJob marks a job done. Completing a job that is not pending is a conflict.
-func (t *Tx) CompleteJob(id int64) error {
-	return t.casExec(`UPDATE jobs SET state='done', lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`, ms(t.db.now()), id)
-}
-
-// HoldsJob reports whether job id is pending with the given claim count.
-func (t *Tx) HoldsJob(id int64, claims int) (bool, error) {
-	var n int
-	err := t.queryRow(`SELECT claims FROM jobs WHERE id = ? AND state = 'pending'`, id).Scan(&n)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil && n == claims, err
-}
-
-// RetryJob schedules another attempt.
-func (t *Tx) RetryJob(id int64, attempts int, runAt time.Time, lastErr string) error {
-	return t.casExec(`UPDATE jobs SET attempts=?, run_at=?, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
-		attempts, ms(runAt), lastErr, ms(t.db.now()), id)
-}
-
-// DeferJob puts a job back until runAt without counting an attempt.
-func (t *Tx) DeferJob(id int64, runAt time.Time, why string) error {
-	return t.casExec(`UPDATE jobs SET run_at=?, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
-		ms(runAt), why, ms(t.db.now()), id)
-}
-
-// FailJob gives up on a job.
-func (t *Tx) FailJob(id int64, lastErr string) error {
-	return t.casExec(`UPDATE jobs SET state='failed', attempts=attempts+1, last_error=?, lease_owner='', lease_until=0, updated_at=? WHERE id=? AND state='pending'`,
-		lastErr, ms(t.db.now()), id)
+	return sqlstore.FromMS(v.Int64), true, nil
 }
 
 // ReleaseJobs lets go of owner's leases on pending jobs.
@@ -192,23 +114,5 @@ func (t *Tx) ownJobs(update string, args []any, owner string, ids []int64) error
 	in = strings.Replace(in, "NOT IN", "IN", 1)
 	args = append(append(args, owner), inArgs...)
 	_, err := t.exec(update+` WHERE state = 'pending' AND lease_owner = ?`+in, args...)
-	return err
-}
-
-// HurryDeferred makes lane's pending jobs put back for why due now.
-func (t *Tx) HurryDeferred(lane approvals.Lane, why string, now time.Time) (int, error) {
-	res, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE lane = ? AND state = 'pending' AND run_at > ? AND last_error = ?`,
-		ms(now), ms(t.db.now()), string(lane), ms(now), why)
-	if err != nil {
-		return 0, err
-	}
-	n, err := res.RowsAffected()
-	return int(n), err
-}
-
-// HurryGrantJobs makes a grant's pending jobs due now.
-func (t *Tx) HurryGrantJobs(grantID string, now time.Time) error {
-	_, err := t.exec(`UPDATE jobs SET run_at = ?, updated_at = ? WHERE grant_id = ? AND grant_id <> '' AND state = 'pending' AND run_at > ?`,
-		ms(now), ms(t.db.now()), grantID, ms(now))
 	return err
 }

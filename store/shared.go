@@ -5,6 +5,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 // UpdateShared is Update for small independent writes made at the same
@@ -19,70 +20,53 @@ func (db *DB) UpdateShared(ctx context.Context, fn func(tx approvals.Tx) error) 
 	return db.shared.Do(ctx, fn, db.commitShared)
 }
 
-// commitShared runs a batch of writes in one transaction, each in a
-// savepoint, and answers every one of them.
+// commitShared runs a batch of writes in one transaction (sqlstore.CommitShared).
 func (db *DB) commitShared(batch []*groupcommit.Write) {
 	defer db.writeStmts.prepare(context.Background(), db.write)
 	sqlTx, err := db.write.BeginTx(context.Background(), nil)
 	if err != nil {
-		for _, w := range batch {
-			w.Answer(db.explain(err))
-		}
+		sqlstore.CommitShared(batch, nil, err, db.explain)
 		return
 	}
-	var ok []*groupcommit.Write
-	fail := func(err error) { // the transaction is lost: every write not yet answered fails
-		sqlTx.Rollback()
-		for _, w := range batch {
-			w.Answer(err)
-		}
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			sqlTx.Rollback() // the others are failed by the queue
-			panic(p)
-		}
-	}()
-	t := &Tx{tx: sqlTx, db: db}
-	for _, w := range batch {
-		if err := w.Ctx.Err(); err != nil {
-			w.Answer(err)
-			continue
-		}
-		// Statements run without the caller's cancellation: interrupting
-		// one would roll back the whole transaction, the others' writes
-		// included.
-		t.ctx = context.WithoutCancel(w.Ctx)
-		if _, err := sqlTx.Exec(`SAVEPOINT shared`); err != nil {
-			fail(db.explain(err))
-			return
-		}
-		headKnown, headSeq, headHash := t.headKnown, t.headSeq, t.headHash
-		if err := w.Run(t); err != nil {
-			if _, rerr := sqlTx.Exec(`ROLLBACK TO shared; RELEASE shared`); rerr != nil {
-				w.Answer(err)
-				fail(db.explain(rerr))
-				return
-			}
-			t.headKnown, t.headSeq, t.headHash = headKnown, headSeq, headHash // its events are gone
-			w.Answer(err)
-			continue
-		}
-		if _, err := sqlTx.Exec(`RELEASE shared`); err != nil {
-			fail(db.explain(err))
-			return
-		}
-		ok = append(ok, w)
-	}
-	err = sqlTx.Commit()
-	if err != nil {
-		err = db.explain(err)
-	} else {
-		db.announce()
-	}
-	for _, w := range ok {
-		w.Answer(err)
-	}
+	sqlstore.CommitShared(batch, &sharedTx{t: db.newTx(context.Background(), sqlTx, false)}, nil, db.explain)
 }
+
+// sharedTx is a shared transaction with SQLite's named savepoints.
+type sharedTx struct {
+	t         *Tx
+	headKnown bool // the chain head before the write
+	headSeq   int64
+	headHash  string
+}
+
+func (b *sharedTx) Savepoint(ctx context.Context) error {
+	b.t.ctx = ctx
+	b.headKnown, b.headSeq, b.headHash = b.t.headKnown, b.t.headSeq, b.t.headHash
+	_, err := b.t.tx.Exec(`SAVEPOINT shared`)
+	return err
+}
+
+func (b *sharedTx) Run(w *groupcommit.Write) error { return w.Run(b.t) }
+
+func (b *sharedTx) Undo() error {
+	_, err := b.t.tx.Exec(`ROLLBACK TO shared; RELEASE shared`)
+	b.t.headKnown, b.t.headSeq, b.t.headHash = b.headKnown, b.headSeq, b.headHash // its events are gone
+	return err
+}
+
+func (b *sharedTx) Keep() error {
+	_, err := b.t.tx.Exec(`RELEASE shared`)
+	return err
+}
+
+func (b *sharedTx) Commit() error {
+	if err := b.t.tx.Commit(); err != nil {
+		return b.t.db.explain(err)
+	}
+	b.t.db.announce()
+	return nil
+}
+
+func (b *sharedTx) Rollback() { b.t.tx.Rollback() }
 
 var _ approvals.SharedUpdater = (*DB)(nil)

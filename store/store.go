@@ -13,13 +13,13 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -30,11 +30,12 @@ var migrationFS embed.FS
 // IMMEDIATE transactions, so they never deadlock on lock upgrades; reads go
 // through a separate read-only pool and are never blocked by writes (WAL).
 type DB struct {
-	path  string
-	write *sql.DB
-	read  *sql.DB
-	now   func() time.Time
-	lock  *os.File // held while this process works the database alone
+	sqlstore.Store // reports, stats, the dry-run ledger, accounts, Slack refs
+	path           string
+	write          *sql.DB
+	read           *sql.DB
+	now            func() time.Time
+	lock           *os.File // held while this process works the database alone
 
 	announces bool // tell a running bot about every write (Options.Announce)
 
@@ -121,6 +122,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	db.read.SetMaxOpenConns(8)
+	db.setStore()
 	if err := db.check(ctx, opt); err != nil {
 		db.Close()
 		return nil, err
@@ -203,6 +205,7 @@ func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB
 		return nil, err
 	}
 	db.write.SetMaxOpenConns(1)
+	db.setStore()
 	if err := db.check(ctx, Options{ReadOnly: true}); err != nil {
 		db.Close()
 		return nil, err
@@ -247,11 +250,11 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if ok != "ok" {
 		return fmt.Errorf("database %s is damaged (%s); restore it from a backup, nothing was written", db.path, ok)
 	}
-	known, err := migrationVersions()
+	known, err := sqlstore.Migrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	latest := known[len(known)-1]
+	latest := known[len(known)-1].Version
 	current, err := db.schemaVersion(ctx, pool)
 	if err != nil {
 		return db.explain(err)
@@ -268,7 +271,7 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 		}
 		return nil
 	}
-	return db.migrate(ctx, current, opt.maxVersion)
+	return db.migrate(ctx, known, current, opt.maxVersion)
 }
 
 // checkOwner refuses a database that is not jitbot's: tables but no
@@ -339,50 +342,26 @@ func (db *DB) schemaVersion(ctx context.Context, pool *sql.DB) (int, error) {
 	return int(v.Int64), err
 }
 
-func migrationVersions() ([]int, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var vs []int
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: name must start with its version number", n)
-		}
-		vs = append(vs, v)
-	}
-	sort.Ints(vs)
-	return vs, nil
-}
-
 // migrate applies every migration newer than current, each in its own transaction.
-func (db *DB) migrate(ctx context.Context, current, maxVersion int) error {
+func (db *DB) migrate(ctx context.Context, known []sqlstore.Migration, current, maxVersion int) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
 		return db.explain(err)
 	}
-	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
-	sort.Strings(names)
-	for _, n := range names {
-		v, _ := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if v <= current || (maxVersion > 0 && v > maxVersion) {
+	for _, m := range known {
+		if m.Version <= current || (maxVersion > 0 && m.Version > maxVersion) {
 			continue
-		}
-		body, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return err
 		}
 		tx, err := db.write.BeginTx(ctx, nil)
 		if err != nil {
 			return db.explain(err)
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", n, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, v, db.now().UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, db.now().UnixMilli()); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", n, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if err := tx.Commit(); err != nil {
 			return db.explain(err)
@@ -403,7 +382,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 
 // commit runs fn in sqlTx and commits when fn returns nil.
 func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx) error) error {
-	if err := fn(&Tx{tx: sqlTx, ctx: ctx, db: db}); err != nil {
+	if err := fn(db.newTx(ctx, sqlTx, false)); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
@@ -422,20 +401,29 @@ func (db *DB) commit(ctx context.Context, sqlTx *sql.Tx, fn func(tx approvals.Tx
 // an fsync per transaction.
 func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	defer db.writeStmts.prepare(ctx, db.write)
-	conn, err := db.write.Conn(ctx) // the pool's one connection, held for the pragma and the transaction
+	// The pool's one connection, held for the pragma and the transaction.
+	return db.withPragma(ctx, db.write, "synchronous = FULL", "synchronous = NORMAL", func(conn *sql.Conn) error {
+		sqlTx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			return db.explain(err)
+		}
+		return db.commit(ctx, sqlTx, fn)
+	})
+}
+
+// withPragma runs fn on a connection of pool with a pragma set, and sets
+// it back after.
+func (db *DB) withPragma(ctx context.Context, pool *sql.DB, set, reset string, fn func(conn *sql.Conn) error) error {
+	conn, err := pool.Conn(ctx)
 	if err != nil {
 		return db.explain(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = FULL`); err != nil {
+	if _, err := conn.ExecContext(ctx, `PRAGMA `+set); err != nil {
 		return db.explain(err)
 	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA synchronous = NORMAL`)
-	sqlTx, err := conn.BeginTx(ctx, nil)
-	if err != nil {
-		return db.explain(err)
-	}
-	return db.commit(ctx, sqlTx, fn)
+	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA `+reset)
+	return fn(conn)
 }
 
 var _ approvals.DurableUpdater = (*DB)(nil)
@@ -448,7 +436,7 @@ func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 		return db.explain(err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&Tx{tx: sqlTx, ctx: ctx, db: db, readOnly: true})
+	return fn(db.newTx(ctx, sqlTx, true))
 }
 
 // ReadDB returns the read-only pool for the audit and report queries.

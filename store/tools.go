@@ -2,20 +2,13 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 )
-
-// ResourceSeen reports whether any audit event names resource (a report on
-// a resource jitbot never saw says so instead of listing nobody).
-func (db *DB) ResourceSeen(ctx context.Context, resource string) (bool, error) {
-	var seen bool
-	err := db.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_events WHERE resource = ?)`, resource).Scan(&seen)
-	return seen, err
-}
 
 // Backup writes a consistent copy of the database to path with VACUUM
 // INTO, from one read transaction: a running bot goes on writing (WAL) and
@@ -30,21 +23,14 @@ func (db *DB) Backup(ctx context.Context, path string) error {
 	if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
 		return fmt.Errorf("backup %s: the folder %s does not exist", path, filepath.Dir(path))
 	}
-	conn, err := db.read.Conn(ctx)
-	if err != nil {
-		return db.explain(err)
-	}
-	defer conn.Close()
 	// The read pool is query_only; VACUUM INTO writes only the new file, but
 	// SQLite refuses it under query_only, so lift it on this connection for
 	// the statement and put it back.
-	if _, err := conn.ExecContext(ctx, `PRAGMA query_only = false`); err != nil {
-		return db.explain(err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA query_only = true`)
-	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("backup to %s: %w", path, db.explain(err))
-	}
-	return nil
+	return db.withPragma(ctx, db.read, "query_only = false", "query_only = true", func(conn *sql.Conn) error {
+		if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+			os.Remove(path)
+			return fmt.Errorf("backup to %s: %w", path, db.explain(err))
+		}
+		return nil
+	})
 }

@@ -64,16 +64,18 @@ func TestDBCopy(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "jitbot.db")
 	seedInstallation(t, path)
+	seedFolded(t, path)
 
 	code, out, errOut := runCLI(t, nil, "db", "copy", "--from", path, "--to", url)
 	if code != exitOK || !strings.Contains(out, "audit chain verified on both sides") {
 		t.Fatalf("db copy: exit %d\n%s%s", code, out, errOut)
 	}
-	for _, table := range []string{"requests", "grants", "decisions", "memberships", "jobs", "audit_events", "dryrun_members", "dryrun_ops", "slack_messages"} {
+	for _, table := range append([]string{"requests", "grants", "decisions", "memberships", "jobs", "audit_events", "dryrun_members", "dryrun_ops", "slack_messages"}, foldedTables...) {
 		if !strings.Contains(out, table) || strings.Contains(out, fmt.Sprintf("%-16s 0 rows", table)) {
 			t.Errorf("db copy: table %s not copied, or empty in the seed:\n%s", table, out)
 		}
 	}
+	checkFolded(t, path, url)
 	sqlite := map[string]string{"JITBOT_DB": path}
 	pg := map[string]string{"JITBOT_DB": url}
 	for _, args := range [][]string{

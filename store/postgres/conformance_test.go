@@ -26,12 +26,30 @@ func openURL(t *testing.T, url string) *postgres.DB {
 	return db
 }
 
-// The PostgreSQL store passes the store contract; the instances of a test
-// are separate pools on one schema, as replicas are.
+// stores opens the instances of a test: separate pools on one schema, as
+// replicas are.
+func stores(t *testing.T) func() storetest.Store {
+	url, _ := pgtest.Schema(t)
+	return func() storetest.Store { return openURL(t, url) }
+}
+
+// The PostgreSQL store passes the store contract.
 func TestConformance(t *testing.T) {
 	pgtest.ServerURL(t)
-	storetest.Run(t, func(t *testing.T) func() storetest.Store {
-		url, _ := pgtest.Schema(t)
-		return func() storetest.Store { return openURL(t, url) }
+	storetest.Run(t, stores)
+}
+
+// The PostgreSQL store passes the certifications' part of the contract.
+func TestConformanceCertify(t *testing.T) {
+	pgtest.ServerURL(t)
+	storetest.RunCertify(t, stores)
+}
+
+// The PostgreSQL store passes the directory's part of the contract.
+func TestDirectory(t *testing.T) {
+	pgtest.ServerURL(t)
+	storetest.Directory(t, func(t *testing.T) storetest.DirectoryStore {
+		db, _ := openTest(t)
+		return db
 	})
 }

@@ -60,6 +60,17 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 		if seq != 0 {
 			return fmt.Errorf("%s already holds an audit chain: copy only into an empty database", dst.name)
 		}
+		// A version means the same change on both engines.
+		var srcV, dstV int
+		if err := stx.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&srcV); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&dstV); err != nil {
+			return err
+		}
+		if srcV != dstV {
+			return fmt.Errorf("the SQLite database has schema version %d and %s version %d: open both with the same jitbot", srcV, dst.name, dstV)
+		}
 		for _, table := range tables {
 			n, err := copyTable(ctx, stx, tx, table)
 			if err != nil {
@@ -99,7 +110,7 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 		}
 		// What was written is checked before it is committed: a chain that
 		// differs rolls everything back.
-		to, err := audit.Verify(ctx, txEvents{tx}, from.Head)
+		to, err := audit.Verify(ctx, txEvents{dst, tx}, from.Head)
 		if err != nil {
 			return fmt.Errorf("the copied chain does not verify: %w", err)
 		}
@@ -146,21 +157,9 @@ func (db *DB) mustBeEmpty(ctx context.Context) error {
 
 // sqliteTables lists the source's tables in copy order.
 func sqliteTables(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table'
+	names, err := sqliteNames(ctx, tx, `SELECT name FROM sqlite_master WHERE type = 'table'
 		AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
 	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	slices.SortStableFunc(names, func(a, b string) int {
@@ -240,20 +239,25 @@ func copyTable(ctx context.Context, stx *sql.Tx, dtx pgx.Tx, table string) (int6
 }
 
 func sqliteColumns(ctx context.Context, tx *sql.Tx, table string) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+	return sqliteNames(ctx, tx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, table)
+}
+
+// sqliteNames reads a column of names.
+func sqliteNames(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var cols []string
+	var names []string
 	for rows.Next() {
 		var n string
 		if err := rows.Scan(&n); err != nil {
 			return nil, err
 		}
-		cols = append(cols, n)
+		names = append(names, n)
 	}
-	return cols, rows.Err()
+	return names, rows.Err()
 }
 
 // sqliteRows feeds pgx's COPY from SQLite rows.

@@ -18,10 +18,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -68,14 +66,15 @@ type Options struct {
 
 // DB is an open jitbot database on PostgreSQL.
 type DB struct {
-	pool     *pgxpool.Pool // writes: Update, claims, the leader's lease
-	read     *pgxpool.Pool // View, reports, exports: never queued behind writers
-	now      func() time.Time
-	name     string // the URL without its password, for messages
-	schema   string
-	readOnly bool
-	announce bool              // NOTIFY running bots of every write (Options.Announce)
-	shared   groupcommit.Queue // writes that share a transaction (shared.go)
+	sqlstore.Store               // reports, stats, the dry-run ledger, accounts, Slack refs
+	pool           *pgxpool.Pool // writes: Update, claims, the leader's lease
+	read           *pgxpool.Pool // View, reports, exports: never queued behind writers
+	now            func() time.Time
+	name           string // the URL without its password, for messages
+	schema         string
+	readOnly       bool
+	announce       bool              // NOTIFY running bots of every write (Options.Announce)
+	shared         groupcommit.Queue // writes that share a transaction (shared.go)
 }
 
 var _ approvals.Store = (*DB)(nil)
@@ -120,6 +119,7 @@ func Open(ctx context.Context, rawURL string, opt Options) (*DB, error) {
 		db.pool.Close()
 		return nil, db.explain(err)
 	}
+	db.setStore()
 	if err := db.pool.Ping(ctx); err != nil {
 		db.Close()
 		return nil, db.explain(err)
@@ -198,34 +198,17 @@ func (db *DB) explain(err error) error {
 	return fmt.Errorf("%s: %w", db.name, err)
 }
 
-func migrationVersions() ([]int, []string, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, nil, err
-	}
-	sort.Strings(names)
-	var vs []int
-	for _, n := range names {
-		v, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(n, "migrations/"), "_", 2)[0])
-		if err != nil {
-			return nil, nil, fmt.Errorf("migration %s: name must start with its version number", n)
-		}
-		vs = append(vs, v)
-	}
-	return vs, names, nil
-}
-
 // check migrates (or, read-only, checks) the schema. Migrations run in one
 // transaction that first takes a transaction lock private to this schema,
 // so that replicas starting together do not both migrate.
 func (db *DB) check(ctx context.Context, opt Options) error {
-	versions, names, err := migrationVersions()
+	known, err := sqlstore.Migrations(migrationFS, "migrations")
 	if err != nil {
 		return err
 	}
-	latest := versions[len(versions)-1]
+	latest := known[len(known)-1].Version
 	if opt.ReadOnly {
-		current, err := db.schemaVersion(ctx, db.pool)
+		current, _, err := db.schemaVersion(ctx, db.pool)
 		if err != nil {
 			return db.explain(err)
 		}
@@ -252,9 +235,18 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('jitbot migrate ' || current_schema(), 0))`); err != nil {
 		return db.explain(err)
 	}
-	current, err := db.schemaVersion(ctx, tx)
+	current, legacy, err := db.schemaVersion(ctx, tx)
 	if err != nil {
 		return db.explain(err)
+	}
+	if legacy {
+		// Its 2 and 3 are 4 and 5 now; 2 and 3 stand for what its 1 holds.
+		if _, err := tx.Exec(ctx, `UPDATE schema_migrations SET version = version + 2 WHERE version IN (2, 3)`); err != nil {
+			return db.explain(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (2, $1), (3, $1)`, db.now().UnixMilli()); err != nil {
+			return db.explain(err)
+		}
 	}
 	if current > latest {
 		return fmt.Errorf("%s has jitbot schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.name, current, latest)
@@ -271,20 +263,15 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
 		return db.explain(err)
 	}
-	for i, n := range names {
-		v := versions[i]
-		if v <= current || (opt.maxVersion > 0 && v > opt.maxVersion) {
+	for _, m := range known {
+		if m.Version <= current || (opt.maxVersion > 0 && m.Version > opt.maxVersion) {
 			continue
 		}
-		body, err := migrationFS.ReadFile(n)
-		if err != nil {
-			return err
+		if _, err := tx.Exec(ctx, m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, db.explain(err))
 		}
-		if _, err := tx.Exec(ctx, string(body)); err != nil {
-			return fmt.Errorf("migration %s: %w", n, db.explain(err))
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, db.now().UnixMilli()); err != nil {
-			return fmt.Errorf("migration %s: %w", n, db.explain(err))
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, db.now().UnixMilli()); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, db.explain(err))
 		}
 	}
 	return db.explain(tx.Commit(ctx))
@@ -302,18 +289,27 @@ func (db *DB) currentSchema(ctx context.Context, q querier) string {
 	return s
 }
 
-func (db *DB) schemaVersion(ctx context.Context, q querier) (int, error) {
+// schemaVersion reads the schema's version. A schema migrated before the
+// versions meant the same change on both engines (its 1 is init, 2
+// integrity, 3 reviews) is legacy: its 2 and 3 are read as the 4 and 5
+// they are now. Only its 2 made requests_due_started before a 4 does.
+func (db *DB) schemaVersion(ctx context.Context, q querier) (v int, legacy bool, err error) {
 	var exists bool
 	if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.tables
 		WHERE table_schema = current_schema() AND table_name = 'schema_migrations')`).Scan(&exists); err != nil || !exists {
-		return 0, err
+		return 0, false, err
 	}
-	var v *int
-	err := q.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
-	if v == nil {
-		return 0, err
+	var max *int
+	if err := q.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&max); err != nil || max == nil {
+		return 0, false, err
 	}
-	return *v, err
+	if v = *max; v == 2 || v == 3 {
+		err = q.QueryRow(ctx, `SELECT to_regclass('requests_due_started') IS NOT NULL`).Scan(&legacy)
+		if legacy {
+			v += 2
+		}
+	}
+	return v, legacy, err
 }
 
 // Update runs fn in one write transaction (READ COMMITTED). The first
@@ -334,7 +330,7 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	if err != nil {
 		return db.explain(err)
 	}
-	t := &Tx{tx: pgTx, ctx: ctx, db: db}
+	t := db.newTx(ctx, pgTx, false)
 	if err := fn(t); err != nil {
 		pgTx.Rollback(context.WithoutCancel(ctx))
 		return err
@@ -355,6 +351,16 @@ func (db *DB) Update(ctx context.Context, fn func(tx approvals.Tx) error) error 
 	return nil
 }
 
+// UpdateDurable is Update: a PostgreSQL commit is on disk when it returns
+// (synchronous_commit on, the server's default, which jitbot leaves as
+// it is), so every write transaction is already what the engine asks for
+// here.
+func (db *DB) UpdateDurable(ctx context.Context, fn func(tx approvals.Tx) error) error {
+	return db.Update(ctx, fn)
+}
+
+var _ approvals.DurableUpdater = (*DB)(nil)
+
 // View runs fn in a read-only REPEATABLE READ transaction: one snapshot.
 func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 	pgTx, err := db.read.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
@@ -362,19 +368,7 @@ func (db *DB) View(ctx context.Context, fn func(tx approvals.Tx) error) error {
 		return db.explain(err)
 	}
 	defer pgTx.Rollback(context.WithoutCancel(ctx))
-	return fn(&Tx{tx: pgTx, ctx: ctx, db: db, readOnly: true})
+	return fn(db.newTx(ctx, pgTx, true))
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v).UTC()
-}
+var ms, fromMS = sqlstore.MS, sqlstore.FromMS

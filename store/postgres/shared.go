@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/internal/groupcommit"
+	"github.com/jitbot/jitbot/store/sqlstore"
 )
 
 // UpdateShared is Update for small independent writes made at the same
@@ -24,30 +25,15 @@ func (db *DB) UpdateShared(ctx context.Context, fn func(tx approvals.Tx) error) 
 	return db.shared.Do(ctx, fn, db.commitShared)
 }
 
-// commitShared runs a batch of writes in one transaction, each in a
-// savepoint (pgx's nested transaction), and answers every one of them.
+// commitShared runs a batch of writes in one transaction (sqlstore.CommitShared).
 func (db *DB) commitShared(batch []*groupcommit.Write) {
 	bg := context.Background()
 	pgTx, err := db.pool.BeginTx(bg, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
-		for _, w := range batch {
-			w.Answer(db.explain(err))
-		}
+		sqlstore.CommitShared(batch, nil, err, db.explain)
 		return
 	}
-	fail := func(err error) { // the transaction is lost: every write not yet answered fails
-		pgTx.Rollback(bg)
-		for _, w := range batch {
-			w.Answer(err)
-		}
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			pgTx.Rollback(bg) // the others are failed by the queue
-			panic(p)
-		}
-	}()
-	t := &Tx{tx: pgTx, ctx: bg, db: db}
+	t := db.newTx(bg, pgTx, false)
 	// The chain head first, before any write of the batch takes a row:
 	// a claim (which alone takes no head lock) followed by a write that
 	// needs it would lock a job row and then wait for the head, while
@@ -55,48 +41,57 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 	// deadlock PostgreSQL breaks by failing a write a second later, and
 	// then the batch's next write, and the next.
 	if err := t.serialise(); err != nil {
-		fail(db.explain(err))
+		pgTx.Rollback(bg)
+		sqlstore.CommitShared(batch, nil, err, db.explain)
 		return
 	}
-	var ok []*groupcommit.Write
-	for _, w := range batch {
-		if err := w.Ctx.Err(); err != nil {
-			w.Answer(err)
-			continue
-		}
-		sp, err := pgTx.Begin(bg) // SAVEPOINT
-		if err != nil {
-			fail(db.explain(err))
-			return
-		}
-		saved := *t
-		// Statements run without the caller's cancellation: a cancelled
-		// statement aborts the whole transaction, the others' writes
-		// included.
-		t.tx, t.ctx = sp, context.WithoutCancel(w.Ctx)
-		werr := w.Run(t)
-		if werr == nil {
-			werr = t.err // a failed statement the write did not report
-		}
-		if werr != nil {
-			if rerr := sp.Rollback(bg); rerr != nil { // ROLLBACK TO SAVEPOINT
-				w.Answer(werr)
-				fail(db.explain(rerr))
-				return
-			}
-			// Its changes are gone, and with them the chain head lock
-			// if it was the one that took it.
-			*t = saved
-			w.Answer(werr)
-			continue
-		}
-		if err := sp.Commit(bg); err != nil { // RELEASE SAVEPOINT
-			fail(db.explain(err))
-			return
-		}
-		t.tx, t.ctx = pgTx, bg
-		ok = append(ok, w)
+	sqlstore.CommitShared(batch, &sharedTx{t: t, top: pgTx}, nil, db.explain)
+}
+
+// sharedTx is a shared transaction with pgx's nested transactions as
+// savepoints.
+type sharedTx struct {
+	t     *Tx
+	top   pgx.Tx
+	sp    pgx.Tx
+	saved Tx // the transaction's state before the write
+}
+
+func (b *sharedTx) Savepoint(ctx context.Context) error {
+	sp, err := b.top.Begin(context.Background()) // SAVEPOINT
+	if err != nil {
+		return err
 	}
+	b.sp, b.saved = sp, *b.t
+	b.t.tx, b.t.ctx = sp, ctx
+	return nil
+}
+
+// Run runs w, and fails it on a failed statement it did not report.
+func (b *sharedTx) Run(w *groupcommit.Write) error {
+	err := w.Run(b.t)
+	if err == nil {
+		err = b.t.err
+	}
+	return err
+}
+
+// Undo rolls back to the savepoint: the write's changes are gone, and
+// with them the chain head lock if it was the one that took it.
+func (b *sharedTx) Undo() error {
+	err := b.sp.Rollback(context.Background()) // ROLLBACK TO SAVEPOINT
+	*b.t = b.saved
+	return err
+}
+
+func (b *sharedTx) Keep() error {
+	err := b.sp.Commit(context.Background()) // RELEASE SAVEPOINT
+	b.t.tx, b.t.ctx = b.top, context.Background()
+	return err
+}
+
+func (b *sharedTx) Commit() error {
+	t, bg := b.t, context.Background()
 	if t.err == nil {
 		_ = t.finish()
 	}
@@ -104,16 +99,12 @@ func (db *DB) commitShared(batch []*groupcommit.Write) {
 		t.announce()
 	}
 	if t.err != nil {
-		fail(t.err)
-		return
+		b.top.Rollback(bg)
+		return t.err
 	}
-	err = pgTx.Commit(bg)
-	if err != nil {
-		err = db.explain(err)
-	}
-	for _, w := range ok {
-		w.Answer(err)
-	}
+	return t.db.explain(b.top.Commit(bg))
 }
+
+func (b *sharedTx) Rollback() { b.top.Rollback(context.Background()) }
 
 var _ approvals.SharedUpdater = (*DB)(nil)

@@ -1,18 +1,15 @@
-package store
+package sqlstore
 
 import (
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
 )
 
 // Incidents (approvals.IncidentTx): how a request was filed, delegations,
-// and the reviews of break-glass grants. Side tables, migration 0006.
-
-var _ approvals.IncidentTx = (*Tx)(nil)
+// and the reviews of break-glass grants. Side tables, migration 0006 on
+// both engines.
 
 // InsertFiling records how a request was filed.
 func (t *Tx) InsertFiling(f *approvals.Filing) error {
@@ -27,7 +24,7 @@ func (t *Tx) GetFiling(id string) (*approvals.Filing, error) {
 	var at int64
 	err := t.queryRow(`SELECT request_id, requester, filer, break_glass, created_at FROM request_filings WHERE request_id = ?`, id).
 		Scan(&f.RequestID, &f.Requester, &f.Filer, &f.BreakGlass, &at)
-	if errors.Is(err, sql.ErrNoRows) {
+	if noRows(err) {
 		return nil, approvals.ErrNotFound
 	}
 	f.CreatedAt = fromMS(at)
@@ -37,7 +34,7 @@ func (t *Tx) GetFiling(id string) (*approvals.Filing, error) {
 // BreakGlassUses counts person's break-glass requests since a time.
 func (t *Tx) BreakGlassUses(person string, since time.Time) (int, error) {
 	var n int
-	err := t.queryRow(`SELECT count(*) FROM request_filings WHERE requester = ? AND break_glass = 1 AND created_at >= ?`,
+	err := t.queryRow(`SELECT count(*) FROM request_filings WHERE requester = ? AND break_glass = true AND created_at >= ?`,
 		person, ms(since)).Scan(&n)
 	return n, err
 }
@@ -58,7 +55,7 @@ func (t *Tx) DeleteDelegation(person string) error {
 
 const delegationCols = `person, delegate, until, created_at`
 
-func scanDelegation(s scanner) (*approvals.Delegation, error) {
+func scanDelegation(s Scanner) (*approvals.Delegation, error) {
 	d := &approvals.Delegation{}
 	var until, at int64
 	if err := s.Scan(&d.Person, &d.Delegate, &until, &at); err != nil {
@@ -70,11 +67,7 @@ func scanDelegation(s scanner) (*approvals.Delegation, error) {
 
 // DelegationOf returns person's delegation; ErrNotFound when none.
 func (t *Tx) DelegationOf(person string) (*approvals.Delegation, error) {
-	d, err := scanDelegation(t.queryRow(`SELECT `+delegationCols+` FROM delegations WHERE person = ?`, person))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, approvals.ErrNotFound
-	}
-	return d, err
+	return orNotFound(scanDelegation(t.queryRow(`SELECT `+delegationCols+` FROM delegations WHERE person = ?`, person)))
 }
 
 // DelegationsTo returns the delegations to delegate.
@@ -98,7 +91,7 @@ func (t *Tx) GetBreakGlassReview(id string) (*approvals.BreakGlassReview, error)
 	err := t.queryRow(`SELECT request_id, reviewers, state, due_at, escalated, answered_by, reason, answered_at, version
 		FROM breakglass_reviews WHERE request_id = ?`, id).
 		Scan(&v.RequestID, &reviewers, &state, &due, &v.Escalated, &v.AnsweredBy, &v.Reason, &answered, &v.Version)
-	if errors.Is(err, sql.ErrNoRows) {
+	if noRows(err) {
 		return nil, approvals.ErrNotFound
 	}
 	if err != nil {
@@ -110,11 +103,7 @@ func (t *Tx) GetBreakGlassReview(id string) (*approvals.BreakGlassReview, error)
 
 // UpdateBreakGlassReview writes v when its stored version is v.Version.
 func (t *Tx) UpdateBreakGlassReview(v *approvals.BreakGlassReview) error {
-	err := t.casExec(`UPDATE breakglass_reviews SET reviewers=?, state=?, due_at=?, escalated=?, answered_by=?, reason=?, answered_at=?,
+	return bumped(&v.Version, t.casExec(`UPDATE breakglass_reviews SET reviewers=?, state=?, due_at=?, escalated=?, answered_by=?, reason=?, answered_at=?,
 		version=version+1 WHERE request_id=? AND version=?`,
-		jsonText(v.Reviewers), string(v.State), ms(v.DueAt), v.Escalated, v.AnsweredBy, v.Reason, ms(v.AnsweredAt), v.RequestID, v.Version)
-	if err == nil {
-		v.Version++
-	}
-	return err
+		jsonText(v.Reviewers), string(v.State), ms(v.DueAt), v.Escalated, v.AnsweredBy, v.Reason, ms(v.AnsweredAt), v.RequestID, v.Version))
 }

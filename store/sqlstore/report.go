@@ -1,8 +1,7 @@
-package store
+package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,32 +11,28 @@ import (
 	"github.com/jitbot/jitbot/audit"
 )
 
-var _ audit.Source = (*DB)(nil)
+var _ audit.Source = (*Store)(nil)
 
 // Events streams audit events in chain order. One Event value is reused
 // for every row, so memory stays flat however long the chain is.
-func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *approvals.Event) error) error {
-	q := `SELECT seq, id, time, actor, action, subject, resource, request_id, grant_id, reason, rule,
-		correlation_id, data, prev_hash, hash FROM audit_events`
-	var (
-		where []string
-		args  []any
-	)
+func (s *Store) Events(ctx context.Context, since, until time.Time, fn func(e *approvals.Event) error) error {
+	return s.EventsIn(ctx, s.Read, since, until, fn)
+}
+
+// EventsIn is Events read from q: db copy verifies the chain it wrote in
+// its own transaction before it commits.
+func (s *Store) EventsIn(ctx context.Context, q Querier, since, until time.Time, fn func(e *approvals.Event) error) error {
+	var f filter
 	if !since.IsZero() {
-		where = append(where, "time >= ?")
-		args = append(args, since.UnixMilli())
+		f.add("time >= ?", since.UnixMilli())
 	}
 	if !until.IsZero() {
-		where = append(where, "time < ?")
-		args = append(args, until.UnixMilli())
+		f.add("time < ?", until.UnixMilli())
 	}
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY seq"
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	rows, err := dq{ctx, q, s.D}.query(f.sql(`SELECT seq, id, time, actor, action, subject, resource, request_id, grant_id, reason, rule,
+		correlation_id, data, prev_hash, hash FROM audit_events`, "seq", 0), f.args...)
 	if err != nil {
-		return db.explain(err)
+		return s.Explain(err)
 	}
 	defer rows.Close()
 	var (
@@ -65,22 +60,27 @@ func (db *DB) Events(ctx context.Context, since, until time.Time, fn func(e *app
 }
 
 // Head returns the newest event's sequence number and hash.
-func (db *DB) Head(ctx context.Context) (audit.Anchor, error) {
+func (s *Store) Head(ctx context.Context) (audit.Anchor, error) {
 	var a audit.Anchor
-	err := db.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.Seq, &a.Hash)
-	if err == sql.ErrNoRows {
+	err := s.read(ctx).queryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&a.Seq, &a.Hash)
+	if noRows(err) {
 		return audit.Anchor{Hash: audit.GenesisHash}, nil
 	}
 	return a, err
 }
 
-const accessQuery = `SELECT g.id, g.request_id, g.person, g.resource, r.resource, r.reason, r.ticket, r.rule,
+// accessQuery reads grants with their request and the times the chain
+// gives them; JSON is the dialect's reading of a key of a JSON column.
+func (s *Store) accessQuery() string {
+	job := s.D.JSON("a.data", "job")
+	return `SELECT g.id, g.request_id, g.person, g.resource, r.resource, r.reason, r.ticket, r.rule,
 	r.auto_approved, r.extends_id, r.state, r.state_reason, r.ends_at, g.standing, g.note, r.created_at, r.duration_ms,
 	coalesce((SELECT min(time) FROM audit_events a WHERE a.grant_id = g.id AND a.action = 'grant.provisioned'), 0),
 	coalesce((SELECT min(time) FROM audit_events a WHERE a.grant_id = g.id AND (a.action IN ('grant.removed', 'grant.kept')
-		OR (a.action = 'grant.failed' AND coalesce(json_extract(a.data, '$.job'), '') <> 'revoke'))), 0),
-	EXISTS (SELECT 1 FROM audit_events a WHERE a.grant_id = g.id AND a.action = 'grant.failed' AND json_extract(a.data, '$.job') = 'revoke')
+		OR (a.action = 'grant.failed' AND coalesce(` + job + `, '') <> 'revoke'))), 0),
+	EXISTS (SELECT 1 FROM audit_events a WHERE a.grant_id = g.id AND a.action = 'grant.failed' AND ` + job + ` = 'revoke')
 	FROM grants g JOIN requests r ON r.id = g.request_id`
+}
 
 type accessRow struct {
 	audit.Access
@@ -91,33 +91,25 @@ type accessRow struct {
 	duration                 time.Duration
 }
 
-func (db *DB) accessRows(ctx context.Context, where string, args ...any) ([]accessRow, error) {
-	rows, err := db.read.QueryContext(ctx, accessQuery+" WHERE "+where+" ORDER BY r.created_at, g.resource", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []accessRow
-	for rows.Next() {
+func (s *Store) accessRows(ctx context.Context, where string, args ...any) ([]accessRow, error) {
+	out, err := queryAll(s.read(ctx), func(r Scanner) (accessRow, error) {
 		var (
 			a                        accessRow
 			ends, created, from, til int64
 			durMS                    int64
 		)
-		if err := rows.Scan(&a.GrantID, &a.RequestID, &a.Person, &a.Resource, &a.Requested, &a.Reason, &a.Ticket,
+		err := r.Scan(&a.GrantID, &a.RequestID, &a.Person, &a.Resource, &a.Requested, &a.Reason, &a.Ticket,
 			&a.Rule, &a.auto, &a.ExtendsID, &a.state, &a.stateReason, &ends, &a.Standing, &a.note, &created, &durMS,
-			&from, &til, &a.removalFailed); err != nil {
-			return nil, err
-		}
+			&from, &til, &a.removalFailed)
 		a.PlannedUntil, a.filed, a.From, a.Until = fromMS(ends), fromMS(created), fromMS(from), fromMS(til)
 		a.duration = time.Duration(durMS) * time.Millisecond
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+		return a, err
+	}, s.accessQuery()+" WHERE "+where+` ORDER BY r.created_at, g.resource COLLATE "C"`, args...)
+	if err != nil {
 		return nil, err
 	}
 	for i := range out {
-		if err := db.explainAccess(ctx, &out[i]); err != nil {
+		if err := s.explainAccess(ctx, &out[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -125,23 +117,15 @@ func (db *DB) accessRows(ctx context.Context, where string, args ...any) ([]acce
 }
 
 // explainAccess fills who approved and how the grant ended.
-func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
+func (s *Store) explainAccess(ctx context.Context, a *accessRow) error {
 	if a.auto {
 		a.ApprovedBy = []string{"auto-approved by rule " + a.Rule}
 	} else {
-		rows, err := db.read.QueryContext(ctx, `SELECT approver FROM decisions WHERE request_id = ? AND approve = 1 ORDER BY step, at`, a.RequestID)
+		who, err := queryAll(s.read(ctx), scanString, `SELECT approver FROM decisions WHERE request_id = ? AND approve ORDER BY step, at`, a.RequestID)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var who string
-			if err := rows.Scan(&who); err != nil {
-				rows.Close()
-				return err
-			}
-			a.ApprovedBy = append(a.ApprovedBy, who)
-		}
-		rows.Close()
+		a.ApprovedBy = append(a.ApprovedBy, who...)
 	}
 	if a.Until.IsZero() {
 		if a.removalFailed {
@@ -152,10 +136,10 @@ func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
 		return nil
 	}
 	var actor, action, reason string
-	err := db.read.QueryRowContext(ctx, `SELECT actor, action, reason FROM audit_events WHERE request_id = ?
+	err := s.read(ctx).queryRow(`SELECT actor, action, reason FROM audit_events WHERE request_id = ?
 		AND action IN ('request.expired', 'request.revoked', 'request.released', 'request.failed') ORDER BY seq LIMIT 1`, a.RequestID).Scan(&actor, &action, &reason)
 	switch {
-	case err == sql.ErrNoRows:
+	case noRows(err):
 		a.Ended = a.note
 	case err != nil:
 		return err
@@ -177,8 +161,8 @@ func (db *DB) explainAccess(ctx context.Context, a *accessRow) error {
 
 // AccessAt returns the grants that covered resource (a leaf, or a bundle's
 // requests) at time at.
-func (db *DB) AccessAt(ctx context.Context, resource string, at time.Time) ([]audit.Access, error) {
-	rows, err := db.accessRows(ctx, "(g.resource = ? OR r.resource = ?)", resource, resource)
+func (s *Store) AccessAt(ctx context.Context, resource string, at time.Time) ([]audit.Access, error) {
+	rows, err := s.accessRows(ctx, "(g.resource = ? OR r.resource = ?)", resource, resource)
 	if err != nil {
 		return nil, err
 	}
@@ -193,30 +177,26 @@ func (db *DB) AccessAt(ctx context.Context, resource string, at time.Time) ([]au
 
 // PersonHistory returns every request, grant, review answer and suspension
 // of one person.
-func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error) {
+func (s *Store) PersonHistory(ctx context.Context, email string) (*audit.PersonReport, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	rep := &audit.PersonReport{Email: email}
-	rs, err := db.read.QueryContext(ctx, `SELECT id, resource, state, created_at, duration_ms, reason, ticket, rule, auto_approved, state_reason
-		FROM requests WHERE requester = ? ORDER BY created_at`, email)
-	if err != nil {
-		return nil, err
-	}
-	for rs.Next() {
+	var err error
+	rep.Requests, err = queryAll(s.read(ctx), func(r Scanner) (audit.PersonRequest, error) {
 		var (
 			q       audit.PersonRequest
 			created int64
 			durMS   int64
 			auto    bool
 		)
-		if err := rs.Scan(&q.RequestID, &q.Resource, &q.State, &created, &durMS, &q.Reason, &q.Ticket, &q.Rule, &auto, &q.Outcome); err != nil {
-			rs.Close()
-			return nil, err
-		}
+		err := r.Scan(&q.RequestID, &q.Resource, &q.State, &created, &durMS, &q.Reason, &q.Ticket, &q.Rule, &auto, &q.Outcome)
 		q.Filed, q.Duration = fromMS(created), time.Duration(durMS)*time.Millisecond
-		rep.Requests = append(rep.Requests, q)
+		return q, err
+	}, `SELECT id, resource, state, created_at, duration_ms, reason, ticket, rule, auto_approved, state_reason
+		FROM requests WHERE requester = ? ORDER BY created_at`, email)
+	if err != nil {
+		return nil, err
 	}
-	rs.Close()
-	grants, err := db.accessRows(ctx, "g.person = ?", email)
+	grants, err := s.accessRows(ctx, "g.person = ?", email)
 	if err != nil {
 		return nil, err
 	}
@@ -229,43 +209,34 @@ func (db *DB) PersonHistory(ctx context.Context, email string) (*audit.PersonRep
 			}
 		}
 		if q.ApprovedBy == nil {
-			var who []string
-			rows, err := db.read.QueryContext(ctx, `SELECT approver, approve FROM decisions WHERE request_id = ? ORDER BY step, at`, q.RequestID)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
+			q.ApprovedBy, err = queryAll(s.read(ctx), func(r Scanner) (string, error) {
 				var (
 					a  string
 					ok bool
 				)
-				rows.Scan(&a, &ok)
-				if ok {
-					who = append(who, a)
-				} else {
-					who = append(who, a+" (declined)")
+				err := r.Scan(&a, &ok)
+				if !ok {
+					a += " (declined)"
 				}
+				return a, err
+			}, `SELECT approver, approve FROM decisions WHERE request_id = ? ORDER BY step, at`, q.RequestID)
+			if err != nil {
+				return nil, err
 			}
-			rows.Close()
-			q.ApprovedBy = who
 		}
 	}
-	ev, err := db.read.QueryContext(ctx, `SELECT time, actor, action, reason FROM audit_events
-		WHERE subject = ? AND request_id = '' AND action NOT IN ('request.refused') ORDER BY seq`, email)
-	if err != nil {
-		return nil, err
-	}
-	defer ev.Close()
-	for ev.Next() {
+	rep.Other, err = queryAll(s.read(ctx), func(r Scanner) (audit.OtherEvent, error) {
 		var (
 			o  audit.OtherEvent
 			at int64
 		)
-		if err := ev.Scan(&at, &o.Actor, &o.Action, &o.Reason); err != nil {
-			return nil, err
-		}
+		err := r.Scan(&at, &o.Actor, &o.Action, &o.Reason)
 		o.Time = fromMS(at)
-		rep.Other = append(rep.Other, o)
+		return o, err
+	}, `SELECT time, actor, action, reason FROM audit_events
+		WHERE subject = ? AND request_id = '' AND action NOT IN ('request.refused') ORDER BY seq`, email)
+	if err != nil {
+		return nil, err
 	}
-	return rep, ev.Err()
+	return rep, nil
 }

@@ -1,59 +1,42 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/certify"
 )
 
-// The certifications' persistence (schema in migrations/0006_certifications.sql),
+// The certifications' persistence (schema: migration 0008 on both engines),
 // on the approvals engine's transactions like the licence review's.
 
-var (
-	_ certify.Store = (*DB)(nil)
-	_ certify.Tx    = (*Tx)(nil)
-)
+var _ certify.Store = (*Store)(nil)
 
-// UpdateCert runs fn in one write transaction.
-func (db *DB) UpdateCert(ctx context.Context, fn func(tx certify.Tx) error) error {
-	return db.Update(ctx, func(tx approvals.Tx) error { return fn(tx.(*Tx)) })
+// UpdateCert runs fn in one write transaction of the engine.
+func (s *Store) UpdateCert(ctx context.Context, fn func(tx certify.Tx) error) error {
+	return s.Engine.Update(ctx, func(tx approvals.Tx) error { return fn(tx.(certify.Tx)) })
 }
 
 // ViewCert runs fn in a read transaction on a consistent snapshot.
-func (db *DB) ViewCert(ctx context.Context, fn func(tx certify.Tx) error) error {
-	return db.View(ctx, func(tx approvals.Tx) error { return fn(tx.(*Tx)) })
+func (s *Store) ViewCert(ctx context.Context, fn func(tx certify.Tx) error) error {
+	return s.Engine.View(ctx, func(tx approvals.Tx) error { return fn(tx.(certify.Tx)) })
 }
 
 // NextCampaign returns a rule's next campaign.
 func (t *Tx) NextCampaign(rule string) (string, time.Time, bool, error) {
-	var (
-		spec string
-		at   int64
-	)
-	err := t.queryRow(`SELECT spec, next_at FROM cert_schedule WHERE rule = $1`, rule).Scan(&spec, &at)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", time.Time{}, false, nil
-	}
-	return spec, fromMS(at), err == nil, err
+	return t.nextAt("cert_schedule", rule)
 }
 
 // SetNextCampaign stores a rule's next campaign.
 func (t *Tx) SetNextCampaign(rule, spec string, at time.Time) error {
-	_, err := t.exec(`INSERT INTO cert_schedule (rule, spec, next_at) VALUES ($1,$2,$3)
-		ON CONFLICT (rule) DO UPDATE SET spec=excluded.spec, next_at=excluded.next_at`, rule, spec, ms(at))
-	return err
+	return t.setNextAt("cert_schedule", rule, spec, at)
 }
 
 const campaignCols = `id, rule, state, trigger, started_at, answer_by, closed_at, version`
 
-func scanCampaign(s scanner) (*certify.Campaign, error) {
+func scanCampaign(s Scanner) (*certify.Campaign, error) {
 	var (
 		c                 certify.Campaign
 		state             string
@@ -69,7 +52,7 @@ func scanCampaign(s scanner) (*certify.Campaign, error) {
 
 // InsertCampaign stores a new campaign.
 func (t *Tx) InsertCampaign(c *certify.Campaign) error {
-	_, err := t.exec(`INSERT INTO cert_campaigns (`+campaignCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`,
+	_, err := t.exec(`INSERT INTO cert_campaigns (`+campaignCols+`) VALUES (?,?,?,?,?,?,?,?)`,
 		c.ID, c.Rule, string(c.State), c.Trigger, ms(c.StartedAt), ms(c.AnswerBy), ms(c.ClosedAt), c.Version)
 	return err
 }
@@ -81,47 +64,22 @@ func (t *Tx) GetCampaign(id string) (*certify.Campaign, error) {
 
 // UpdateCampaign writes c when it is still in state from at c.Version.
 func (t *Tx) UpdateCampaign(c *certify.Campaign, from certify.CampaignState) error {
-	err := t.casExec(`UPDATE cert_campaigns SET state=$1, closed_at=$2, version=version+1 WHERE id=$3 AND state=$4 AND version=$5`,
-		string(c.State), ms(c.ClosedAt), c.ID, string(from), c.Version)
-	if err == nil {
-		c.Version++
-	}
-	return err
+	return bumped(&c.Version, t.casExec(`UPDATE cert_campaigns SET state=?, closed_at=?, version=version+1 WHERE id=? AND state=? AND version=?`,
+		string(c.State), ms(c.ClosedAt), c.ID, string(from), c.Version))
 }
 
 // Campaigns lists campaigns, newest first.
-func (t *Tx) Campaigns(f certify.CampaignFilter) ([]*certify.Campaign, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.Rule != "" {
-		args = append(args, f.Rule)
-		where = append(where, fmt.Sprintf("rule = $%d", len(args)))
-	}
-	if len(f.States) > 0 {
-		ss := make([]string, len(f.States))
-		for i, s := range f.States {
-			ss[i] = string(s)
-		}
-		args = append(args, ss)
-		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
-	}
-	q := `SELECT ` + campaignCols + ` FROM cert_campaigns`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY started_at DESC, id COLLATE "C"`
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	return queryAll(t, scanCampaign, q, args...)
+func (t *Tx) Campaigns(cf certify.CampaignFilter) ([]*certify.Campaign, error) {
+	var f filter
+	f.eq("rule", cf.Rule)
+	in(&f, "state", cf.States)
+	return queryAll(t, scanCampaign, f.sql(`SELECT `+campaignCols+` FROM cert_campaigns`, `started_at DESC, id COLLATE "C"`, cf.Limit), f.args...)
 }
 
 const certItemCols = `id, campaign_id, rule, resource, provider, grp, person, reviewer, state, answer, reason, decided_by,
 	decided_at, defaulted, escalate_at, escalated, answer_by, member_since, last_active, ever_jit, standing, in_directory, note, version`
 
-func scanCertItem(s scanner) (*certify.Item, error) {
+func scanCertItem(s Scanner) (*certify.Item, error) {
 	var (
 		it                                          certify.Item
 		state                                       string
@@ -143,7 +101,7 @@ func scanCertItem(s scanner) (*certify.Item, error) {
 func (t *Tx) InsertCertItems(items []*certify.Item) ([]bool, error) {
 	out := make([]bool, len(items))
 	for i, it := range items {
-		res, err := t.exec(`INSERT INTO cert_items (`+certItemCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)
+		n, err := t.exec(`INSERT INTO cert_items (`+certItemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (campaign_id, provider, grp, person) DO NOTHING`,
 			it.ID, it.CampaignID, it.Rule, it.Resource, it.Provider, it.Group, it.Person, it.Reviewer, string(it.State),
 			it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, ms(it.EscalateAt), it.Escalated, ms(it.AnswerBy),
@@ -151,7 +109,7 @@ func (t *Tx) InsertCertItems(items []*certify.Item) ([]bool, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = res.RowsAffected() == 1
+		out[i] = n == 1
 	}
 	return out, nil
 }
@@ -163,60 +121,35 @@ func (t *Tx) GetCertItem(id string) (*certify.Item, error) {
 
 // UpdateCertItem writes it when it is still in state from at it.Version.
 func (t *Tx) UpdateCertItem(it *certify.Item, from certify.ItemState) error {
-	err := t.casExec(`UPDATE cert_items SET state=$1, answer=$2, reason=$3, decided_by=$4, decided_at=$5, defaulted=$6, escalated=$7,
-		note=$8, version=version+1 WHERE id=$9 AND state=$10 AND version=$11`,
+	return bumped(&it.Version, t.casExec(`UPDATE cert_items SET state=?, answer=?, reason=?, decided_by=?, decided_at=?, defaulted=?, escalated=?,
+		note=?, version=version+1 WHERE id=? AND state=? AND version=?`,
 		string(it.State), it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, it.Escalated, it.Note,
-		it.ID, string(from), it.Version)
-	if err == nil {
-		it.Version++
-	}
-	return err
+		it.ID, string(from), it.Version))
 }
 
 // CertItems lists items matching f, by group then person.
-func (t *Tx) CertItems(f certify.ItemFilter) ([]*certify.Item, error) {
-	var (
-		where []string
-		args  []any
-	)
-	if f.CampaignID != "" {
-		args = append(args, f.CampaignID)
-		where = append(where, fmt.Sprintf("campaign_id = $%d", len(args)))
+func (t *Tx) CertItems(itf certify.ItemFilter) ([]*certify.Item, error) {
+	var f filter
+	f.eq("campaign_id", itf.CampaignID)
+	if itf.Reviewer != nil {
+		f.add("reviewer = ?", *itf.Reviewer)
 	}
-	if f.Reviewer != nil {
-		args = append(args, *f.Reviewer)
-		where = append(where, fmt.Sprintf("reviewer = $%d", len(args)))
-	}
-	if len(f.States) > 0 {
-		ss := make([]string, len(f.States))
-		for i, s := range f.States {
-			ss[i] = string(s)
-		}
-		args = append(args, ss)
-		where = append(where, fmt.Sprintf("state = ANY($%d)", len(args)))
-	}
-	q := `SELECT ` + certItemCols + ` FROM cert_items`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY provider COLLATE "C", grp COLLATE "C", person COLLATE "C", campaign_id COLLATE "C"`
-	if f.Limit > 0 {
-		q += " LIMIT " + strconv.Itoa(f.Limit)
-	}
-	return queryAll(t, scanCertItem, q, args...)
+	in(&f, "state", itf.States)
+	return queryAll(t, scanCertItem, f.sql(`SELECT `+certItemCols+` FROM cert_items`,
+		`provider COLLATE "C", grp COLLATE "C", person COLLATE "C", campaign_id COLLATE "C"`, itf.Limit), f.args...)
 }
 
 // DueCertItems returns pending items to escalate or default at now.
 func (t *Tx) DueCertItems(now time.Time, limit int) ([]*certify.Item, error) {
 	return queryAll(t, scanCertItem, `SELECT `+certItemCols+` FROM cert_items WHERE state = 'pending'
-		AND (answer_by <= $1 OR (NOT escalated AND escalate_at > 0 AND escalate_at <= $2)) ORDER BY answer_by, id COLLATE "C" LIMIT $3`,
+		AND (answer_by <= ? OR (escalated = false AND escalate_at > 0 AND escalate_at <= ?)) ORDER BY answer_by, id COLLATE "C" LIMIT ?`,
 		ms(now), ms(now), limit)
 }
 
 // NextCertDeadline returns the earliest escalation or deadline of a pending item.
 func (t *Tx) NextCertDeadline() (time.Time, bool, error) {
 	var at *int64
-	err := t.queryRow(`SELECT min(CASE WHEN NOT escalated AND escalate_at > 0 AND escalate_at < answer_by THEN escalate_at ELSE answer_by END)
+	err := t.queryRow(`SELECT min(CASE WHEN escalated = false AND escalate_at > 0 AND escalate_at < answer_by THEN escalate_at ELSE answer_by END)
 		FROM cert_items WHERE state = 'pending'`).Scan(&at)
 	if err != nil || at == nil {
 		return time.Time{}, false, err
@@ -226,13 +159,13 @@ func (t *Tx) NextCertDeadline() (time.Time, bool, error) {
 
 // StandingSeen returns when each standing member of a group was first seen.
 func (t *Tx) StandingSeen(provider, group string) (map[string]time.Time, error) {
-	return t.timesByKey(`SELECT person, first_seen FROM standing_seen WHERE provider = $1 AND grp = $2`, provider, group)
+	return t.timesByKey(`SELECT person, first_seen FROM standing_seen WHERE provider = ? AND grp = ?`, provider, group)
 }
 
 // MarkStandingSeen records people as seen at at, unless seen before.
 func (t *Tx) MarkStandingSeen(provider, group string, people []string, at time.Time) error {
 	for _, p := range people {
-		if _, err := t.exec(`INSERT INTO standing_seen (provider, grp, person, first_seen) VALUES ($1,$2,$3,$4)
+		if _, err := t.exec(`INSERT INTO standing_seen (provider, grp, person, first_seen) VALUES (?,?,?,?)
 			ON CONFLICT (provider, grp, person) DO NOTHING`, provider, group, p, ms(at)); err != nil {
 			return err
 		}
@@ -242,44 +175,42 @@ func (t *Tx) MarkStandingSeen(provider, group string, people []string, at time.T
 
 // EverGranted returns the people who have had a grant of the group.
 func (t *Tx) EverGranted(provider, group string) (map[string]bool, error) {
-	rows, err := t.query(`SELECT DISTINCT person FROM grants WHERE provider = $1 AND grp = $2`, provider, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
+	err := t.eachRow(func(s Scanner) error {
 		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, err
+		if err := s.Scan(&p); err != nil {
+			return err
 		}
 		out[p] = true
-	}
-	return out, rows.Err()
+		return nil
+	}, `SELECT DISTINCT person FROM grants WHERE provider = ? AND grp = ?`, provider, group)
+	return out, err
 }
 
 // LastActive returns the latest product activity the directory sync saw
-// for each email it knows.
+// for each email it knows, reading 500 emails a query.
 func (t *Tx) LastActive(emails []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
-	if len(emails) == 0 {
-		return out, nil
-	}
-	rows, err := t.query(`SELECT email, products FROM directory_users WHERE email = ANY($1)`, emails)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var email, products string
-		if err := rows.Scan(&email, &products); err != nil {
+	for batch := range slices.Chunk(emails, 500) {
+		args := make([]any, len(batch))
+		for i, e := range batch {
+			args[i] = e
+		}
+		err := t.eachRow(func(s Scanner) error {
+			var email, products string
+			if err := s.Scan(&email, &products); err != nil {
+				return err
+			}
+			for _, p := range decodeProducts(products, nil) {
+				if p.LastActive.After(out[email]) {
+					out[email] = p.LastActive
+				}
+			}
+			return nil
+		}, `SELECT email, products FROM directory_users WHERE email IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
 			return nil, err
 		}
-		for _, p := range decodeProducts(products, nil) {
-			if p.LastActive.After(out[email]) {
-				out[email] = p.LastActive
-			}
-		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
