@@ -185,15 +185,19 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group, mode stri
 // since (and the provider is asked again).
 func (s *Service) stillDrifted(ctx context.Context, prov Provisioner, f DriftFinding, m Membership) (bool, error) {
 	var (
-		rec  *MembershipRecord
-		live []*Grant
+		rec      *MembershipRecord
+		live     []*Grant
+		revoking bool
 	)
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
 		if rec, err = membershipRecord(tx, m); err != nil {
 			return err
 		}
-		live, err = tx.CoveringGrants(m, "")
+		if live, err = tx.CoveringGrants(m, ""); err != nil {
+			return err
+		}
+		revoking, err = tx.Revoking(m)
 		return err
 	})
 	if err != nil {
@@ -205,7 +209,9 @@ func (s *Service) stillDrifted(ctx context.Context, prov Provisioner, f DriftFin
 	}
 	switch f.Kind {
 	case DriftLeftover:
-		return rec != nil && rec.Origin == OriginBot && len(live) == 0 && member, nil
+		// A grant being revoked has its removal queued: that job removes it
+		// and records the grant's end; drift would only race it.
+		return rec != nil && rec.Origin == OriginBot && len(live) == 0 && !revoking && member, nil
 	default:
 		for _, g := range live {
 			if g.ID == f.GrantID && g.State == GrantActive {

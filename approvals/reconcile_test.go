@@ -82,6 +82,32 @@ func TestReconcile(t *testing.T) {
 			t.Fatal("report-only changed the membership")
 		}
 	})
+	// The sweep ended the grant and queued its removal; reconciliation runs
+	// before the access lane does (the playground's skipped hour): it leaves
+	// the membership to the revocation, which removes it and records
+	// grant.removed, not a drift.
+	t.Run("RevokingLeftToItsJob", func(t *testing.T) {
+		e := newEnv(t)
+		r := e.submit("alice@example.com", "confluence-finance", 2*time.Hour)
+		e.settle()
+		e.clock.Advance(2 * time.Hour)
+		if _, err := e.svc.Sweep(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if g := e.grants(r.ID)[0]; g.State != approvals.GrantRevoking {
+			t.Fatalf("grant: got %s, want revoking", g.State)
+		}
+		if fs := findings(t, e, false); len(fs) != 0 {
+			t.Fatalf("findings: got %+v, want none while the removal is queued", fs)
+		}
+		e.settle()
+		if got := e.ledger.Members(); len(got) != 0 {
+			t.Fatalf("members after the revocation: %v", got)
+		}
+		if n := e.count(`SELECT count(*) FROM audit_events WHERE request_id = ? AND action = 'grant.removed'`, r.ID); n != 1 {
+			t.Errorf("grant.removed events: got %d, want 1", n)
+		}
+	})
 	t.Run("StandingLeftAlone", func(t *testing.T) {
 		e := newEnv(t)
 		e.ledger.DryRunAdd(e.ctx, standing)

@@ -76,6 +76,9 @@ type Tx interface {
 	// CoveringGrants returns the other grants (not excludeID) of the same
 	// membership that are provisioning or active.
 	CoveringGrants(m Membership, excludeID string) ([]*Grant, error)
+	// Revoking reports whether a grant of the membership is being revoked
+	// (its removal queued): reconciliation leaves that removal to it.
+	Revoking(m Membership) (bool, error)
 
 	// LiveGrants returns the provisioning and active grants of one group.
 	LiveGrants(provider, group string) ([]*Grant, error)

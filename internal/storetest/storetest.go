@@ -488,6 +488,15 @@ func testCoveringGrants(t *testing.T, open func() Store) {
 		if !slices.Equal(ids, []string{"g1", "g2"}) {
 			t.Errorf("LiveGrants: got %v, want g1 g2", ids)
 		}
+		for who, want := range map[string]bool{"alice@example.com": false, "bob@example.com": true} {
+			got, err := tx.Revoking(approvals.Membership{Provider: "jira", Group: "wiki", Person: who})
+			if err != nil {
+				return err
+			}
+			if got != want {
+				t.Errorf("Revoking(%s in wiki): %v, want %v", who, got, want)
+			}
+		}
 		return nil
 	})
 }

@@ -201,6 +201,16 @@ func (t *Tx) CoveringGrants(m approvals.Membership, excludeID string) ([]*approv
 	return gs, err
 }
 
+// Revoking reports whether a grant of m is being revoked.
+func (t *Tx) Revoking(m approvals.Membership) (bool, error) {
+	gs, err := queryAll(t, func(s Scanner) (int, error) {
+		var n int
+		err := s.Scan(&n)
+		return n, err
+	}, `SELECT count(*) FROM grants WHERE provider=? AND grp=? AND person=? AND state = 'revoking'`, m.Provider, m.Group, m.Person)
+	return err == nil && len(gs) == 1 && gs[0] > 0, err
+}
+
 // LiveGrants returns the provisioning and active grants of one group.
 func (t *Tx) LiveGrants(provider, group string) ([]*approvals.Grant, error) {
 	return queryAll(t, scanGrant, `SELECT `+grantCols+` FROM grants WHERE provider=? AND grp=? AND state IN ('provisioning', 'active')
