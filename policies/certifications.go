@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -65,20 +64,7 @@ type CertRule struct {
 	Default    string // keep | remove | convert, applied at answer_within
 	Channel    string // Slack channel for the campaign's progress; "" for none
 
-	sched cron.Schedule
-	loc   *time.Location
-}
-
-// Next returns the first scheduled time of the rule strictly after t.
-func (r *CertRule) Next(t time.Time) time.Time {
-	if r.sched == nil {
-		return time.Time{}
-	}
-	loc := r.loc
-	if loc == nil {
-		loc = time.UTC
-	}
-	return r.sched.Next(t.In(loc)).UTC()
+	schedule // Next (reviews.go)
 }
 
 // CertTarget is one group a certification reviews, with the resource of

@@ -97,20 +97,26 @@ type ReviewRule struct {
 	SuspendAt string
 	Digest    string // Slack channel for the run's digest; "" for none
 
+	schedule
+}
+
+// schedule is a rule's parsed cron schedule in its timezone, shared by
+// review and certification rules.
+type schedule struct {
 	sched cron.Schedule
 	loc   *time.Location
 }
 
 // Next returns the first scheduled time of the rule strictly after t.
-func (r *ReviewRule) Next(t time.Time) time.Time {
-	if r.sched == nil {
+func (s *schedule) Next(t time.Time) time.Time {
+	if s.sched == nil {
 		return time.Time{}
 	}
-	loc := r.loc
+	loc := s.loc
 	if loc == nil {
 		loc = time.UTC
 	}
-	return r.sched.Next(t.In(loc)).UTC()
+	return s.sched.Next(t.In(loc)).UTC()
 }
 
 // Covers reports whether the rule's if: holds for a person with these
