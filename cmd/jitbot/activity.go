@@ -150,8 +150,8 @@ func (c *cli) activityShow(args []string) int {
 	if code := c.parse(fs, args, "jitbot activity show [EMAIL | --department D] [--format table|csv|json] [--history]", 1); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
+	if msg := badFormat(*format, "table", "csv", "json"); msg != "" {
+		return c.fail(exitUsage, "%s", msg)
 	}
 	if fs.NArg() > 1 || (fs.NArg() == 1 && *dept != "") {
 		return c.fail(exitUsage, "activity show takes one email or --department, not both")

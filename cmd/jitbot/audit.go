@@ -64,8 +64,8 @@ func (c *cli) auditExport(args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, "--until: %v", err)
 	}
-	if *format != "jsonl" && *format != "csv" {
-		return c.fail(exitUsage, "--format %q: expected jsonl or csv", *format)
+	if msg := badFormat(*format, "jsonl", "csv"); msg != "" {
+		return c.fail(exitUsage, "%s", msg)
 	}
 	db, err := cfg.openDB(c.ctx, true)
 	if err != nil {

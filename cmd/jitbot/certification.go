@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -84,8 +83,8 @@ func (c *cli) reportStanding(args []string) int {
 	if code := c.parse(fs, args, "jitbot report standing [--group PATTERN] [--format table|csv|json]", 0); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
+	if msg := badFormat(*format, "table", "csv", "json"); msg != "" {
+		return c.fail(exitUsage, "%s", msg)
 	}
 	env, code := c.openCert(&cfg, c.policyFrom(fs), true, nil)
 	if code >= 0 {
@@ -276,8 +275,8 @@ func (c *cli) certificationReport(args []string) int {
 	if code := c.parse(fs, args, "jitbot certification report [--campaign ID] [--format table|csv|json]", 0); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv or json", *format)
+	if msg := badFormat(*format, "table", "csv", "json"); msg != "" {
+		return c.fail(exitUsage, "%s", msg)
 	}
 	env, code := c.openCert(&cfg, c.policyFrom(fs), true, nil)
 	if code >= 0 {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -213,4 +214,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// badFormat returns the usage message for a --format value not in allowed,
+// or "" when it is one of them.
+func badFormat(format string, allowed ...string) string {
+	if slices.Contains(allowed, format) {
+		return ""
+	}
+	last := len(allowed) - 1
+	return fmt.Sprintf("--format %q: expected %s or %s", format, strings.Join(allowed[:last], ", "), allowed[last])
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -236,8 +235,8 @@ func (c *cli) reviewReport(args []string) int {
 	if code := c.parse(fs, args, "jitbot review report [--run ID] [--format csv|json|table|png] [--suspended-on DATE]", 0); code >= 0 {
 		return code
 	}
-	if !slices.Contains([]string{"table", "csv", "json", "png"}, *format) {
-		return c.fail(exitUsage, "--format %q: expected table, csv, json or png", *format)
+	if msg := badFormat(*format, "table", "csv", "json", "png"); msg != "" {
+		return c.fail(exitUsage, "%s", msg)
 	}
 	env, code := c.openReview(&cfg, c.policyFrom(fs), true, false, 0)
 	if code >= 0 {
