@@ -134,18 +134,7 @@ func (s *Service) reconcileGroup(ctx context.Context, provider, group, mode stri
 	for _, m := range members {
 		present[strings.ToLower(m)] = true
 	}
-	var (
-		records []*MembershipRecord
-		live    []*Grant
-	)
-	err = s.store.View(ctx, func(tx Tx) error {
-		var err error
-		if records, err = tx.Memberships(provider, group); err != nil {
-			return err
-		}
-		live, err = tx.LiveGrants(provider, group)
-		return err
-	})
+	records, live, err := s.groupRecords(ctx, provider, group)
 	if err != nil {
 		return nil, err
 	}
@@ -283,4 +272,19 @@ func (s *Service) repair(ctx context.Context, prov Provisioner, f DriftFinding, 
 	}
 	s.log.Warn("drift", zap.String("kind", f.Kind), zap.String("action", f.Action), zap.String("group", f.Group), zap.String("person", f.Person))
 	return f, true
+}
+
+// groupRecords reads, in one view, jitbot's membership records of a group
+// and its live grants: what reconciliation and the standing population
+// compare with the provider's member list.
+func (s *Service) groupRecords(ctx context.Context, provider, group string) (records []*MembershipRecord, live []*Grant, err error) {
+	err = s.store.View(ctx, func(tx Tx) error {
+		var err error
+		if records, err = tx.Memberships(provider, group); err != nil {
+			return err
+		}
+		live, err = tx.LiveGrants(provider, group)
+		return err
+	})
+	return records, live, err
 }

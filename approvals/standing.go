@@ -42,18 +42,7 @@ func (s *Service) Standing(ctx context.Context, provider, group string) ([]Stand
 	if err != nil {
 		return nil, fmt.Errorf("list %s/%s: %w", provider, group, err)
 	}
-	var (
-		records []*MembershipRecord
-		live    []*Grant
-	)
-	err = s.store.View(ctx, func(tx Tx) error {
-		var err error
-		if records, err = tx.Memberships(provider, group); err != nil {
-			return err
-		}
-		live, err = tx.LiveGrants(provider, group)
-		return err
-	})
+	records, live, err := s.groupRecords(ctx, provider, group)
 	if err != nil {
 		return nil, err
 	}

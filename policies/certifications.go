@@ -135,19 +135,7 @@ func (ps *parser) certRule(n *yaml.Node, i int, names map[string]int) *CertRule 
 	}
 	node := ps.deref(n)
 	r := &CertRule{Name: fmt.Sprintf("certification %d", i+1), Line: node.Line, AnswerWithin: DefaultAnswerWithin, Default: CertKeep}
-	what := "a certification"
-	if e, has := f["name"]; has {
-		if s, ok := ps.str(e.val, "name"); ok {
-			v := ps.deref(e.val)
-			if line, dup := names[s]; dup {
-				ps.nodef(v, "certification name %q is already used (first at line %d)", s, line)
-			} else {
-				names[s] = v.Line
-			}
-			r.Name = s
-			what = fmt.Sprintf("certification %q", s)
-		}
-	}
+	what := ps.ruleName(f, "certification", names, &r.Name) // reviews.go
 	ps.require(n, f, what, "name", "reviewers", "schedule")
 	_, hasRes := f["resources"]
 	_, hasGroups := f["groups"]

@@ -316,19 +316,7 @@ func (ps *parser) reviewRule(n *yaml.Node, i int, names map[string]int) *ReviewR
 	node := ps.deref(n)
 	r := &ReviewRule{Name: fmt.Sprintf("review %d", i+1), Line: node.Line, KeepFor: DefaultKeepFor}
 	ps.reviewAt = append(ps.reviewAt, ps.keyPositions(n))
-	what := "a review rule"
-	if e, has := f["name"]; has {
-		if s, ok := ps.str(e.val, "name"); ok {
-			v := ps.deref(e.val)
-			if line, dup := names[s]; dup {
-				ps.nodef(v, "review rule name %q is already used (first at line %d)", s, line)
-			} else {
-				names[s] = v.Line
-			}
-			r.Name = s
-			what = fmt.Sprintf("review rule %q", s)
-		}
-	}
+	what := ps.ruleName(f, "review rule", names, &r.Name)
 	ps.require(n, f, what, "name", "inactive_for", "schedule", "action")
 	if e, has := f["if"]; has {
 		if g, ok := ps.fields(e.val, "if", reviewIfKeys); ok {
@@ -486,4 +474,26 @@ func cronProblem(spec string, err error) string {
 		}
 	}
 	return "it cannot be read"
+}
+
+// ruleName reads a rule's name: into *name, refused when names (name →
+// line) has it already; it returns how messages call the rule ("review
+// rule \"x\"", or "a review rule" without a name).
+func (ps *parser) ruleName(f map[string]entry, kind string, names map[string]int, name *string) string {
+	e, has := f["name"]
+	if !has {
+		return "a " + kind
+	}
+	s, ok := ps.str(e.val, "name")
+	if !ok {
+		return "a " + kind
+	}
+	v := ps.deref(e.val)
+	if line, dup := names[s]; dup {
+		ps.nodef(v, "%s name %q is already used (first at line %d)", kind, s, line)
+	} else {
+		names[s] = v.Line
+	}
+	*name = s
+	return fmt.Sprintf("%s %q", kind, s)
 }
