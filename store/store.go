@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -78,53 +77,34 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	busy := "_busy_timeout=" + strconv.Itoa(int(opt.BusyTimeout/time.Millisecond))
 	if opt.ReadOnly {
-		return openReadOnly(ctx, path, opt)
+		return openReadOnly(ctx, path, opt, busy)
 	}
+	db := &DB{path: path, now: opt.Now, announces: opt.Announce}
 	// Connecting in WAL mode rewrites the file header: look at an existing
 	// file read-only first, so that another application's file is refused
 	// untouched.
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
-		if err := probe(ctx, path, opt); err != nil {
+		probe, err := sql.Open("sqlite3", "file:"+path+"?mode=ro&"+busy)
+		if err != nil {
+			return nil, err
+		}
+		_, err = db.version(ctx, probe, false)
+		probe.Close()
+		if err != nil {
 			return nil, err
 		}
 	}
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
-	q.Set("_synchronous", "NORMAL")
-	wq := url.Values{}
-	for k, v := range q {
-		wq[k] = v
-	}
-	wq.Set("_txlock", "immediate")
-	rq := url.Values{}
-	for k, v := range q {
-		rq[k] = v
-	}
-	rq.Set("_query_only", "true")
-	db := &DB{path: path, now: opt.Now, announces: opt.Announce}
-	if opt.Exclusive && !opt.ReadOnly {
+	if opt.Exclusive {
 		lock, err := lockFile(path + ".lock")
 		if err != nil {
 			return nil, err
 		}
 		db.lock = lock
 	}
-	var err error
-	if db.write, err = sql.Open("sqlite3", "file:"+path+"?"+wq.Encode()); err != nil {
-		return nil, err
-	}
-	db.write.SetMaxOpenConns(1)
-	if db.read, err = sql.Open("sqlite3", "file:"+path+"?"+rq.Encode()); err != nil {
-		db.write.Close()
-		return nil, err
-	}
-	db.read.SetMaxOpenConns(8)
-	db.setStore()
-	if err := db.check(ctx, opt); err != nil {
-		db.Close()
+	params := "_journal_mode=WAL&_foreign_keys=on&_synchronous=NORMAL&" + busy
+	if err := db.open(ctx, params+"&_txlock=immediate", params+"&_query_only=true", opt); err != nil {
 		return nil, err
 	}
 	if db.lock != nil {
@@ -144,7 +124,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 // there is no writer and nothing beyond the main file, so it is then opened
 // immutable=1 (no locks, no change detection), which is safe for exactly
 // that case.
-func openReadOnly(ctx context.Context, path string, opt Options) (*DB, error) {
+func openReadOnly(ctx context.Context, path string, opt Options, busy string) (*DB, error) {
 	st, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -154,75 +134,44 @@ func openReadOnly(ctx context.Context, path string, opt Options) (*DB, error) {
 	case st.IsDir():
 		return nil, fmt.Errorf("no jitbot database at %s: it is a folder", path)
 	}
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
-	db, err := openPools(ctx, path, q, opt)
-	if err == nil {
+	params := "mode=ro&_foreign_keys=on&" + busy
+	db := &DB{path: path, now: opt.Now}
+	if err = db.open(ctx, params, params, opt); err == nil {
 		return db, nil
 	}
-	if _, werr := os.Stat(path + "-wal"); werr == nil || !errors.Is(werr, fs.ErrNotExist) {
-		return nil, err
-	}
-	q.Set("immutable", "1")
-	if db, ierr := openPools(ctx, path, q, opt); ierr == nil {
-		return db, nil
+	if _, werr := os.Stat(path + "-wal"); errors.Is(werr, fs.ErrNotExist) {
+		db := &DB{path: path, now: opt.Now}
+		if db.open(ctx, params+"&immutable=1", params+"&immutable=1", opt) == nil {
+			return db, nil
+		}
 	}
 	return nil, err
 }
 
-// probe checks, read-only, that an existing file is a jitbot database or
-// an empty one.
-func probe(ctx context.Context, path string, opt Options) error {
-	q := url.Values{}
-	q.Set("mode", "ro")
-	q.Set("_busy_timeout", strconv.Itoa(int(opt.BusyTimeout/time.Millisecond)))
-	conn, err := sql.Open("sqlite3", "file:"+path+"?"+q.Encode())
-	if err != nil {
+// open opens the write pool (one connection) and the read pool with their
+// DSN parameters, and checks or migrates the schema.
+func (db *DB) open(ctx context.Context, write, read string, opt Options) error {
+	var err error
+	if db.write, err = sql.Open("sqlite3", "file:"+db.path+"?"+write); err != nil {
 		return err
 	}
-	defer conn.Close()
-	db := &DB{path: path}
-	version, err := db.schemaVersion(ctx, conn)
-	if err != nil {
-		return db.explain(err)
-	}
-	return db.checkOwner(ctx, conn, version, false)
-}
-
-// openPools opens both pools of a read-only database on one DSN and checks it.
-func openPools(ctx context.Context, path string, q url.Values, opt Options) (*DB, error) {
-	dsn := "file:" + path + "?" + q.Encode()
-	db := &DB{path: path, now: opt.Now, announces: opt.Announce}
-	var err error
-	if db.read, err = sql.Open("sqlite3", dsn); err != nil {
-		return nil, err
+	db.write.SetMaxOpenConns(1)
+	if db.read, err = sql.Open("sqlite3", "file:"+db.path+"?"+read); err != nil {
+		db.write.Close()
+		return err
 	}
 	db.read.SetMaxOpenConns(8)
-	if db.write, err = sql.Open("sqlite3", dsn); err != nil {
-		db.read.Close()
-		return nil, err
-	}
-	db.write.SetMaxOpenConns(1)
 	db.setStore()
-	if err := db.check(ctx, Options{ReadOnly: true}); err != nil {
+	if err := db.check(ctx, opt); err != nil {
 		db.Close()
-		return nil, err
+		return err
 	}
-	return db, nil
+	return nil
 }
 
 // Close closes the database and releases its lock.
 func (db *DB) Close() error {
-	var errs []error
-	errs = append(errs, db.writeStmts.close(), db.readStmts.close())
-	if db.read != nil {
-		errs = append(errs, db.read.Close())
-	}
-	if db.write != nil {
-		errs = append(errs, db.write.Close())
-	}
+	errs := []error{db.writeStmts.close(), db.readStmts.close(), db.read.Close(), db.write.Close()}
 	if db.lock != nil {
 		errs = append(errs, db.lock.Close())
 		db.lock = nil
@@ -233,15 +182,11 @@ func (db *DB) Close() error {
 // Path returns the file path.
 func (db *DB) Path() string { return db.path }
 
+// check checks the file and its schema, and migrates it unless read-only.
 func (db *DB) check(ctx context.Context, opt Options) error {
-	readOnly := opt.ReadOnly
 	pool := db.write
-	if readOnly {
+	if opt.ReadOnly {
 		pool = db.read
-	}
-	var mode string
-	if err := pool.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return db.explain(err)
 	}
 	var ok string
 	if err := pool.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&ok); err != nil {
@@ -254,61 +199,64 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if err != nil {
 		return err
 	}
-	latest := known[len(known)-1].Version
-	current, err := db.schemaVersion(ctx, pool)
+	current, err := db.version(ctx, pool, opt.ReadOnly)
 	if err != nil {
-		return db.explain(err)
-	}
-	if err := db.checkOwner(ctx, pool, current, readOnly); err != nil {
 		return err
 	}
-	if current > latest {
-		return fmt.Errorf("database %s has schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.path, current, latest)
+	if err := sqlstore.CheckVersion("database "+db.path, current, known[len(known)-1].Version, opt.ReadOnly); err != nil || opt.ReadOnly {
+		return err
 	}
-	if readOnly {
-		if current < latest {
-			return fmt.Errorf("database %s has schema version %d; run jitbot once to migrate it to %d", db.path, current, latest)
-		}
-		return nil
-	}
-	return db.migrate(ctx, known, current, opt.maxVersion)
-}
-
-// checkOwner refuses a database that is not jitbot's: tables but no
-// jitbot schema (another application's file), or a schema_migrations table
-// without jitbot's tables. An empty database is jitbot's to create, except
-// for a read-only open, which has nothing to read in it.
-func (db *DB) checkOwner(ctx context.Context, pool *sql.DB, version int, readOnly bool) error {
-	rows, err := pool.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return db.explain(err)
 	}
-	defer rows.Close()
-	var tables []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return db.explain(err)
-		}
-		tables = append(tables, n)
+	defer tx.Rollback()
+	exec := func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
 	}
-	if err := rows.Err(); err != nil {
-		return db.explain(err)
+	if err := sqlstore.Migrate(exec, sqlstore.SQLite, known, current, opt.maxVersion, db.now()); err != nil {
+		return err
+	}
+	return db.explain(tx.Commit())
+}
+
+// version reads the schema version, refusing a database that is not
+// jitbot's: tables but no jitbot schema (another application's file), or a
+// schema_migrations table without jitbot's tables. An empty database is
+// jitbot's to create (version 0), except for a read-only open, which has
+// nothing to read in it.
+func (db *DB) version(ctx context.Context, pool *sql.DB, readOnly bool) (int, error) {
+	var tables []string
+	rows, err := pool.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	for err == nil && rows.Next() {
+		tables = append(tables, "")
+		err = rows.Scan(&tables[len(tables)-1])
+	}
+	if err == nil {
+		err = rows.Err()
+	}
+	var v int
+	if err == nil && slices.Contains(tables, "schema_migrations") {
+		err = pool.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	}
+	if rows != nil {
+		rows.Close()
 	}
 	switch {
+	case err != nil:
+		return 0, db.explain(err)
 	case len(tables) == 0 && readOnly:
-		return fmt.Errorf("no jitbot database at %s: the file is empty (jitbot run creates the schema)", db.path)
-	case len(tables) == 0:
-		return nil
-	case version == 0 || !slices.Contains(tables, "audit_events"):
+		return 0, fmt.Errorf("no jitbot database at %s: the file is empty (jitbot run creates the schema)", db.path)
+	case len(tables) > 0 && (v == 0 || !slices.Contains(tables, "audit_events")):
 		shown := tables
 		if len(shown) > 5 {
 			shown = append(slices.Clip(shown[:5]), "…")
 		}
-		return fmt.Errorf("%s is not a jitbot database: it is another application's SQLite file (tables %s); jitbot will not add its tables to it: name another file with --db or JITBOT_DB, nothing was written",
+		return 0, fmt.Errorf("%s is not a jitbot database: it is another application's SQLite file (tables %s); jitbot will not add its tables to it: name another file with --db or JITBOT_DB, nothing was written",
 			db.path, strings.Join(shown, ", "))
 	}
-	return nil
+	return v, nil
 }
 
 // explain turns SQLite's terse errors into sentences.
@@ -328,46 +276,10 @@ func (db *DB) explain(err error) error {
 			return fmt.Errorf("database %s is read-only for this user", db.path)
 		}
 	}
+	if err == nil {
+		return nil
+	}
 	return fmt.Errorf("database %s: %w", db.path, err)
-}
-
-func (db *DB) schemaVersion(ctx context.Context, pool *sql.DB) (int, error) {
-	var n int
-	err := pool.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_migrations'`).Scan(&n)
-	if err != nil || n == 0 {
-		return 0, err
-	}
-	var v sql.NullInt64
-	err = pool.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
-	return int(v.Int64), err
-}
-
-// migrate applies every migration newer than current, each in its own transaction.
-func (db *DB) migrate(ctx context.Context, known []sqlstore.Migration, current, maxVersion int) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
-		return db.explain(err)
-	}
-	for _, m := range known {
-		if m.Version <= current || (maxVersion > 0 && m.Version > maxVersion) {
-			continue
-		}
-		tx, err := db.write.BeginTx(ctx, nil)
-		if err != nil {
-			return db.explain(err)
-		}
-		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.Version, db.now().UnixMilli()); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.Name, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return db.explain(err)
-		}
-	}
-	return nil
 }
 
 // Update runs fn in one IMMEDIATE write transaction.

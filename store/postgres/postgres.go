@@ -212,15 +212,10 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 		if err != nil {
 			return db.explain(err)
 		}
-		switch {
-		case current == 0:
+		if current == 0 {
 			return fmt.Errorf("no jitbot database at %s: its schema has no jitbot tables (jitbot run creates them)", db.name)
-		case current > latest:
-			return fmt.Errorf("%s has jitbot schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot", db.name, current, latest)
-		case current < latest:
-			return fmt.Errorf("%s has jitbot schema version %d; run jitbot once to migrate it to %d", db.name, current, latest)
 		}
-		return nil
+		return sqlstore.CheckVersion(db.name, current, latest, true)
 	}
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
@@ -239,17 +234,20 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 	if err != nil {
 		return db.explain(err)
 	}
-	if legacy {
-		// Its 2 and 3 are 4 and 5 now; 2 and 3 stand for what its 1 holds.
-		if _, err := tx.Exec(ctx, `UPDATE schema_migrations SET version = version + 2 WHERE version IN (2, 3)`); err != nil {
-			return db.explain(err)
+	exec := func(q string, args ...any) error {
+		_, err := tx.Exec(ctx, q, args...)
+		return db.explain(err)
+	}
+	if legacy { // its 2 and 3 are 4 and 5 now; 2 and 3 stand for what its 1 holds
+		if err := exec(`UPDATE schema_migrations SET version = version + 2 WHERE version IN (2, 3)`); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (2, $1), (3, $1)`, db.now().UnixMilli()); err != nil {
-			return db.explain(err)
+		if err := exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (2, $1), (3, $1)`, db.now().UnixMilli()); err != nil {
+			return err
 		}
 	}
-	if current > latest {
-		return fmt.Errorf("%s has jitbot schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", db.name, current, latest)
+	if err := sqlstore.CheckVersion(db.name, current, latest, false); err != nil {
+		return err
 	}
 	if current == 0 {
 		var n int
@@ -260,19 +258,8 @@ func (db *DB) check(ctx context.Context, opt Options) error {
 			return fmt.Errorf("%s: schema %s holds %d tables that are not jitbot's; jitbot will not add its tables to it: name another schema (search_path in the URL), nothing was written", db.name, db.currentSchema(ctx, tx), n)
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
-		return db.explain(err)
-	}
-	for _, m := range known {
-		if m.Version <= current || (opt.maxVersion > 0 && m.Version > opt.maxVersion) {
-			continue
-		}
-		if _, err := tx.Exec(ctx, m.SQL); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, db.explain(err))
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.Version, db.now().UnixMilli()); err != nil {
-			return fmt.Errorf("migration %s: %w", m.Name, db.explain(err))
-		}
+	if err := sqlstore.Migrate(exec, sqlstore.Postgres, known, current, opt.maxVersion, db.now()); err != nil {
+		return err
 	}
 	return db.explain(tx.Commit(ctx))
 }

@@ -6,6 +6,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Migration is one numbered change of the schema. Each engine has its own
@@ -44,4 +45,39 @@ func Migrations(fsys fs.FS, dir string) ([]Migration, error) {
 		return nil, fmt.Errorf("no migrations in %s", dir)
 	}
 	return out, nil
+}
+
+// CheckVersion refuses a schema this build cannot use: one written by a
+// newer jitbot, or, read-only (nothing may be migrated), an older one.
+// name is how messages name the database.
+func CheckVersion(name string, current, latest int, readOnly bool) error {
+	switch {
+	case current > latest:
+		return fmt.Errorf("%s has schema version %d, written by a newer jitbot; this build knows up to %d: upgrade jitbot, nothing was written", name, current, latest)
+	case readOnly && current < latest:
+		return fmt.Errorf("%s has schema version %d; run jitbot once to migrate it to %d", name, current, latest)
+	}
+	return nil
+}
+
+// Migrate applies, with exec in the caller's transaction, every migration
+// of known after version current (and none after max, when it is above 0),
+// each recorded in schema_migrations: a migration that fails leaves the
+// schema as it was.
+func Migrate(exec func(q string, args ...any) error, d *Dialect, known []Migration, current, max int, now time.Time) error {
+	if err := exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+		return err
+	}
+	for _, m := range known {
+		if m.Version <= current || (max > 0 && m.Version > max) {
+			continue
+		}
+		if err := exec(m.SQL); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		if err := exec(d.SQL(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), m.Version, MS(now)); err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+	}
+	return nil
 }
