@@ -84,17 +84,8 @@ func CopyFromSQLite(ctx context.Context, src *store.DB, dst *DB) (*CopyResult, e
 		if err != nil {
 			return err
 		}
-		var idents [][2]string
-		for rows.Next() {
-			var t, c string
-			if err := rows.Scan(&t, &c); err != nil {
-				rows.Close()
-				return err
-			}
-			idents = append(idents, [2]string{t, c})
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		idents, err := pgx.CollectRows(rows, pair)
+		if err != nil {
 			return err
 		}
 		for _, tc := range idents {
@@ -182,23 +173,18 @@ func copyTable(ctx context.Context, stx *sql.Tx, dtx pgx.Tx, table string) (int6
 	if err != nil {
 		return 0, err
 	}
-	types := map[string]string{}
 	rows, err := dtx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1`, table)
 	if err != nil {
 		return 0, err
 	}
-	for rows.Next() {
-		var n, t string
-		if err := rows.Scan(&n, &t); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		types[n] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	pairs, err := pgx.CollectRows(rows, pair)
+	if err != nil {
 		return 0, err
+	}
+	types := map[string]string{}
+	for _, p := range pairs {
+		types[p[0]] = p[1]
 	}
 	if len(types) == 0 {
 		return 0, fmt.Errorf("the PostgreSQL schema has no table %s: this jitbot cannot copy it (is the SQLite database newer than this jitbot?)", table)
@@ -306,4 +292,11 @@ func (r *sqliteRows) Err() error {
 		return r.err
 	}
 	return r.rows.Err()
+}
+
+// pair reads a row of two text columns.
+func pair(r pgx.CollectableRow) ([2]string, error) {
+	var p [2]string
+	err := r.Scan(&p[0], &p[1])
+	return p, err
 }
