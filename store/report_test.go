@@ -255,37 +255,19 @@ func summary(as []audit.Access) string {
 	return "[" + strings.Join(s, " ") + "]"
 }
 
-// diffAccess compares every field of an access row.
+// diffAccess compares every field of an access row (times by Equal).
 func diffAccess(got, want audit.Access) []string {
 	var d []string
-	str := func(name, g, w string) {
-		if g != w {
-			d = append(d, fmt.Sprintf("%s: got %q, want %q", name, g, w))
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range g.NumField() {
+		name, gv, wv := g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface()
+		if gt, ok := gv.(time.Time); ok {
+			if wt := wv.(time.Time); !gt.Equal(wt) {
+				d = append(d, fmt.Sprintf("%s: got %s, want %s", name, fmtT(gt), fmtT(wt)))
+			}
+		} else if !reflect.DeepEqual(gv, wv) {
+			d = append(d, fmt.Sprintf("%s: got %#v, want %#v", name, gv, wv))
 		}
-	}
-	tm := func(name string, g, w time.Time) {
-		if !g.Equal(w) {
-			d = append(d, fmt.Sprintf("%s: got %s, want %s", name, fmtT(g), fmtT(w)))
-		}
-	}
-	str("Person", got.Person, want.Person)
-	str("Resource", got.Resource, want.Resource)
-	str("Requested", got.Requested, want.Requested)
-	str("RequestID", got.RequestID, want.RequestID)
-	str("GrantID", got.GrantID, want.GrantID)
-	tm("From", got.From, want.From)
-	tm("Until", got.Until, want.Until)
-	tm("PlannedUntil", got.PlannedUntil, want.PlannedUntil)
-	str("Ended", got.Ended, want.Ended)
-	str("Reason", got.Reason, want.Reason)
-	str("Ticket", got.Ticket, want.Ticket)
-	str("Rule", got.Rule, want.Rule)
-	if !reflect.DeepEqual(got.ApprovedBy, want.ApprovedBy) {
-		d = append(d, fmt.Sprintf("ApprovedBy: got %q, want %q", got.ApprovedBy, want.ApprovedBy))
-	}
-	str("ExtendsID", got.ExtendsID, want.ExtendsID)
-	if got.Standing != want.Standing {
-		d = append(d, fmt.Sprintf("Standing: got %v, want %v", got.Standing, want.Standing))
 	}
 	return d
 }
@@ -462,16 +444,23 @@ func TestReport_Extension(t *testing.T) {
 	}
 }
 
+// revokedAfter3h files alice's 8-hour request for wiki, has bob approve
+// it, and has security revoke it three hours in.
+func (e *reportEnv) revokedAfter3h(ticket string) (*approvals.Request, *approvals.Grant) {
+	r := e.submit(alice, "wiki", 8*time.Hour, "quarter close", ticket)
+	e.approve(r.ID, bob)
+	g := e.grant(r.ID)
+	e.to(rt0.Add(3 * time.Hour))
+	e.revoke(r.ID, security, "left the finance project")
+	return r, g
+}
+
 // An operator revokes early with a reason: the row ends when the
 // membership was removed, not at the planned end, and says who and why.
 func TestReport_Revocation(t *testing.T) {
 	t.Run("Immediate", func(t *testing.T) {
 		e := newReportEnv(t)
-		r := e.submit(alice, "wiki", 8*time.Hour, "quarter close", "FIN-9")
-		e.approve(r.ID, bob)
-		g := e.grant(r.ID)
-		e.to(rt0.Add(3 * time.Hour))
-		e.revoke(r.ID, security, "left the finance project")
+		r, g := e.revokedAfter3h("FIN-9")
 		e.settle()
 		e.state(r.ID, approvals.StateRevoked)
 		e.wantMembers("wiki")
@@ -496,11 +485,7 @@ func TestReport_Revocation(t *testing.T) {
 	// person kept the membership until then, and the report says so.
 	t.Run("RemovedLater", func(t *testing.T) {
 		e := newReportEnv(t)
-		r := e.submit(alice, "wiki", 8*time.Hour, "quarter close", "")
-		e.approve(r.ID, bob)
-		g := e.grant(r.ID)
-		e.to(rt0.Add(3 * time.Hour))
-		e.revoke(r.ID, security, "left the finance project")
+		r, g := e.revokedAfter3h("")
 		e.state(r.ID, approvals.StateRevoked)
 		a := audit.Access{Person: alice, Resource: "wiki", Requested: "wiki", RequestID: r.ID, GrantID: g.ID,
 			From: rt0, PlannedUntil: rt0.Add(8 * time.Hour), Reason: "quarter close", Rule: "default", ApprovedBy: []string{bob}}
