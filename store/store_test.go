@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,70 @@ func TestIntegrity12_InvalidUTF8(t *testing.T) {
 	}
 	if _, err := audit.Verify(ctx, db); err == nil || !strings.Contains(err.Error(), "not UTF-8") {
 		t.Fatalf("verify after the edit: %v, want it refused for bytes that are not UTF-8", err)
+	}
+}
+
+// A database made by main before the store was written once for both
+// engines (fd0cdaf, schema version 5; testdata holds its .dump) opens with
+// this jitbot and ends with the same tables, indexes and triggers as a
+// database this jitbot creates, its chain as it was.
+func TestOpen_DatabaseOfOlderMain(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	oldPath, newPath := filepath.Join(dir, "old.db"), filepath.Join(dir, "new.db")
+	dump, err := os.ReadFile("testdata/sqlite-main-fd0cdaf.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite3", oldPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(string(dump)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	schema := func(path string) []string {
+		db, err := store.Open(ctx, path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		rows, err := db.ReadDB().QueryContext(ctx, `SELECT type || ' ' || name || ' on ' || tbl_name || ': ' || coalesce(sql, '')
+			FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 1`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.Join(strings.Fields(s), " "))
+		}
+		if path == oldPath {
+			res, err := audit.Verify(ctx, db)
+			if err != nil || res.Count != 16 || res.Head.Hash != "ea94461ccf830772b01776b4699fc2849457abf40f1f753de54f8ce03293dbb9" {
+				t.Errorf("the older chain after open: %d events, head %s, %v; want 16 to ea94461c…", res.Count, res.Head, err)
+			}
+		}
+		return out
+	}
+	got, want := schema(oldPath), schema(newPath)
+	var d []string
+	for _, l := range got {
+		if !slices.Contains(want, l) {
+			d = append(d, "- "+l)
+		}
+	}
+	for _, l := range want {
+		if !slices.Contains(got, l) {
+			d = append(d, "+ "+l)
+		}
+	}
+	if len(d) > 0 {
+		t.Errorf("the older database after open differs from a new one (- older, + new):\n%s", strings.Join(d, "\n"))
 	}
 }

@@ -230,3 +230,40 @@ func TestDBBackup(t *testing.T) {
 		t.Errorf("PostgreSQL: exit %d %q", code, errOut)
 	}
 }
+
+// A SQLite database made by main before the store was written once for
+// both engines (fd0cdaf, schema version 5; store/testdata holds its .dump) opens
+// with this jitbot, migrates forward, and copies to PostgreSQL with the
+// chain verified on both sides and its head unchanged.
+func TestDBCopy_FromOlderMain(t *testing.T) {
+	url, _ := pgtest.Schema(t)
+	path := filepath.Join(t.TempDir(), "old.db")
+	dump, err := os.ReadFile("../../store/testdata/sqlite-main-fd0cdaf.sql")
+	must(t, err)
+	raw, err := sql.Open("sqlite3", path)
+	must(t, err)
+	_, err = raw.Exec(string(dump))
+	must(t, err)
+	var (
+		version, seq int64
+		hash         string
+	)
+	must(t, raw.QueryRow(`SELECT max(version) FROM schema_migrations`).Scan(&version))
+	must(t, raw.QueryRow(`SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash))
+	must(t, raw.Close())
+	if version != 5 || seq == 0 {
+		t.Fatalf("the fixture is at schema version %d with %d events; want version 5 and a chain", version, seq)
+	}
+
+	code, out, errOut := runCLI(t, nil, "db", "copy", "--from", path, "--to", url)
+	if code != exitOK || !strings.Contains(out, "audit chain verified on both sides") {
+		t.Fatalf("db copy of the older database: exit %d\n%s%s", code, out, errOut)
+	}
+	want := fmt.Sprintf("ok: %d events, head %d:%s\n", seq, seq, hash)
+	for _, db := range []string{path, url} {
+		code, got, errOut := runCLI(t, map[string]string{"JITBOT_DB": db}, "audit", "verify")
+		if code != exitOK || got != want {
+			t.Errorf("audit verify on %s after the copy: exit %d %q %q, want %q", filepath.Base(db), code, got, errOut, want)
+		}
+	}
+}

@@ -3,11 +3,14 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/pgtest"
 	"github.com/jitbot/jitbot/store/postgres"
 )
@@ -67,4 +70,82 @@ func TestOpen_LegacyVersions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A schema made by main before the migrations were renumbered (fd0cdaf;
+// testdata holds its pg_dump: versions 1, 2, 3 recorded, a chain of 16
+// events) opens with this jitbot and ends with the same tables, columns,
+// indexes, constraints and triggers as a schema this jitbot creates, its
+// chain as it was.
+func TestOpen_SchemaOfOlderMain(t *testing.T) {
+	ctx := context.Background()
+	oldURL, oldSchema := pgtest.Schema(t)
+	newURL, _ := pgtest.Schema(t)
+	dump, err := os.ReadFile("testdata/postgres-main-fd0cdaf.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, oldURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, strings.ReplaceAll(string(dump), "{{schema}}", pgx.Identifier{oldSchema}.Sanitize()))
+	pool.Close()
+	if err != nil {
+		t.Fatalf("load the older schema: %v", err)
+	}
+	old, fresh := openURL(t, oldURL), openURL(t, newURL)
+	got, want := describe(t, old), describe(t, fresh)
+	if d := diffLines(got, want); d != "" {
+		t.Errorf("the older schema after open differs from a new one (- older, + new):\n%s", d)
+	}
+	res, err := audit.Verify(ctx, old)
+	if err != nil || res.Count != 16 || res.Head.Hash != "ea94461ccf830772b01776b4699fc2849457abf40f1f753de54f8ce03293dbb9" {
+		t.Errorf("the older chain after open: %d events, head %s, %v; want 16 to ea94461c…", res.Count, res.Head, err)
+	}
+}
+
+// describe lists a schema's tables, columns, indexes, constraints and
+// triggers, as read through db's own search_path (so unqualified).
+func describe(t *testing.T, db *postgres.DB) []string {
+	t.Helper()
+	var out []string
+	for _, q := range []string{
+		`SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' null=' || is_nullable ||
+			' default=' || coalesce(column_default, '') || ' identity=' || is_identity
+			FROM information_schema.columns WHERE table_schema = current_schema()`,
+		`SELECT 'index ' || indexname || ': ' || replace(indexdef, schemaname || '.', '') FROM pg_indexes WHERE schemaname = current_schema()`,
+		`SELECT 'constraint ' || c.relname || '.' || con.conname || ': ' || pg_get_constraintdef(con.oid)
+			FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid WHERE c.relnamespace = current_schema()::regnamespace`,
+		`SELECT 'trigger ' || event_object_table || '.' || trigger_name || ' ' || action_timing || ' ' || event_manipulation || ' ' || action_statement
+			FROM information_schema.triggers WHERE trigger_schema = current_schema()`,
+	} {
+		rows, err := db.Pool().Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, lines...)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// diffLines lists the lines only one of two sorted lists holds.
+func diffLines(a, b []string) string {
+	var d []string
+	for _, l := range a {
+		if _, ok := slices.BinarySearch(b, l); !ok {
+			d = append(d, "- "+l)
+		}
+	}
+	for _, l := range b {
+		if _, ok := slices.BinarySearch(a, l); !ok {
+			d = append(d, "+ "+l)
+		}
+	}
+	return strings.Join(d, "\n")
 }

@@ -11,7 +11,7 @@ import (
 // the text of the queries they share.
 var (
 	SQLite = &Dialect{
-		Name: "sqlite", Hints: true, IntBools: true, InsertOrder: "rowid",
+		Name: "sqlite", Hints: true, IntBools: true, InsertOrder: "rowid", BigInt: "INTEGER",
 		JSON: func(col, key string) string { return "json_extract(" + col + ", '$." + key + "')" },
 		// An index range: SQLite's LIKE ignores case and reads no index.
 		Prefix: func(col, p string) (string, []any) {
@@ -19,7 +19,7 @@ var (
 		},
 	}
 	Postgres = &Dialect{
-		Name: "postgres", Numbered: true, ByteOrder: true, InsertOrder: "added", ForUpdate: " FOR UPDATE",
+		Name: "postgres", Numbered: true, ByteOrder: true, InsertOrder: "added", ForUpdate: " FOR UPDATE", BigInt: "bigint",
 		JSON: func(col, key string) string { return col + "::jsonb->>'" + key + "'" },
 		// LIKE reads the text_pattern_ops index; the range above would
 		// need an invalid UTF-8 bound.
@@ -54,6 +54,8 @@ type Dialect struct {
 	IntBools bool
 	// ForUpdate locks the rows a query reads, where rows are locked.
 	ForUpdate string
+	// BigInt is the type of a 64-bit integer column in DDL.
+	BigInt string
 
 	cache sync.Map // query text → rewritten text
 	size  atomic.Int32

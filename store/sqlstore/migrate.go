@@ -65,7 +65,7 @@ func CheckVersion(name string, current, latest int, readOnly bool) error {
 // each recorded in schema_migrations: a migration that fails leaves the
 // schema as it was.
 func Migrate(exec func(q string, args ...any) error, d *Dialect, known []Migration, current, max int, now time.Time) error {
-	if err := exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at bigint NOT NULL)`); err != nil {
+	if err := exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at ` + d.BigInt + ` NOT NULL)`); err != nil {
 		return err
 	}
 	for _, m := range known {
