@@ -13,6 +13,7 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
+	"github.com/jitbot/jitbot/internal/storetest"
 	"github.com/jitbot/jitbot/store"
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -346,15 +347,12 @@ func TestOpen_DatabaseOfOlderMain(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	oldPath, newPath := filepath.Join(dir, "old.db"), filepath.Join(dir, "new.db")
-	dump, err := os.ReadFile("testdata/sqlite-main-fd0cdaf.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dump := storetest.ReadDump(t, "testdata/sqlite-main-fd0cdaf.sql.gz")
 	raw, err := sql.Open("sqlite3", oldPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := raw.Exec(string(dump)); err != nil {
+	if _, err := raw.Exec(dump); err != nil {
 		t.Fatal(err)
 	}
 	raw.Close()

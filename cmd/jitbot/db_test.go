@@ -15,6 +15,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/pgtest"
+	"github.com/jitbot/jitbot/internal/storetest"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/store"
 	"github.com/jonboulle/clockwork"
@@ -238,11 +239,10 @@ func TestDBBackup(t *testing.T) {
 func TestDBCopy_FromOlderMain(t *testing.T) {
 	url, _ := pgtest.Schema(t)
 	path := filepath.Join(t.TempDir(), "old.db")
-	dump, err := os.ReadFile("../../store/testdata/sqlite-main-fd0cdaf.sql")
-	must(t, err)
+	dump := storetest.ReadDump(t, "../../store/testdata/sqlite-main-fd0cdaf.sql.gz")
 	raw, err := sql.Open("sqlite3", path)
 	must(t, err)
-	_, err = raw.Exec(string(dump))
+	_, err = raw.Exec(dump)
 	must(t, err)
 	var (
 		version, seq int64

@@ -3,7 +3,6 @@ package postgres_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/internal/pgtest"
+	"github.com/jitbot/jitbot/internal/storetest"
 	"github.com/jitbot/jitbot/store/postgres"
 )
 
@@ -81,15 +81,12 @@ func TestOpen_SchemaOfOlderMain(t *testing.T) {
 	ctx := context.Background()
 	oldURL, oldSchema := pgtest.Schema(t)
 	newURL, _ := pgtest.Schema(t)
-	dump, err := os.ReadFile("testdata/postgres-main-fd0cdaf.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dump := storetest.ReadDump(t, "testdata/postgres-main-fd0cdaf.sql.gz")
 	pool, err := pgxpool.New(ctx, oldURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = pool.Exec(ctx, strings.ReplaceAll(string(dump), "{{schema}}", pgx.Identifier{oldSchema}.Sanitize()))
+	_, err = pool.Exec(ctx, strings.ReplaceAll(dump, "{{schema}}", pgx.Identifier{oldSchema}.Sanitize()))
 	pool.Close()
 	if err != nil {
 		t.Fatalf("load the older schema: %v", err)
