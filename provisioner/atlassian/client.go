@@ -20,7 +20,9 @@
 //
 // The identity providers' APIs (Okta, Microsoft Graph, Google's Admin SDK)
 // go through the same transport, one Client each: it reads Okta's
-// X-Rate-Limit-* spelling too, takes OAuth access tokens (BearerToken),
+// X-Rate-Limit-* spelling too, takes OAuth access tokens (BearerToken;
+// with Auth.OnRefused, a call answered 401 is sent once more with a new
+// token),
 // Okta's SSWS tokens, Okta's, Graph's and Google's error shapes, and
 // Options.Throttled turns Google's 403 userRateLimitExceeded into a 429.
 package atlassian
