@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,7 +51,7 @@ func (c *cli) directorySync(args []string) int {
 		return code
 	}
 	defer m.DB.Close()
-	sources, err := m.directorySources(m.Policy.Directory)
+	sources, err := m.directorySources(m.Policy.Directory, nil)
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
@@ -151,46 +153,105 @@ func (c *cli) directoryShow(args []string) int {
 // directoryLoop syncs the directory now, then every sync_every, and puts
 // the synced directory in force when it changed. A failed or refused sync
 // keeps the directory in force (the Syncer recorded and alerted it).
+//
+// Each sync takes the directory settings of the policy in force: a reload
+// that adds, removes or changes a source (or employment_values,
+// sync_every) wakes the loop to sync at once with them. The sources a
+// reload left as they were keep their clients (and paces); the merged
+// result still goes through max_drop against the last good directory, so
+// a source removed with most of the people in it is refused, not obeyed.
+// With no sources in force the loop waits for a reload that adds some.
 func (m *Main) directoryLoop(ctx context.Context) error {
 	log := m.Log.Named("directory")
-	base := m.Service.Policy()
-	sources, err := m.directorySources(base.Directory)
-	if err != nil {
-		log.Error("directory sources could not be built; the directory is not synced", zap.Error(err))
-		_ = m.Service.RaiseAlert(ctx, "", "The directory cannot be synced: "+err.Error())
-		return nil
-	}
+	built := map[string]builtSource{}
 	for {
-		p := m.Service.Policy()
-		s := m.syncer(p, sources)
-		s.Alert = func(ctx context.Context, msg string) { _ = m.Service.RaiseAlert(ctx, "", msg) }
-		res, err := s.Sync(ctx)
-		switch {
-		case errors.Is(err, context.Canceled) || ctx.Err() != nil:
-			return nil
-		case err != nil:
-			log.Error("directory sync failed; the directory in force stays", zap.Error(err))
-		default:
-			log.Info("directory synced", zap.Int("people", len(res.People)), zap.Int("changes", len(res.Changes)), zap.Int("problems", len(res.Problems)))
-			for _, pr := range res.Problems {
-				log.Warn("directory problem", zap.String("problem", pr.String()))
+		var every time.Duration
+		if p := m.Service.Policy(); p.Directory != nil && len(p.Directory.Sources) > 0 {
+			if m.syncDirectory(ctx, log, p, built) {
+				return nil
 			}
-			if len(res.Changes) > 0 || !p.Synced() {
-				np := p.WithPeople(directory.People(res.People, p.OwnPeople()))
-				if err := m.Service.SetPolicy(ctx, np); err != nil {
-					log.Error("the synced directory could not be put in force", zap.Error(err))
-				} else if m.Review != nil {
-					m.Review.SetPolicy(np)
-				}
-			}
+			every = p.Directory.SyncEvery
 		}
-		t := m.Clock.NewTimer(p.Directory.SyncEvery)
+		var t clockwork.Timer
+		var tick <-chan time.Time
+		if every > 0 {
+			t = m.Clock.NewTimer(every)
+			tick = t.Chan()
+		}
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.Chan():
+		case <-tick:
+		case <-m.directoryWake:
 		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// syncDirectory runs one sync with policy p's sources (built keeps them
+// between syncs) and puts the result in force. It reports whether ctx
+// ended.
+func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.Policy, built map[string]builtSource) (done bool) {
+	sources, err := m.directorySources(p.Directory, built)
+	if err != nil {
+		// The broken sources fail the sync below, which records and alerts it.
+		log.Error("directory sources could not be built", zap.Error(err))
+	}
+	s := m.syncer(p, sources)
+	s.Alert = func(ctx context.Context, msg string) { _ = m.Service.RaiseAlert(ctx, "", msg) }
+	res, err := s.Sync(ctx)
+	switch {
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		return true
+	case err != nil:
+		log.Error("directory sync failed; the directory in force stays", zap.Error(err))
+		return false
+	}
+	log.Info("directory synced", zap.Int("people", len(res.People)), zap.Int("changes", len(res.Changes)), zap.Int("problems", len(res.Problems)))
+	for _, pr := range res.Problems {
+		log.Warn("directory problem", zap.String("problem", pr.String()))
+	}
+	// The policy in force now, not p: a reload during the sync stays in
+	// force, with the synced people under it.
+	m.policyMu.Lock()
+	defer m.policyMu.Unlock()
+	cur := m.Service.Policy()
+	if len(res.Changes) == 0 && cur.Synced() {
+		return false
+	}
+	np := cur.WithPeople(directory.People(res.People, cur.OwnPeople()))
+	if err := m.Service.SetPolicy(ctx, np); err != nil {
+		log.Error("the synced directory could not be put in force", zap.Error(err))
+	} else if m.Review != nil {
+		m.Review.SetPolicy(np)
+	}
+	return false
+}
+
+// wakeDirectory makes the directory loop sync at once when the directory
+// settings changed from old to p (their sources' lines aside).
+func (m *Main) wakeDirectory(old, p *policies.Policy) {
+	settings := func(p *policies.Policy) *policies.DirectorySettings {
+		if p == nil || p.Directory == nil {
+			return &policies.DirectorySettings{}
+		}
+		d := *p.Directory
+		d.Sources = slices.Clone(d.Sources)
+		for i := range d.Sources {
+			d.Sources[i].Line = 0
+		}
+		return &d
+	}
+	if reflect.DeepEqual(settings(old), settings(p)) {
+		return
+	}
+	select {
+	case m.directoryWake <- struct{}{}:
+	default: // a wake is pending already
 	}
 }
 

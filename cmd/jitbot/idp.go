@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -167,34 +168,89 @@ func (a atlassianSource) People(ctx context.Context, fn func([]directory.Entry) 
 	})
 }
 
+// builtSource is a directory source built from one entry of
+// directory.sources, with the settings it was built from (sourceKey).
+type builtSource struct {
+	key string
+	src directory.Source
+}
+
+// sourceKey is what a directory source is built from in the policy: its
+// kind, url, tenant, customer and attribute map (not its line).
+func sourceKey(s policies.DirectorySource) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s", s.Kind, s.URL, s.Tenant, s.Customer)
+	for _, k := range slices.Sorted(maps.Keys(s.Map)) {
+		fmt.Fprintf(&b, "\x00%s=%s", k, s.Map[k])
+	}
+	return b.String()
+}
+
+// brokenSource stands for a source that could not be built: its listing
+// fails with why, so that the sync keeps the last good directory and says
+// so.
+type brokenSource struct {
+	name string
+	err  error
+}
+
+func (b brokenSource) Name() string { return b.name }
+
+func (b brokenSource) People(context.Context, func([]directory.Entry) error) error { return b.err }
+
 // directorySources builds the policy's directory sources, in order. Those
-// already built as providers (m.Providers) are reused, so one API has one
-// transport and one pace.
-func (m *Main) directorySources(dir *policies.DirectorySettings) ([]directory.Source, error) {
+// already built as providers (m.Providers) from the same settings are
+// reused, so one API has one transport and one pace; so are those in
+// built (nil: none), the sources of earlier syncs by kind, which it keeps
+// up to date: a reload rebuilds only the sources it changed, and drops
+// those it removed. A source that cannot be built is listed as a
+// brokenSource, and the error joins why for each.
+func (m *Main) directorySources(dir *policies.DirectorySettings, built map[string]builtSource) ([]directory.Source, error) {
 	var out []directory.Source
 	var errs []error
+	kinds := map[string]bool{}
 	for _, s := range dir.Sources {
-		if s.Kind == policies.SourceAtlassian {
-			d, _, err := m.reviewAdmin()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("directory source atlassian: %w", err))
-				continue
-			}
-			out = append(out, atlassianSource{d: d})
+		kinds[s.Kind] = true
+		key := sourceKey(s)
+		if b, ok := built[s.Kind]; ok && b.key == key {
+			out = append(out, b.src)
 			continue
 		}
-		if p, ok := m.Providers[s.Kind].(directory.Source); ok {
-			out = append(out, p)
-			continue
-		}
-		p, err := idpProvider(m.getenv, s.Kind, dir, m.DB, m.Log.Named(s.Kind))
+		src, err := m.directorySource(dir, s, key)
 		if err != nil {
 			errs = append(errs, err)
+			out = append(out, brokenSource{name: s.Kind, err: err})
+			delete(built, s.Kind) // built again at the next sync
 			continue
 		}
-		out = append(out, p)
+		if built != nil {
+			built[s.Kind] = builtSource{key: key, src: src}
+		}
+		out = append(out, src)
+	}
+	for kind := range built {
+		if !kinds[kind] {
+			delete(built, kind)
+		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// directorySource builds one directory source whose settings are key.
+func (m *Main) directorySource(dir *policies.DirectorySettings, s policies.DirectorySource, key string) (directory.Source, error) {
+	if s.Kind == policies.SourceAtlassian {
+		d, _, err := m.reviewAdmin()
+		if err != nil {
+			return nil, fmt.Errorf("directory source atlassian: %w", err)
+		}
+		return atlassianSource{d: d}, nil
+	}
+	// A provider was built from the policy jitbot started on (m.Policy):
+	// it serves this source only if the source's settings are unchanged.
+	if p, ok := m.Providers[s.Kind].(directory.Source); ok && m.Policy != nil && sourceKey(sourceOf(m.Policy.Directory, s.Kind)) == key {
+		return p, nil
+	}
+	return idpProvider(m.getenv, s.Kind, dir, m.DB, m.Log.Named(s.Kind))
 }
 
 // withDirectory returns p with the stored directory under its own people,

@@ -52,6 +52,11 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	if err == nil {
 		err = m.checkReload(ctx, p)
 	}
+	// The stored directory is read and the policy put in force under
+	// policyMu: a directory sync that ends meanwhile is then in one or
+	// the other, never undone by this.
+	m.policyMu.Lock()
+	defer m.policyMu.Unlock()
 	if err == nil {
 		p, err = withDirectory(ctx, m.DB, p) // idp.go
 	}
@@ -71,6 +76,9 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	}
 	if m.Review != nil {
 		m.Review.SetPolicy(p) // review.go
+	}
+	if m.directoryWake != nil {
+		m.wakeDirectory(old, p) // directory.go
 	}
 	log.Info("policy reloaded", zap.String("policy_sha256", p.Hash), zap.Int("rules", len(p.Rules)),
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))

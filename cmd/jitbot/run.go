@@ -14,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/bot"
 	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/metrics"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
@@ -59,6 +60,12 @@ type Main struct {
 	// watched are the files the policy in force was read from (reload.go).
 	watchMu sync.Mutex
 	watched []string
+	// policyMu orders the two writers of the policy in force, a reload and
+	// the directory loop, so that neither puts back what the other replaced.
+	policyMu sync.Mutex
+	// directoryWake tells the directory loop that a reload changed the
+	// directory settings (directory.go).
+	directoryWake chan struct{}
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -224,7 +231,9 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.warnFindings(ctx, p, "")
 	m.warnUnnamed(ctx, p, "jitbot started on the policy "+m.Config.Policy)
-	if p.Directory != nil && len(p.Directory.Sources) > 0 {
+	if _, ok := m.DB.(directory.Store); ok {
+		// Always, so that a reload that adds directory sources is obeyed.
+		m.directoryWake = make(chan struct{}, 1)
 		m.frontEnds = append(m.frontEnds, m.leading(m.directoryLoop)) // directory.go
 	}
 	w, hup := m.openPolicyWatch()

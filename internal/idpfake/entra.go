@@ -1,13 +1,10 @@
 package idpfake
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -24,47 +21,23 @@ type Entra struct {
 	unavailable              int // the next n Graph requests answer 503
 }
 
-// tokens are the access tokens a fake issued, with their expiry.
-type tokens struct {
-	ttl    time.Duration
-	issued map[string]time.Time
-	count  int
-}
-
-func (t *tokens) issue(now time.Time) (string, int) {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	tok := "tok-" + hex.EncodeToString(b)
-	t.issued[tok] = now.Add(t.ttl)
-	t.count++
-	return tok, int(t.ttl / time.Second)
-}
-
-func (t *tokens) valid(h string, now time.Time) bool {
-	exp, ok := t.issued[strings.TrimPrefix(h, "Bearer ")]
-	return strings.HasPrefix(h, "Bearer ") && ok && now.Before(exp)
-}
-
 // GraphScope is the scope a client-credentials token for Graph asks for.
 const GraphScope = "https://graph.microsoft.com/.default"
 
 // NewEntra starts a fake Entra ID for a test, Graph requests checked
 // against the official CSDL (skipped, with a line, when absent).
-func NewEntra(tb TB, o Options) *Entra {
-	tb.Helper()
-	f, err := startEntra(tb, o, true)
-	if err != nil {
-		tb.Errorf("idpfake: start Entra: %v", err)
-	}
-	return f
-}
+func NewEntra(tb TB, o Options) *Entra { return newFake(tb, "Entra", o, startEntra) }
 
 // StartEntra starts a fake Entra ID for a program (the playground).
 func StartEntra(o Options) (*Entra, error) { return startEntra(nil, o, false) }
 
 func startEntra(tb TB, o Options, validate bool) (*Entra, error) {
-	f := &Entra{core: newCore(tb, o), clientID: o.ClientID, secret: o.ClientSecret, tenant: o.Tenant,
-		tokens: tokens{ttl: o.TokenTTL, issued: map[string]time.Time{}}}
+	f := &Entra{core: newCore(tb, o, dialect{
+		fail:    graphError,
+		down:    [2]string{"generalException", "An internal server error occurred."},
+		denied:  [2]string{"InvalidAuthenticationToken", "Access token has expired or is not yet valid."},
+		limited: graphLimited,
+	}), clientID: o.ClientID, secret: o.ClientSecret, tenant: o.Tenant, tokens: newTokens(o.TokenTTL)}
 	if f.clientID == "" {
 		f.clientID = "jitbot-client-id"
 	}
@@ -74,23 +47,18 @@ func startEntra(tb TB, o Options, validate bool) (*Entra, error) {
 	if f.tenant == "" {
 		f.tenant = "00000000-0000-0000-0000-000000000000"
 	}
-	if f.ttl <= 0 {
-		f.ttl = time.Hour
+	g, ok, err := specOf(o, validate, GraphSpecFile, parseGraph)
+	if err != nil {
+		return nil, err
 	}
 	var check func(*http.Request, []byte) error
-	if dir := specDir(o, validate); dir != "" {
-		g, err := load(filepath.Join(dir, GraphSpecFile), parseGraph)
-		if err != nil {
-			return nil, err
-		}
+	if ok {
 		check = func(r *http.Request, body []byte) error {
 			if !strings.HasPrefix(r.URL.Path, "/v1.0/") {
 				return nil
 			}
 			return g.check(r, body)
 		}
-	} else if validate {
-		noticeMissing(GraphSpecFile)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.token)
@@ -104,7 +72,7 @@ func startEntra(tb TB, o Options, validate bool) (*Entra, error) {
 	mux.HandleFunc("GET /v1.0/groups/{id}/members/microsoft.graph.user", f.auth(f.members))
 	mux.HandleFunc("POST /v1.0/groups/{id}/members/$ref", f.auth(f.addMember))
 	mux.HandleFunc("DELETE /v1.0/groups/{id}/members/{uid}/$ref", f.auth(f.removeMember))
-	return f, f.serve(f.handler(check, f.down, f.limited, mux))
+	return f, f.serve(f.handler(check, mux))
 }
 
 // ClientID, ClientSecret and Tenant are the credentials the fake accepts.
@@ -136,41 +104,36 @@ func graphNotFound(w http.ResponseWriter, id string) {
 	graphError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
 }
 
-func (f *Entra) down(w http.ResponseWriter) {
-	graphError(w, http.StatusInternalServerError, "generalException", "An internal server error occurred.")
-}
-
-// limited answers 429 with Retry-After in whole seconds, as Graph does.
-func (f *Entra) limited(w http.ResponseWriter, wait time.Duration) {
-	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
-	graphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
+// graphLimited answers 429 with Retry-After in whole seconds, as Graph does.
+func graphLimited(h http.Header, _ budget, wait time.Duration) (int, string, string) {
+	h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+	return http.StatusTooManyRequests, "TooManyRequests", "Too many requests."
 }
 
 func (f *Entra) token(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		oauthError(w, http.StatusBadRequest, "invalid_request", "")
 		return
 	}
 	switch {
 	case r.PathValue("tenant") != f.tenant:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."})
+		oauthError(w, http.StatusBadRequest, "invalid_request", "AADSTS90002: Tenant not found.")
 	case r.PostForm.Get("grant_type") != "client_credentials" || r.PostForm.Get("scope") != GraphScope:
 		f.problem("token request: grant_type %q scope %q, want client_credentials and %s", r.PostForm.Get("grant_type"), r.PostForm.Get("scope"), GraphScope)
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope"})
+		oauthError(w, http.StatusBadRequest, "invalid_scope", "")
 	case r.PostForm.Get("client_id") != f.clientID || r.PostForm.Get("client_secret") != f.secret:
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 	default:
-		f.mu.Lock()
-		tok, ttl := f.issue(f.now())
-		f.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": tok})
+		f.grant(w, &f.tokens, func(ttl int) map[string]any { return map[string]any{"ext_expires_in": ttl} })
 	}
 }
 
+// auth lets h answer requests with an unexpired token, after the 503s
+// SetUnavailable asked for.
 func (f *Entra) auth(h http.HandlerFunc) http.HandlerFunc {
+	h = f.bearer(&f.tokens, h)
 	return func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
-		ok := f.valid(r.Header.Get("Authorization"), f.now())
 		busy := f.unavailable > 0
 		if busy {
 			f.unavailable--
@@ -179,10 +142,6 @@ func (f *Entra) auth(h http.HandlerFunc) http.HandlerFunc {
 		if busy {
 			w.Header().Set("Retry-After", "1")
 			graphError(w, http.StatusServiceUnavailable, "serviceNotAvailable", "The service is temporarily unavailable.")
-			return
-		}
-		if !ok {
-			graphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
 			return
 		}
 		h(w, r)

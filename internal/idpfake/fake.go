@@ -3,15 +3,20 @@
 // token endpoint) for tests, each on 127.0.0.1, each speaking its API's
 // shapes, paging, error bodies and rate-limit signals:
 //
-//   - Okta: SSWS tokens, Link: <…>; rel="next" paging, 429 with
-//     X-Rate-Limit-Limit, -Remaining and -Reset (epoch seconds), error
-//     bodies {errorCode, errorSummary, errorCauses}.
+//   - Okta: SSWS tokens, Link: <…>; rel="next" paging, X-Rate-Limit-Limit,
+//     -Remaining and -Reset (epoch seconds: when the budget next gains a
+//     request) on every answer while a rate limit is set, 429 when it is
+//     spent, error bodies {errorCode, errorSummary, errorCauses}.
 //   - Graph: client-credentials tokens from /{tenant}/oauth2/v2.0/token,
 //     @odata.nextLink paging, 429 (and 503 when told to) with Retry-After,
 //     {"error":{"code","message"}} bodies.
 //   - Google: service-account assertions (RS256, checked against the key
 //     the fake made) exchanged at /token, nextPageToken paging, 403
 //     userRateLimitExceeded (or 429 rateLimitExceeded) bodies.
+//
+// What the three answer alike (the outage, the rate limit, a refused
+// credential, OAuth tokens) is written once (dialect.go), in each IdP's
+// own shapes.
 //
 // Every request is checked against the official descriptions in
 // ../shared/specs/ (see spec.go): a violation fails the test. Where the
@@ -103,6 +108,7 @@ type Options struct {
 type core struct {
 	tb   TB
 	opts Options
+	d    dialect
 	now  func() time.Time
 	url  string
 	srv  *http.Server
@@ -128,8 +134,8 @@ type group struct {
 	members         map[string]bool
 }
 
-func newCore(tb TB, o Options) *core {
-	c := &core{tb: tb, opts: o, now: o.Now, byID: map[string]*User{}, byKey: map[string]*User{},
+func newCore(tb TB, o Options, d dialect) *core {
+	c := &core{tb: tb, opts: o, d: d, now: o.Now, byID: map[string]*User{}, byKey: map[string]*User{},
 		groups: map[string]*group{}, calls: map[string]int{}}
 	if c.now == nil {
 		c.now = time.Now
@@ -209,27 +215,47 @@ func (c *core) SetDown(down bool) {
 	c.mu.Unlock()
 }
 
-// admit counts a request and says whether the rate limit lets it through;
-// when not, wait is when the next token comes.
-func (c *core) admit(key string) (ok bool, wait time.Duration, down bool) {
+// admission is what the outage and the rate limit say of one request.
+type admission struct {
+	ok, down bool
+	wait     time.Duration // refused: until the next request would pass
+	budget   budget        // what is left after it
+}
+
+// admit counts a request and says whether the rate limit lets it through.
+func (c *core) admit(key string) admission {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.requests++
 	c.calls[key]++
-	if c.down {
-		return false, 0, true
-	}
-	if c.limiter == nil {
-		return true, 0, false
+	switch {
+	case c.down:
+		return admission{down: true, budget: c.budgetLocked()}
+	case c.limiter == nil:
+		return admission{ok: true}
 	}
 	r := c.limiter.Reserve()
 	d := r.Delay()
-	if d == 0 {
-		return true, 0, false
+	if d > 0 {
+		r.Cancel()
+		c.throttled++
 	}
-	r.Cancel()
-	c.throttled++
-	return false, d, false
+	return admission{ok: d == 0, wait: d, budget: c.budgetLocked()}
+}
+
+// budgetLocked is what the rate limit has left now (the zero budget when
+// no limit is set).
+func (c *core) budgetLocked() budget {
+	if c.limiter == nil {
+		return budget{}
+	}
+	tokens := max(c.limiter.TokensAt(time.Now()), 0) // the limiter's own time
+	burst := c.limiter.Burst()
+	b := budget{limit: burst, remaining: int(tokens), next: c.now()}
+	if b.remaining < burst {
+		b.next = b.next.Add(time.Duration((math.Floor(tokens) + 1 - tokens) / float64(c.limiter.Limit()) * float64(time.Second)))
+	}
+	return b
 }
 
 // Throttled returns how many requests the rate limit refused.
@@ -450,9 +476,8 @@ func (c *core) page(after string, n int) ([]User, string) {
 
 // handler wraps an IdP's routes: the body read, the request checked
 // against the spec (check may be nil: no spec), the outage and the rate
-// limit answered in the IdP's own shapes (down, limited), then h.
-func (c *core) handler(check func(r *http.Request, body []byte) error, down func(w http.ResponseWriter),
-	limited func(w http.ResponseWriter, wait time.Duration), h http.Handler) http.Handler {
+// limit answered in the IdP's own shapes (c.d), then h.
+func (c *core) handler(check func(r *http.Request, body []byte) error, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
@@ -467,13 +492,17 @@ func (c *core) handler(check func(r *http.Request, body []byte) error, down func
 				return
 			}
 		}
-		ok, wait, isDown := c.admit(r.Method + " " + r.URL.Path)
-		switch {
-		case isDown:
-			down(w)
+		a := c.admit(r.Method + " " + r.URL.Path)
+		if !a.ok && !a.down {
+			status, code, msg := c.d.limited(w.Header(), a.budget, a.wait)
+			c.d.fail(w, status, code, msg)
 			return
-		case !ok:
-			limited(w, wait)
+		}
+		if c.d.budgeted != nil && a.budget.limit > 0 {
+			c.d.budgeted(w.Header(), a.budget)
+		}
+		if a.down {
+			c.d.fail(w, http.StatusInternalServerError, c.d.down[0], c.d.down[1])
 			return
 		}
 		h.ServeHTTP(w, r)

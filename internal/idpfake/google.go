@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,14 +49,7 @@ func serviceKey() (*rsa.PrivateKey, error) {
 
 // NewGoogle starts a fake Google Workspace for a test, its requests
 // checked against the official discovery document.
-func NewGoogle(tb TB, o Options) *Google {
-	tb.Helper()
-	f, err := startGoogle(tb, o, true)
-	if err != nil {
-		tb.Errorf("idpfake: start Google: %v", err)
-	}
-	return f
-}
+func NewGoogle(tb TB, o Options) *Google { return newFake(tb, "Google", o, startGoogle) }
 
 // StartGoogle starts a fake Google Workspace for a program.
 func StartGoogle(o Options) (*Google, error) { return startGoogle(nil, o, false) }
@@ -67,42 +59,42 @@ func startGoogle(tb TB, o Options, validate bool) (*Google, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Google{core: newCore(tb, o), subject: o.Subject, key: key, email: "jitbot@jitbot-test.iam.gserviceaccount.com",
-		tokens: tokens{ttl: o.TokenTTL, issued: map[string]time.Time{}}}
+	f := &Google{core: newCore(tb, o, dialect{
+		fail:    googleError,
+		down:    [2]string{"backendError", "Backend Error"},
+		denied:  [2]string{"authError", "Invalid Credentials"},
+		limited: googleLimited(o.Google429),
+	}), subject: o.Subject, key: key, email: "jitbot@jitbot-test.iam.gserviceaccount.com", tokens: newTokens(o.TokenTTL)}
 	if f.subject == "" {
 		f.subject = "admin@example.com"
 	}
-	if f.ttl <= 0 {
-		f.ttl = time.Hour
+	spec, ok, err := specOf(o, validate, GoogleSpecFile, parseGoogle)
+	if err != nil {
+		return nil, err
 	}
 	var check func(*http.Request, []byte) error
-	if dir := specDir(o, validate); dir != "" {
-		spec, err := load(filepath.Join(dir, GoogleSpecFile), parseGoogle)
-		if err != nil {
-			return nil, err
-		}
+	if ok {
 		check = func(r *http.Request, body []byte) error {
 			if r.URL.Path == "/token" {
 				return nil
 			}
 			return spec.check(r, body)
 		}
-	} else if validate {
-		noticeMissing(GoogleSpecFile)
 	}
+	auth := func(h http.HandlerFunc) http.HandlerFunc { return f.bearer(&f.tokens, h) }
 	const p = "/admin/directory/v1/"
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /token", f.token)
-	mux.HandleFunc("GET "+p+"users", f.auth(f.listUsers))
-	mux.HandleFunc("GET "+p+"users/{userKey}", f.auth(f.getUser))
-	mux.HandleFunc("PUT "+p+"users/{userKey}", f.auth(f.updateUser))
-	mux.HandleFunc("GET "+p+"groups", f.auth(f.listGroups))
-	mux.HandleFunc("GET "+p+"groups/{groupKey}", f.auth(f.getGroup))
-	mux.HandleFunc("GET "+p+"groups/{groupKey}/members", f.auth(f.members))
-	mux.HandleFunc("POST "+p+"groups/{groupKey}/members", f.auth(f.insertMember))
-	mux.HandleFunc("DELETE "+p+"groups/{groupKey}/members/{memberKey}", f.auth(f.deleteMember))
-	mux.HandleFunc("GET "+p+"groups/{groupKey}/hasMember/{memberKey}", f.auth(f.hasMember))
-	return f, f.serve(f.handler(check, f.down, f.limited, mux))
+	mux.HandleFunc("GET "+p+"users", auth(f.listUsers))
+	mux.HandleFunc("GET "+p+"users/{userKey}", auth(f.getUser))
+	mux.HandleFunc("PUT "+p+"users/{userKey}", auth(f.updateUser))
+	mux.HandleFunc("GET "+p+"groups", auth(f.listGroups))
+	mux.HandleFunc("GET "+p+"groups/{groupKey}", auth(f.getGroup))
+	mux.HandleFunc("GET "+p+"groups/{groupKey}/members", auth(f.members))
+	mux.HandleFunc("POST "+p+"groups/{groupKey}/members", auth(f.insertMember))
+	mux.HandleFunc("DELETE "+p+"groups/{groupKey}/members/{memberKey}", auth(f.deleteMember))
+	mux.HandleFunc("GET "+p+"groups/{groupKey}/hasMember/{memberKey}", auth(f.hasMember))
+	return f, f.serve(f.handler(check, mux))
 }
 
 // Subject is the admin the service account must impersonate.
@@ -130,26 +122,22 @@ func googleError(w http.ResponseWriter, status int, reason, msg string) {
 		"errors": []map[string]string{{"message": msg, "domain": "global", "reason": reason}}}})
 }
 
-func (f *Google) down(w http.ResponseWriter) {
-	googleError(w, http.StatusInternalServerError, "backendError", "Backend Error")
-}
-
-// limited answers as the Admin SDK does: 403 userRateLimitExceeded (or
-// 429 rateLimitExceeded), with no advice on when to come back.
-func (f *Google) limited(w http.ResponseWriter, _ time.Duration) {
-	if f.opts.Google429 {
-		googleError(w, http.StatusTooManyRequests, "rateLimitExceeded", "Rate Limit Exceeded")
-		return
+// googleLimited answers as the Admin SDK does: 403 userRateLimitExceeded
+// (or, with as429, 429 rateLimitExceeded), with no advice on when to come
+// back.
+func googleLimited(as429 bool) func(http.Header, budget, time.Duration) (int, string, string) {
+	return func(http.Header, budget, time.Duration) (int, string, string) {
+		if as429 {
+			return http.StatusTooManyRequests, "rateLimitExceeded", "Rate Limit Exceeded"
+		}
+		return http.StatusForbidden, "userRateLimitExceeded", "User Rate Limit Exceeded"
 	}
-	googleError(w, http.StatusForbidden, "userRateLimitExceeded", "User Rate Limit Exceeded")
 }
 
 // token checks the assertion: RS256 by the service account's key, issued
 // by its email, for the subject, with the scopes, to this token URI.
 func (f *Google) token(w http.ResponseWriter, r *http.Request) {
-	bad := func(desc string) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": desc})
-	}
+	bad := func(desc string) { oauthError(w, http.StatusBadRequest, "invalid_grant", desc) }
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 		bad("grant_type must be urn:ietf:params:oauth:grant-type:jwt-bearer")
 		return
@@ -177,8 +165,8 @@ func (f *Google) token(w http.ResponseWriter, r *http.Request) {
 	scopes := strings.Fields(c.Scope)
 	for _, s := range GoogleScopes {
 		if !strings.Contains(" "+c.Scope+" ", " "+s+" ") {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unauthorized_client",
-				"error_description": "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."})
+			oauthError(w, http.StatusBadRequest, "unauthorized_client",
+				"Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.")
 			return
 		}
 	}
@@ -188,27 +176,11 @@ func (f *Google) token(w http.ResponseWriter, r *http.Request) {
 	case c.Aud != f.url+"/token":
 		bad("Invalid JWT audience: " + c.Aud)
 	case c.Sub != f.subject:
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method."})
+		oauthError(w, http.StatusUnauthorized, "unauthorized_client", "Client is unauthorized to retrieve access tokens using this method.")
 	case time.Unix(c.Exp, 0).Before(f.now()) || len(scopes) == 0:
 		bad("Invalid JWT: Token must be a short-lived token")
 	default:
-		f.mu.Lock()
-		tok, ttl := f.issue(f.now())
-		f.mu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "expires_in": ttl, "token_type": "Bearer"})
-	}
-}
-
-func (f *Google) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		ok := f.valid(r.Header.Get("Authorization"), f.now())
-		f.mu.Unlock()
-		if !ok {
-			googleError(w, http.StatusUnauthorized, "authError", "Invalid Credentials")
-			return
-		}
-		h(w, r)
+		f.grant(w, &f.tokens, nil)
 	}
 }
 

@@ -2,10 +2,8 @@ package idpfake
 
 import (
 	"fmt"
-	"math"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,57 +19,46 @@ type Okta struct {
 
 // NewOkta starts a fake Okta for a test, its requests checked against the
 // official OpenAPI description (skipped, with a line, when absent).
-func NewOkta(tb TB, o Options) *Okta {
-	tb.Helper()
-	f, err := startOkta(tb, o, true)
-	if err != nil {
-		tb.Errorf("idpfake: start Okta: %v", err)
-	}
-	return f
-}
+func NewOkta(tb TB, o Options) *Okta { return newFake(tb, "Okta", o, startOkta) }
 
 // StartOkta starts a fake Okta for a program (the playground).
 func StartOkta(o Options) (*Okta, error) { return startOkta(nil, o, false) }
 
 func startOkta(tb TB, o Options, validate bool) (*Okta, error) {
-	f := &Okta{core: newCore(tb, o), token: o.Token}
+	f := &Okta{token: o.Token}
+	f.core = newCore(tb, o, dialect{
+		fail:     func(w http.ResponseWriter, status int, code, msg string) { oktaError(w, status, code, msg) },
+		down:     [2]string{"E0000009", "Internal Server Error"},
+		denied:   [2]string{"E0000011", "Invalid token provided"},
+		limited:  f.limited,
+		budgeted: f.budgeted,
+	})
 	if f.token == "" {
 		f.token = "okta-api-token-0123456789"
 	}
+	spec, ok, err := specOf(o, validate, OktaSpecFile, parseOkta)
+	if err != nil {
+		return nil, err
+	}
 	var check func(*http.Request, []byte) error
-	if dir := specDir(o, validate); dir != "" {
-		spec, err := load(filepath.Join(dir, OktaSpecFile), parseOkta)
-		if err != nil {
-			return nil, err
-		}
-		f.spec = spec
-		check = func(r *http.Request, body []byte) error { return spec.check(r, body) }
-	} else if validate {
-		noticeMissing(OktaSpecFile)
+	if ok {
+		f.spec, check = spec, spec.check
+	}
+	auth := func(h http.HandlerFunc) http.HandlerFunc {
+		return f.authorize(func(r *http.Request) bool { return r.Header.Get("Authorization") == "SSWS "+f.token }, h)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/users", f.auth(f.listUsers))
-	mux.HandleFunc("GET /api/v1/users/{id}", f.auth(f.getUser))
-	mux.HandleFunc("POST /api/v1/users/{id}/lifecycle/suspend", f.auth(f.lifecycle(true)))
-	mux.HandleFunc("POST /api/v1/users/{id}/lifecycle/unsuspend", f.auth(f.lifecycle(false)))
-	mux.HandleFunc("GET /api/v1/users/{id}/groups", f.auth(f.userGroups))
-	mux.HandleFunc("GET /api/v1/groups", f.auth(f.listGroups))
-	mux.HandleFunc("GET /api/v1/groups/{groupId}", f.auth(f.getGroup))
-	mux.HandleFunc("GET /api/v1/groups/{groupId}/users", f.auth(f.groupUsers))
-	mux.HandleFunc("PUT /api/v1/groups/{groupId}/users/{userId}", f.auth(f.member(true)))
-	mux.HandleFunc("DELETE /api/v1/groups/{groupId}/users/{userId}", f.auth(f.member(false)))
-	return f, f.serve(f.handler(check, f.down, f.limited, mux))
-}
-
-// specDir is the spec folder to validate against, or "".
-func specDir(o Options, validate bool) string {
-	if !validate {
-		return ""
-	}
-	if o.SpecDir != "" {
-		return o.SpecDir
-	}
-	return FindSpecDir()
+	mux.HandleFunc("GET /api/v1/users", auth(f.listUsers))
+	mux.HandleFunc("GET /api/v1/users/{id}", auth(f.getUser))
+	mux.HandleFunc("POST /api/v1/users/{id}/lifecycle/suspend", auth(f.lifecycle(true)))
+	mux.HandleFunc("POST /api/v1/users/{id}/lifecycle/unsuspend", auth(f.lifecycle(false)))
+	mux.HandleFunc("GET /api/v1/users/{id}/groups", auth(f.userGroups))
+	mux.HandleFunc("GET /api/v1/groups", auth(f.listGroups))
+	mux.HandleFunc("GET /api/v1/groups/{groupId}", auth(f.getGroup))
+	mux.HandleFunc("GET /api/v1/groups/{groupId}/users", auth(f.groupUsers))
+	mux.HandleFunc("PUT /api/v1/groups/{groupId}/users/{userId}", auth(f.member(true)))
+	mux.HandleFunc("DELETE /api/v1/groups/{groupId}/users/{userId}", auth(f.member(false)))
+	return f, f.serve(f.handler(check, mux))
 }
 
 // Token returns the API token the fake accepts.
@@ -86,37 +73,22 @@ func oktaError(w http.ResponseWriter, status int, code, summary string, causes .
 		"errorId": "oae" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36), "errorCauses": cs})
 }
 
-func (f *Okta) down(w http.ResponseWriter) {
-	oktaError(w, http.StatusInternalServerError, "E0000009", "Internal Server Error")
+// budgeted sets the rate-limit headers Okta sends with every answer: the
+// budget, what is left of it, and when it grows (epoch seconds; Okta's
+// window resets whole, the fake's token bucket a request at a time).
+func (f *Okta) budgeted(h http.Header, b budget) {
+	h.Set("X-Rate-Limit-Limit", strconv.Itoa(b.limit))
+	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(b.remaining))
+	h.Set("X-Rate-Limit-Reset", epochSeconds(b.next))
 }
 
-// limited answers 429 as Okta does: X-Rate-Limit-Reset in epoch seconds.
-func (f *Okta) limited(w http.ResponseWriter, wait time.Duration) {
-	reset := f.now().Add(wait)
-	h := w.Header()
-	h.Set("X-Rate-Limit-Limit", strconv.Itoa(f.burst()))
+// limited answers 429 as Okta does: nothing remaining, and
+// X-Rate-Limit-Reset (epoch seconds) when the next request passes.
+func (f *Okta) limited(h http.Header, b budget, wait time.Duration) (int, string, string) {
+	h.Set("X-Rate-Limit-Limit", strconv.Itoa(b.limit))
 	h.Set("X-Rate-Limit-Remaining", "0")
-	h.Set("X-Rate-Limit-Reset", strconv.FormatInt(int64(math.Ceil(float64(reset.UnixNano())/1e9)), 10))
-	oktaError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
-}
-
-func (f *Okta) burst() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.limiter == nil {
-		return 0
-	}
-	return f.limiter.Burst()
-}
-
-func (f *Okta) auth(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "SSWS "+f.token {
-			oktaError(w, http.StatusUnauthorized, "E0000011", "Invalid token provided")
-			return
-		}
-		h(w, r)
-	}
+	h.Set("X-Rate-Limit-Reset", epochSeconds(f.now().Add(wait)))
+	return http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests."
 }
 
 func (f *Okta) userJSON(u User) map[string]any {

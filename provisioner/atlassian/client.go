@@ -20,7 +20,9 @@
 //
 // The identity providers' APIs (Okta, Microsoft Graph, Google's Admin SDK)
 // go through the same transport, one Client each: it reads Okta's
-// X-Rate-Limit-* spelling too, takes OAuth access tokens (BearerToken),
+// X-Rate-Limit-* spelling too, takes OAuth access tokens (BearerToken;
+// with Auth.OnRefused, a call answered 401 is sent once more with a new
+// token),
 // Okta's SSWS tokens, Okta's, Graph's and Google's error shapes, and
 // Options.Throttled turns Google's 403 userRateLimitExceeded into a 429.
 package atlassian
@@ -256,6 +258,7 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 	}
 	log := c.log.With(zap.String("api", c.name), zap.String("method", req.Method), zap.String("path", req.Path))
 	var waited time.Duration
+	renewed := false // the credential was renewed once after a 401
 	for attempt := 1; ; attempt++ {
 		permit, err := c.pace.Wait(ctx)
 		if err != nil {
@@ -266,7 +269,17 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 			c.stats.retries.Add(1)
 		}
 		c.stats.attempts.Add(1)
-		status, hdr, respBody, err := c.once(ctx, req.Method, u.String(), body)
+		authz, err := c.auth.header()
+		var (
+			status   int
+			hdr      http.Header
+			respBody []byte
+		)
+		if err != nil {
+			err = fmt.Errorf("get an access token: %s", c.auth.scrub(err.Error()))
+		} else {
+			status, hdr, respBody, err = c.once(ctx, req.Method, u.String(), body, authz)
+		}
 		if err == nil && c.limited != nil && status != http.StatusTooManyRequests && status >= 400 && c.limited(status, respBody) {
 			status = http.StatusTooManyRequests
 		}
@@ -288,6 +301,12 @@ func (c *Client) Do(ctx context.Context, req Request, out any) (int, error) {
 		if ctx.Err() != nil {
 			c.stats.failed.Add(1)
 			return status, ctx.Err()
+		}
+		if err == nil && status == http.StatusUnauthorized && c.auth.refused != nil && !renewed {
+			renewed = true
+			c.auth.refused(authz)
+			log.Info("the access token was refused; retrying once with a new one", zap.Int("attempt", attempt))
+			continue
 		}
 		var apiErr *Error
 		if err == nil {
@@ -374,7 +393,7 @@ func (c *Client) answer(status int, hdr http.Header, err error) pace.Answer {
 }
 
 // once sends one attempt under its own timeout.
-func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, http.Header, []byte, error) {
+func (c *Client) once(ctx context.Context, method, u string, body []byte, authz string) (int, http.Header, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -384,10 +403,6 @@ func (c *Client) once(ctx context.Context, method, u string, body []byte) (int, 
 	hreq, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return 0, nil, nil, err
-	}
-	authz, err := c.auth.header()
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("get an access token: %s", c.auth.scrub(err.Error()))
 	}
 	hreq.Header.Set("Authorization", authz)
 	hreq.Header.Set("Accept", "application/json")

@@ -39,6 +39,18 @@ type Auth struct {
 	scheme string
 	header func() (string, error) // the whole Authorization header value
 	scrub  func(s string) string  // replaces every form of the credential in s
+	// refused, when set, is told the Authorization header value an API
+	// answered 401 to (OnRefused).
+	refused func(header string)
+}
+
+// OnRefused returns a with refused told the Authorization header an API
+// answered 401 to: an access token that expired early (revoked, a clock
+// ahead of ours) is dropped there, and the call is sent once more with
+// the next header a gives. A second 401 ends the call.
+func (a Auth) OnRefused(refused func(header string)) Auth {
+	a.refused = refused
+	return a
 }
 
 func newAuth(scheme, value string, secrets ...string) Auth {

@@ -1,9 +1,9 @@
 // Package entra is the "entra" provider and directory source: group
 // memberships, account enabling and the people of a Microsoft Entra ID
 // tenant through Microsoft Graph v1.0, with an app's client credentials
-// (golang.org/x/oauth2/clientcredentials; the token is cached until it
-// expires) on the shared rate-aware transport, which honours Graph's 429
-// and 503 with Retry-After.
+// (golang.org/x/oauth2/clientcredentials; the token is kept until shortly
+// before it expires, and renewed once at a 401) on the shared rate-aware
+// transport, which honours Graph's 429 and 503 with Retry-After.
 //
 // A few calls on our own transport rather than the Microsoft Graph Go SDK:
 // the SDK (Kiota) adds tens of megabytes to the binary and minutes to the
@@ -22,6 +22,7 @@ import (
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/idp"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -53,7 +54,11 @@ type Config struct {
 	Log          *zap.Logger
 	// HTTPClient fetches tokens (default http.DefaultClient).
 	HTTPClient *http.Client
-	Transport  atlassian.Options
+	// Clock tells when a token is due for renewal (default the real
+	// clock): it is renewed shortly before its expires_in runs out, and
+	// once when Graph answers 401 to it.
+	Clock     clockwork.Clock
+	Transport atlassian.Options
 }
 
 // Entra is the provider (idp.Provider) and the directory source.
@@ -97,16 +102,14 @@ func New(cfg Config) (*Entra, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	src := cc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc)) // cached until it expires
+	clock := cfg.Clock
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	src := &tokenSource{cc: cc, ctx: context.WithValue(context.Background(), oauth2.HTTPClient, hc), clock: clock}
 	o := cfg.Transport
 	o.Name, o.BaseURL, o.Setting = Name, cfg.GraphURL, "ENTRA_GRAPH_URL"
-	o.Auth = atlassian.BearerToken(func() (string, error) {
-		t, err := src.Token()
-		if err != nil {
-			return "", tokenError(err)
-		}
-		return t.AccessToken, nil
-	}, cfg.ClientSecret.Reveal())
+	o.Auth = atlassian.BearerToken(src.token, cfg.ClientSecret.Reveal()).OnRefused(src.refused)
 	o.Reasons = map[int]string{http.StatusUnauthorized: "Graph rejected the app's token",
 		http.StatusForbidden: "the app lacks a Graph permission this needs (User.Read.All, GroupMember.ReadWrite.All, User.EnableDisableAccount.All)"}
 	if o.Log == nil {

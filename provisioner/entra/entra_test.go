@@ -60,7 +60,7 @@ func TestEntra_AddRemoveUnderRateLimit(t *testing.T) {
 	idptest.Fill(f, 20, ref)
 	e := newEntra(t, f, f.ClientSecret())
 	f.SetUnavailable(1) // a 503 with Retry-After first
-	idptest.AddRemove(t, f, e, Name, 6, 10)
+	idptest.AddRemove(t, f, e, Name, 6, 10, 1)
 }
 
 func TestEntra_SuspendRestore(t *testing.T) {

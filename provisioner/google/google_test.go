@@ -50,7 +50,7 @@ func TestGoogle_AddRemoveUnderRateLimit(t *testing.T) {
 		t.Run(fmt.Sprintf("429=%v", use429), func(t *testing.T) {
 			f := idpfake.NewGoogle(t, idpfake.Options{Google429: use429})
 			idptest.Fill(f, 20, ref)
-			idptest.AddRemove(t, f, newGoogle(t, f), Name, 8, 20)
+			idptest.AddRemove(t, f, newGoogle(t, f), Name, 8, 20, 1)
 		})
 	}
 }

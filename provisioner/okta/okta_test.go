@@ -53,7 +53,7 @@ func TestOkta_SuspiciousSync(t *testing.T) {
 func TestOkta_AddRemoveUnderRateLimit(t *testing.T) {
 	f := idpfake.NewOkta(t, idpfake.Options{})
 	idptest.Fill(f, 20, ref)
-	idptest.AddRemove(t, f, newOkta(t, f), Name, 10, 20)
+	idptest.AddRemove(t, f, newOkta(t, f), Name, 10, 20, 10)
 }
 
 func TestOkta_SuspendRestore(t *testing.T) {
