@@ -210,3 +210,57 @@ func TestExport_CSVDefusesFormulas(t *testing.T) {
 		t.Fatalf("reason cell: got %q, want it prefixed with a quote", got)
 	}
 }
+
+// A Verifier checks anchors learnt while it walks the chain: one among the
+// events just read at once, one ahead when its event comes; one further
+// back than it remembers it declines, for the caller to verify again.
+func TestVerifier_AnchorsLearntOnTheWay(t *testing.T) {
+	const n = 5000
+	db, _ := chain(t, n)
+	walk := func(at int64, anchors ...audit.Anchor) (checked []bool, res audit.Result, err error) {
+		v, err := audit.NewVerifier()
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Events(context.Background(), time.Time{}, time.Time{}, func(e *approvals.Event) error {
+			if err := v.Add(e); err != nil {
+				return err
+			}
+			if e.Seq == at {
+				for _, a := range anchors {
+					ok, err := v.Anchor(a)
+					checked = append(checked, ok)
+					if err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return checked, res, err
+		}
+		res, err = v.Result()
+		return checked, res, err
+	}
+	good := func(seq int) audit.Anchor { return audit.Anchor{Seq: int64(seq), Hash: hashAt(t, db, seq)} }
+	wrong := func(seq int) audit.Anchor { return audit.Anchor{Seq: int64(seq), Hash: hashAt(t, db, seq+1)} }
+
+	checked, res, err := walk(4200, good(4199), good(50), good(4600))
+	if err != nil || res.Count != n || fmt.Sprint(checked) != "[true false true]" {
+		t.Fatalf("true anchors: checked %v, %d events, %v; want [true false true], %d, nil", checked, res.Count, err, n)
+	}
+	var b *audit.BrokenError
+	if _, _, err := walk(4200, wrong(4150)); !errors.As(err, &b) || b.Seq != 4150 {
+		t.Errorf("a wrong anchor among the events just read: %v, want event 4150 to differ", err)
+	}
+	if _, _, err := walk(4200, wrong(4600)); !errors.As(err, &b) || b.Seq != 4600 {
+		t.Errorf("a wrong anchor ahead: %v, want event 4600 to differ", err)
+	}
+	if _, _, err := walk(4200, audit.Anchor{Seq: -3, Hash: "x"}); !errors.As(err, &b) || !strings.Contains(b.Problem, "not in the chain") {
+		t.Errorf("a negative anchor: %v, want it not in the chain", err)
+	}
+	if _, err := audit.NewVerifier(audit.Anchor{Seq: 0, Hash: "x"}); !errors.As(err, &b) || !strings.Contains(b.Problem, "genesis") {
+		t.Errorf("an empty chain's anchor with another hash: %v", err)
+	}
+}

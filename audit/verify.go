@@ -57,55 +57,115 @@ func (e *BrokenError) Error() string {
 // event at its sequence number, so a chain rewritten from some point on is
 // caught too. It stops at the first problem with a *BrokenError.
 func Verify(ctx context.Context, src Source, anchors ...Anchor) (Result, error) {
-	want := map[int64]string{}
+	v, err := NewVerifier(anchors...)
+	if err != nil {
+		return v.res, err
+	}
+	if err := src.Events(ctx, time.Time{}, time.Time{}, v.Add); err != nil {
+		return v.res, err
+	}
+	return v.Result()
+}
+
+// A Verifier checks a chain event by event, as Verify does, for a reader
+// that walks the chain for its own reasons and verifies it on the way (the
+// evidence pack): Add each event in chain order, then Result.
+type Verifier struct {
+	want     map[int64]string // anchors not yet reached
+	prevHash string
+	prevSeq  int64
+	res      Result
+	err      error
+	recent   [recentHashes]string // the hashes of the last events, by seq
+}
+
+// recentHashes is how many of the last events' hashes a Verifier keeps, to
+// check an anchor learnt after its event was read (an audit.anchored event
+// names a head a few events before it).
+const recentHashes = 4096
+
+// NewVerifier returns a Verifier that checks every anchor too, and the
+// problem of an anchor that cannot be right (the Verifier then reports it
+// from Result too).
+func NewVerifier(anchors ...Anchor) (*Verifier, error) {
+	v := &Verifier{want: map[int64]string{}, prevHash: GenesisHash}
 	for _, a := range anchors {
+		v.Anchor(a)
+	}
+	return v, v.err
+}
+
+// Anchor adds an anchor to check: one ahead of the events read is checked
+// when its event comes, one among the last events read at once. It reports
+// false, checking nothing, for an anchor further back than the Verifier
+// remembers: the caller verifies the chain again with it (Verify).
+func (v *Verifier) Anchor(a Anchor) (bool, error) {
+	switch {
+	case a.Seq == 0:
 		// The head of an empty chain (what `audit anchor` posts on a fresh
 		// database) is seq 0 and the genesis hash: every chain begins there.
-		if a.Seq == 0 {
-			if a.Hash != GenesisHash {
-				return Result{}, &BrokenError{Seq: 0, Problem: "the anchor of the empty chain must have the genesis hash " + GenesisHash}
-			}
-			continue
+		if a.Hash != GenesisHash {
+			return true, v.fail(&BrokenError{Seq: 0, Problem: "the anchor of the empty chain must have the genesis hash " + GenesisHash})
 		}
-		want[a.Seq] = a.Hash
+	case a.Seq < 0 || a.Seq > v.prevSeq: // a negative one is never reached: not in the chain
+		v.want[a.Seq] = a.Hash
+	case v.prevSeq-a.Seq >= recentHashes:
+		return false, nil
+	case v.recent[a.Seq%recentHashes] != a.Hash:
+		return true, v.fail(&BrokenError{Seq: a.Seq, Problem: "its hash differs from the anchor witnessed outside the database (the chain was rewritten)"})
 	}
-	var (
-		res      Result
-		prevHash = GenesisHash
-		prevSeq  int64
-	)
-	err := src.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
-		switch {
-		case e.Seq != prevSeq+1 && e.Seq > prevSeq+1:
-			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("events %d to %d are missing (deleted)", prevSeq+1, e.Seq-1)}
-		case e.Seq != prevSeq+1:
-			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("sequence number out of order after event %d", prevSeq)}
-		}
-		if !ValidText(e) {
-			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: "it holds bytes that are not UTF-8, which jitbot never writes (edited after it was written)"}
-		}
-		if got := Hash(e.PrevHash, e); got != e.Hash {
-			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: "its content does not match its hash (edited after it was written)"}
-		}
-		if e.PrevHash != prevHash {
-			return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("it does not link to event %d (events inserted, deleted or reordered before it)", prevSeq)}
-		}
-		if h, ok := want[e.Seq]; ok {
-			if h != e.Hash {
-				return &BrokenError{Seq: e.Seq, ID: e.ID, Problem: "its hash differs from the anchor witnessed outside the database (the chain was rewritten)"}
-			}
-			delete(want, e.Seq)
-		}
-		prevHash, prevSeq = e.Hash, e.Seq
-		res.Count++
-		res.Head = Anchor{Seq: e.Seq, Hash: e.Hash}
-		return nil
-	})
-	if err != nil {
-		return res, err
+	return true, v.err
+}
+
+func (v *Verifier) fail(err error) error {
+	if v.err == nil {
+		v.err = err
 	}
-	for seq := range want {
-		return res, &BrokenError{Seq: seq, Problem: fmt.Sprintf("the anchored event %d is not in the chain (the chain was truncated)", seq)}
+	return v.err
+}
+
+// Add checks the next event of the chain; after the first problem it
+// checks nothing more and returns that problem again.
+func (v *Verifier) Add(e *approvals.Event) error {
+	if v.err != nil {
+		return v.err
 	}
-	return res, nil
+	switch {
+	case e.Seq != v.prevSeq+1 && e.Seq > v.prevSeq+1:
+		return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("events %d to %d are missing (deleted)", v.prevSeq+1, e.Seq-1)})
+	case e.Seq != v.prevSeq+1:
+		return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("sequence number out of order after event %d", v.prevSeq)})
+	}
+	if !ValidText(e) {
+		return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: "it holds bytes that are not UTF-8, which jitbot never writes (edited after it was written)"})
+	}
+	if got := Hash(e.PrevHash, e); got != e.Hash {
+		return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: "its content does not match its hash (edited after it was written)"})
+	}
+	if e.PrevHash != v.prevHash {
+		return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: fmt.Sprintf("it does not link to event %d (events inserted, deleted or reordered before it)", v.prevSeq)})
+	}
+	if h, ok := v.want[e.Seq]; ok {
+		if h != e.Hash {
+			return v.fail(&BrokenError{Seq: e.Seq, ID: e.ID, Problem: "its hash differs from the anchor witnessed outside the database (the chain was rewritten)"})
+		}
+		delete(v.want, e.Seq)
+	}
+	v.prevHash, v.prevSeq = e.Hash, e.Seq
+	v.recent[e.Seq%recentHashes] = e.Hash
+	v.res.Count++
+	v.res.Head = Anchor{Seq: e.Seq, Hash: e.Hash}
+	return nil
+}
+
+// Result returns what the events added showed: the first problem, or an
+// anchor whose event never came (the chain was truncated).
+func (v *Verifier) Result() (Result, error) {
+	if v.err != nil {
+		return v.res, v.err
+	}
+	for seq := range v.want {
+		return v.res, &BrokenError{Seq: seq, Problem: fmt.Sprintf("the anchored event %d is not in the chain (the chain was truncated)", seq)}
+	}
+	return v.res, nil
 }

@@ -369,3 +369,39 @@ func TestPack_Look(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An anchor posted long ago (more events back than the one pass remembers)
+// is still checked: a true one verifies, a false one is the pack's finding.
+func TestPack_AnchorFarBack(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		true bool
+	}{{"True", true}, {"Rewritten", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, _ := seeded(t)
+			var hash string
+			if err := db.ReadDB().QueryRow(`SELECT hash FROM audit_events WHERE seq = 3`).Scan(&hash); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.true {
+				hash = strings.Repeat("0", 64)
+			}
+			err := db.Update(context.Background(), func(tx approvals.Tx) error {
+				for i := range 5000 {
+					if err := tx.Append(&approvals.Event{Time: period1.Add(-3*time.Hour + time.Duration(i)*time.Millisecond), Actor: approvals.ActorSystem, Action: "test.filler"}); err != nil {
+						return err
+					}
+				}
+				return tx.Append(&approvals.Event{Time: period1.Add(-time.Hour), Actor: approvals.ActorSystem, Action: audit.ActionAnchored,
+					Data: map[string]string{"seq": "3", "hash": hash, "channel": "C0AUDIT"}})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := build(t, db)
+			if p.Chain.Verified != tc.true || !tc.true && !strings.Contains(p.Chain.Problem, "anchor") {
+				t.Fatalf("verified %v, problem %q; want verified %v", p.Chain.Verified, p.Chain.Problem, tc.true)
+			}
+		})
+	}
+}

@@ -188,13 +188,27 @@ func Build(ctx context.Context, src Source, o Options) (*Pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	var read int64
+	// One pass builds the pack and verifies the chain: an anchor found in
+	// the chain is checked against the hashes just read, and only one
+	// further back than the verifier remembers takes a second pass.
+	v, _ := audit.NewVerifier(o.Anchors...) // a wrong anchor is the pack's finding too
+	var (
+		read   int64
+		passes = 1
+	)
 	err = src.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
 		read++
 		if o.Progress != nil && read%4096 == 0 {
 			o.Progress(read, head.Seq)
 		}
+		_ = v.Add(e) // a broken chain is the pack's finding, not a failure to build it
+		n := len(b.anchors)
 		b.event(e, o.From, o.To)
+		if len(b.anchors) > n {
+			if checked, _ := v.Anchor(b.anchors[n].Anchor); !checked {
+				passes = 2
+			}
+		}
 		return nil
 	})
 	if err != nil {
@@ -215,7 +229,10 @@ func Build(ctx context.Context, src Source, o Options) (*Pack, error) {
 		anchors = append(anchors, Anchor{Anchor: a})
 	}
 	p.Chain = Chain{Anchors: anchors}
-	res, verr := audit.Verify(ctx, src, anchorsOf(anchors)...)
+	res, verr := v.Result()
+	if passes == 2 {
+		res, verr = audit.Verify(ctx, src, anchorsOf(anchors)...)
+	}
 	p.Chain.Head, p.Chain.Events = res.Head, res.Count
 	if verr != nil {
 		if ctx.Err() != nil {
