@@ -43,13 +43,7 @@ func (b *Bot) registerCertify() {
 		certify.JobConverted:  b.runCertConverted,
 		certify.JobProgress:   b.runCertProgress,
 	}
-	for _, kind := range certify.MessageJobs {
-		run, ok := runs[kind]
-		if !ok {
-			panic("bot: no delivery for certification job kind " + string(kind))
-		}
-		b.svc.Register(kind, approvals.JobType{Lane: approvals.LaneMessage, Run: run})
-	}
+	b.registerMessageJobs("certification", certify.MessageJobs, runs)
 }
 
 // recipients returns the emails a reviewer term reaches: the email, or
@@ -100,36 +94,6 @@ func (b *Bot) syncCertReviewer(ctx context.Context, c *certify.Campaign, items [
 		key := certPromptKey(c.ID, p)
 		v := certView{Campaign: c, Rule: rule, Items: mine, Viewer: p}
 		errs = append(errs, b.syncCertCard(ctx, key, p, v, post))
-	}
-	return soonest(errs...)
-}
-
-// syncChannelPages posts (with post) each message in a channel named by id
-// or #name once, and edits it when what it shows changed.
-func (b *Bot) syncChannelPages(ctx context.Context, key, channel string, msgs []reviewMsg, post bool) error {
-	unlock := b.lockRequest(key)
-	defer unlock()
-	refs, err := b.msgs.Messages(ctx, key)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for i, m := range msgs {
-		role := pageRole(i)
-		if j := slices.IndexFunc(refs, func(r MessageRef) bool { return r.Role == role }); j >= 0 {
-			errs = append(errs, b.edit(ctx, refs[j], m.Text, m.Blocks))
-			continue
-		}
-		if !post {
-			continue
-		}
-		id, ts, err := b.postChannel(ctx, channel, m.Text, m.Blocks)
-		if err != nil {
-			return soonest(append(errs, err)...)
-		}
-		if err := b.msgs.PutMessage(ctx, MessageRef{RequestID: key, Role: role, Channel: id, TS: ts, Hash: contentHash(m.Text, m.Blocks)}); err != nil {
-			return err
-		}
 	}
 	return soonest(errs...)
 }
@@ -251,12 +215,7 @@ func (b *Bot) certAction(ctx context.Context, ic slack.InteractionCallback, name
 	default:
 		return false
 	}
-	if err != nil {
-		b.say(ctx, to, b.sentence(err, ""))
-	}
-	if ic.View.Type == slack.VTHomeTab {
-		b.publishHome(ctx, ic.User.ID)
-	}
+	b.clicked(ctx, ic, to, err)
 	return true
 }
 

@@ -47,24 +47,12 @@ func (v certView) text() string {
 
 // certPages is a reviewer's card, paged as the licence prompts are.
 func certPages(v certView, size int) []reviewMsg {
-	if size <= 0 || size > reviewPageSize {
-		size = reviewPageSize
-	}
-	n := max((len(v.Items)+size-1)/size, 1)
-	out := make([]reviewMsg, 0, n)
-	for p := range n {
-		var blocks []slack.Block
-		if p == 0 {
-			blocks = append(blocks, v.heading(n)...)
-		} else {
-			blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Access review *%s* — message %d of %d", esc(v.Campaign.Rule), p+1, n)))
-		}
-		for _, it := range v.Items[p*size : min((p+1)*size, len(v.Items))] {
-			blocks = append(blocks, certItemBlocks(it, v.Viewer)...)
-		}
-		out = append(out, reviewMsg{Text: v.text(), Blocks: capBlocks(blocks, maxMessageBlocks)})
-	}
-	return out
+	return pagedCard{Text: v.text(), Entries: len(v.Items), Empty: true, Head: v.heading,
+		More: func(p, n int) slack.Block {
+			return slack.NewContextBlock("", mrkdwn("Access review *%s* — message %d of %d", esc(v.Campaign.Rule), p+1, n))
+		},
+		Entry: func(i int) []slack.Block { return certItemBlocks(v.Items[i], v.Viewer) },
+	}.pages(size)
 }
 
 // heading says what is asked, by when, and what happens otherwise.
@@ -229,19 +217,8 @@ func certKeepModal(it *certify.Item) slack.ModalViewRequest {
 // standing memberships the viewer may certify, with the same buttons as
 // the cards, within budget blocks (nil when there is nothing or no room).
 func homeCertBlocks(items []*certify.Item, viewer string, budget int) []slack.Block {
-	if len(items) == 0 || budget < 5 {
-		return nil
-	}
-	blocks := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
+	head := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
 		slack.NewContextBlock("", mrkdwn("Standing memberships outside any grant: *Keep* (say why), *Remove*, or *Convert to just in time*."))}
-	budget -= 4 // the headings and a "more" note
-	for i, it := range items {
-		if budget < 2 {
-			blocks = append(blocks, section(mrkdwn("_…and %d more on the access review messages in your DMs._", len(items)-i)))
-			break
-		}
-		budget -= 2
-		blocks = append(blocks, certItemBlocks(it, viewer)...)
-	}
-	return blocks
+	return homeSection(head, len(items), budget, 5, "_…and %d more on the access review messages in your DMs._",
+		func(i int) []slack.Block { return certItemBlocks(items[i], viewer) })
 }
