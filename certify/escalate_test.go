@@ -45,7 +45,9 @@ certifications:
 func TestEngine_Escalation(t *testing.T) {
 	prov := newGroups(map[string][]string{"ops-admins": {"alice@example.com", "erin@example.com", "bob@example.com", "dave@example.com"}})
 	env := testenv.New(t, testenv.Options{Policy: escPolicy, At: t0,
-		Providers: func(*store.DB) map[string]approvals.Provisioner { return map[string]approvals.Provisioner{"jira": prov} }})
+		Providers: func(*store.DB) map[string]approvals.Provisioner {
+			return map[string]approvals.Provisioner{"jira": prov}
+		}})
 	for _, k := range certify.MessageJobs {
 		env.Svc.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(context.Context, *approvals.Job) error { return nil }})
 	}
