@@ -185,7 +185,7 @@ func (e *Engine) escalations(ctx context.Context, due []*Item, escalating func(*
 		}
 		out[it.ID] = strings.Join(nobody, "; ")
 		for _, n := range nobody {
-			term, _, _ := strings.Cut(n, ":")
+			term, _, _ := strings.Cut(n, ": ")
 			k := key{it.Rule, term}
 			if counts[k] == 0 {
 				example[k] = it.Person + " in " + it.Group + ": " + n
