@@ -12,6 +12,8 @@ import (
 	"github.com/jitbot/jitbot/internal/testenv"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/store"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // escPolicy: bob manages alice and erin, carol manages bob and dave and
@@ -51,7 +53,8 @@ func TestEngine_Escalation(t *testing.T) {
 	for _, k := range certify.MessageJobs {
 		env.Svc.Register(k, approvals.JobType{Lane: approvals.LaneMessage, Run: func(context.Context, *approvals.Job) error { return nil }})
 	}
-	eng := certify.New(certify.Config{Store: env.DB, Access: env.Svc, Clock: env.Clock, Resolver: slackGroups{"empty": nil}})
+	core, logs := observer.New(zap.WarnLevel)
+	eng := certify.New(certify.Config{Store: env.DB, Access: env.Svc, Clock: env.Clock, Resolver: slackGroups{"empty": nil}, Log: zap.New(core)})
 	rule, _ := env.Policy.CertRule("ops")
 	c, err := eng.Start(env.Ctx, rule, certify.TriggerCLI)
 	if err != nil {
@@ -98,6 +101,15 @@ func TestEngine_Escalation(t *testing.T) {
 		if it := its[name]; !it.Escalated || it.Unescalated != want {
 			t.Errorf("%s: escalated %v, unescalated %q; want %q", name, it.Escalated, it.Unescalated, want)
 		}
+	}
+	// Logged once per term, with how many items it left unescalated.
+	logged := map[string]int64{}
+	for _, e := range logs.FilterMessageSnippet("names nobody").All() {
+		logged[e.ContextMap()["term"].(string)] = e.ContextMap()["items"].(int64)
+	}
+	if want := map[string]int64{"owner": 1, "manager": 2, "group:empty": 4}; len(logged) != len(want) ||
+		logged["owner"] != 1 || logged["manager"] != 2 || logged["group:empty"] != 4 {
+		t.Errorf("logged: got %v, want %v", logged, want)
 	}
 
 	// The cards: dave (the owner) gets alice, erin and bob, never himself;
