@@ -110,6 +110,9 @@ func (v certView) escalatedIntro() string {
 			why = append(why, w)
 		}
 	}
+	if len(whose) == 0 {
+		return "Halfway to the deadline these were still unanswered, so they come to you as well. "
+	}
 	s := "Halfway to the deadline these were still unanswered by " + esc(fewOf(whose)) + ", who were asked first"
 	if len(why) > 0 {
 		s += ", so they come to you as well: the certification escalates to you " + esc(fewOf(why)) + " (each line says which)"
