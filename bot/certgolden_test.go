@@ -49,6 +49,15 @@ func gCertItems(n int) []*certify.Item {
 	return out
 }
 
+// gEscalated is frank's escalation card: three items, each reaching him
+// through another escalate_to term.
+func gEscalated() certView {
+	items := gCertItems(12)[9:]
+	items[2].Reviewer = "group:finance-leads"
+	return certView{Campaign: gCampaign, Rule: nil, Items: items, Viewer: "frank@example.com", Escalated: true,
+		Why: map[string]string{items[0].ID: "group:it-leads", items[1].ID: "manager", items[2].ID: "owner"}}
+}
+
 func goldenCert() map[string][]reviewMsg {
 	rule := &policies.CertRule{Name: gCampaign.Rule, Default: policies.CertConvert, EscalateTo: []string{"group:it-leads"}}
 	closed := *gCampaign
@@ -56,7 +65,7 @@ func goldenCert() map[string][]reviewMsg {
 	return map[string][]reviewMsg{
 		"cert_card_12":      certPages(certView{Campaign: gCampaign, Rule: rule, Items: gCertItems(12), Viewer: "bob@example.com"}, 0),
 		"cert_card_300":     certPages(certView{Campaign: gCampaign, Rule: rule, Items: gCertItems(300), Viewer: "bob@example.com"}, 0),
-		"cert_escalated":    certPages(certView{Campaign: gCampaign, Rule: nil, Items: gCertItems(12)[9:], Viewer: "frank@example.com", Escalated: true}, 0),
+		"cert_escalated":    certPages(gEscalated(), 0),
 		"cert_progress":     {certProgress(gCampaign, gCertItems(12)), certProgress(&closed, gCertItems(12))},
 		"cert_converted":    {certConverted(gCertItems(3)[2], 4*time.Hour)},
 		"cert_empty_no_bug": certPages(certView{Campaign: &certify.Campaign{ID: "x"}}, 0),

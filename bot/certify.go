@@ -22,6 +22,9 @@ type Certifier interface {
 	IsReviewer(ctx context.Context, it *certify.Item, who string) bool
 	// Waiting returns the pending items who may answer (campaignID "": all).
 	Waiting(ctx context.Context, campaignID, who string) ([]*certify.Item, error)
+	// Escalations groups the escalated items by the people their rule's
+	// escalate_to names (never the member), with the term naming each.
+	Escalations(ctx context.Context, items []*certify.Item) (map[string][]certify.Reach, error)
 }
 
 var _ Certifier = (*certify.Engine)(nil)
@@ -43,13 +46,7 @@ func (b *Bot) registerCertify() {
 		certify.JobConverted:  b.runCertConverted,
 		certify.JobProgress:   b.runCertProgress,
 	}
-	for _, kind := range certify.MessageJobs {
-		run, ok := runs[kind]
-		if !ok {
-			panic("bot: no delivery for certification job kind " + string(kind))
-		}
-		b.svc.Register(kind, approvals.JobType{Lane: approvals.LaneMessage, Run: run})
-	}
+	b.registerMessageJobs("certification", certify.MessageJobs, runs)
 }
 
 // recipients returns the emails a reviewer term reaches: the email, or
@@ -104,36 +101,6 @@ func (b *Bot) syncCertReviewer(ctx context.Context, c *certify.Campaign, items [
 	return soonest(errs...)
 }
 
-// syncChannelPages posts (with post) each message in a channel named by id
-// or #name once, and edits it when what it shows changed.
-func (b *Bot) syncChannelPages(ctx context.Context, key, channel string, msgs []reviewMsg, post bool) error {
-	unlock := b.lockRequest(key)
-	defer unlock()
-	refs, err := b.msgs.Messages(ctx, key)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for i, m := range msgs {
-		role := pageRole(i)
-		if j := slices.IndexFunc(refs, func(r MessageRef) bool { return r.Role == role }); j >= 0 {
-			errs = append(errs, b.edit(ctx, refs[j], m.Text, m.Blocks))
-			continue
-		}
-		if !post {
-			continue
-		}
-		id, ts, err := b.postChannel(ctx, channel, m.Text, m.Blocks)
-		if err != nil {
-			return soonest(append(errs, err)...)
-		}
-		if err := b.msgs.PutMessage(ctx, MessageRef{RequestID: key, Role: role, Channel: id, TS: ts, Hash: contentHash(m.Text, m.Blocks)}); err != nil {
-			return err
-		}
-	}
-	return soonest(errs...)
-}
-
 // syncCertCard brings one person's card up to date.
 func (b *Bot) syncCertCard(ctx context.Context, key, email string, v certView, post bool) error {
 	unlock := b.lockRequest(key)
@@ -143,9 +110,12 @@ func (b *Bot) syncCertCard(ctx context.Context, key, email string, v certView, p
 	})
 }
 
-// runCertEscalation performs a certify.escalation job: the escalate_to
-// reviewers get a card of the campaign's escalated items still waiting
-// (posted once, edited as they are answered).
+// runCertEscalation performs a certify.escalation job: each person the
+// rule's escalate_to names for the campaign's escalated items (an owner of
+// the resource, the reviewer's manager, a member of a user group, an
+// email; never the member) gets one card of all their items, paged,
+// saying whose they are and why they come to them (posted once, edited as
+// they are answered).
 func (b *Bot) runCertEscalation(ctx context.Context, j *approvals.Job) error {
 	c, items, err := b.cfg.Certify.Campaign(ctx, j.Ref)
 	if err != nil {
@@ -156,24 +126,25 @@ func (b *Bot) runCertEscalation(ctx context.Context, j *approvals.Job) error {
 
 func (b *Bot) syncCertEscalation(ctx context.Context, c *certify.Campaign, items []*certify.Item, post bool) error {
 	rule, ok := b.svc.Policy().CertRule(c.Rule)
-	if !ok {
+	if !ok || !slices.ContainsFunc(items, func(it *certify.Item) bool { return it.Escalated }) {
 		return nil
 	}
-	esc := slices.DeleteFunc(slices.Clone(items), func(it *certify.Item) bool { return !it.Escalated })
-	if len(esc) == 0 {
-		return nil
+	// A user group Slack could not list is retried with the job; the
+	// others' cards go now.
+	reach, err := b.cfg.Certify.Escalations(ctx, items)
+	errs := []error{err}
+	people := make([]string, 0, len(reach))
+	for p := range reach {
+		people = append(people, p)
 	}
-	var errs []error
-	for _, term := range rule.EscalateTo {
-		people, err := b.recipients(ctx, term)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	slices.Sort(people)
+	for _, p := range people {
+		v := certView{Campaign: c, Rule: rule, Viewer: p, Escalated: true, Why: map[string]string{}}
+		for _, r := range reach[p] {
+			v.Items = append(v.Items, r.Item)
+			v.Why[r.Item.ID] = r.Term
 		}
-		for _, p := range people {
-			v := certView{Campaign: c, Rule: rule, Items: esc, Viewer: p, Escalated: true}
-			errs = append(errs, b.syncCertCard(ctx, certEscKey(c.ID, p), p, v, post))
-		}
+		errs = append(errs, b.syncCertCard(ctx, certEscKey(c.ID, p), p, v, post))
 	}
 	return soonest(errs...)
 }
@@ -251,12 +222,7 @@ func (b *Bot) certAction(ctx context.Context, ic slack.InteractionCallback, name
 	default:
 		return false
 	}
-	if err != nil {
-		b.say(ctx, to, b.sentence(err, ""))
-	}
-	if ic.View.Type == slack.VTHomeTab {
-		b.publishHome(ctx, ic.User.ID)
-	}
+	b.clicked(ctx, ic, to, err)
 	return true
 }
 

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,8 +28,11 @@ type certView struct {
 	Rule     *policies.CertRule // nil when the rule left the policy
 	Items    []*certify.Item
 	Viewer   string // who reads it: their own item has no buttons
-	// Escalated: the card of an escalate_to reviewer.
+	// Escalated: the card of someone escalate_to names; Why holds, per
+	// item id, the term that names them (owner, manager, group:HANDLE or
+	// their email).
 	Escalated bool
+	Why       map[string]string
 }
 
 func (v certView) waiting() int {
@@ -42,29 +46,20 @@ func (v certView) waiting() int {
 }
 
 func (v certView) text() string {
+	if v.Escalated {
+		return fmt.Sprintf("Access review %s: %d standing memberships escalated to you wait for an answer", v.Campaign.Rule, v.waiting())
+	}
 	return fmt.Sprintf("Access review %s: %d standing memberships wait for your answer", v.Campaign.Rule, v.waiting())
 }
 
 // certPages is a reviewer's card, paged as the licence prompts are.
 func certPages(v certView, size int) []reviewMsg {
-	if size <= 0 || size > reviewPageSize {
-		size = reviewPageSize
-	}
-	n := max((len(v.Items)+size-1)/size, 1)
-	out := make([]reviewMsg, 0, n)
-	for p := range n {
-		var blocks []slack.Block
-		if p == 0 {
-			blocks = append(blocks, v.heading(n)...)
-		} else {
-			blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Access review *%s* — message %d of %d", esc(v.Campaign.Rule), p+1, n)))
-		}
-		for _, it := range v.Items[p*size : min((p+1)*size, len(v.Items))] {
-			blocks = append(blocks, certItemBlocks(it, v.Viewer)...)
-		}
-		out = append(out, reviewMsg{Text: v.text(), Blocks: capBlocks(blocks, maxMessageBlocks)})
-	}
-	return out
+	return pagedCard{Text: v.text(), Entries: len(v.Items), Empty: true, Head: v.heading,
+		More: func(p, n int) slack.Block {
+			return slack.NewContextBlock("", mrkdwn("Access review *%s* — message %d of %d", esc(v.Campaign.Rule), p+1, n))
+		},
+		Entry: func(i int) []slack.Block { return certItemBlocks(v.Items[i], v.Viewer, v.whyLine(v.Items[i])) },
+	}.pages(size)
 }
 
 // heading says what is asked, by when, and what happens otherwise.
@@ -75,7 +70,8 @@ func (v certView) heading(pages int) []slack.Block {
 		"the membership goes now, and the person is told how to request it when they need it. "+
 		"Nobody reviews their own access.", esc(v.Campaign.Rule))
 	if v.Escalated {
-		intro = "Halfway to the deadline these were still unanswered, so they come to you as well. " + intro
+		title = fmt.Sprintf("Access review escalated to you: %d standing memberships", len(v.Items))
+		intro = v.escalatedIntro() + intro
 	}
 	def := policies.CertKeep
 	if v.Rule != nil {
@@ -102,9 +98,87 @@ func defaultWord(d string) string {
 	return "keep"
 }
 
-// certItemBlocks is one membership: the facts, then the buttons or the outcome.
-func certItemBlocks(it *certify.Item, viewer string) []slack.Block {
-	blocks := []slack.Block{section(plain(certLine(it)))}
+// escalatedIntro says whose items an escalation card shows and why they
+// come to its reader, naming at most three of each.
+func (v certView) escalatedIntro() string {
+	var whose, why []string
+	for _, it := range v.Items {
+		if w := reviewerName(it.Reviewer); !slices.Contains(whose, w) {
+			whose = append(whose, w)
+		}
+		if w := escalationWhy(it, v.Why[it.ID]); w != "" && !slices.Contains(why, w) {
+			why = append(why, w)
+		}
+	}
+	if len(whose) == 0 {
+		return "Halfway to the deadline these were still unanswered, so they come to you as well. "
+	}
+	s := "Halfway to the deadline these were still unanswered by " + esc(fewOf(whose)) + ", who were asked first"
+	if len(why) > 0 {
+		s += ", so they come to you as well: the certification escalates to you " + esc(fewOf(why)) + " (each line says which)"
+	}
+	return s + ". "
+}
+
+// fewOf joins up to three names, and counts the rest.
+func fewOf(names []string) string {
+	if len(names) > 3 {
+		return fmt.Sprintf("%s and %d more", strings.Join(names[:3], ", "), len(names)-3)
+	}
+	if len(names) > 1 {
+		return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+	}
+	return strings.Join(names, "")
+}
+
+// reviewerName is who was asked about an item, as people read it.
+func reviewerName(reviewer string) string {
+	switch {
+	case reviewer == "":
+		return "IT"
+	case strings.HasPrefix(reviewer, "group:"):
+		return "@" + strings.TrimPrefix(reviewer, "group:")
+	}
+	return reviewer
+}
+
+// escalationWhy says why an escalated item comes to someone: the
+// escalate_to term that names them.
+func escalationWhy(it *certify.Item, term string) string {
+	switch {
+	case term == "":
+		return ""
+	case term == policies.ReviewerOwner:
+		return "as an owner of " + it.Resource
+	case term == policies.ReviewerManager:
+		return "as the manager of " + reviewerName(it.Reviewer)
+	case strings.HasPrefix(term, "group:"):
+		return "as a member of @" + strings.TrimPrefix(term, "group:")
+	}
+	return "by name"
+}
+
+// whyLine is an escalated item's line saying who was asked and why it
+// comes to the reader ("" on a reviewer's own card).
+func (v certView) whyLine(it *certify.Item) string {
+	if !v.Escalated {
+		return ""
+	}
+	line := "Asked of " + reviewerName(it.Reviewer)
+	if w := escalationWhy(it, v.Why[it.ID]); w != "" {
+		line += "; it comes to you " + w
+	}
+	return line + "."
+}
+
+// certItemBlocks is one membership: the facts (and, on an escalation card,
+// why it is there), then the buttons or the outcome.
+func certItemBlocks(it *certify.Item, viewer, why string) []slack.Block {
+	line := certLine(it)
+	if why != "" {
+		line += "\n" + why
+	}
+	blocks := []slack.Block{section(plain(line))}
 	switch {
 	case it.State == certify.ItemPending && it.Person == viewer:
 		return append(blocks, slack.NewContextBlock("", plain("Your own access: someone else reviews it.")))
@@ -229,19 +303,8 @@ func certKeepModal(it *certify.Item) slack.ModalViewRequest {
 // standing memberships the viewer may certify, with the same buttons as
 // the cards, within budget blocks (nil when there is nothing or no room).
 func homeCertBlocks(items []*certify.Item, viewer string, budget int) []slack.Block {
-	if len(items) == 0 || budget < 5 {
-		return nil
-	}
-	blocks := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
+	head := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Access reviews waiting for you")),
 		slack.NewContextBlock("", mrkdwn("Standing memberships outside any grant: *Keep* (say why), *Remove*, or *Convert to just in time*."))}
-	budget -= 4 // the headings and a "more" note
-	for i, it := range items {
-		if budget < 2 {
-			blocks = append(blocks, section(mrkdwn("_…and %d more on the access review messages in your DMs._", len(items)-i)))
-			break
-		}
-		budget -= 2
-		blocks = append(blocks, certItemBlocks(it, viewer)...)
-	}
-	return blocks
+	return homeSection(head, len(items), budget, 5, "_…and %d more on the access review messages in your DMs._",
+		func(i int) []slack.Block { return certItemBlocks(items[i], viewer, "") })
 }

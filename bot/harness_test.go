@@ -87,6 +87,8 @@ type envOptions struct {
 	botConfig func(*bot.Config)
 	// review builds the licence review engine over the env's store.
 	review func(e *env) bot.Reviewer
+	// certify builds the certification engine over the env's store.
+	certify func(e *env) bot.Certifier
 }
 
 func newEnv(t testing.TB) *env { return newEnvWith(t, envOptions{}) }
@@ -147,6 +149,9 @@ func newEnvWith(t testing.TB, o envOptions) *env {
 	}
 	if o.review != nil {
 		cfg.Review = o.review(e)
+	}
+	if o.certify != nil {
+		cfg.Certify = o.certify(e)
 	}
 	if o.botConfig != nil {
 		o.botConfig(&cfg)

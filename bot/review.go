@@ -8,7 +8,6 @@ import (
 
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/review"
-	"github.com/slack-go/slack"
 	"go.uber.org/zap"
 )
 
@@ -35,7 +34,6 @@ var _ Reviewer = (*review.Engine)(nil)
 func promptKey(ref string) string { return "review-prompt:" + ref }
 func itemKey(id string) string    { return "review-item:" + id }
 func digestKey(run string) string { return "review-digest:" + run }
-func pageRole(i int) string       { return fmt.Sprintf("page:%03d", i) }
 func markerRole(kind, id string) string {
 	return kind + ":" + id
 }
@@ -58,15 +56,7 @@ func (b *Bot) registerReview() {
 		review.JobItemUpdate:  b.runItemUpdate,
 		review.JobDigest:      b.runDigest,
 	}
-	for _, kind := range review.MessageJobs {
-		run, ok := runs[kind]
-		if !ok {
-			// A kind the engine added and the bot does not know yet must
-			// fail loudly in tests, not be dropped in silence.
-			panic("bot: no delivery for review job kind " + string(kind))
-		}
-		b.svc.Register(kind, approvals.JobType{Lane: approvals.LaneMessage, Run: run})
-	}
+	b.registerMessageJobs("review", review.MessageJobs, runs)
 }
 
 // costs returns the policy's licence_costs.
@@ -116,58 +106,6 @@ func (b *Bot) promptView(ctx context.Context, runID, manager string) (promptView
 	items = slices.DeleteFunc(items, func(it *review.Item) bool { return !asked(it) })
 	slices.SortStableFunc(items, func(a, c *review.Item) int { return strings.Compare(a.Email, c.Email) })
 	return promptView{Run: run, Manager: manager, Entries: b.entries(ctx, items), Priced: len(b.costs()) > 0}, nil
-}
-
-// target is where a prompt's messages go: a manager's DM, or for IT the
-// digest's thread (or the alert channel).
-type target struct {
-	user, channel, thread string
-}
-
-// syncPages brings a prompt's messages up to date: each message posted
-// once (when post is set) and edited when what it shows changed. ref keys
-// the messages in the MessageStore; where finds the target the first time
-// a message must be posted.
-func (b *Bot) syncPages(ctx context.Context, key string, msgs []reviewMsg, post bool, where func() (target, error)) error {
-	refs, err := b.msgs.Messages(ctx, key)
-	if err != nil {
-		return err
-	}
-	var (
-		errs []error
-		to   *target
-	)
-	for i, m := range msgs {
-		role := pageRole(i)
-		if j := slices.IndexFunc(refs, func(r MessageRef) bool { return r.Role == role }); j >= 0 {
-			errs = append(errs, b.edit(ctx, refs[j], m.Text, m.Blocks))
-			continue
-		}
-		if !post {
-			continue
-		}
-		if to == nil {
-			t, err := where()
-			if err != nil {
-				return soonest(append(errs, err)...)
-			}
-			if t.channel == "" {
-				return soonest(errs...) // nobody to post to: said where it was found out
-			}
-			to = &t
-		}
-		ts, err := b.postIn(ctx, to.channel, to.thread, m.Text, m.Blocks)
-		if err != nil {
-			// Later pages wait for this one: the order of the pages is the
-			// order of the people.
-			return soonest(append(errs, err)...)
-		}
-		if err := b.msgs.PutMessage(ctx, MessageRef{RequestID: key, Role: role, UserID: to.user, Channel: to.channel,
-			TS: ts, Hash: contentHash(m.Text, m.Blocks)}); err != nil {
-			return err
-		}
-	}
-	return soonest(errs...)
 }
 
 // runPrompt performs a review.prompt job: the manager's DM, paged; IT's
@@ -224,14 +162,6 @@ func (b *Bot) dmTarget(ctx context.Context, key, email string) (target, error) {
 	return target{user: user, channel: ch}, nil
 }
 
-// postIn posts a message in a channel, or in a thread of it.
-func (b *Bot) postIn(ctx context.Context, ch, thread, text string, blocks []slack.Block) (string, error) {
-	if thread == "" {
-		return b.post(ctx, ch, text, blocks)
-	}
-	return b.postThread(ctx, ch, thread, text, blocks)
-}
-
 // runReminder performs a review.reminder job: once per job, a reply under
 // the prompt's first message while someone still waits for an answer.
 func (b *Bot) runReminder(ctx context.Context, j *approvals.Job) error {
@@ -270,7 +200,7 @@ func (b *Bot) runReminder(ctx context.Context, j *approvals.Job) error {
 			return err
 		}
 	}
-	if _, err := b.postIn(ctx, to.channel, to.thread, m.Text, m.Blocks); err != nil {
+	if _, _, err := b.postTo(ctx, to, m.Text, m.Blocks); err != nil {
 		return err
 	}
 	return b.msgs.PutMessage(ctx, MessageRef{RequestID: key, Role: marker, Channel: to.channel})
@@ -407,13 +337,6 @@ func (b *Bot) cardOf(ctx context.Context, it *review.Item, refs []MessageRef) (M
 		return MessageRef{}, false
 	}
 	return pages[j], true
-}
-
-func pageSizeOf(n int) int {
-	if n <= 0 || n > reviewPageSize {
-		return reviewPageSize
-	}
-	return n
 }
 
 // runItemUpdate performs a review.item job: items of a prompt reached an

@@ -36,12 +36,7 @@ func (b *Bot) reviewAction(ctx context.Context, ic slack.InteractionCallback, na
 	default:
 		return false
 	}
-	if err != nil {
-		b.say(ctx, to, b.sentence(err, ""))
-	}
-	if ic.View.Type == slack.VTHomeTab {
-		b.publishHome(ctx, ic.User.ID)
-	}
+	b.clicked(ctx, ic, to, err)
 	return true
 }
 
@@ -339,19 +334,8 @@ func (b *Bot) homeReviews(ctx context.Context, email string) ([]reviewEntry, err
 
 // homeReviewBlocks are App Home's review section, within budget blocks.
 func homeReviewBlocks(entries []reviewEntry, budget int) []slack.Block {
-	if len(entries) == 0 || budget < 4 {
-		return nil
-	}
-	blocks := []slack.Block{slack.NewHeaderBlock(plain("Reviews waiting for you")),
+	head := []slack.Block{slack.NewHeaderBlock(plain("Reviews waiting for you")),
 		slack.NewContextBlock("", mrkdwn("Licence review: keep the people who still need their Atlassian access (you will be asked why), or suspend them."))}
-	budget -= 3 // the headings and a "more" note
-	for i, e := range entries {
-		if budget < 2 {
-			blocks = append(blocks, section(mrkdwn("_…and %d more on the licence review messages in your DMs._", len(entries)-i)))
-			break
-		}
-		budget -= 2
-		blocks = append(blocks, entryBlocks(e, "", true)...)
-	}
-	return blocks
+	return homeSection(head, len(entries), budget, 4, "_…and %d more on the licence review messages in your DMs._",
+		func(i int) []slack.Block { return entryBlocks(entries[i], "", true) })
 }

@@ -271,11 +271,11 @@ func hasConfirm(m localslack.Message, actionID string) bool {
 }
 
 // modal waits for user's open modal with callback.
-func (r *reviewEnv) modal(user, callback string) localslack.View {
-	r.t.Helper()
+func (e *env) modal(user, callback string) localslack.View {
+	e.t.Helper()
 	var v localslack.View
-	r.wait("the "+callback+" modal for "+user, func() bool {
-		got, ok := r.srv.LastView(user)
+	e.wait("the "+callback+" modal for "+user, func() bool {
+		got, ok := e.srv.LastView(user)
 		v = got
 		return ok && got.Open && got.CallbackID == callback
 	})

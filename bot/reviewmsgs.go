@@ -76,26 +76,13 @@ func waitsForAnswer(it *review.Item) bool {
 // the totals and the bulk buttons on the first. Names come from the
 // directory and reasons were typed by people: both are plain_text.
 func promptPages(v promptView, size int) []reviewMsg {
-	if size <= 0 || size > reviewPageSize {
-		size = reviewPageSize
-	}
-	n := (len(v.Entries) + size - 1) / size
-	out := make([]reviewMsg, 0, n)
-	for p := range n {
-		part := v.Entries[p*size : min((p+1)*size, len(v.Entries))]
-		var blocks []slack.Block
-		if p == 0 {
-			blocks = append(blocks, v.heading(n)...)
-		} else {
-			blocks = append(blocks, slack.NewContextBlock("", mrkdwn("Licence review, rule *%s* — message %d of %d (the totals and the buttons for everyone are on the first)",
-				esc(v.Run.Rule), p+1, n)))
-		}
-		for _, e := range part {
-			blocks = append(blocks, entryBlocks(e, v.Manager, true)...)
-		}
-		out = append(out, reviewMsg{Text: v.text(), Blocks: capBlocks(blocks, maxMessageBlocks)})
-	}
-	return out
+	return pagedCard{Text: v.text(), Entries: len(v.Entries), Head: v.heading,
+		More: func(p, n int) slack.Block {
+			return slack.NewContextBlock("", mrkdwn("Licence review, rule *%s* — message %d of %d (the totals and the buttons for everyone are on the first)",
+				esc(v.Run.Rule), p+1, n))
+		},
+		Entry: func(i int) []slack.Block { return entryBlocks(v.Entries[i], v.Manager, true) },
+	}.pages(size)
 }
 
 func (v promptView) text() string {
@@ -402,40 +389,15 @@ func productNames(it *review.Item) string {
 // reviewKeepModal asks for the business reason of a Keep (of one person,
 // or of everyone on a prompt with all set).
 func reviewKeepModal(callback, meta, summary string) slack.ModalViewRequest {
-	in := slack.NewPlainTextInputBlockElement(plain("e.g. month-end close, uses Jira every quarter"), actText)
-	in.Multiline = true
-	in.MaxLength = 1000
-	return slack.ModalViewRequest{
-		Type:            slack.VTModal,
-		CallbackID:      callback,
-		Title:           plain("Keep access"),
-		Submit:          plain("Keep"),
-		Close:           plain("Back"),
-		PrivateMetadata: meta,
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			section(mrkdwn("%s", summary)),
-			slack.NewInputBlock(blkReason, plain("Business reason"), plain("Required: it is shown in IT's digest and kept as evidence."), in),
-		}},
-	}
+	return reasonModal{Callback: callback, Meta: meta, Title: "Keep access", Submit: "Keep", Summary: summary,
+		Placeholder: "e.g. month-end close, uses Jira every quarter", Label: "Business reason",
+		Hint: "Required: it is shown in IT's digest and kept as evidence."}.view()
 }
 
 // reviewNeedModal asks the person why they still need their access.
 func reviewNeedModal(itemID, summary string) slack.ModalViewRequest {
-	in := slack.NewPlainTextInputBlockElement(plain("What you use it for, and when"), actText)
-	in.Multiline = true
-	in.MaxLength = 1000
-	return slack.ModalViewRequest{
-		Type:            slack.VTModal,
-		CallbackID:      cbReviewNeed,
-		Title:           plain("I still need it"),
-		Submit:          plain("Ask to keep it"),
-		Close:           plain("Back"),
-		PrivateMetadata: itemID,
-		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			section(mrkdwn("%s", summary)),
-			slack.NewInputBlock(blkReason, plain("Why"), plain("Your manager sees this and decides."), in),
-		}},
-	}
+	return reasonModal{Callback: cbReviewNeed, Meta: itemID, Title: "I still need it", Submit: "Ask to keep it", Summary: summary,
+		Placeholder: "What you use it for, and when", Label: "Why", Hint: "Your manager sees this and decides."}.view()
 }
 
 // restoreReply says what a restore brought back and what it did not.

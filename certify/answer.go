@@ -69,8 +69,9 @@ func (e *Engine) IsReviewer(ctx context.Context, it *Item, who string) bool {
 
 // mayAnswer refuses the member themself, then admits the item's reviewer
 // (a member of its group:HANDLE), any owner of the resource when the rule
-// reviews by owner, after escalation the escalate_to reviewers, and for an
-// item no reviewer term could take, the IT group.
+// reviews by owner, after escalation the people escalate_to names for it
+// (escalate.go: the same people its escalation cards go to), and for an
+// item no reviewer term could take, escalate_to's terms and the IT group.
 func (e *Engine) mayAnswer(ctx context.Context, it *Item, who string) error {
 	if who == "" {
 		return approvals.Errorf(ENotReviewer, "who answers is not known")
@@ -80,11 +81,12 @@ func (e *Engine) mayAnswer(ctx context.Context, it *Item, who string) error {
 	}
 	pol := e.Policy()
 	terms := []string{it.Reviewer}
-	if rule, ok := pol.CertRule(it.Rule); ok {
+	rule, _ := pol.CertRule(it.Rule)
+	if rule != nil {
 		if slices.Contains(rule.Reviewers, policies.ReviewerOwner) {
 			terms = append(terms, policies.ReviewerOwner)
 		}
-		if it.Escalated || it.Reviewer == "" {
+		if it.Reviewer == "" {
 			terms = append(terms, rule.EscalateTo...)
 		}
 	}
@@ -95,6 +97,9 @@ func (e *Engine) mayAnswer(ctx context.Context, it *Item, who string) error {
 		if e.names(ctx, pol, term, it, who) {
 			return nil
 		}
+	}
+	if it.Escalated && e.escalates(ctx, pol, rule, it, who) {
+		return nil
 	}
 	return approvals.Errorf(ENotReviewer, "you are not a reviewer of %s's access to %s", it.Person, it.Group)
 }
@@ -210,6 +215,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 		if len(due) == 0 {
 			return total, nil
 		}
+		unescalated := e.escalations(ctx, due, func(it *Item) bool { return it.AnswerBy.After(now) && !it.Escalated })
 		err := e.store.UpdateCert(ctx, func(tx Tx) error {
 			for _, d := range due {
 				it, err := tx.GetCertItem(d.ID)
@@ -229,7 +235,7 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 						return err
 					}
 				} else if !it.Escalated {
-					if err := e.escalateTx(tx, it); err != nil {
+					if err := e.escalateTx(tx, it, unescalated[it.ID]); err != nil {
 						return err
 					}
 				}
@@ -245,26 +251,6 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
-}
-
-// escalateTx marks an unanswered item escalated and tells escalate_to.
-func (e *Engine) escalateTx(tx Tx, it *Item) error {
-	it.Escalated = true
-	if err := tx.UpdateCertItem(it, ItemPending); err != nil {
-		return err
-	}
-	to := ""
-	if rule, ok := e.Policy().CertRule(it.Rule); ok {
-		to = strings.Join(rule.EscalateTo, " ")
-	}
-	data := itemData(it)
-	data["reviewer"], data["escalate_to"] = it.Reviewer, to
-	if err := tx.Append(&approvals.Event{Time: e.now(), Actor: approvals.ActorSystem, Action: ActionEscalated,
-		Subject: it.Person, Resource: it.Resource, Rule: it.Rule, Data: data}); err != nil {
-		return err
-	}
-	return tx.EnqueueJob(&approvals.Job{Kind: JobEscalation, Lane: approvals.LaneMessage, Ref: it.CampaignID,
-		Key: "certify-escalation:" + it.CampaignID, Note: it.ID, Coalesce: true, RunAt: e.now()})
 }
 
 // NextDeadline returns the earliest escalation or default of a pending item.

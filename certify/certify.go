@@ -81,6 +81,7 @@ type Item struct {
 	Defaulted   bool
 	EscalateAt  time.Time
 	Escalated   bool
+	Unescalated string // the escalate_to terms that named nobody at the escalation, and why; "" when each named someone
 	AnswerBy    time.Time
 	MemberSince time.Time // when jitbot first knew of the membership; zero: not known
 	LastActive  time.Time // latest product activity the licence review knows; zero: not known

@@ -20,7 +20,7 @@ import (
 //	    reviewers: [owner]                       # owner | manager | group:HANDLE | email
 //	    schedule: "0 9 1 1,4,7,10 *"
 //	    answer_within: 14d
-//	    escalate_to: [group:it-leads]            # when unanswered halfway
+//	    escalate_to: [owner, manager]            # when unanswered halfway: the owners, the reviewer's manager
 //	    default: keep                            # keep | remove | convert
 //	    channel: "#it-access-reviews"            # progress; optional
 
@@ -59,7 +59,9 @@ type CertRule struct {
 	Schedule     string
 	AnswerWithin time.Duration
 	// EscalateTo may also answer once half of answer_within has passed
-	// without an answer; they are told then.
+	// without an answer; they are told then. Here owner names the
+	// resource's owners and manager the manager of the reviewer who did
+	// not answer (certify/escalate.go); never the member.
 	EscalateTo []string
 	Default    string // keep | remove | convert, applied at answer_within
 	Channel    string // Slack channel for the campaign's progress; "" for none

@@ -327,12 +327,14 @@ func writeCampaign(w io.Writer, format string, camp *certify.Campaign, items []*
 	case "csv":
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"campaign", "rule", "resource", "provider", "group", "person", "reviewer", "state", "answer", "reason",
-			"decided_by", "decided_at", "defaulted", "escalated", "member_since", "last_active", "ever_jit", "recorded_standing", "in_directory", "note"})
+			"decided_by", "decided_at", "defaulted", "escalated", "member_since", "last_active", "ever_jit", "recorded_standing", "in_directory", "note",
+			"unescalated"})
 		for _, it := range items {
 			cw.Write([]string{camp.ID, csvCell(camp.Rule), csvCell(it.Resource), csvCell(it.Provider), csvCell(it.Group), csvCell(it.Person),
 				csvCell(it.Reviewer), string(it.State), it.Answer, csvCell(it.Reason), csvCell(it.DecidedBy), rfc3339(it.DecidedAt),
 				strconv.FormatBool(it.Defaulted), strconv.FormatBool(it.Escalated), isoDay(it.MemberSince), isoDay(it.LastActive),
-				strconv.FormatBool(it.EverJIT), strconv.FormatBool(it.Standing), strconv.FormatBool(it.InDirectory), csvCell(it.Note)})
+				strconv.FormatBool(it.EverJIT), strconv.FormatBool(it.Standing), strconv.FormatBool(it.InDirectory), csvCell(it.Note),
+				csvCell(it.Unescalated)})
 		}
 		cw.Flush()
 		return cw.Error()
@@ -351,7 +353,8 @@ func writeCampaign(w io.Writer, format string, camp *certify.Campaign, items []*
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "GROUP\tPERSON\tREVIEWER\tSTATE\tANSWER\tBY\tREASON")
+	fmt.Fprintln(tw, "GROUP\tPERSON\tREVIEWER\tSTATE\tANSWER\tBY\tREASON\tESCALATED")
+	var unescalated []string
 	for _, it := range items {
 		reviewer := it.Reviewer
 		if reviewer == "" {
@@ -361,10 +364,35 @@ func writeCampaign(w io.Writer, format string, camp *certify.Campaign, items []*
 		if it.Defaulted {
 			by = "default"
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Provider, it.Group, it.Person, reviewer, it.State, dashed(it.Answer),
-			dashed(by), dashed(it.Reason))
+		escalated := "-"
+		if it.Escalated {
+			escalated = "yes"
+		}
+		if it.Unescalated != "" {
+			escalated += ", unescalated: " + unescalatedTerms(it.Unescalated)
+			unescalated = append(unescalated, fmt.Sprintf("  %s in %s/%s: %s", it.Person, it.Provider, it.Group, it.Unescalated))
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", it.Provider, it.Group, it.Person, reviewer, it.State, dashed(it.Answer),
+			dashed(by), dashed(it.Reason), escalated)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(unescalated) > 0 {
+		fmt.Fprintf(w, "\nUnescalated: escalate_to terms that named nobody for these members when they were escalated:\n%s\n",
+			strings.Join(unescalated, "\n"))
+	}
+	return nil
+}
+
+// unescalatedTerms returns the terms of an item's Unescalated ("manager:
+// why; owner: why" → "manager, owner").
+func unescalatedTerms(s string) string {
+	parts := strings.Split(s, "; ")
+	for i, p := range parts {
+		parts[i], _, _ = strings.Cut(p, ": ")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func rfc3339(t time.Time) string {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/certify"
 	"github.com/jitbot/jitbot/store"
 )
 
@@ -117,5 +118,62 @@ func TestCLI_Certification(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, env, "certification", "report", "--campaign", "deadbeefdead"); code != exitFailure || !strings.Contains(errOut, "no certification campaign") {
 		t.Errorf("report of an unknown campaign: exit %d %s", code, errOut)
+	}
+}
+
+// An item escalated with terms that named nobody (as the running bot's
+// sweep records it) shows as unescalated in the report: a column in the
+// table with the terms, the why under it, a CSV column.
+func TestCLI_CertificationReportUnescalated(t *testing.T) {
+	env := certCLI(t)
+	if code, _, errOut := runCLI(t, env, "certification", "run", "admins"); code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, errOut)
+	}
+	const why = "manager: the reviewer carol@example.com has no manager in the directory; group:empty: the Slack user group @empty has no members"
+	db, err := store.Open(context.Background(), env["JITBOT_DB"], store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.UpdateCert(context.Background(), func(tx certify.Tx) error {
+		its, err := tx.CertItems(certify.ItemFilter{})
+		if err != nil {
+			return err
+		}
+		for _, it := range its {
+			if it.Person == "alice@example.com" {
+				it.Escalated, it.Unescalated = true, why
+				return tx.UpdateCertItem(it, certify.ItemPending)
+			}
+		}
+		t.Fatal("no item for alice")
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, env, "certification", "report")
+	if code != exitOK {
+		t.Fatalf("report: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"ESCALATED", "yes, unescalated: manager, group:empty",
+		"Unescalated: escalate_to terms that named nobody", "alice@example.com in dryrun/jira-admins: " + why} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report: got\n%s\nwant %q", out, want)
+		}
+	}
+	code, out, _ = runCLI(t, env, "certification", "report", "--format", "csv")
+	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if code != exitOK || err != nil || len(recs) != 4 {
+		t.Fatalf("csv: exit %d %v %q", code, err, recs)
+	}
+	last := len(recs[0]) - 1
+	if recs[0][last] != "unescalated" {
+		t.Fatalf("csv header: %q", recs[0])
+	}
+	for _, r := range recs[1:] {
+		if want := map[bool]string{true: why}[r[5] == "alice@example.com"]; r[last] != want {
+			t.Errorf("csv %s: unescalated %q, want %q", r[5], r[last], want)
+		}
 	}
 }

@@ -158,6 +158,7 @@ func testCertItems(t *testing.T, s CertStore) {
 			t.Errorf("GetCertItem: got %+v", got)
 		}
 		got.State, got.Answer, got.Reason, got.DecidedBy, got.DecidedAt = certify.ItemKept, "keep", "on call", "bob@example.com", t0
+		got.Escalated, got.Unescalated = true, "manager: bob@example.com has no manager in the directory"
 		if err := tx.UpdateCertItem(got, certify.ItemPending); err != nil {
 			return err
 		}
@@ -176,7 +177,8 @@ func testCertItems(t *testing.T, s CertStore) {
 		if err != nil || len(all) != 2 || all[0].Person != "alice@example.com" {
 			t.Errorf("CertItems: got %d %v, want 2 by person", len(all), err)
 		}
-		if all[0].Reason != "on call" || !all[0].DecidedAt.Equal(t0) {
+		if all[0].Reason != "on call" || !all[0].DecidedAt.Equal(t0) || !all[0].Escalated ||
+			all[0].Unescalated != "manager: bob@example.com has no manager in the directory" {
 			t.Errorf("the answer was not stored: %+v", all[0])
 		}
 		bob := "bob@example.com"

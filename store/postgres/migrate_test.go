@@ -22,7 +22,7 @@ import (
 // certifications) included.
 func TestOpen_LegacyVersions(t *testing.T) {
 	ctx := context.Background()
-	const latest = 8 // migrations/0008_certifications.sql
+	const latest = 9 // migrations/0009_cert_unescalated.sql
 	for _, c := range []struct {
 		name   string
 		at     int   // today's version the old schema matches

@@ -9,7 +9,7 @@ import (
 	"github.com/jitbot/jitbot/certify"
 )
 
-// The certifications' persistence (schema: migration 0008 on both engines),
+// The certifications' persistence (schema: migrations 0008 and 0009 on both engines),
 // on the approvals engine's transactions like the licence review's.
 
 var _ certify.Store = (*Store)(nil)
@@ -77,7 +77,8 @@ func (t *Tx) Campaigns(cf certify.CampaignFilter) ([]*certify.Campaign, error) {
 }
 
 const certItemCols = `id, campaign_id, rule, resource, provider, grp, person, reviewer, state, answer, reason, decided_by,
-	decided_at, defaulted, escalate_at, escalated, answer_by, member_since, last_active, ever_jit, standing, in_directory, note, version`
+	decided_at, defaulted, escalate_at, escalated, answer_by, member_since, last_active, ever_jit, standing, in_directory, note, version,
+	unescalated`
 
 func scanCertItem(s Scanner) (*certify.Item, error) {
 	var (
@@ -87,7 +88,7 @@ func scanCertItem(s Scanner) (*certify.Item, error) {
 	)
 	if err := s.Scan(&it.ID, &it.CampaignID, &it.Rule, &it.Resource, &it.Provider, &it.Group, &it.Person, &it.Reviewer,
 		&state, &it.Answer, &it.Reason, &it.DecidedBy, &decided, &it.Defaulted, &escAt, &it.Escalated, &answerBy,
-		&since, &lastActive, &it.EverJIT, &it.Standing, &it.InDirectory, &it.Note, &it.Version); err != nil {
+		&since, &lastActive, &it.EverJIT, &it.Standing, &it.InDirectory, &it.Note, &it.Version, &it.Unescalated); err != nil {
 		return nil, err
 	}
 	it.State = certify.ItemState(state)
@@ -101,11 +102,11 @@ func scanCertItem(s Scanner) (*certify.Item, error) {
 func (t *Tx) InsertCertItems(items []*certify.Item) ([]bool, error) {
 	out := make([]bool, len(items))
 	for i, it := range items {
-		n, err := t.exec(`INSERT INTO cert_items (`+certItemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		n, err := t.exec(`INSERT INTO cert_items (`+certItemCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
 			ON CONFLICT (campaign_id, provider, grp, person) DO NOTHING`,
 			it.ID, it.CampaignID, it.Rule, it.Resource, it.Provider, it.Group, it.Person, it.Reviewer, string(it.State),
 			it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, ms(it.EscalateAt), it.Escalated, ms(it.AnswerBy),
-			ms(it.MemberSince), ms(it.LastActive), it.EverJIT, it.Standing, it.InDirectory, it.Note, it.Version)
+			ms(it.MemberSince), ms(it.LastActive), it.EverJIT, it.Standing, it.InDirectory, it.Note, it.Version, it.Unescalated)
 		if err != nil {
 			return nil, err
 		}
@@ -122,8 +123,8 @@ func (t *Tx) GetCertItem(id string) (*certify.Item, error) {
 // UpdateCertItem writes it when it is still in state from at it.Version.
 func (t *Tx) UpdateCertItem(it *certify.Item, from certify.ItemState) error {
 	return bumped(&it.Version, t.casExec(`UPDATE cert_items SET state=?, answer=?, reason=?, decided_by=?, decided_at=?, defaulted=?, escalated=?,
-		note=?, version=version+1 WHERE id=? AND state=? AND version=?`,
-		string(it.State), it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, it.Escalated, it.Note,
+		unescalated=?, note=?, version=version+1 WHERE id=? AND state=? AND version=?`,
+		string(it.State), it.Answer, it.Reason, it.DecidedBy, ms(it.DecidedAt), it.Defaulted, it.Escalated, it.Unescalated, it.Note,
 		it.ID, string(from), it.Version))
 }
 
