@@ -149,6 +149,9 @@ func (e *Engine) decideTx(tx Tx, it *Item, who, answer, reason string, defaulted
 	}
 	data := itemData(it)
 	data["answer"], data["reviewer"], data["escalated"] = answer, it.Reviewer, strconv.FormatBool(it.Escalated)
+	if it.Unescalated != "" {
+		data["unescalated"] = it.Unescalated // the escalate_to terms that named nobody
+	}
 	if err := tx.Append(&approvals.Event{Time: now, Actor: who, Action: action, Subject: it.Person, Resource: it.Resource,
 		Reason: reason, Rule: it.Rule, Data: data}); err != nil {
 		return err

@@ -152,15 +152,23 @@ func TestEngine_Escalation(t *testing.T) {
 		t.Errorf("dave (the owner) on bob after escalation: %v", err)
 	}
 
-	// The audit event says what named nobody.
+	// The audit events say what named nobody: the escalation, and the
+	// answer (the evidence pack reads it there).
 	var unesc []string
+	answered := "none"
 	if err := env.DB.Events(env.Ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
 		if e.Action == certify.ActionEscalated && e.Subject == "dave@example.com" {
 			unesc = append(unesc, e.Data["unescalated"])
 		}
+		if e.Action == certify.ActionAnswered && e.Subject == "alice@example.com" {
+			answered = e.Data["unescalated"]
+		}
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if answered != empty {
+		t.Errorf("the answer on alice: unescalated %q, want %q", answered, empty)
 	}
 	if len(unesc) != 1 || !strings.HasPrefix(unesc[0], "owner: it names only dave@example.com") {
 		t.Errorf("dave's escalation event: unescalated %q", unesc)

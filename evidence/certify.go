@@ -29,9 +29,13 @@ type CertAnswer struct {
 	Reason     string
 	Defaulted  bool
 	Escalated  bool
-	Self       bool      // the member answered about themselves (must never happen)
-	Outcome    string    // removed | gone | covered | failed; "" for a keep, or not yet
-	OutcomeAt  time.Time // when it was reached, after the period too
+	// Unescalated lists the escalate_to terms that named nobody for the
+	// item ("manager, group:x"): it was escalated to fewer people than
+	// the rule asks.
+	Unescalated string
+	Self        bool      // the member answered about themselves (must never happen)
+	Outcome     string    // removed | gone | covered | failed; "" for a keep, or not yet
+	OutcomeAt   time.Time // when it was reached, after the period too
 }
 
 // certEvent takes one certification event of the chain.
@@ -52,7 +56,7 @@ func (b *builder) certEvent(e *approvals.Event, in bool) {
 		b.pack.Certifications = append(b.pack.Certifications, CertAnswer{Time: e.Time, CampaignID: e.Data["campaign_id"],
 			ItemID: e.Data["item_id"], Person: e.Subject, Rule: e.Rule, Provider: e.Data["provider"], Group: e.Data["group"],
 			Answer: e.Data["answer"], By: e.Actor, Reason: e.Reason, Defaulted: e.Action == certify.ActionDefaulted,
-			Escalated: e.Data["escalated"] == "true", Self: strings.EqualFold(e.Actor, e.Subject)})
+			Escalated: e.Data["escalated"] == "true", Unescalated: e.Data["unescalated"], Self: strings.EqualFold(e.Actor, e.Subject)})
 	case certify.ActionRemoved, certify.ActionFailed:
 		if i, ok := b.certItems[e.Data["item_id"]]; ok {
 			c := &b.pack.Certifications[i]
@@ -84,10 +88,10 @@ func (p *Pack) countCert(s *Stats) {
 
 func certRows(p *Pack) ([][]string, error) {
 	rows := [][]string{{"time", "campaign_id", "item_id", "person", "rule", "provider", "group", "answer", "answered_by", "reason",
-		"defaulted", "escalated", "self", "outcome", "outcome_at"}}
+		"defaulted", "escalated", "self", "outcome", "outcome_at", "unescalated"}}
 	for _, c := range p.Certifications {
 		rows = append(rows, []string{stamp(c.Time), c.CampaignID, c.ItemID, c.Person, c.Rule, c.Provider, c.Group, c.Answer, c.By,
-			c.Reason, yes(c.Defaulted), yes(c.Escalated), yes(c.Self), c.Outcome, stamp(c.OutcomeAt)})
+			c.Reason, yes(c.Defaulted), yes(c.Escalated), yes(c.Self), c.Outcome, stamp(c.OutcomeAt), c.Unescalated})
 	}
 	return rows, nil
 }

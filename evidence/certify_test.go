@@ -42,7 +42,7 @@ func TestPack_Certifications(t *testing.T) {
 		{Time: at.Add(2*time.Hour + time.Minute), Actor: approvals.ActorSystem, Action: certify.ActionRemoved, Subject: "dave@example.com",
 			Rule: "admins", Data: with(item("i2", "jira-admins"), "answer", "remove", "outcome", "removed")},
 		{Time: at.Add(14 * 24 * time.Hour), Actor: approvals.ActorSystem, Action: certify.ActionDefaulted, Subject: "erin@partner.io",
-			Rule: "admins", Data: with(item("i3", "jira-admins"), "answer", "convert", "escalated", "true")},
+			Rule: "admins", Data: with(item("i3", "jira-admins"), "answer", "convert", "escalated", "true", "unescalated", "manager")},
 	}
 	if err := db.Update(context.Background(), func(tx approvals.Tx) error {
 		for _, e := range events {
@@ -79,10 +79,10 @@ func TestPack_Certifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := readCSV(t, dir, "certifications.csv")
-	if got := strings.Join(rows[0], ","); got != "time,campaign_id,item_id,person,rule,provider,group,answer,answered_by,reason,defaulted,escalated,self,outcome,outcome_at" {
+	if got := strings.Join(rows[0], ","); got != "time,campaign_id,item_id,person,rule,provider,group,answer,answered_by,reason,defaulted,escalated,self,outcome,outcome_at,unescalated" {
 		t.Errorf("certifications.csv header: %s", got)
 	}
-	if len(rows) != 4 || rows[1][9] != `'=HYPERLINK("x") on call` || rows[2][13] != "removed" || rows[3][10] != "yes" || rows[3][11] != "yes" {
+	if len(rows) != 4 || rows[1][9] != `'=HYPERLINK("x") on call` || rows[2][13] != "removed" || rows[3][10] != "yes" || rows[3][11] != "yes" || rows[3][15] != "manager" || rows[1][15] != "" {
 		t.Errorf("certifications.csv: %q", rows)
 	}
 	if html := read(t, dir, "index.html"); !strings.Contains(html, "Nobody certified their own standing access") {
