@@ -51,7 +51,7 @@ func (c *cli) directorySync(args []string) int {
 		return code
 	}
 	defer m.DB.Close()
-	sources, err := m.directorySources(m.Policy.Directory, nil)
+	sources, err := m.newSourceSet().sources(m.Policy.Directory) // sources.go
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
@@ -157,17 +157,17 @@ func (c *cli) directoryShow(args []string) int {
 // Each sync takes the directory settings of the policy in force: a reload
 // that adds, removes or changes a source (or employment_values,
 // sync_every) wakes the loop to sync at once with them. The sources a
-// reload left as they were keep their clients (and paces); the merged
-// result still goes through max_drop against the last good directory, so
-// a source removed with most of the people in it is refused, not obeyed.
-// With no sources in force the loop waits for a reload that adds some.
+// reload left as they were keep their clients (and paces: m.sources,
+// which the licence review shares); the merged result still goes through
+// max_drop against the last good directory, so a source removed with most
+// of the people in it is refused, not obeyed. With no sources in force
+// the loop waits for a reload that adds some.
 func (m *Main) directoryLoop(ctx context.Context) error {
 	log := m.Log.Named("directory")
-	built := map[string]builtSource{}
 	for {
 		var every time.Duration
 		if p := m.Service.Policy(); p.Directory != nil && len(p.Directory.Sources) > 0 {
-			if m.syncDirectory(ctx, log, p, built) {
+			if m.syncDirectory(ctx, log, p) {
 				return nil
 			}
 			every = p.Directory.SyncEvery
@@ -192,11 +192,10 @@ func (m *Main) directoryLoop(ctx context.Context) error {
 	}
 }
 
-// syncDirectory runs one sync with policy p's sources (built keeps them
-// between syncs) and puts the result in force. It reports whether ctx
-// ended.
-func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.Policy, built map[string]builtSource) (done bool) {
-	sources, err := m.directorySources(p.Directory, built)
+// syncDirectory runs one sync with policy p's sources and puts the result
+// in force. It reports whether ctx ended.
+func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.Policy) (done bool) {
+	sources, err := m.sources.sources(p.Directory) // sources.go
 	if err != nil {
 		// The broken sources fail the sync below, which records and alerts it.
 		log.Error("directory sources could not be built", zap.Error(err))
