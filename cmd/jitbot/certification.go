@@ -61,7 +61,7 @@ func (c *cli) openCert(cfg *Config, from string, readOnly bool, progress func(st
 		}
 		// The account cache names members whose email Atlassian hides
 		// (a read; listing members writes nothing).
-		lp, err := newLiveProvider(c.getenv, name, p.Directory, db, zap.NewNop())
+		lp, err := newLiveProvider(c.getenv, name, p.Directory, db, zap.NewNop(), nil)
 		if err != nil {
 			db.Close()
 			return nil, c.fail(exitFailure, "provider %s: %v", name, err)

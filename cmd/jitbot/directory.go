@@ -51,7 +51,7 @@ func (c *cli) directorySync(args []string) int {
 		return code
 	}
 	defer m.DB.Close()
-	sources, err := m.directorySources(m.Policy.Directory, nil)
+	sources, err := m.newSourceSet().sources(m.Policy.Directory) // sources.go
 	if err != nil {
 		return c.fail(exitFailure, "%v", err)
 	}
@@ -157,20 +157,23 @@ func (c *cli) directoryShow(args []string) int {
 // Each sync takes the directory settings of the policy in force: a reload
 // that adds, removes or changes a source (or employment_values,
 // sync_every) wakes the loop to sync at once with them. The sources a
-// reload left as they were keep their clients (and paces); the merged
-// result still goes through max_drop against the last good directory, so
-// a source removed with most of the people in it is refused, not obeyed.
-// With no sources in force the loop waits for a reload that adds some.
+// reload left as they were keep their clients (and paces: m.sources,
+// which the licence review shares); the merged result still goes through
+// max_drop against the last good directory, so a source removed with most
+// of the people in it is refused, not obeyed. With no sources in force
+// the loop waits for a reload that adds some.
 func (m *Main) directoryLoop(ctx context.Context) error {
 	log := m.Log.Named("directory")
-	built := map[string]builtSource{}
+	var unbuilt string // the build problem IT was last alerted to
 	for {
 		var every time.Duration
 		if p := m.Service.Policy(); p.Directory != nil && len(p.Directory.Sources) > 0 {
-			if m.syncDirectory(ctx, log, p, built) {
+			if m.syncDirectory(ctx, log, p, &unbuilt) {
 				return nil
 			}
 			every = p.Directory.SyncEvery
+		} else {
+			m.noteUnbuilt(ctx, log, nil, &unbuilt)
 		}
 		var t clockwork.Timer
 		var tick <-chan time.Time
@@ -192,17 +195,23 @@ func (m *Main) directoryLoop(ctx context.Context) error {
 	}
 }
 
-// syncDirectory runs one sync with policy p's sources (built keeps them
-// between syncs) and puts the result in force. It reports whether ctx
-// ended.
-func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.Policy, built map[string]builtSource) (done bool) {
-	sources, err := m.directorySources(p.Directory, built)
-	if err != nil {
-		// The broken sources fail the sync below, which records and alerts it.
-		log.Error("directory sources could not be built", zap.Error(err))
-	}
+// syncDirectory runs one sync with policy p's sources and puts the result
+// in force. unbuilt is the build problem IT was last alerted to
+// (noteUnbuilt). It reports whether ctx ended.
+func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.Policy, unbuilt *string) (done bool) {
+	sources, err := m.sources.sources(p.Directory) // sources.go
+	m.noteUnbuilt(ctx, log, err, unbuilt)
 	s := m.syncer(p, sources)
-	s.Alert = func(ctx context.Context, msg string) { _ = m.Service.RaiseAlert(ctx, "", msg) }
+	s.Alert = func(ctx context.Context, msg string) {
+		for _, src := range sources {
+			if b, ok := src.(*brokenSource); ok && b.listed {
+				// The sync stopped at a source that could not be built:
+				// noteUnbuilt alerts that once, not at every sync.
+				return
+			}
+		}
+		_ = m.Service.RaiseAlert(ctx, "", msg)
+	}
 	res, err := s.Sync(ctx)
 	switch {
 	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
@@ -230,6 +239,34 @@ func (m *Main) syncDirectory(ctx context.Context, log *zap.Logger, p *policies.P
 		m.Review.SetPolicy(np)
 	}
 	return false
+}
+
+// noteUnbuilt alerts IT once per distinct problem with building the
+// directory sources (err, nil when every source built), not at every
+// sync: again only when the problem changes. The log says each time
+// whether IT was alerted, and when the sources build again. last is the
+// problem last alerted; an alert that could not be recorded is tried
+// again at the next sync.
+func (m *Main) noteUnbuilt(ctx context.Context, log *zap.Logger, err error, last *string) {
+	problem := ""
+	if err != nil {
+		problem = err.Error()
+	}
+	switch {
+	case problem == "" && *last != "":
+		log.Info("the directory sources are set up again: the problem IT was alerted to is gone", zap.String("was", *last))
+	case problem == "":
+	case problem == *last:
+		log.Warn("a directory source still cannot be set up; IT was alerted when this problem began, and is not alerted again until it changes", zap.Error(err))
+	default:
+		msg := fmt.Sprintf("jitbot cannot set up a directory source of the policy in force; directory syncs keep the last good directory until this is fixed:\n%s\nThis alert is sent once, and again only if the problem changes.", problem)
+		if aerr := m.Service.RaiseAlert(ctx, "", msg); aerr != nil {
+			log.Error("a directory source cannot be set up, and the alert could not be recorded: it is tried again at the next sync", zap.Error(err), zap.NamedError("alert_error", aerr))
+			return
+		}
+		log.Error("a directory source cannot be set up; IT was alerted, once until the problem changes", zap.Error(err))
+	}
+	*last = problem
 }
 
 // wakeDirectory makes the directory loop sync at once when the directory

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/internal/idpfake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // dirPolicy is a policy whose directory is sources, with max_drop.
@@ -156,4 +159,81 @@ rules:
 		p, ok := m.Service.Policy().Person("alice@example.com")
 		return ok && p.Manager == "boss@example.com" && p.ManagerFrom == "okta"
 	})
+}
+
+// A source that cannot be set up (here a plain-http org away from
+// loopback) is alerted once, not at every sync: three syncs, one alert,
+// each sync still refused and recorded; the log says each time that IT
+// was alerted already. Fixed, the log says it recovered; broken another
+// way, a second alert names the new problem.
+func TestRun_DirectoryUnbuiltSourceAlertsOnce(t *testing.T) {
+	okta := idpfake.NewOkta(t, idpfake.Options{})
+	okta.AddUser(idpfake.User{Email: "alice@example.com"})
+	core, logs := observer.New(zap.InfoLevel)
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	broken := func(host string) string { return dirPolicy("0.5", "{okta: {url: http://"+host+"}}") }
+	must(t, os.WriteFile(policy, []byte(broken("okta-a.example.com")), 0o600))
+	m, _, clock := botAt(t, policy, botOptions{dryRun: true, log: zap.New(core)}, "OKTA_API_TOKEN", okta.Token())
+	ctx := context.Background()
+	refusals := func() int { return len(policyEvents(t, m, directory.ActionRefused)) }
+	alerts := func() []string {
+		var out []string
+		must(t, m.DB.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+			if e.Action == approvals.ActionAlert && strings.Contains(e.Reason, "okta") {
+				out = append(out, e.Reason)
+			}
+			return nil
+		}))
+		return out
+	}
+	logged := func(msg string) int { return logs.FilterMessage(msg).Len() }
+	const (
+		alerted = "a directory source cannot be set up; IT was alerted, once until the problem changes"
+		quiet   = "a directory source still cannot be set up; IT was alerted when this problem began, and is not alerted again until it changes"
+		healed  = "the directory sources are set up again: the problem IT was alerted to is gone"
+	)
+	// The loop sets its timer after each sync: a minute at a time until
+	// the clock has brought two more.
+	waitFor(t, 30*time.Second, "three syncs with the broken source", func() bool {
+		if refusals() < 3 {
+			clock.Advance(time.Minute)
+		}
+		return refusals() >= 3
+	})
+	if got := alerts(); len(got) != 1 || !strings.Contains(got[0], "okta-a.example.com") {
+		t.Fatalf("after %d syncs: got alerts %q, want one naming okta-a.example.com", refusals(), got)
+	}
+	if a, q := logged(alerted), logged(quiet); a != 1 || q < 2 {
+		t.Errorf("got %d logs of the alert and %d of the quiet syncs, want 1 and at least 2", a, q)
+	}
+
+	replace(t, policy, []byte(dirPolicy("0.5", "{okta: {url: "+okta.URL()+"}}")))
+	if changed, err := m.reloadPolicy(ctx, "test"); !changed || err != nil {
+		t.Fatalf("reload: changed %v, %v", changed, err)
+	}
+	waitFor(t, 30*time.Second, "the sync from the fixed source", func() bool {
+		_, ok := m.Service.Policy().Person("alice@example.com")
+		return ok
+	})
+	if got := logged(healed); got != 1 {
+		t.Errorf("got %d logs of the recovery, want 1", got)
+	}
+
+	before := refusals()
+	replace(t, policy, []byte(broken("okta-b.example.com")))
+	if changed, err := m.reloadPolicy(ctx, "test"); !changed || err != nil {
+		t.Fatalf("reload: changed %v, %v", changed, err)
+	}
+	waitFor(t, 30*time.Second, "two syncs with the source broken another way", func() bool {
+		if refusals() < before+2 {
+			clock.Advance(time.Minute)
+		}
+		return refusals() >= before+2
+	})
+	if got := alerts(); len(got) != 2 || !strings.Contains(got[1], "okta-b.example.com") {
+		t.Errorf("got alerts %q, want a second naming okta-b.example.com", got)
+	}
+	if got := logged(alerted); got != 2 {
+		t.Errorf("got %d logs of an alert, want 2", got)
+	}
 }

@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 
-	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
@@ -18,6 +14,7 @@ import (
 	"github.com/jitbot/jitbot/provisioner/google"
 	"github.com/jitbot/jitbot/provisioner/okta"
 	"github.com/jitbot/jitbot/review"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 )
 
@@ -58,8 +55,9 @@ func sourceOf(dir *policies.DirectorySettings, kind string) policies.DirectorySo
 }
 
 // idpProvider builds the okta, entra or google provider. A missing or bad
-// setting is one error naming every variable to fix.
-func idpProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger) (idp, error) {
+// setting is one error naming every variable to fix. clock tells when an
+// OAuth token is due for renewal (nil: the real clock).
+func idpProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger, clock clockwork.Clock) (idp, error) {
 	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
 	var problems []string
 	require := func(key, what string) string {
@@ -117,7 +115,7 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 			break
 		}
 		p, err = entra.New(entra.Config{Tenant: tenant, ClientID: id, ClientSecret: atlassian.Secret(secret),
-			Authority: optionalURL("AZURE_AUTHORITY_HOST"), GraphURL: graph, Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+			Authority: optionalURL("AZURE_AUTHORITY_HOST"), GraphURL: graph, Map: m, Cache: cacheOpt, Log: log, Clock: clock, Transport: transport})
 	case policies.SourceGoogle:
 		file := require("GOOGLE_APPLICATION_CREDENTIALS", "the service account key file")
 		subject := require("GOOGLE_ADMIN_SUBJECT", "the admin the service account impersonates")
@@ -135,7 +133,7 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 			customer = env("GOOGLE_CUSTOMER")
 		}
 		p, err = google.New(google.Config{Customer: customer, Credentials: key, Subject: subject, APIURL: api,
-			Map: m, Cache: cacheOpt, Log: log, Transport: transport})
+			Map: m, Cache: cacheOpt, Log: log, Clock: clock, Transport: transport})
 	default:
 		return nil, fmt.Errorf("provider %s is not an identity provider", name)
 	}
@@ -146,111 +144,6 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		return nil, fmt.Errorf("provider %s: %w", name, err)
 	}
 	return p, nil
-}
-
-// atlassianSource is the Atlassian organisation's directory as a source:
-// departments from the Admin API's users.
-type atlassianSource struct{ d review.Directory }
-
-func (atlassianSource) Name() string { return policies.SourceAtlassian }
-
-func (a atlassianSource) People(ctx context.Context, fn func([]directory.Entry) error) error {
-	return a.d.Users(ctx, func(page []review.DirectoryUser) error {
-		out := make([]directory.Entry, 0, len(page))
-		for _, u := range page {
-			if u.Email == "" || !u.IsPerson() {
-				continue
-			}
-			out = append(out, directory.Entry{ID: u.AccountID, Email: u.Email, Department: u.Department,
-				Suspended: u.MembershipStatus == "suspended"})
-		}
-		return fn(out)
-	})
-}
-
-// builtSource is a directory source built from one entry of
-// directory.sources, with the settings it was built from (sourceKey).
-type builtSource struct {
-	key string
-	src directory.Source
-}
-
-// sourceKey is what a directory source is built from in the policy: its
-// kind, url, tenant, customer and attribute map (not its line).
-func sourceKey(s policies.DirectorySource) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s", s.Kind, s.URL, s.Tenant, s.Customer)
-	for _, k := range slices.Sorted(maps.Keys(s.Map)) {
-		fmt.Fprintf(&b, "\x00%s=%s", k, s.Map[k])
-	}
-	return b.String()
-}
-
-// brokenSource stands for a source that could not be built: its listing
-// fails with why, so that the sync keeps the last good directory and says
-// so.
-type brokenSource struct {
-	name string
-	err  error
-}
-
-func (b brokenSource) Name() string { return b.name }
-
-func (b brokenSource) People(context.Context, func([]directory.Entry) error) error { return b.err }
-
-// directorySources builds the policy's directory sources, in order. Those
-// already built as providers (m.Providers) from the same settings are
-// reused, so one API has one transport and one pace; so are those in
-// built (nil: none), the sources of earlier syncs by kind, which it keeps
-// up to date: a reload rebuilds only the sources it changed, and drops
-// those it removed. A source that cannot be built is listed as a
-// brokenSource, and the error joins why for each.
-func (m *Main) directorySources(dir *policies.DirectorySettings, built map[string]builtSource) ([]directory.Source, error) {
-	var out []directory.Source
-	var errs []error
-	kinds := map[string]bool{}
-	for _, s := range dir.Sources {
-		kinds[s.Kind] = true
-		key := sourceKey(s)
-		if b, ok := built[s.Kind]; ok && b.key == key {
-			out = append(out, b.src)
-			continue
-		}
-		src, err := m.directorySource(dir, s, key)
-		if err != nil {
-			errs = append(errs, err)
-			out = append(out, brokenSource{name: s.Kind, err: err})
-			delete(built, s.Kind) // built again at the next sync
-			continue
-		}
-		if built != nil {
-			built[s.Kind] = builtSource{key: key, src: src}
-		}
-		out = append(out, src)
-	}
-	for kind := range built {
-		if !kinds[kind] {
-			delete(built, kind)
-		}
-	}
-	return out, errors.Join(errs...)
-}
-
-// directorySource builds one directory source whose settings are key.
-func (m *Main) directorySource(dir *policies.DirectorySettings, s policies.DirectorySource, key string) (directory.Source, error) {
-	if s.Kind == policies.SourceAtlassian {
-		d, _, err := m.reviewAdmin()
-		if err != nil {
-			return nil, fmt.Errorf("directory source atlassian: %w", err)
-		}
-		return atlassianSource{d: d}, nil
-	}
-	// A provider was built from the policy jitbot started on (m.Policy):
-	// it serves this source only if the source's settings are unchanged.
-	if p, ok := m.Providers[s.Kind].(directory.Source); ok && m.Policy != nil && sourceKey(sourceOf(m.Policy.Directory, s.Kind)) == key {
-		return p, nil
-	}
-	return idpProvider(m.getenv, s.Kind, dir, m.DB, m.Log.Named(s.Kind))
 }
 
 // withDirectory returns p with the stored directory under its own people,
@@ -295,32 +188,36 @@ func (c *cli) noteSynced(p liveProvider, provider string, groups []string) {
 }
 
 // idpFinder is the licence review's review.IdPs: the identity provider
-// that lists a person in the synced directory, first in the policy's
-// order of directory sources.
+// that lists a person in the synced directory, first in the order of the
+// directory sources in force (dir), as sources builds them. jitbot run
+// gives it the policy in force and the directory loop's sources, so that
+// a reload that changes or removes a source is obeyed by suspensions and
+// restores as by the sync, and one source has one client.
 type idpFinder struct {
-	getenv    func(string) string
-	dir       *policies.DirectorySettings
-	store     directory.Store
-	cache     accountCache
-	log       *zap.Logger
-	providers map[string]approvals.Provisioner // built already (jitbot run)
-
-	mu    sync.Mutex
-	built map[string]idp
+	dir     func() *policies.DirectorySettings
+	store   directory.Store
+	sources *sourceSet
+	log     *zap.Logger
 }
 
-func newIDPFinder(getenv func(string) string, p *policies.Policy, db any, cache accountCache, log *zap.Logger, providers map[string]approvals.Provisioner) review.IdPs {
+// newIDPFinder returns the finder, or nil when db keeps no synced
+// directory.
+func newIDPFinder(dir func() *policies.DirectorySettings, db any, sources *sourceSet, log *zap.Logger) review.IdPs {
 	st, ok := db.(directory.Store)
-	if p.Directory == nil || !ok {
+	if !ok {
 		return nil
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &idpFinder{getenv: getenv, dir: p.Directory, store: st, cache: cache, log: log, providers: providers, built: map[string]idp{}}
+	return &idpFinder{dir: dir, store: st, sources: sources, log: log}
 }
 
 func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
+	dir := f.dir()
+	if dir == nil || !slices.ContainsFunc(dir.Sources, func(s policies.DirectorySource) bool { return slices.Contains(policies.IdPs, s.Kind) }) {
+		return "", nil, false
+	}
 	people, _, err := f.store.Directory(context.Background())
 	if err != nil {
 		f.log.Error("the synced directory could not be read to find the person's identity provider", zap.Error(err))
@@ -331,32 +228,18 @@ func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
 	if !found {
 		return "", nil, false
 	}
-	for _, s := range f.dir.Sources {
+	for _, s := range dir.Sources {
 		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs.Get(s.Kind) == "" {
 			continue
 		}
-		if p, err := f.provider(s.Kind); err == nil {
-			return s.Kind, p, true
-		} else {
+		src, err := f.sources.source(s)
+		if err != nil {
 			f.log.Error("the identity provider that lists the person could not be built", zap.String("idp", s.Kind), zap.Error(err))
+			continue
+		}
+		if p, ok := src.(idp); ok {
+			return s.Kind, p, true
 		}
 	}
 	return "", nil, false
-}
-
-func (f *idpFinder) provider(kind string) (idp, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if p, ok := f.providers[kind].(idp); ok {
-		return p, nil
-	}
-	if p := f.built[kind]; p != nil {
-		return p, nil
-	}
-	p, err := idpProvider(f.getenv, kind, f.dir, f.cache, f.log.Named(kind))
-	if err != nil {
-		return nil, err
-	}
-	f.built[kind] = p
-	return p, nil
 }

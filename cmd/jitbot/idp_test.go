@@ -30,7 +30,7 @@ func TestIdPProvider_Env(t *testing.T) {
 		{"GooglePlainTokenURI", "google", nil, map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": key, "GOOGLE_ADMIN_SUBJECT": "admin@x.io"}, []string{"token_uri", "https"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := idpProvider(func(k string) string { return tc.env[k] }, tc.provider, tc.dir, nil, nil)
+			_, err := idpProvider(func(k string) string { return tc.env[k] }, tc.provider, tc.dir, nil, nil, nil)
 			if err == nil {
 				t.Fatal("got no error")
 			}

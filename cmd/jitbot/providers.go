@@ -9,6 +9,7 @@ import (
 	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/policies"
 	"github.com/jitbot/jitbot/provisioner"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 )
 
@@ -25,13 +26,14 @@ type liveProvider interface {
 // newLiveProvider builds the live provider called name from the
 // environment (and, for an identity provider, the policy's directory
 // source of that kind: dir may be nil). cache keeps account ids (nil for
-// the CLI's online check).
-func newLiveProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger) (liveProvider, error) {
+// the CLI's online check); clock renews an IdP's OAuth tokens (nil: the
+// real clock).
+func newLiveProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger, clock clockwork.Clock) (liveProvider, error) {
 	switch name {
 	case provisioner.NameJira, provisioner.NameAtlassianAdmin:
 		return atlassianProvider(getenv, name, cache, log)
 	case policies.SourceOkta, policies.SourceEntra, policies.SourceGoogle:
-		return idpProvider(getenv, name, dir, cache, log) // idp.go
+		return idpProvider(getenv, name, dir, cache, log, clock) // idp.go
 	}
 	return nil, fmt.Errorf("provider %q is not available in this build; use --dry-run", name)
 }
@@ -55,7 +57,7 @@ func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisi
 			out[name] = dry
 			continue
 		}
-		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name))
+		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name), m.Clock)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +80,7 @@ func (m *Main) buildProviders(ctx context.Context) (map[string]approvals.Provisi
 			out[name] = dry
 			continue
 		}
-		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name))
+		p, err := newLiveProvider(m.getenv, name, m.Policy.Directory, m.DB, m.Log.Named(name), m.Clock)
 		if err != nil {
 			m.providerErrs[name] = err
 			continue
@@ -162,7 +164,7 @@ func (c *cli) checkOnline(p *policies.Policy, cfg *Config) error {
 			continue
 		}
 		// newLiveProvider's errors name the provider already.
-		live, err := newLiveProvider(c.getenv, provider, p.Directory, nil, nil)
+		live, err := newLiveProvider(c.getenv, provider, p.Directory, nil, nil, nil)
 		if err != nil {
 			errs = append(errs, err)
 			continue

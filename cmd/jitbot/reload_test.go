@@ -15,6 +15,7 @@ import (
 	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jonboulle/clockwork"
+	"go.uber.org/zap"
 )
 
 // reloadBot starts the whole program on a copy of the example policy in its
@@ -32,9 +33,23 @@ func reloadBot(t *testing.T, extraEnv ...string) (*Main, *localslack.Server, *cl
 	return m, srv, clock, policy
 }
 
-// reloadBotAt starts the whole program on the policy file at policy, with
-// its database beside it and an alert channel.
+// reloadBotAt starts the whole program in dry-run mode on the policy file
+// at policy, with its database beside it and an alert channel.
 func reloadBotAt(t *testing.T, policy string, extraEnv ...string) (*Main, *localslack.Server, *clockwork.FakeClock) {
+	t.Helper()
+	return botAt(t, policy, botOptions{dryRun: true}, extraEnv...)
+}
+
+// botOptions are what botAt starts the program with beyond its policy and
+// environment.
+type botOptions struct {
+	dryRun bool
+	log    *zap.Logger // nil: errors only, discarded
+}
+
+// botAt starts the whole program on the policy file at policy, with its
+// database beside it and an alert channel, on a fake clock.
+func botAt(t *testing.T, policy string, o botOptions, extraEnv ...string) (*Main, *localslack.Server, *clockwork.FakeClock) {
 	t.Helper()
 	dir := filepath.Dir(policy)
 	srv := localslack.New(t, localslack.Options{})
@@ -46,8 +61,8 @@ func reloadBotAt(t *testing.T, policy string, extraEnv ...string) (*Main, *local
 		env[extraEnv[i]] = extraEnv[i+1]
 	}
 	clock := clockwork.NewFakeClockAt(time.Now().UTC().Truncate(time.Second))
-	m := &Main{Config: Config{Policy: policy, DB: filepath.Join(dir, "jitbot.db"), LogLevel: "error", LogFormat: "json", DryRun: true},
-		Clock: clock, Getenv: func(k string) string { return env[k] }}
+	m := &Main{Config: Config{Policy: policy, DB: filepath.Join(dir, "jitbot.db"), LogLevel: "error", LogFormat: "json", DryRun: o.dryRun},
+		Clock: clock, Getenv: func(k string) string { return env[k] }, Log: o.log}
 	ctx, cancel := context.WithCancel(context.Background())
 	must(t, m.Open(ctx))
 	done := make(chan error, 1)

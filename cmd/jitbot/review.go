@@ -23,7 +23,8 @@ import (
 func (m *Main) openReview(ctx context.Context) error {
 	cfg := review.Config{Store: m.DB, Policy: m.Policy, Access: m.Service, Clock: m.Clock, Observer: m.Metrics,
 		Log: m.Log.Named("review"), DryRun: m.Config.DryRun,
-		IdPs: newIDPFinder(m.getenv, m.Policy, m.DB, m.DB, m.Log.Named("review"), m.Providers)} // idp.go
+		// The policy in force and the directory loop's sources (idp.go).
+		IdPs: newIDPFinder(func() *policies.DirectorySettings { return m.Service.Policy().Directory }, m.DB, m.sources, m.Log.Named("review"))}
 	if len(m.Policy.Review.Rules) > 0 {
 		dir, acc, err := m.reviewAdmin()
 		switch {
@@ -72,7 +73,7 @@ func (c *cli) openReview(cfg *Config, from string, readOnly, withAdmin bool, ret
 	// The CLI records and queues; the running bot's lanes perform the jobs.
 	svc := approvals.New(approvals.Config{Store: db, Policy: p})
 	rc := review.Config{Store: db, Policy: p, Retention: retention, Access: svc,
-		IdPs: newIDPFinder(c.getenv, p, db, db, nil, nil)} // idp.go
+		IdPs: newIDPFinder(func() *policies.DirectorySettings { return p.Directory }, db, idpSources(c.getenv, db), nil)} // idp.go
 	if withAdmin {
 		dir, acc, err := reviewAdmin(c.getenv, db, nil)
 		if err != nil {

@@ -66,6 +66,9 @@ type Main struct {
 	// directoryWake tells the directory loop that a reload changed the
 	// directory settings (directory.go).
 	directoryWake chan struct{}
+	// sources are the directory sources built from the policy in force,
+	// shared by the directory loop and the licence review (sources.go).
+	sources *sourceSet
 
 	// frontEnds run beside the engine (the Slack bot).
 	frontEnds []func(ctx context.Context) error
@@ -205,6 +208,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Leader:    leader,
 		Observer:  m.Metrics,
 	})
+	m.sources = m.newSourceSet()              // sources.go
 	if err := m.openReview(ctx); err != nil { // review.go
 		return err
 	}

@@ -102,14 +102,17 @@ func New(cfg Config) (*Entra, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	clock := cfg.Clock
-	if clock == nil {
-		clock = clockwork.NewRealClock()
-	}
-	src := &tokenSource{cc: cc, ctx: context.WithValue(context.Background(), oauth2.HTTPClient, hc), clock: clock}
+	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	tokens := idp.NewTokens(func() (*oauth2.Token, error) {
+		t, err := cc.Token(tctx) // a new client-credentials request
+		if err != nil {
+			return nil, tokenError(err)
+		}
+		return t, nil
+	}, cfg.Clock)
 	o := cfg.Transport
 	o.Name, o.BaseURL, o.Setting = Name, cfg.GraphURL, "ENTRA_GRAPH_URL"
-	o.Auth = atlassian.BearerToken(src.token, cfg.ClientSecret.Reveal()).OnRefused(src.refused)
+	o.Auth = tokens.Auth(cfg.ClientSecret.Reveal())
 	o.Reasons = map[int]string{http.StatusUnauthorized: "Graph rejected the app's token",
 		http.StatusForbidden: "the app lacks a Graph permission this needs (User.Read.All, GroupMember.ReadWrite.All, User.EnableDisableAccount.All)"}
 	if o.Log == nil {

@@ -2,10 +2,10 @@
 // memberships, account suspension and the people of a Google Workspace
 // through the Admin SDK Directory API, as a service account with
 // domain-wide delegation impersonating an admin (golang.org/x/oauth2/jwt;
-// the token is cached until it expires), on the shared rate-aware
-// transport, which treats Google's 403 userRateLimitExceeded,
-// rateLimitExceeded and quotaExceeded like its 429: backoff, the whole
-// client paused.
+// the token is kept until shortly before it expires, on the injected
+// clock, and renewed once at a 401), on the shared rate-aware transport,
+// which treats Google's 403 userRateLimitExceeded, rateLimitExceeded and
+// quotaExceeded like its 429: backoff, the whole client paused.
 //
 // A few calls on our own transport rather than google.golang.org/api's
 // admin/directory/v1 client: that module brings gRPC, OpenTelemetry and
@@ -26,6 +26,7 @@ import (
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/provisioner/atlassian"
 	"github.com/jitbot/jitbot/provisioner/idp"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/jwt"
@@ -59,7 +60,11 @@ type Config struct {
 	Cache       atlassian.AccountCache
 	Log         *zap.Logger
 	HTTPClient  *http.Client // fetches tokens (default http.DefaultClient)
-	Transport   atlassian.Options
+	// Clock tells when a token is due for renewal (default the real
+	// clock): it is renewed shortly before its expires_in runs out, and
+	// once when the Admin SDK answers 401 to it.
+	Clock     clockwork.Clock
+	Transport atlassian.Options
 }
 
 // Google is the provider (idp.Provider) and the directory source.
@@ -113,20 +118,20 @@ func New(cfg Config) (*Google, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	src := jc.TokenSource(context.WithValue(context.Background(), oauth2.HTTPClient, hc)) // cached until it expires
+	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	tokens := idp.NewTokens(func() (*oauth2.Token, error) {
+		// A new TokenSource holds no token: it signs a new assertion and
+		// asks for a new token. idp.Tokens keeps it, on cfg.Clock, rather
+		// than oauth2's cache on the real clock.
+		t, err := jc.TokenSource(tctx).Token()
+		if err != nil {
+			return nil, tokenError(err)
+		}
+		return t, nil
+	}, cfg.Clock)
 	o := cfg.Transport
 	o.Name, o.BaseURL, o.Setting = Name, cfg.APIURL, "GOOGLE_ADMIN_API_URL"
-	o.Auth = atlassian.BearerToken(func() (string, error) {
-		t, err := src.Token()
-		if err != nil {
-			var re *oauth2.RetrieveError
-			if errors.As(err, &re) {
-				return "", fmt.Errorf("google: the token endpoint refused the service account: %s %s", re.ErrorCode, re.ErrorDescription)
-			}
-			return "", fmt.Errorf("google: get a token: %w", err)
-		}
-		return t.AccessToken, nil
-	}, key.PrivateKey)
+	o.Auth = tokens.Auth(key.PrivateKey)
 	o.Throttled = rateLimited
 	o.Reasons = map[int]string{http.StatusUnauthorized: "Google rejected the service account's token",
 		http.StatusForbidden: "the impersonated admin or the service account's scopes do not allow this (admin.directory.user, admin.directory.group.member)"}
@@ -139,6 +144,31 @@ func New(cfg Config) (*Google, error) {
 	}
 	a := &api{c: c, customer: cfg.Customer, m: cfg.Map.Or(DefaultMap)}
 	return &Google{Provider: idp.New(Name, "in Google Workspace "+cfg.Customer, a, cfg.Cache, cfg.Log), api: a}, nil
+}
+
+// tokenError keeps what the token endpoint said (its error and
+// error_description name the problem: an admin not delegated to, a scope
+// not granted) and nothing else. oauth2's JWT flow leaves them in the
+// answer's body.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return fmt.Errorf("google: get a token: %w", err)
+	}
+	code, desc := re.ErrorCode, re.ErrorDescription
+	if code == "" {
+		var body struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(re.Body, &body) == nil {
+			code, desc = body.Error, body.Description
+		}
+	}
+	if code == "" && re.Response != nil {
+		code = re.Response.Status
+	}
+	return fmt.Errorf("google: the token endpoint refused the service account: %s %s", code, desc)
 }
 
 // rateLimited reads Google's 403 (and 429) rate-limit reasons.
