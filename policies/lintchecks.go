@@ -72,11 +72,7 @@ func subsumes(a, b PersonMatch) bool {
 // person in file order names their manager; the people under a loop get
 // no follow-on problem.
 func (ps *parser) managerCycles() {
-	at := map[string]ref{}
-	for _, m := range ps.managers {
-		at[m.of] = m
-	}
-	done := map[string]bool{}
+	done := make(map[string]bool, len(ps.managers))
 	for _, m := range ps.managers {
 		if done[m.of] {
 			continue
@@ -85,7 +81,7 @@ func (ps *parser) managerCycles() {
 		onPath := map[string]int{}
 		for cur := m.of; cur != "" && !done[cur]; {
 			if i, loop := onPath[cur]; loop {
-				ps.cycle(path[i:], at)
+				ps.cycle(path[i:])
 				break
 			}
 			onPath[cur] = len(path)
@@ -103,8 +99,17 @@ func (ps *parser) managerCycles() {
 }
 
 // cycle reports one loop of managers.
-func (ps *parser) cycle(loop []string, at map[string]ref) {
+func (ps *parser) cycle(loop []string) {
 	ps.cycles++
+	// Where each person's manager was given, indexed at the first loop
+	// only: a directory without loops (nearly every one) never needs it.
+	if ps.managerAt == nil {
+		ps.managerAt = make(map[string]ref, len(ps.managers))
+		for _, m := range ps.managers {
+			ps.managerAt[m.of] = m
+		}
+	}
+	at := ps.managerAt
 	first := at[loop[0]]
 	for _, e := range loop {
 		if r := at[e]; r.at.file == first.at.file && r.at.line < first.at.line || r.at.file != first.at.file && r.at.file == ps.name {

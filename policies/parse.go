@@ -52,11 +52,14 @@ type parser struct {
 	csv      []byte
 	personAt map[string]pos // where each person is defined
 	managers []ref          // manager references, checked once the directory is complete
-	resAt    map[string]pos // where each resource is defined
-	members  map[string][]*yaml.Node
-	cycles   int      // problems that are loops of managers (lint.go)
-	ruleAt   []keyPos // where each rule's keys are, for lint.go
-	reviewAt []keyPos // where each review rule's keys are
+	// managerAt indexes managers by whose manager, once a loop is found
+	// (lintchecks.go).
+	managerAt map[string]ref
+	resAt     map[string]pos // where each resource is defined
+	members   map[string][]*yaml.Node
+	cycles    int      // problems that are loops of managers (lint.go)
+	ruleAt    []keyPos // where each rule's keys are, for lint.go
+	reviewAt  []keyPos // where each review rule's keys are
 }
 
 // ref is a reference to a person or resource, with where it is made.
