@@ -195,15 +195,20 @@ func (c *cli) noteSynced(p liveProvider, provider string, groups []string) {
 // restores as by the sync, and one source has one client.
 type idpFinder struct {
 	dir     func() *policies.DirectorySettings
-	store   directory.Store
+	store   personReader
 	sources *sourceSet
 	log     *zap.Logger
+}
+
+// personReader reads one person of the synced directory (store/sqlstore).
+type personReader interface {
+	DirectoryPerson(ctx context.Context, email string) (directory.Person, bool, error)
 }
 
 // newIDPFinder returns the finder, or nil when db keeps no synced
 // directory.
 func newIDPFinder(dir func() *policies.DirectorySettings, db any, sources *sourceSet, log *zap.Logger) review.IdPs {
-	st, ok := db.(directory.Store)
+	st, ok := db.(personReader)
 	if !ok {
 		return nil
 	}
@@ -218,18 +223,16 @@ func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
 	if dir == nil || !slices.ContainsFunc(dir.Sources, func(s policies.DirectorySource) bool { return slices.Contains(policies.IdPs, s.Kind) }) {
 		return "", nil, false
 	}
-	people, _, err := f.store.Directory(context.Background())
+	person, found, err := f.store.DirectoryPerson(context.Background(), strings.ToLower(strings.TrimSpace(email)))
 	if err != nil {
 		f.log.Error("the synced directory could not be read to find the person's identity provider", zap.Error(err))
 		return "", nil, false
 	}
-	email = strings.ToLower(strings.TrimSpace(email))
-	i, found := slices.BinarySearchFunc(people, email, func(p directory.Person, e string) int { return strings.Compare(p.Email, e) })
 	if !found {
 		return "", nil, false
 	}
 	for _, s := range dir.Sources {
-		if !slices.Contains(policies.IdPs, s.Kind) || people[i].IDs.Get(s.Kind) == "" {
+		if !slices.Contains(policies.IdPs, s.Kind) || person.IDs.Get(s.Kind) == "" {
 			continue
 		}
 		src, err := f.sources.source(s)

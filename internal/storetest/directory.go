@@ -16,6 +16,7 @@ import (
 type DirectoryStore interface {
 	directory.Store
 	audit.Source
+	DirectoryPerson(ctx context.Context, email string) (directory.Person, bool, error)
 }
 
 // Directory is the contract of directory.Store: nothing before the first
@@ -54,6 +55,13 @@ func Directory(t *testing.T, open func(t *testing.T) DirectoryStore) {
 	got, _, err = s.Directory(ctx)
 	if err != nil || !reflect.DeepEqual(got, second) {
 		t.Fatalf("got %+v, %v; want %+v", got, err, second)
+	}
+	// One person, as the licence review asks for each suspension at an IdP.
+	if p, ok, err := s.DirectoryPerson(ctx, "a@x.io"); err != nil || !ok || !reflect.DeepEqual(p, second[0]) {
+		t.Errorf("DirectoryPerson(a): %+v %v %v; want %+v", p, ok, err, second[0])
+	}
+	if p, ok, err := s.DirectoryPerson(ctx, "c@x.io"); err != nil || ok {
+		t.Errorf("DirectoryPerson of one who left: %+v %v %v; want none", p, ok, err)
 	}
 	refused := &approvals.Event{Time: t0.Add(2), Actor: approvals.ActorSystem, Action: directory.ActionRefused, Reason: "okta failed"}
 	if err := s.RecordDirectory(ctx, []*approvals.Event{refused}); err != nil {

@@ -38,12 +38,24 @@ func (s *Store) Directory(ctx context.Context) (out []directory.Person, at time.
 			return err
 		}
 		at = fromMS(atMS)
-		out, err = queryAll(c, scanDirectoryPerson, `SELECT email, department, manager, employment, sources, ids, suspended
-			FROM directory_people ORDER BY email COLLATE "C"`)
+		out, err = queryAll(c, scanDirectoryPerson, `SELECT `+directoryCols+` FROM directory_people ORDER BY email COLLATE "C"`)
 		return err
 	})
 	return out, at, err
 }
+
+// DirectoryPerson returns one person of the stored directory (the
+// licence review asks, for each suspension at an identity provider, which
+// IdP lists the person): one row, not the directory.
+func (s *Store) DirectoryPerson(ctx context.Context, email string) (directory.Person, bool, error) {
+	p, err := scanDirectoryPerson(s.read(ctx).queryRow(`SELECT `+directoryCols+` FROM directory_people WHERE email = ?`, email))
+	if noRows(err) {
+		return directory.Person{}, false, nil
+	}
+	return p, err == nil, err
+}
+
+const directoryCols = `email, department, manager, employment, sources, ids, suspended`
 
 func scanDirectoryPerson(s Scanner) (directory.Person, error) {
 	var p directory.Person
