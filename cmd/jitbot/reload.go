@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -84,7 +85,55 @@ func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 		zap.Int("resources", len(p.Resources)), zap.Int("people", len(p.People)))
 	m.warnFindings(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
 	m.warnUnnamed(ctx, p, "The policy "+m.Config.Policy+" was reloaded")
+	m.warnProviderMoved(ctx, p)
 	return true, nil
+}
+
+// warnProviderMoved alerts, once per move, when policy p points the
+// directory source of an identity provider that also serves access
+// requests at another organisation (its url, tenant or customer). The
+// directory sync and the licence review follow the reload; the grants
+// provider keeps the organisation jitbot started with, so that the
+// memberships it added there are removed there. A restart moves it, and
+// would then remove those memberships at the new organisation instead:
+// the alert says to let them end, or revoke them, first.
+func (m *Main) warnProviderMoved(ctx context.Context, p *policies.Policy) {
+	where := func(d *policies.DirectorySettings, kind string) string {
+		if d != nil {
+			for _, s := range d.Sources {
+				if s.Kind == kind {
+					return cmp.Or(s.URL, s.Tenant, s.Customer, "its default")
+				}
+			}
+		}
+		return ""
+	}
+	for _, name := range policies.IdPs {
+		if _, ok := m.Providers[name].(liveProvider); !ok {
+			continue
+		}
+		was, now := where(m.Policy.Directory, name), where(p.Directory, name)
+		if was == "" || now == "" || was == now {
+			continue
+		}
+		if m.movedSeen[name] == now {
+			continue
+		}
+		msg := fmt.Sprintf("The policy %s was reloaded: the %s directory source now points at %s, but access requests for %s groups still go to %s, "+
+			"where jitbot started: the memberships it added there are removed there. Restarting jitbot moves them to %s; "+
+			"let the live %s grants end, or revoke them, before restarting, or their memberships at %s stay.",
+			m.Config.Policy, name, now, name, was, now, name, was)
+		m.Log.Warn("an identity provider's source moved; its grants provider stays where jitbot started", zap.String("provider", name),
+			zap.String("started_at", was), zap.String("now", now))
+		if err := m.Service.RaiseAlert(ctx, "", msg); err != nil {
+			m.Log.Error("the alert about the moved source could not be recorded", zap.Error(err))
+			continue
+		}
+		if m.movedSeen == nil {
+			m.movedSeen = map[string]string{}
+		}
+		m.movedSeen[name] = now
+	}
 }
 
 // checkReload refuses a policy the running providers cannot serve: a

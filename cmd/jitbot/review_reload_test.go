@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/internal/atlassianfake"
 	"github.com/jitbot/jitbot/internal/idpfake"
@@ -102,6 +104,22 @@ func TestRun_ReviewIdPFollowsReload(t *testing.T) {
 
 	t.Run("the source moved to another org", func(t *testing.T) {
 		reload("{okta: {url: " + oktaB.URL() + "}}")
+		// The grants provider stays at org A, and IT is told, once: not
+		// again at a reload that leaves the source where it is.
+		replace(t, policy, []byte(reviewIdPPolicy("{okta: {url: "+oktaB.URL()+"}}")+"# reloaded again\n"))
+		if changed, err := m.reloadPolicy(ctx, "test"); !changed || err != nil {
+			t.Fatalf("second reload: changed %v, %v", changed, err)
+		}
+		var alerts []string
+		err := m.DB.(audit.Source).Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+			if e.Action == approvals.ActionAlert && strings.Contains(e.Reason, "directory source now points at") {
+				alerts = append(alerts, e.Reason)
+			}
+			return nil
+		})
+		if err != nil || len(alerts) != 1 || !strings.Contains(alerts[0], "still go to "+oktaA.URL()) || !strings.Contains(alerts[0], "before restarting") {
+			t.Errorf("alerts about the moved source: %q (%v); want one saying okta grants still go to org A", alerts, err)
+		}
 		it := runRule("staff", "alice@example.com")
 		if it.State != review.ItemSuspended {
 			t.Fatalf("alice: got %s (%s), want suspended", it.State, it.Reason)

@@ -57,6 +57,9 @@ type Main struct {
 	// unnamedSeen is what warnUnnamed alerted last.
 	unnamedMu   sync.Mutex
 	unnamedSeen string
+	// movedSeen is, by provider, the move of its directory source that
+	// warnProviderMoved alerted last (reload.go; under policyMu).
+	movedSeen map[string]string
 	// watched are the files the policy in force was read from (reload.go).
 	watchMu sync.Mutex
 	watched []string
