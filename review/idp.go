@@ -24,9 +24,12 @@ type IdPAccounts interface {
 
 // IdPs finds the identity provider that manages a person's account (the
 // synced directory knows who each IdP lists), by its name: okta, entra,
-// google.
+// google. No IdP and no error: none lists the person. An error: one may,
+// but it cannot be asked now (the directory could not be read, or the
+// source that lists the person could not be set up); it says why in a
+// sentence.
 type IdPs interface {
-	For(email string) (name string, acc IdPAccounts, ok bool)
+	For(email string) (name string, acc IdPAccounts, err error)
 }
 
 // accountAt is where one suspension or restore happens: at an IdP (acc
@@ -50,7 +53,13 @@ func (e *Engine) where(rule, email string, idpManaged bool) (accountAt, error) {
 		return atlassian, nil
 	}
 	if e.idps != nil {
-		if name, acc, ok := e.idps.For(email); ok {
+		name, acc, err := e.idps.For(email)
+		if err != nil {
+			// Neither here nor at Atlassian: the person's IdP may be the
+			// one to ask, and the job tries again.
+			return accountAt{}, err
+		}
+		if acc != nil {
 			return accountAt{acc: acc, api: name}, nil
 		}
 	}

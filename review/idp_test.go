@@ -2,6 +2,7 @@ package review_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -18,9 +19,11 @@ type oktaIdPs struct {
 	p *okta.Okta
 }
 
-func (o oktaIdPs) For(email string) (string, review.IdPAccounts, bool) {
-	_, ok := o.f.User(email)
-	return okta.Name, o.p, ok
+func (o oktaIdPs) For(email string) (string, review.IdPAccounts, error) {
+	if _, ok := o.f.User(email); !ok {
+		return "", nil, nil
+	}
+	return okta.Name, o.p, nil
 }
 
 // The licence review at the IdP: erin's Atlassian account is
@@ -99,6 +102,38 @@ func TestRunSuspendJob_AtTheIdPUnknown(t *testing.T) {
 	it := wantState(t, e.items(run.ID), "erin@partner.io", review.ItemFailed)
 	if !strings.Contains(it.Reason, "no directory source configured as a provider lists erin@partner.io") {
 		t.Errorf("reason: %q", it.Reason)
+	}
+	if n := e.org.suspendCalls(erin); n != 0 {
+		t.Errorf("Atlassian suspended erin %d times", n)
+	}
+}
+
+// brokenIdPs cannot say which IdP lists anyone (a source that cannot be
+// set up, a directory that cannot be read).
+type brokenIdPs struct{}
+
+func (brokenIdPs) For(email string) (string, review.IdPAccounts, error) {
+	return "", nil, errors.New("the okta directory source lists " + email + " but could not be set up; it is tried again")
+}
+
+// suspend_at: idp when the person's IdP cannot be asked now: the
+// suspension waits and is tried again, saying why, rather than failing as
+// if no IdP listed the person, or going to Atlassian.
+func TestRunSuspendJob_AtTheIdPCannotAsk(t *testing.T) {
+	e := newEnv(t, strings.Replace(exampleReviews, "    dry_run: false\n", "    dry_run: false\n    suspend_at: idp\n", 1))
+	e.idps = brokenIdPs{}
+	e.restart()
+	erin := e.org.put(review.DirectoryUser{Email: "erin@partner.io", AddedToOrg: ago(100 * day)})
+	e.sync()
+	ctx := context.Background()
+	run := e.run("external consultants", review.RunOptions{})
+	e.clock.Advance(day)
+	e.eng.Sweep(ctx)
+	e.drain()
+	wantState(t, e.items(run.ID), "erin@partner.io", review.ItemSuspending)
+	jobs := e.jobs(review.JobSuspend)
+	if len(jobs) != 1 || jobs[0].Attempts != 1 || !strings.Contains(jobs[0].LastError, "could not be set up") {
+		t.Fatalf("the suspension job: %+v; want it waiting to be tried again, saying why", jobs)
 	}
 	if n := e.org.suspendCalls(erin); n != 0 {
 		t.Errorf("Atlassian suspended erin %d times", n)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -218,19 +219,21 @@ func newIDPFinder(dir func() *policies.DirectorySettings, db any, sources *sourc
 	return &idpFinder{dir: dir, store: st, sources: sources, log: log}
 }
 
-func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
+func (f *idpFinder) For(email string) (string, review.IdPAccounts, error) {
 	dir := f.dir()
 	if dir == nil || !slices.ContainsFunc(dir.Sources, func(s policies.DirectorySource) bool { return slices.Contains(policies.IdPs, s.Kind) }) {
-		return "", nil, false
+		return "", nil, nil
 	}
-	person, found, err := f.store.DirectoryPerson(context.Background(), strings.ToLower(strings.TrimSpace(email)))
+	email = strings.ToLower(strings.TrimSpace(email))
+	person, found, err := f.store.DirectoryPerson(context.Background(), email)
 	if err != nil {
 		f.log.Error("the synced directory could not be read to find the person's identity provider", zap.Error(err))
-		return "", nil, false
+		return "", nil, fmt.Errorf("the synced directory could not be read to find %s's identity provider; it is tried again", email)
 	}
 	if !found {
-		return "", nil, false
+		return "", nil, nil
 	}
+	var broken error
 	for _, s := range dir.Sources {
 		if !slices.Contains(policies.IdPs, s.Kind) || person.IDs.Get(s.Kind) == "" {
 			continue
@@ -238,11 +241,12 @@ func (f *idpFinder) For(email string) (string, review.IdPAccounts, bool) {
 		src, err := f.sources.source(s)
 		if err != nil {
 			f.log.Error("the identity provider that lists the person could not be built", zap.String("idp", s.Kind), zap.Error(err))
+			broken = cmp.Or(broken, fmt.Errorf("the %s directory source lists %s but could not be set up (%v); it is tried again", s.Kind, email, err))
 			continue
 		}
 		if p, ok := src.(idp); ok {
-			return s.Kind, p, true
+			return s.Kind, p, nil
 		}
 	}
-	return "", nil, false
+	return "", nil, broken
 }
