@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/policies"
 	"go.uber.org/zap"
 )
@@ -152,16 +153,7 @@ func slug(s string) string {
 const auditShown = 40
 
 func (s *Server) renderAudit(ctx context.Context) string {
-	var ring []approvals.Event
-	n := 0
-	err := s.cfg.Audit.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
-		n++
-		ring = append(ring, *e) // the store may hand the same event over again, refilled
-		if len(ring) > auditShown {
-			ring = ring[1:]
-		}
-		return nil
-	})
+	ring, n, err := lastEvents(ctx, s.cfg.Audit, auditShown, nil)
 	var b strings.Builder
 	b.WriteString(`<h2>Audit trail <span class="muted">(` + strconv.Itoa(n) + ` events)</span></h2>` +
 		`<p>Download the export: <a href="/audit/export?format=jsonl" download="jitbot-audit.jsonl">JSON Lines</a> · ` +
@@ -174,22 +166,47 @@ func (s *Server) renderAudit(ctx context.Context) string {
 	}
 	b.WriteString(`<ol class="audit" reversed>`)
 	for i := len(ring) - 1; i >= 0; i-- {
-		e := ring[i]
-		what := e.Subject
-		if e.Resource != "" {
-			what += " · " + e.Resource
-		}
-		b.WriteString(`<li data-action="` + esc(e.Action) + `"><time>` + esc(e.Time.Format("Mon 15:04:05")) + `</time> <code>` + esc(e.Action) +
-			`</code> <span class="actor">` + esc(e.Actor) + `</span>`)
-		if what != "" {
-			b.WriteString(` → ` + esc(what))
-		}
-		if e.Reason != "" {
-			b.WriteString(` <q>` + esc(e.Reason) + `</q>`)
-		}
-		b.WriteString(`</li>`)
+		b.WriteString(auditItem(ring[i]))
 	}
 	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// lastEvents returns the latest n events of the audit trail that keep
+// accepts (nil: all), oldest first, and how many events it holds in all.
+func lastEvents(ctx context.Context, src audit.Source, n int, keep func(*approvals.Event) bool) ([]approvals.Event, int, error) {
+	var ring []approvals.Event
+	total := 0
+	err := src.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		total++
+		if keep != nil && !keep(e) {
+			return nil
+		}
+		ring = append(ring, *e) // the store may hand the same event over again, refilled
+		if len(ring) > n {
+			ring = ring[1:]
+		}
+		return nil
+	})
+	return ring, total, err
+}
+
+// auditItem is one event as the audit panels list it.
+func auditItem(e approvals.Event) string {
+	var b strings.Builder
+	what := e.Subject
+	if e.Resource != "" {
+		what += " · " + e.Resource
+	}
+	b.WriteString(`<li data-action="` + esc(e.Action) + `"><time>` + esc(e.Time.Format("Mon 15:04:05")) + `</time> <code>` + esc(e.Action) +
+		`</code> <span class="actor">` + esc(e.Actor) + `</span>`)
+	if what != "" {
+		b.WriteString(` → ` + esc(what))
+	}
+	if e.Reason != "" {
+		b.WriteString(` <q>` + esc(e.Reason) + `</q>`)
+	}
+	b.WriteString(`</li>`)
 	return b.String()
 }
 

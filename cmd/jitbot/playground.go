@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/examples"
 	"github.com/jitbot/jitbot/playground"
 	"github.com/jitbot/jitbot/policies"
@@ -120,7 +121,8 @@ func (c *cli) playground(args []string) int {
 
 	cfg.Reconcile = time.Hour
 	cfg.SocketConnections = 2
-	m := &Main{Config: cfg, Getenv: world.Getenv, Stderr: c.stderr, Log: log, Clock: world.Clock.Fake()}
+	// The bot's directory syncs from the local Okta (world.BotPolicy).
+	m := &Main{Config: cfg, Getenv: world.Getenv, Stderr: c.stderr, Log: log, Clock: world.Clock.Fake(), Adapt: world.BotPolicy}
 	if err := m.Open(c.ctx); err != nil {
 		m.Close()
 		return c.fail(exitFailure, "%v", err)
@@ -139,7 +141,7 @@ func (c *cli) playground(args []string) int {
 	go func() { defer wg.Done(); runErr <- m.Run(ctx) }()
 
 	page, err := playground.NewServer(playground.Config{World: world, Policy: m.Service.Policy, Audit: m.DB,
-		Reviews: reviewNow{m}, Log: log.Named("playground")})
+		Reviews: reviewNow{m}, Directory: directoryNow{m}, Log: log.Named("playground")})
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -208,6 +210,20 @@ func (r reviewNow) RunNow(ctx context.Context, name string) (string, error) {
 	return fmt.Sprintf("Run %s: %d people covered, %d inactive to review (%s).", run.ID[:8], run.Counts.Covered, run.Counts.Items,
 		run.State), nil
 }
+
+// directoryNow is the bot's synced directory for the page's Directory
+// panel, and its Sync now button: a wake of the bot's own directory loop.
+type directoryNow struct{ m *Main }
+
+func (d directoryNow) Directory(ctx context.Context) ([]directory.Person, time.Time, error) {
+	st, ok := d.m.DB.(directory.Store)
+	if !ok {
+		return nil, time.Time{}, errors.New("this database keeps no synced directory")
+	}
+	return st.Directory(ctx)
+}
+
+func (d directoryNow) SyncNow() bool { return d.m.SyncDirectoryNow() }
 
 // exampleDelegation gives the example's playground a delegation to show:
 // carol, who owns confluence-finance, delegates her approvals to frank for
