@@ -33,15 +33,18 @@ const playgroundHelp = `
 
 The playground starts the real jitbot on a fresh SQLite database and the
 example policy (or --policy), against a local Slack (Socket Mode and the Web
-API, as in the tests) and a local Atlassian (Jira and the Admin API) holding
-the policy's people, groups and a seeded history of product activity. It
+API, as in the tests), a local Atlassian (Jira and the Admin API) holding
+the policy's people, groups and a seeded history of product activity, and a
+local Okta holding the same people, the bot's only directory source. It
 prints one URL: open it to act as anyone in the directory. Time is
 simulated: it runs at real speed and the page's buttons jump it ahead.
 Nothing leaves 127.0.0.1. Ctrl-C stops it; the database stays, for the CLI.
 
 Editing the policy file while it runs reloads it, as jitbot run does
-(people and groups new to the policy need a restart: the local Slack and
-Atlassian are filled at start).`
+(people and groups new to the policy need a restart: the local Slack,
+Atlassian and Okta are filled at start; a person's manager or department is
+the local Okta's after its first sync: change it from the page's Directory
+panel).`
 
 func (c *cli) playground(args []string) int {
 	fs := flag.NewFlagSet("playground", flag.ContinueOnError)
