@@ -236,21 +236,23 @@ func (s *Server) renderDirectory(ctx context.Context) string {
 	}
 	if len(people) > 0 {
 		b.WriteString(`<table class="accounts directory"><thead><tr><th scope="col">person</th><th scope="col">department</th><th scope="col">manager</th>` +
-			`<th scope="col">employment</th><th scope="col">from</th><th scope="col">at Okta now</th></tr></thead><tbody>`)
+			`<th scope="col">employment</th><th scope="col">from</th></tr></thead><tbody>`)
 		for _, p := range people {
 			from := map[string]bool{}
 			for _, v := range p.Sources {
 				from[v] = true
 			}
-			status := "active"
+			// Okta's state now, beside what the sync saw: a suspension
+			// alone changes no attribute the directory keeps.
+			now := ""
 			if u, ok := s.w.Okta.User(p.Email); !ok {
-				status = "gone"
+				now = ` <span class="idp-state">gone from Okta</span>`
 			} else if u.Suspended {
-				status = "suspended"
+				now = ` <span class="idp-state">suspended at Okta</span>`
 			}
-			b.WriteString(`<tr data-email="` + esc(p.Email) + `"><td>` + esc(localPart(p.Email)) + `</td><td class="department">` + esc(p.Department) +
+			b.WriteString(`<tr data-email="` + esc(p.Email) + `"><td>` + esc(localPart(p.Email)) + now + `</td><td class="department">` + esc(p.Department) +
 				`</td><td class="manager">` + esc(localPart(p.Manager)) + `</td><td>` + esc(p.Employment) + `</td><td>` +
-				esc(strings.Join(slices.Sorted(maps.Keys(from)), ", ")) + `</td><td class="status-` + status + `">` + status + `</td></tr>`)
+				esc(strings.Join(slices.Sorted(maps.Keys(from)), ", ")) + `</td></tr>`)
 		}
 		b.WriteString(`</tbody></table>`)
 	}

@@ -182,7 +182,7 @@ func TestServer_IdP(t *testing.T) {
 		if u, _ := w.Okta.User("ann.lee@example.com"); !u.Suspended {
 			t.Error("ann is not suspended at Okta")
 		}
-		if panel := s.renderDirectory(context.Background()); !strings.Contains(panel, `<td class="status-suspended">suspended</td>`) {
+		if panel := s.renderDirectory(context.Background()); !strings.Contains(panel, `<td>ann.lee <span class="idp-state">suspended at Okta</span></td>`) {
 			t.Errorf("the panel does not show ann suspended at Okta:\n%s", panel)
 		}
 		if code, _ := post("api/idp", `{"email": "ann.lee@example.com", "suspend": false}`); code != http.StatusOK {

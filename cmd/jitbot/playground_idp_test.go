@@ -21,7 +21,7 @@ func managerCell(email string) string {
 // alice's request then goes to dave in the local Slack, not to bob. Then
 // carol's department is changed at Okta and the clock skipped an hour:
 // the bot's scheduled sync (sync_every 1h, on the simulated clock) picks
-// it up without a button.
+// it up without a button. Last, frank is suspended at Okta and back.
 func TestPlayground_BrowserDirectory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the browser test starts chromium")
@@ -30,6 +30,9 @@ func TestPlayground_BrowserDirectory(t *testing.T) {
 	url, stderr := startPlayground(t, "--start", "2026-12-08T10:00:00Z")
 	p := &page{t: t, ctx: ctx, url: url, shot: t.TempDir()}
 	if dir := os.Getenv("JITBOT_PLAYGROUND_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		p.shot = dir
 	}
 	defer func() {
@@ -87,4 +90,12 @@ func TestPlayground_BrowserDirectory(t *testing.T) {
 	p.click("skip an hour", `button[data-skip="1h"]`)
 	p.waitJS("carol is in IT after the scheduled sync", dept+` === "IT"`)
 	p.screenshot("directory-scheduled")
+
+	// Suspend frank at Okta, then undo it: the panel marks him.
+	frank := `document.querySelector('#part-directory tr[data-email="frank@example.com"]').textContent.includes("suspended at Okta")`
+	p.choose("choose frank", "#idp-person", "frank@example.com")
+	p.click("suspend at Okta", "#idp-suspend")
+	p.waitJS("frank marked suspended at Okta", frank)
+	p.click("unsuspend at Okta", "#idp-unsuspend")
+	p.waitJS("frank no longer marked", "!"+frank)
 }
