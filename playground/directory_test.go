@@ -13,13 +13,20 @@ import (
 	"github.com/jitbot/jitbot/policies"
 )
 
-func TestWorld_Okta(t *testing.T) {
-	p := loadTestPolicy(t, testPolicy)
+// newTestWorld starts the world of a policy for a test, closed at its end.
+func newTestWorld(t *testing.T, policy string) (*policies.Policy, *World) {
+	t.Helper()
+	p := loadTestPolicy(t, policy)
 	w, err := NewWorld(p, WorldOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	t.Cleanup(w.Close)
+	return p, w
+}
+
+func TestWorld_Okta(t *testing.T) {
+	_, w := newTestWorld(t, testPolicy)
 	ann, ok := w.Okta.User("ann.lee@example.com")
 	if !ok {
 		t.Fatal("ann is not in the local Okta")
@@ -38,12 +45,7 @@ func TestWorld_Okta(t *testing.T) {
 
 func TestWorld_BotPolicy(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		p := loadTestPolicy(t, testPolicy)
-		w, err := NewWorld(p, WorldOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
+		p, w := newTestWorld(t, testPolicy)
 		q := w.BotPolicy(p)
 		if q.Directory == nil || len(q.Directory.Sources) != 1 || q.Directory.Sources[0].Kind != policies.SourceOkta ||
 			q.Directory.Sources[0].URL != w.Okta.URL() {
@@ -71,17 +73,12 @@ func TestWorld_BotPolicy(t *testing.T) {
 		}
 	})
 	t.Run("TheFilesSources", func(t *testing.T) {
-		p := loadTestPolicy(t, strings.Replace(testPolicy, "directory:\n", `directory:
+		p, w := newTestWorld(t, strings.Replace(testPolicy, "directory:\n", `directory:
   sources:
     - entra: {tenant: 00000000-0000-0000-0000-000000000000}
   sync_every: 2h
   employment_values: {Staff: internal}
 `, 1))
-		w, err := NewWorld(p, WorldOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
 		d := w.BotPolicy(p).Directory
 		if len(d.Sources) != 1 || d.Sources[0].Kind != policies.SourceOkta {
 			t.Errorf("sources: got %v, want the local Okta in place of the file's entra", d.Sources)
@@ -115,12 +112,7 @@ func (f *fakeDirectory) SyncNow() bool {
 }
 
 func TestServer_IdP(t *testing.T) {
-	p := loadTestPolicy(t, testPolicy)
-	w, err := NewWorld(p, WorldOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	p, w := newTestWorld(t, testPolicy)
 	dir := &fakeDirectory{running: true, at: w.Clock.Now(), people: []directory.Person{
 		{Person: policies.Person{Email: "ann.lee@example.com", Department: "Engineering", Manager: "max@example.com"},
 			Sources: map[string]string{"department": "okta", "manager": "okta"}},
