@@ -47,6 +47,9 @@ func oktaUserType(employment string) string {
 	return employment
 }
 
+// oktaGroup is a group of the local Okta the policy's resources name.
+type oktaGroup struct{ name, id string }
+
 // OktaID is the local Okta's user id of a person of the directory.
 func OktaID(email string) string {
 	return "00u" + strings.ToLower(strings.Map(func(r rune) rune {
@@ -57,8 +60,12 @@ func OktaID(email string) string {
 	}, email))
 }
 
-// fillOkta gives the local Okta a user per person of the directory.
-func (w *World) fillOkta() {
+// fillOkta gives the local Okta a user per person of the directory, and
+// the groups of the policy's okta resources.
+func (w *World) fillOkta(p *policies.Policy) {
+	for _, g := range p.Groups()[policies.SourceOkta] {
+		w.oktaGroups = append(w.oktaGroups, oktaGroup{name: g, id: w.Okta.AddGroup(g)})
+	}
 	known := map[string]bool{}
 	for _, per := range w.People {
 		known[per.Email] = true
@@ -255,6 +262,13 @@ func (s *Server) renderDirectory(ctx context.Context) string {
 				esc(strings.Join(slices.Sorted(maps.Keys(from)), ", ")) + `</td></tr>`)
 		}
 		b.WriteString(`</tbody></table>`)
+	}
+	if len(s.w.oktaGroups) > 0 {
+		b.WriteString(`<h3>Okta groups</h3><ul class="groups">`)
+		for _, g := range s.w.oktaGroups {
+			b.WriteString(groupItem("data-okta-group", g.name, s.w.Okta.Members(g.id), nil))
+		}
+		b.WriteString(`</ul>`)
 	}
 	events, _, err := lastEvents(ctx, s.cfg.Audit, directoryShown, func(e *approvals.Event) bool {
 		return strings.HasPrefix(e.Action, "directory.")

@@ -22,22 +22,7 @@ func (s *Server) renderAtlassian() string {
 	var b strings.Builder
 	b.WriteString(`<h2>Atlassian <span class="muted">(local)</span></h2><h3>Groups</h3><ul class="groups">`)
 	for _, g := range a.Groups() {
-		ms := a.Members(g.Name)
-		b.WriteString(`<li><code>` + esc(g.Name) + `</code> `)
-		if len(ms) == 0 {
-			b.WriteString(`<span class="muted">no members</span>`)
-		}
-		for i, m := range ms {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			cls := "member"
-			if a.Suspended(m) {
-				cls += " suspended"
-			}
-			b.WriteString(`<span class="` + cls + `" data-group="` + esc(g.Name) + `" data-email="` + esc(m) + `">` + esc(localPart(m)) + `</span>`)
-		}
-		b.WriteString(`</li>`)
+		b.WriteString(groupItem("data-group", g.Name, a.Members(g.Name), a.Suspended))
 	}
 	b.WriteString(`</ul><h3>Accounts and last activity</h3><table class="accounts"><thead><tr><th scope="col">person</th><th scope="col">account</th><th scope="col">idle</th></tr></thead><tbody>`)
 	for _, u := range a.Users() {
@@ -94,6 +79,29 @@ func (s *Server) renderAtlassian() string {
 		b.WriteString(`<li><time>` + esc(c.at.Format("Mon 15:04")) + `</time> ` + esc(c.text) + `</li>`)
 	}
 	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// groupItem is a group and its members (emails) as the panels list them:
+// attr is the data attribute that names the group on each member,
+// suspended marks the members suspended (nil: none).
+func groupItem(attr, name string, members []string, suspended func(email string) bool) string {
+	var b strings.Builder
+	b.WriteString(`<li><code>` + esc(name) + `</code> `)
+	if len(members) == 0 {
+		b.WriteString(`<span class="muted">no members</span>`)
+	}
+	for i, m := range members {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		cls := "member"
+		if suspended != nil && suspended(m) {
+			cls += " suspended"
+		}
+		b.WriteString(`<span class="` + cls + `" ` + attr + `="` + esc(name) + `" data-email="` + esc(m) + `">` + esc(localPart(m)) + `</span>`)
+	}
+	b.WriteString(`</li>`)
 	return b.String()
 }
 

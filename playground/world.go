@@ -26,7 +26,8 @@ type World struct {
 	Atlassian *atlassianfake.Server
 	// Okta is the local identity provider the bot's directory syncs from
 	// (directory.go): the same people, their managers and departments.
-	Okta *idpfake.Okta
+	Okta       *idpfake.Okta
+	oktaGroups []oktaGroup // the groups of the policy's okta resources
 	// People are the directory's people as the page's switcher offers
 	// them, in the directory's order (by email).
 	People []Person
@@ -117,7 +118,7 @@ func NewWorld(p *policies.Policy, o WorldOptions) (*World, error) {
 		w.Close()
 		return nil, err
 	}
-	w.fillOkta() // directory.go
+	w.fillOkta(p) // directory.go
 	ao := w.Atlassian.Options()
 	w.env = map[string]string{
 		"SLACK_BOT_TOKEN": w.Slack.BotToken(), "SLACK_APP_TOKEN": w.Slack.AppToken(), "SLACK_API_URL": w.Slack.APIURL(),

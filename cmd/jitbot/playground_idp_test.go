@@ -3,7 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -98,4 +102,49 @@ func TestPlayground_BrowserDirectory(t *testing.T) {
 	p.waitJS("frank marked suspended at Okta", frank)
 	p.click("unsuspend at Okta", "#idp-unsuspend")
 	p.waitJS("frank no longer marked", "!"+frank)
+}
+
+// A policy with a resource on an Okta group runs in the playground: the
+// group is made at the local Okta, the bot's okta provider reaches it
+// there (the directory source's URL, the token from the environment),
+// and an approved request puts the requester in it, as the Directory
+// panel shows.
+func TestPlayground_OktaResource(t *testing.T) {
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.yaml")
+	must(t, os.WriteFile(policy, []byte(`directory:
+  people:
+    - {email: alice@example.com, department: Engineering, manager: bob@example.com, employment: internal}
+    - {email: bob@example.com, department: Engineering, employment: internal}
+resources:
+  - {id: eng-admins, name: Eng admins, provider: okta, group: Eng Admins, max_duration: 1h}
+rules:
+  - name: manager approves
+    then:
+      approvals:
+        - approvers: [manager]
+`), 0o600))
+	url, stderr := startPlayground(t, "--start", "2026-12-08T10:00:00Z", "--policy", policy, "--db", filepath.Join(dir, "j.db"))
+	g := pg{t: t, url: url}
+	defer func() {
+		if t.Failed() {
+			t.Logf("the playground's log:\n%s", stderr.String())
+		}
+	}()
+	g.post("api/command", `{"as": "U0ALICE", "channel": "D0ALICE", "text": "/access eng-admins 1h on call"}`)
+	g.waitMain("bob's card", "U0BOB", "D0BOB", `data-action="approve"`)
+	m := regexp.MustCompile(`data-channel="([^"]+)" data-ts="([^"]+)" data-block="[^"]*" data-action="approve"`).FindStringSubmatch(g.main("U0BOB", "D0BOB"))
+	if m == nil {
+		t.Fatalf("no approve button on bob's card:\n%s", g.main("U0BOB", "D0BOB"))
+	}
+	g.post("api/action", fmt.Sprintf(`{"as": "U0BOB", "channel": %q, "ts": %q, "action": "approve"}`, m[1], m[2]))
+	member := `data-okta-group="Eng Admins" data-email="alice@example.com"`
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(g.parts("U0BOB", "D0BOB")["directory"], member) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Directory panel never showed alice in Eng Admins at Okta:\n%s", g.parts("U0BOB", "D0BOB")["directory"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g.waitMain("alice's DM says active", "U0ALICE", "D0ALICE", "Active until")
 }
