@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitbot/jitbot/approvals"
 	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/policies"
 )
@@ -193,4 +194,60 @@ func TestServer_IdP(t *testing.T) {
 			t.Errorf("sync with no loop: got %d %v", code, out["error"])
 		}
 	})
+}
+
+// events is an audit trail for the panels.
+type events []approvals.Event
+
+func (es events) Events(_ context.Context, _, _ time.Time, fn func(*approvals.Event) error) error {
+	for i := range es {
+		if err := fn(&es[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The panel lists the directory's audit events, newest first, and only
+// those: a sync's counts, a change with its old and new value and source,
+// a refusal with its reason (every text escaped).
+func TestServer_DirectoryEvents(t *testing.T) {
+	p, w := newTestWorld(t, testPolicy)
+	at := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	trail := events{
+		{Time: at, Actor: "system", Action: directory.ActionSynced, Data: map[string]string{"people": "3", "changes": "0", "problems": "0"}},
+		{Time: at, Actor: "alice@example.com", Action: "request.created", Subject: "ann.lee@example.com", Resource: "db-admins"},
+		{Time: at.Add(time.Hour), Actor: "system", Action: directory.ActionChanged, Subject: "ann.lee@example.com",
+			Data: map[string]string{"field": "manager", "old": "max@example.com", "new": "sam@example.com", "source": "okta"}},
+		{Time: at.Add(2 * time.Hour), Actor: "system", Action: directory.ActionRefused, Reason: "directory source okta failed: <down>"},
+	}
+	s, err := NewServer(Config{World: w, Policy: func() *policies.Policy { return w.BotPolicy(p) }, Audit: trail,
+		Directory: &fakeDirectory{running: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	panel := s.renderDirectory(context.Background())
+	want := []string{
+		`<code>directory.refused</code> <span class="actor">system</span> <q>directory source okta failed: &lt;down&gt;</q>`,
+		`<code>directory.changed</code> ann.lee's manager: max@example.com → sam@example.com <span class="muted">(from okta)</span>`,
+		`<code>directory.synced</code> <span class="actor">system</span> <q>3 people, 0 changes, 0 problems</q>`,
+	}
+	last := -1
+	for _, wnt := range want {
+		i := strings.Index(panel, wnt)
+		if i < 0 {
+			t.Fatalf("the panel lacks %q:\n%s", wnt, panel)
+		}
+		if i < last {
+			t.Errorf("%q is out of order (newest first):\n%s", wnt, panel)
+		}
+		last = i
+	}
+	if strings.Contains(panel, "request.created") {
+		t.Errorf("the directory panel lists a request's event:\n%s", panel)
+	}
+	if !strings.Contains(panel, "not synced yet") {
+		t.Errorf("a directory never synced is not said so:\n%s", panel)
+	}
 }
