@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/approvals"
+	"github.com/jitbot/jitbot/audit"
 	"github.com/jitbot/jitbot/policies"
 	"go.uber.org/zap"
 )
@@ -21,22 +22,7 @@ func (s *Server) renderAtlassian() string {
 	var b strings.Builder
 	b.WriteString(`<h2>Atlassian <span class="muted">(local)</span></h2><h3>Groups</h3><ul class="groups">`)
 	for _, g := range a.Groups() {
-		ms := a.Members(g.Name)
-		b.WriteString(`<li><code>` + esc(g.Name) + `</code> `)
-		if len(ms) == 0 {
-			b.WriteString(`<span class="muted">no members</span>`)
-		}
-		for i, m := range ms {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			cls := "member"
-			if a.Suspended(m) {
-				cls += " suspended"
-			}
-			b.WriteString(`<span class="` + cls + `" data-group="` + esc(g.Name) + `" data-email="` + esc(m) + `">` + esc(localPart(m)) + `</span>`)
-		}
-		b.WriteString(`</li>`)
+		b.WriteString(groupItem("data-group", g.Name, a.Members(g.Name), a.Suspended))
 	}
 	b.WriteString(`</ul><h3>Accounts and last activity</h3><table class="accounts"><thead><tr><th scope="col">person</th><th scope="col">account</th><th scope="col">idle</th></tr></thead><tbody>`)
 	for _, u := range a.Users() {
@@ -96,6 +82,29 @@ func (s *Server) renderAtlassian() string {
 	return b.String()
 }
 
+// groupItem is a group and its members (emails) as the panels list them:
+// attr is the data attribute that names the group on each member,
+// suspended marks the members suspended (nil: none).
+func groupItem(attr, name string, members []string, suspended func(email string) bool) string {
+	var b strings.Builder
+	b.WriteString(`<li><code>` + esc(name) + `</code> `)
+	if len(members) == 0 {
+		b.WriteString(`<span class="muted">no members</span>`)
+	}
+	for i, m := range members {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		cls := "member"
+		if suspended != nil && suspended(m) {
+			cls += " suspended"
+		}
+		b.WriteString(`<span class="` + cls + `" ` + attr + `="` + esc(name) + `" data-email="` + esc(m) + `">` + esc(localPart(m)) + `</span>`)
+	}
+	b.WriteString(`</li>`)
+	return b.String()
+}
+
 // ago says a duration the way the activity table does.
 func ago(d time.Duration) string {
 	switch {
@@ -152,16 +161,7 @@ func slug(s string) string {
 const auditShown = 40
 
 func (s *Server) renderAudit(ctx context.Context) string {
-	var ring []approvals.Event
-	n := 0
-	err := s.cfg.Audit.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
-		n++
-		ring = append(ring, *e) // the store may hand the same event over again, refilled
-		if len(ring) > auditShown {
-			ring = ring[1:]
-		}
-		return nil
-	})
+	ring, n, err := lastEvents(ctx, s.cfg.Audit, auditShown, nil)
 	var b strings.Builder
 	b.WriteString(`<h2>Audit trail <span class="muted">(` + strconv.Itoa(n) + ` events)</span></h2>` +
 		`<p>Download the export: <a href="/audit/export?format=jsonl" download="jitbot-audit.jsonl">JSON Lines</a> · ` +
@@ -174,22 +174,47 @@ func (s *Server) renderAudit(ctx context.Context) string {
 	}
 	b.WriteString(`<ol class="audit" reversed>`)
 	for i := len(ring) - 1; i >= 0; i-- {
-		e := ring[i]
-		what := e.Subject
-		if e.Resource != "" {
-			what += " · " + e.Resource
-		}
-		b.WriteString(`<li data-action="` + esc(e.Action) + `"><time>` + esc(e.Time.Format("Mon 15:04:05")) + `</time> <code>` + esc(e.Action) +
-			`</code> <span class="actor">` + esc(e.Actor) + `</span>`)
-		if what != "" {
-			b.WriteString(` → ` + esc(what))
-		}
-		if e.Reason != "" {
-			b.WriteString(` <q>` + esc(e.Reason) + `</q>`)
-		}
-		b.WriteString(`</li>`)
+		b.WriteString(auditItem(ring[i]))
 	}
 	b.WriteString(`</ol>`)
+	return b.String()
+}
+
+// lastEvents returns the latest n events of the audit trail that keep
+// accepts (nil: all), oldest first, and how many events it holds in all.
+func lastEvents(ctx context.Context, src audit.Source, n int, keep func(*approvals.Event) bool) ([]approvals.Event, int, error) {
+	var ring []approvals.Event
+	total := 0
+	err := src.Events(ctx, time.Time{}, time.Time{}, func(e *approvals.Event) error {
+		total++
+		if keep != nil && !keep(e) {
+			return nil
+		}
+		ring = append(ring, *e) // the store may hand the same event over again, refilled
+		if len(ring) > n {
+			ring = ring[1:]
+		}
+		return nil
+	})
+	return ring, total, err
+}
+
+// auditItem is one event as the audit panels list it.
+func auditItem(e approvals.Event) string {
+	var b strings.Builder
+	what := e.Subject
+	if e.Resource != "" {
+		what += " · " + e.Resource
+	}
+	b.WriteString(`<li data-action="` + esc(e.Action) + `"><time>` + esc(e.Time.Format("Mon 15:04:05")) + `</time> <code>` + esc(e.Action) +
+		`</code> <span class="actor">` + esc(e.Actor) + `</span>`)
+	if what != "" {
+		b.WriteString(` → ` + esc(what))
+	}
+	if e.Reason != "" {
+		b.WriteString(` <q>` + esc(e.Reason) + `</q>`)
+	}
+	b.WriteString(`</li>`)
 	return b.String()
 }
 

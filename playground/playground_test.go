@@ -245,12 +245,7 @@ func (noEvents) Events(context.Context, time.Time, time.Time, func(*approvals.Ev
 // The page answers loopback names only (DNS rebinding) and POSTs with the
 // X-Playground header only (a cross-site form cannot set it).
 func TestServer_RefusesOtherSites(t *testing.T) {
-	p := loadTestPolicy(t, testPolicy)
-	w, err := NewWorld(p, WorldOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	p, w := newTestWorld(t, testPolicy)
 	s, err := NewServer(Config{World: w, Policy: func() *policies.Policy { return p }, Audit: noEvents{}})
 	if err != nil {
 		t.Fatal(err)

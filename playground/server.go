@@ -42,7 +42,10 @@ type Config struct {
 	Audit audit.Source
 	// Reviews runs review rules when asked; nil hides the buttons.
 	Reviews Reviewer
-	Log     *zap.Logger
+	// Directory is the bot's synced directory, for the Directory panel
+	// (directory.go); nil leaves the panel empty.
+	Directory Directory
+	Log       *zap.Logger
 }
 
 // Server is the playground's page: the local Slack as a person of the
@@ -61,8 +64,10 @@ type Server struct {
 	seen    map[string]string // user/channel → what the user last saw there
 	forms   map[string]*form  // view id → what was typed, and the app's errors
 	reviews map[string]string // rule → what its last run from the page did
-	changed chan struct{}
-	bg      sync.WaitGroup
+	// idpStatus says what the Directory panel last did (directory.go).
+	idpStatus string
+	changed   chan struct{}
+	bg        sync.WaitGroup
 }
 
 // form is what a person submitted in a modal the app answered with
@@ -98,6 +103,8 @@ func NewServer(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/home", s.home)
 	s.mux.HandleFunc("POST /api/clock", s.clock)
 	s.mux.HandleFunc("POST /api/review", s.review)
+	s.mux.HandleFunc("POST /api/idp", s.idpChange)    // directory.go
+	s.mux.HandleFunc("POST /api/idp/sync", s.idpSync) // directory.go
 	s.mux.HandleFunc("GET /files/{id}", s.file)
 	s.mux.HandleFunc("GET /audit/export", s.export)
 	s.mux.HandleFunc("GET /evidence/pack.zip", s.evidencePack) // evidence.go
@@ -173,6 +180,7 @@ type pageData struct {
 	Parts       map[string]template.HTML
 	ModalKey    string
 	Skips       []skip
+	Departments []string // the Directory panel's suggestions
 }
 
 type skip struct{ Label, Value string }
@@ -188,7 +196,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	if err := s.page.Execute(&buf, pageData{As: v.user.SlackID, Channel: v.channel, People: s.w.People, Parts: html,
-		ModalKey: key, Skips: skips}); err != nil {
+		ModalKey: key, Skips: skips, Departments: s.w.departments()}); err != nil {
 		s.log.Error("page", zap.Error(err))
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
@@ -255,6 +263,7 @@ func (s *Server) render(ctx context.Context, v viewer) (map[string]string, strin
 		"atlassian": s.renderAtlassian(),
 		"review":    s.renderReview() + s.renderCertifications(), // certify.go
 		"audit":     s.renderAudit(ctx),
+		"directory": s.renderDirectory(ctx), // directory.go
 	}, key
 }
 

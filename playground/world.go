@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/jitbot/jitbot/internal/atlassianfake"
+	"github.com/jitbot/jitbot/internal/idpfake"
 	"github.com/jitbot/jitbot/localslack"
 	"github.com/jitbot/jitbot/policies"
 )
@@ -23,6 +24,10 @@ type World struct {
 	Clock     *Clock
 	Slack     *localslack.Server
 	Atlassian *atlassianfake.Server
+	// Okta is the local identity provider the bot's directory syncs from
+	// (directory.go): the same people, their managers and departments.
+	Okta       *idpfake.Okta
+	oktaGroups []oktaGroup // the groups of the policy's okta resources
 	// People are the directory's people as the page's switcher offers
 	// them, in the directory's order (by email).
 	People []Person
@@ -82,8 +87,8 @@ const (
 	alertChannel = "it-alerts"
 )
 
-// NewWorld starts the local Slack and Atlassian for policy p, on a new
-// Clock. Close stops them.
+// NewWorld starts the local Slack, Atlassian and Okta for policy p, on a
+// new Clock. Close stops them.
 func NewWorld(p *policies.Policy, o WorldOptions) (*World, error) {
 	if o.Start.IsZero() {
 		o.Start = time.Now().UTC().Truncate(time.Second)
@@ -105,28 +110,36 @@ func NewWorld(p *policies.Policy, o WorldOptions) (*World, error) {
 		w.Slack.Close()
 		return nil, err
 	}
+	if w.Okta, err = idpfake.StartOkta(idpfake.Options{Now: w.Clock.Now, Logf: logf}); err != nil {
+		w.Close()
+		return nil, err
+	}
 	if err := w.populate(p, o); err != nil {
 		w.Close()
 		return nil, err
 	}
+	w.fillOkta(p) // directory.go
 	ao := w.Atlassian.Options()
 	w.env = map[string]string{
 		"SLACK_BOT_TOKEN": w.Slack.BotToken(), "SLACK_APP_TOKEN": w.Slack.AppToken(), "SLACK_API_URL": w.Slack.APIURL(),
 		"JITBOT_IT_GROUP": w.ITGroup, "JITBOT_ALERT_CHANNEL": w.AlertChannel,
 		"ATLASSIAN_SITE_URL": w.Atlassian.URL(), "ATLASSIAN_EMAIL": ao.Email, "ATLASSIAN_API_TOKEN": ao.Token,
 		"ATLASSIAN_API_URL": w.Atlassian.URL(), "ATLASSIAN_ORG_ID": ao.OrgID, "ATLASSIAN_ADMIN_API_KEY": ao.APIKey,
-		"ATLASSIAN_DIRECTORY_ID": ao.Directory,
+		"ATLASSIAN_DIRECTORY_ID": ao.Directory, "OKTA_API_TOKEN": w.Okta.Token(),
 	}
 	return w, nil
 }
 
 // Getenv is the environment jitbot runs with in the playground: the local
-// Slack's tokens and URL, the local Atlassian's, the IT group and the
-// alert channel.
+// Slack's tokens and URL, the local Atlassian's, the local Okta's token,
+// the IT group and the alert channel.
 func (w *World) Getenv(key string) string { return w.env[key] }
 
-// Close stops the local Slack and Atlassian.
+// Close stops the local Slack, Atlassian and Okta.
 func (w *World) Close() {
+	if w.Okta != nil {
+		_ = w.Okta.Close()
+	}
 	if w.Slack != nil {
 		w.Slack.Close()
 	}

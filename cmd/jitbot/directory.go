@@ -286,6 +286,22 @@ func (m *Main) wakeDirectory(old, p *policies.Policy) {
 	if reflect.DeepEqual(settings(old), settings(p)) {
 		return
 	}
+	m.wake()
+}
+
+// SyncDirectoryNow makes the directory loop sync at once, as a reload
+// that changed the sources does (the playground's Sync now button). It
+// reports false when this database keeps no synced directory, so no loop
+// runs.
+func (m *Main) SyncDirectoryNow() bool {
+	if m.directoryWake == nil {
+		return false
+	}
+	m.wake()
+	return true
+}
+
+func (m *Main) wake() {
 	select {
 	case m.directoryWake <- struct{}{}:
 	default: // a wake is pending already

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jitbot/jitbot/certify"
+	"github.com/jitbot/jitbot/directory"
 	"github.com/jitbot/jitbot/examples"
 	"github.com/jitbot/jitbot/playground"
 	"github.com/jitbot/jitbot/policies"
@@ -32,15 +33,18 @@ const playgroundHelp = `
 
 The playground starts the real jitbot on a fresh SQLite database and the
 example policy (or --policy), against a local Slack (Socket Mode and the Web
-API, as in the tests) and a local Atlassian (Jira and the Admin API) holding
-the policy's people, groups and a seeded history of product activity. It
+API, as in the tests), a local Atlassian (Jira and the Admin API) holding
+the policy's people, groups and a seeded history of product activity, and a
+local Okta holding the same people, the bot's only directory source. It
 prints one URL: open it to act as anyone in the directory. Time is
 simulated: it runs at real speed and the page's buttons jump it ahead.
 Nothing leaves 127.0.0.1. Ctrl-C stops it; the database stays, for the CLI.
 
 Editing the policy file while it runs reloads it, as jitbot run does
-(people and groups new to the policy need a restart: the local Slack and
-Atlassian are filled at start).`
+(people and groups new to the policy need a restart: the local Slack,
+Atlassian and Okta are filled at start; a person's manager or department is
+the local Okta's after its first sync: change it from the page's Directory
+panel).`
 
 func (c *cli) playground(args []string) int {
 	fs := flag.NewFlagSet("playground", flag.ContinueOnError)
@@ -120,7 +124,8 @@ func (c *cli) playground(args []string) int {
 
 	cfg.Reconcile = time.Hour
 	cfg.SocketConnections = 2
-	m := &Main{Config: cfg, Getenv: world.Getenv, Stderr: c.stderr, Log: log, Clock: world.Clock.Fake()}
+	// The bot's directory syncs from the local Okta (world.BotPolicy).
+	m := &Main{Config: cfg, Getenv: world.Getenv, Stderr: c.stderr, Log: log, Clock: world.Clock.Fake(), Adapt: world.BotPolicy}
 	if err := m.Open(c.ctx); err != nil {
 		m.Close()
 		return c.fail(exitFailure, "%v", err)
@@ -139,7 +144,7 @@ func (c *cli) playground(args []string) int {
 	go func() { defer wg.Done(); runErr <- m.Run(ctx) }()
 
 	page, err := playground.NewServer(playground.Config{World: world, Policy: m.Service.Policy, Audit: m.DB,
-		Reviews: reviewNow{m}, Log: log.Named("playground")})
+		Reviews: reviewNow{m}, Directory: directoryNow{m}, Log: log.Named("playground")})
 	if err != nil {
 		cancel()
 		wg.Wait()
@@ -208,6 +213,20 @@ func (r reviewNow) RunNow(ctx context.Context, name string) (string, error) {
 	return fmt.Sprintf("Run %s: %d people covered, %d inactive to review (%s).", run.ID[:8], run.Counts.Covered, run.Counts.Items,
 		run.State), nil
 }
+
+// directoryNow is the bot's synced directory for the page's Directory
+// panel, and its Sync now button: a wake of the bot's own directory loop.
+type directoryNow struct{ m *Main }
+
+func (d directoryNow) Directory(ctx context.Context) ([]directory.Person, time.Time, error) {
+	st, ok := d.m.DB.(directory.Store)
+	if !ok {
+		return nil, time.Time{}, errors.New("this database keeps no synced directory")
+	}
+	return st.Directory(ctx)
+}
+
+func (d directoryNow) SyncNow() bool { return d.m.SyncDirectoryNow() }
 
 // exampleDelegation gives the example's playground a delegation to show:
 // carol, who owns confluence-finance, delegates her approvals to frank for

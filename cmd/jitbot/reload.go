@@ -50,6 +50,9 @@ const maxAlertProblems = 10
 func (m *Main) reloadPolicy(ctx context.Context, why string) (bool, error) {
 	log := m.Log.With(zap.String("policy", m.Config.Policy), zap.String("trigger", why))
 	p, err := loadPolicy(m.Config.Policy, m.Config.PolicyFrom)
+	if err == nil && m.Adapt != nil {
+		p = m.Adapt(p)
+	}
 	if err == nil {
 		err = m.checkReload(ctx, p)
 	}

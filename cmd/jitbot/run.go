@@ -34,6 +34,10 @@ type Main struct {
 	// Set by tests before Open; defaults otherwise.
 	Clock     clockwork.Clock
 	Providers map[string]approvals.Provisioner
+	// Adapt, when set, changes every policy loaded from the file before
+	// it is used (at Open and at each reload): the playground points the
+	// directory at its local identity provider.
+	Adapt func(*policies.Policy) *policies.Policy
 
 	Log *zap.Logger
 	DB  database
@@ -164,6 +168,9 @@ func (m *Main) Open(ctx context.Context) error {
 		return fmt.Errorf("the policy is invalid; jitbot will not start:\n%w", err)
 	case err != nil:
 		return fmt.Errorf("jitbot will not start: %w", err)
+	}
+	if m.Adapt != nil {
+		p = m.Adapt(p)
 	}
 	m.Policy = p
 	db, err := openDatabase(ctx, m.Config.DB, dbOptions{run: true, now: m.Clock.Now})

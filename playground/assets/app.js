@@ -5,7 +5,7 @@
 
 const body = document.body;
 const state = { as: body.dataset.as, channel: body.dataset.channel, modalKey: body.dataset.modalKey || "" };
-const parts = ["clock", "sidebar", "main", "review", "atlassian", "audit"];
+const parts = ["clock", "sidebar", "main", "review", "atlassian", "directory", "audit"];
 const last = {};
 for (const p of parts) last[p] = document.getElementById("part-" + p).innerHTML;
 
@@ -143,6 +143,10 @@ document.addEventListener("click", async (ev) => {
     case "clock-run": post("/api/clock", { running: d.on === "true" }); break;
     case "review": post("/api/review", { rule: d.rule }); break;
     case "close-modal": closeModal(d.view); break;
+    case "idp-suspend":
+      post("/api/idp", { email: document.getElementById("idp-person").value, suspend: d.on === "true" });
+      break;
+    case "idp-sync": post("/api/idp/sync", {}); break;
   }
 });
 
@@ -174,6 +178,13 @@ document.addEventListener("submit", (ev) => {
     if (!text) return;
     input.value = "";
     post("/api/command", { channel: state.channel, text: text });
+    return;
+  }
+  if (form.id === "idp-form") {
+    ev.preventDefault();
+    const manager = document.getElementById("idp-manager"), dept = document.getElementById("idp-department");
+    post("/api/idp", { email: document.getElementById("idp-person").value, manager: manager.value, department: dept.value.trim() })
+      .then((out) => { if (out.ok) { manager.value = ""; dept.value = ""; } });
     return;
   }
   if (form.classList.contains("modal") && form.dataset.view) {
