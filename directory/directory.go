@@ -20,8 +20,10 @@ package directory
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/jitbot/jitbot/policies"
@@ -392,6 +394,33 @@ func fields(a, b Person) []Change {
 	add("department", a.Department, b.Department)
 	add("manager", a.Manager, b.Manager)
 	add("employment", a.Employment, b.Employment)
+	if a.Suspended != b.Suspended { // suspended or unsuspended at an identity provider
+		out = append(out, Change{Email: b.Email, Field: "suspended", Old: strconv.FormatBool(a.Suspended), New: strconv.FormatBool(b.Suspended)})
+	}
+	return out
+}
+
+// Rewritten lists, in email order, the people of both old and cur (each
+// sorted by email) whose stored row differs in what Diff does not report:
+// their user ids at the sources (one newly listed by an IdP, whose
+// suspension must then go there) or which source said each attribute.
+func Rewritten(old, cur []Person) []string {
+	var out []string
+	i, j := 0, 0
+	for i < len(old) && j < len(cur) {
+		switch a, b := &old[i], &cur[j]; {
+		case a.Email < b.Email:
+			i++
+		case b.Email < a.Email:
+			j++
+		default:
+			if a.IDs != b.IDs || !maps.Equal(a.Sources, b.Sources) {
+				out = append(out, b.Email)
+			}
+			i++
+			j++
+		}
+	}
 	return out
 }
 

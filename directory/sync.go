@@ -125,6 +125,14 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 				changed = append(changed, c.Email)
 			}
 		}
+		// Rows whose ids or sources changed are written too, without an
+		// event of their own.
+		for _, email := range Rewritten(prev, res.People) {
+			if !seen[email] {
+				changed = append(changed, email)
+			}
+		}
+		slices.Sort(changed)
 	}
 	data := map[string]string{"people": strconv.Itoa(len(res.People)), "changes": strconv.Itoa(len(res.Changes)),
 		"problems": strconv.Itoa(len(res.Problems))}

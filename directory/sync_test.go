@@ -3,6 +3,7 @@ package directory
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -24,8 +25,26 @@ type memStore struct {
 func (m *memStore) Directory(context.Context) ([]Person, time.Time, error) {
 	return m.people, m.at, nil
 }
+
+// SaveDirectory writes only the rows of changed, as the stores do.
 func (m *memStore) SaveDirectory(_ context.Context, people []Person, changed []string, evs []*approvals.Event, at time.Time) error {
-	m.people, m.at, m.writes = people, at, m.writes+len(changed)
+	rows := map[string]Person{}
+	for _, p := range m.people {
+		rows[p.Email] = p
+	}
+	err := WalkChanged(people, changed, func(email string, p *Person) error {
+		if p == nil {
+			delete(rows, email)
+		} else {
+			rows[email] = *p
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	m.people = slices.SortedFunc(maps.Values(rows), func(a, b Person) int { return strings.Compare(a.Email, b.Email) })
+	m.at, m.writes = at, m.writes+len(changed)
 	m.events = append(m.events, evs...)
 	return nil
 }
@@ -85,6 +104,39 @@ func TestSyncer_Sync(t *testing.T) {
 		want := []string{"directory.changed alice@x.io manager boss@x.io→carol@x.io okta", "directory.synced   → "}
 		if !slices.Equal(got, want) {
 			t.Errorf("got %q, want %q", got, want)
+		}
+	})
+	// What Diff does not show is stored too: a suspension at the IdP is a
+	// change with its event; a person's id at a source is written quietly
+	// (a suspension at the IdP looks it up).
+	t.Run("suspended at the IdP", func(t *testing.T) {
+		st.events = nil
+		src.entries[3].Suspended = true
+		if _, err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(st.people, func(p Person) bool { return p.Email == "dan@x.io" }); i < 0 || !st.people[i].Suspended {
+			t.Fatalf("dan stored as %+v, want suspended", st.people)
+		}
+		if len(st.events) != 2 || st.events[0].Data["field"] != "suspended" || st.events[0].Data["new"] != "true" {
+			t.Errorf("got events %+v, want dan's suspension then directory.synced", st.events)
+		}
+		src.entries[3].Suspended = false
+		if _, err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a new id at the source", func(t *testing.T) {
+		st.events = nil
+		src.entries[3].ID = "44" // dan: nobody names him as manager
+		if _, err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(st.people, func(p Person) bool { return p.Email == "dan@x.io" }); i < 0 || st.people[i].IDs.Get("okta") != "44" {
+			t.Fatalf("dan stored as %+v, want his okta id 44", st.people)
+		}
+		if len(st.events) != 1 || st.events[0].Action != ActionSynced || st.events[0].Data["changes"] != "0" {
+			t.Errorf("got events %+v, want directory.synced alone", st.events)
 		}
 	})
 	t.Run("a failing source keeps the last good directory", func(t *testing.T) {
