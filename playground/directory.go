@@ -322,3 +322,39 @@ func (w *World) departments() []string {
 	sort.Strings(out)
 	return out
 }
+
+// people is the switcher's people as the bot's last directory sync has
+// them: a department, manager or employment changed at Okta shows in
+// their labels, and so does who manages whom, once the bot has synced it.
+// Before the first sync (or without a directory) they are the policy's.
+func (s *Server) people(ctx context.Context) []Person {
+	if s.cfg.Directory == nil {
+		return s.w.People
+	}
+	dir, at, err := s.cfg.Directory.Directory(ctx)
+	if err != nil || at.IsZero() {
+		return s.w.People
+	}
+	synced := make(map[string]directory.Person, len(dir))
+	for _, p := range dir {
+		synced[p.Email] = p
+	}
+	out := make([]Person, len(s.w.People))
+	reports := map[string][]string{}
+	for i, per := range s.w.People {
+		if p, ok := synced[per.Email]; ok {
+			per.Department, per.Manager, per.Employment = p.Department, p.Manager, p.Employment
+		}
+		per.Roles = slices.DeleteFunc(slices.Clone(per.Roles), func(r string) bool { return strings.HasPrefix(r, managerOf) })
+		if per.Manager != "" {
+			reports[per.Manager] = append(reports[per.Manager], localPart(per.Email))
+		}
+		out[i] = per
+	}
+	for i := range out {
+		if rs := reports[out[i].Email]; len(rs) > 0 {
+			out[i].Roles = append([]string{managerOf + strings.Join(rs, ", ")}, out[i].Roles...)
+		}
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package playground
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -249,5 +250,51 @@ func TestServer_DirectoryEvents(t *testing.T) {
 	}
 	if !strings.Contains(panel, "not synced yet") {
 		t.Errorf("a directory never synced is not said so:\n%s", panel)
+	}
+}
+
+// The switcher names people as the last sync has them: once the bot has
+// synced ann's new manager from Okta, sam is "manager of ann.lee" and max
+// no longer is; before any sync the policy's people stand.
+func TestServer_SwitcherFollowsTheSync(t *testing.T) {
+	p, w := newTestWorld(t, testPolicy)
+	dir := &fakeDirectory{running: true}
+	s, err := NewServer(Config{World: w, Policy: func() *policies.Policy { return w.BotPolicy(p) }, Audit: noEvents{}, Directory: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	label := func(email string) string {
+		for _, per := range s.people(context.Background()) {
+			if per.Email == email {
+				return per.Label()
+			}
+		}
+		return ""
+	}
+	if !strings.Contains(label("max@example.com"), "manager of ann.lee") {
+		t.Fatalf("before any sync: max is %q, want the policy's manager of ann.lee", label("max@example.com"))
+	}
+	dir.at = w.Clock.Now()
+	for _, per := range w.People {
+		dp := directory.Person{Person: policies.Person{Email: per.Email, Department: per.Department, Manager: per.Manager, Employment: per.Employment}}
+		if per.Email == "ann.lee@example.com" {
+			dp.Manager, dp.Department = "sam@example.com", "Platform"
+		}
+		dir.people = append(dir.people, dp)
+	}
+	if got := label("sam@example.com"); !strings.Contains(got, "manager of ann.lee") {
+		t.Errorf("after the sync: sam is %q, want manager of ann.lee", got)
+	}
+	if got := label("max@example.com"); strings.Contains(got, "manager of") {
+		t.Errorf("after the sync: max is %q, want no longer a manager", got)
+	}
+	if got := label("ann.lee@example.com"); !strings.Contains(got, "Platform") {
+		t.Errorf("after the sync: ann is %q, want her new department", got)
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+	if page := rec.Body.String(); !strings.Contains(page, html.EscapeString(label("sam@example.com"))) {
+		t.Errorf("the page's switcher lacks %q", label("sam@example.com"))
 	}
 }

@@ -195,7 +195,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		html[k] = template.HTML(p) // rendered by render.go/mrkdwn.go, every text escaped
 	}
 	var buf bytes.Buffer
-	if err := s.page.Execute(&buf, pageData{As: v.user.SlackID, Channel: v.channel, People: s.w.People, Parts: html,
+	if err := s.page.Execute(&buf, pageData{As: v.user.SlackID, Channel: v.channel, People: s.people(r.Context()), Parts: html,
 		ModalKey: key, Skips: skips, Departments: s.w.departments()}); err != nil {
 		s.log.Error("page", zap.Error(err))
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)

@@ -52,6 +52,9 @@ type Person struct {
 	Roles []string
 }
 
+// managerOf begins the role of a manager ("manager of alice, carol").
+const managerOf = "manager of "
+
 // Label is how the switcher names the person.
 func (p Person) Label() string {
 	what := p.Employment
@@ -195,7 +198,7 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 	}
 	for e, rs := range reports {
 		if m := byEmail[e]; m != nil {
-			m.Roles = append(m.Roles, "manager of "+strings.Join(rs, ", "))
+			m.Roles = append(m.Roles, managerOf+strings.Join(rs, ", "))
 		}
 	}
 
