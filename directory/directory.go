@@ -361,9 +361,12 @@ type Change struct {
 	Source string // who said the new value
 }
 
-// Diff lists what changed between two directories, each sorted by email.
-func Diff(old, cur []Person) []Change {
-	var out []Change
+// Diff lists what changed between two directories, each sorted by email,
+// and, in email order, the people whose stored row changed in nothing it
+// reports: their user ids at the sources (one newly listed by an IdP,
+// whose suspension must then go there) or which source said each
+// attribute. Those are written without an event.
+func Diff(old, cur []Person) (out []Change, quiet []string) {
 	i, j := 0, 0
 	for i < len(old) || j < len(cur) {
 		switch {
@@ -376,12 +379,17 @@ func Diff(old, cur []Person) []Change {
 			out = append(out, fields(Person{}, p)...)
 			j++
 		default:
-			out = append(out, fields(old[i], cur[j])...)
+			a, b := &old[i], &cur[j]
+			n := len(out)
+			out = append(out, fields(*a, *b)...)
+			if len(out) == n && (a.IDs != b.IDs || !maps.Equal(a.Sources, b.Sources)) {
+				quiet = append(quiet, b.Email)
+			}
 			i++
 			j++
 		}
 	}
-	return out
+	return out, quiet
 }
 
 func fields(a, b Person) []Change {
@@ -396,30 +404,6 @@ func fields(a, b Person) []Change {
 	add("employment", a.Employment, b.Employment)
 	if a.Suspended != b.Suspended { // suspended or unsuspended at an identity provider
 		out = append(out, Change{Email: b.Email, Field: "suspended", Old: strconv.FormatBool(a.Suspended), New: strconv.FormatBool(b.Suspended)})
-	}
-	return out
-}
-
-// Rewritten lists, in email order, the people of both old and cur (each
-// sorted by email) whose stored row differs in what Diff does not report:
-// their user ids at the sources (one newly listed by an IdP, whose
-// suspension must then go there) or which source said each attribute.
-func Rewritten(old, cur []Person) []string {
-	var out []string
-	i, j := 0, 0
-	for i < len(old) && j < len(cur) {
-		switch a, b := &old[i], &cur[j]; {
-		case a.Email < b.Email:
-			i++
-		case b.Email < a.Email:
-			j++
-		default:
-			if a.IDs != b.IDs || !maps.Equal(a.Sources, b.Sources) {
-				out = append(out, b.Email)
-			}
-			i++
-			j++
-		}
 	}
 	return out
 }

@@ -117,7 +117,8 @@ func TestDiff(t *testing.T) {
 	}
 	old := []Person{mk("a@x", "m1@x"), mk("b@x", "")}
 	cur := []Person{mk("a@x", "m2@x"), mk("c@x", "m1@x")}
-	got := fmt.Sprint(Diff(old, cur))
+	changes, _ := Diff(old, cur)
+	got := fmt.Sprint(changes)
 	want := "[{a@x manager m1@x m2@x okta} {b@x person present  } {c@x person  present } {c@x manager  m1@x okta}]"
 	if got != want {
 		t.Errorf("got %s, want %s", got, want)

@@ -116,7 +116,8 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 			changed[i] = p.Email
 		}
 	} else {
-		res.Changes = Diff(prev, res.People)
+		var quiet []string
+		res.Changes, quiet = Diff(prev, res.People)
 		seen := map[string]bool{}
 		for _, c := range res.Changes {
 			events = append(events, c.event(res.At))
@@ -125,13 +126,9 @@ func (s *Syncer) Sync(ctx context.Context) (*Result, error) {
 				changed = append(changed, c.Email)
 			}
 		}
-		// Rows whose ids or sources changed are written too, without an
-		// event of their own.
-		for _, email := range Rewritten(prev, res.People) {
-			if !seen[email] {
-				changed = append(changed, email)
-			}
-		}
+		// Rows whose ids or sources alone changed are written too, without
+		// an event of their own.
+		changed = append(changed, quiet...)
 		slices.Sort(changed)
 	}
 	data := map[string]string{"people": strconv.Itoa(len(res.People)), "changes": strconv.Itoa(len(res.Changes)),
