@@ -339,22 +339,12 @@ func (s *Server) people(ctx context.Context) []Person {
 	for _, p := range dir {
 		synced[p.Email] = p
 	}
-	out := make([]Person, len(s.w.People))
-	reports := map[string][]string{}
-	for i, per := range s.w.People {
+	out := slices.Clone(s.w.People)
+	for i, per := range out {
 		if p, ok := synced[per.Email]; ok {
-			per.Department, per.Manager, per.Employment = p.Department, p.Manager, p.Employment
-		}
-		per.Roles = slices.DeleteFunc(slices.Clone(per.Roles), func(r string) bool { return strings.HasPrefix(r, managerOf) })
-		if per.Manager != "" {
-			reports[per.Manager] = append(reports[per.Manager], localPart(per.Email))
-		}
-		out[i] = per
-	}
-	for i := range out {
-		if rs := reports[out[i].Email]; len(rs) > 0 {
-			out[i].Roles = append([]string{managerOf + strings.Join(rs, ", ")}, out[i].Roles...)
+			out[i].Department, out[i].Manager, out[i].Employment = p.Department, p.Manager, p.Employment
 		}
 	}
+	setManagerRoles(out)
 	return out
 }

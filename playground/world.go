@@ -55,6 +55,23 @@ type Person struct {
 // managerOf begins the role of a manager ("manager of alice, carol").
 const managerOf = "manager of "
 
+// setManagerRoles gives each manager among people, in place of any they
+// had, the role naming whom they manage, first among their roles.
+func setManagerRoles(people []Person) {
+	reports := map[string][]string{}
+	for i, per := range people {
+		people[i].Roles = slices.DeleteFunc(slices.Clone(per.Roles), func(r string) bool { return strings.HasPrefix(r, managerOf) })
+		if per.Manager != "" {
+			reports[per.Manager] = append(reports[per.Manager], localPart(per.Email))
+		}
+	}
+	for i := range people {
+		if rs := reports[people[i].Email]; len(rs) > 0 {
+			people[i].Roles = append([]string{managerOf + strings.Join(rs, ", ")}, people[i].Roles...)
+		}
+	}
+}
+
 // Label is how the switcher names the person.
 func (p Person) Label() string {
 	what := p.Employment
@@ -189,18 +206,7 @@ func (w *World) populate(p *policies.Policy, o WorldOptions) error {
 		w.Slack.AddUser(localslack.User{ID: per.SlackID, Name: per.Name, RealName: realName(per.Name), Email: per.Email,
 			Title: per.Department})
 	}
-	// Who manages whom.
-	reports := map[string][]string{}
-	for _, per := range w.People {
-		if per.Manager != "" {
-			reports[per.Manager] = append(reports[per.Manager], localPart(per.Email))
-		}
-	}
-	for e, rs := range reports {
-		if m := byEmail[e]; m != nil {
-			m.Roles = append(m.Roles, managerOf+strings.Join(rs, ", "))
-		}
-	}
+	setManagerRoles(w.People) // who manages whom
 
 	// Slack user groups: the IT group and every group:HANDLE a rule names.
 	handles := []string{itGroup}
