@@ -183,15 +183,7 @@ func (ps *parser) certRule(n *yaml.Node, i int, names map[string]int) *CertRule 
 	if e, has := f["escalate_to"]; has {
 		r.EscalateTo = ps.reviewerTerms(e.val, "escalate_to")
 	}
-	if e, has := f["schedule"]; has {
-		if s, ok := ps.str(e.val, "schedule"); ok {
-			sched, err := ParseSchedule(s)
-			if err != nil {
-				ps.nodef(ps.deref(e.val), "%v", err)
-			}
-			r.Schedule, r.sched = s, sched
-		}
-	}
+	ps.schedule(f, &r.Schedule, &r.schedule)
 	if e, has := f["answer_within"]; has {
 		if d, ok := ps.duration(e.val, "answer_within"); ok {
 			if d < time.Hour {

@@ -107,6 +107,21 @@ type schedule struct {
 	loc   *time.Location
 }
 
+// schedule reads a rule's schedule key, if any, into its text and s.
+func (ps *parser) schedule(f map[string]entry, text *string, s *schedule) {
+	e, has := f["schedule"]
+	if !has {
+		return
+	}
+	if str, ok := ps.str(e.val, "schedule"); ok {
+		sched, err := ParseSchedule(str)
+		if err != nil {
+			ps.nodef(ps.deref(e.val), "%v", err)
+		}
+		*text, s.sched = str, sched
+	}
+}
+
 // Next returns the first scheduled time of the rule strictly after t.
 func (s *schedule) Next(t time.Time) time.Time {
 	if s.sched == nil {
@@ -343,15 +358,7 @@ func (ps *parser) reviewRule(n *yaml.Node, i int, names map[string]int) *ReviewR
 	if e, has := f["inactive_for"]; has {
 		r.InactiveFor, _ = ps.duration(e.val, "inactive_for")
 	}
-	if e, has := f["schedule"]; has {
-		if s, ok := ps.str(e.val, "schedule"); ok {
-			sched, err := ParseSchedule(s)
-			if err != nil {
-				ps.nodef(ps.deref(e.val), "%v", err)
-			}
-			r.Schedule, r.sched = s, sched
-		}
-	}
+	ps.schedule(f, &r.Schedule, &r.schedule)
 	if e, has := f["action"]; has {
 		r.Action, _ = ps.oneOf(e.val, "action", reviewActions...)
 	}
