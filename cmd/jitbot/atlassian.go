@@ -31,28 +31,57 @@ type accountCache interface {
 	PutAccount(ctx context.Context, provider, email, accountID string) error
 }
 
+// envSettings reads a provider's settings from the environment and
+// gathers every problem, so that one error names every variable to fix.
+type envSettings struct {
+	getenv   func(string) string
+	problems []string
+}
+
+func (s *envSettings) env(key string) string { return strings.TrimSpace(s.getenv(key)) }
+
+// require reads key, a problem when it is not set; what says what it is.
+func (s *envSettings) require(key, what string) string {
+	v := s.env(key)
+	if v == "" {
+		s.add(fmt.Sprintf("%s is not set (%s)", key, what))
+	}
+	return v
+}
+
+// add records a problem ("" is none).
+func (s *envSettings) add(msg string) {
+	if msg != "" {
+		s.problems = append(s.problems, msg)
+	}
+}
+
+// err is the provider's error: its problems, else building's err.
+func (s *envSettings) err(name string, err error) error {
+	if len(s.problems) > 0 {
+		return fmt.Errorf("provider %s: %s", name, strings.Join(s.problems, "; "))
+	}
+	if err != nil {
+		return fmt.Errorf("provider %s: %w", name, err)
+	}
+	return nil
+}
+
 // atlassianProvider builds the jira or atlassian-admin provider from the
 // environment. A missing or bad setting is one error naming the variables.
 func atlassianProvider(getenv func(string) string, name string, cache accountCache, log *zap.Logger) (liveProvider, error) {
-	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
-	var problems []string
-	require := func(key, what string) string {
-		v := env(key)
-		if v == "" {
-			problems = append(problems, fmt.Sprintf("%s is not set (%s)", key, what))
-		}
-		return v
-	}
+	set := &envSettings{getenv: getenv}
+	env, require := set.env, set.require
 	transport := atlassian.Options{Timeout: atlassian.DefaultTimeout}
 	if v := env("ATLASSIAN_RATE"); v != "" {
 		r, err := strconv.ParseFloat(v, 64)
 		if err != nil || r <= 0 {
-			problems = append(problems, fmt.Sprintf("ATLASSIAN_RATE=%q is not a positive number of requests per second", v))
+			set.add(fmt.Sprintf("ATLASSIAN_RATE=%q is not a positive number of requests per second", v))
 		}
 		transport.Rate = r
 	}
 	if d, err := parseDurationSetting("ATLASSIAN_TIMEOUT", env("ATLASSIAN_TIMEOUT"), transport.Timeout, false); err != nil {
-		problems = append(problems, err.Error())
+		set.add(err.Error())
 	} else {
 		transport.Timeout = d
 	}
@@ -66,11 +95,9 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 		email := require("ATLASSIAN_EMAIL", "the email of the site admin jitbot acts as")
 		token := require("ATLASSIAN_API_TOKEN", "that user's API token")
 		if site != "" {
-			if msg := checkURL("ATLASSIAN_SITE_URL", site); msg != "" {
-				problems = append(problems, msg)
-			}
+			set.add(checkURL("ATLASSIAN_SITE_URL", site))
 		}
-		if len(problems) > 0 {
+		if len(set.problems) > 0 {
 			break
 		}
 		var j *jira.Provider
@@ -85,12 +112,10 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 		if api == "" {
 			api = atlassianadmin.DefaultAPIURL
 		}
-		if msg := checkURL("ATLASSIAN_API_URL", api); msg != "" {
-			problems = append(problems, msg)
-		}
+		set.add(checkURL("ATLASSIAN_API_URL", api))
 		org := require("ATLASSIAN_ORG_ID", "the organisation id from admin.atlassian.com")
 		key := require("ATLASSIAN_ADMIN_API_KEY", "an organisation API key")
-		if len(problems) > 0 {
+		if len(set.problems) > 0 {
 			break
 		}
 		var a *atlassianadmin.Provider
@@ -104,11 +129,8 @@ func atlassianProvider(getenv func(string) string, name string, cache accountCac
 	default:
 		return nil, fmt.Errorf("provider %s is not an Atlassian provider", name)
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("provider %s: %s", name, strings.Join(problems, "; "))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provider %s: %w", name, err)
+	if err := set.err(name, err); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -59,21 +59,12 @@ func sourceOf(dir *policies.DirectorySettings, kind string) policies.DirectorySo
 // setting is one error naming every variable to fix. clock tells when an
 // OAuth token is due for renewal (nil: the real clock).
 func idpProvider(getenv func(string) string, name string, dir *policies.DirectorySettings, cache accountCache, log *zap.Logger, clock clockwork.Clock) (idp, error) {
-	env := func(key string) string { return strings.TrimSpace(getenv(key)) }
-	var problems []string
-	require := func(key, what string) string {
-		v := env(key)
-		if v == "" {
-			problems = append(problems, fmt.Sprintf("%s is not set (%s)", key, what))
-		}
-		return v
-	}
+	set := &envSettings{getenv: getenv}
+	env, require := set.env, set.require
 	optionalURL := func(key string) string {
 		v := env(key)
 		if v != "" {
-			if msg := checkURL(key, v); msg != "" {
-				problems = append(problems, msg)
-			}
+			set.add(checkURL(key, v))
 		}
 		return v
 	}
@@ -96,11 +87,9 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		}
 		token := require("OKTA_API_TOKEN", "an Okta API token")
 		if url != "" {
-			if msg := checkURL("okta url", url); msg != "" {
-				problems = append(problems, msg)
-			}
+			set.add(checkURL("okta url", url))
 		}
-		if len(problems) > 0 {
+		if len(set.problems) > 0 {
 			break
 		}
 		p, err = okta.New(okta.Config{URL: url, Token: atlassian.Secret(token), Map: m, Cache: cacheOpt, Log: log, Transport: transport})
@@ -112,7 +101,7 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		id := require("AZURE_CLIENT_ID", "the app registration's client id")
 		secret := require("AZURE_CLIENT_SECRET", "the app registration's client secret")
 		graph := optionalURL("ENTRA_GRAPH_URL")
-		if len(problems) > 0 {
+		if len(set.problems) > 0 {
 			break
 		}
 		p, err = entra.New(entra.Config{Tenant: tenant, ClientID: id, ClientSecret: atlassian.Secret(secret),
@@ -121,7 +110,7 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 		file := require("GOOGLE_APPLICATION_CREDENTIALS", "the service account key file")
 		subject := require("GOOGLE_ADMIN_SUBJECT", "the admin the service account impersonates")
 		api := optionalURL("GOOGLE_ADMIN_API_URL")
-		if len(problems) > 0 {
+		if len(set.problems) > 0 {
 			break
 		}
 		key, rerr := os.ReadFile(file)
@@ -138,11 +127,8 @@ func idpProvider(getenv func(string) string, name string, dir *policies.Director
 	default:
 		return nil, fmt.Errorf("provider %s is not an identity provider", name)
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("provider %s: %s", name, strings.Join(problems, "; "))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provider %s: %w", name, err)
+	if err := set.err(name, err); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
