@@ -18,18 +18,8 @@ func (s *Service) revoke(ctx context.Context, j *Job) error {
 	}
 	m := g.Membership()
 	defer s.lockKey(m.Key())()
-	var (
-		covering []*Grant
-		rec      *MembershipRecord
-	)
-	if err := s.store.View(ctx, func(tx Tx) error {
-		var err error
-		if covering, err = tx.CoveringGrants(m, g.ID); err != nil {
-			return err
-		}
-		rec, err = membershipRecord(tx, m)
-		return err
-	}); err != nil {
+	covering, rec, err := s.coverage(ctx, m, g.ID)
+	if err != nil {
 		return err
 	}
 	note, action, remove := "", ActionGrantKept, false

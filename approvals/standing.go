@@ -86,18 +86,8 @@ const (
 // provider that is not configured makes it wait (Later), never fail.
 func (s *Service) RemoveStanding(ctx context.Context, m Membership, record func(tx Tx, outcome string) error) (string, error) {
 	defer s.lockKey(m.Key())()
-	var (
-		covering []*Grant
-		rec      *MembershipRecord
-	)
-	if err := s.store.View(ctx, func(tx Tx) error {
-		var err error
-		if covering, err = tx.CoveringGrants(m, ""); err != nil {
-			return err
-		}
-		rec, err = membershipRecord(tx, m)
-		return err
-	}); err != nil {
+	covering, rec, err := s.coverage(ctx, m, "")
+	if err != nil {
 		return "", err
 	}
 	outcome := StandingRemoved
@@ -118,7 +108,7 @@ func (s *Service) RemoveStanding(ctx context.Context, m Membership, record func(
 			return "", err
 		}
 	}
-	err := s.record(ctx, func(tx Tx) error {
+	err = s.record(ctx, func(tx Tx) error {
 		switch {
 		case outcome == StandingCovered && rec != nil && rec.Origin == OriginStanding:
 			if err := tx.DeleteMembership(m); err != nil {
@@ -150,4 +140,18 @@ func (s *Service) GroupMembers(ctx context.Context, handle string) ([]string, er
 		return nil, fmt.Errorf("no front end resolves user group %s", handle)
 	}
 	return r.GroupMembers(ctx, handle)
+}
+
+// coverage reads, from one snapshot, the live grants other than excludeID
+// that cover m, and the bot's record of m (nil when none): what a removal
+// decides on, under m's lock.
+func (s *Service) coverage(ctx context.Context, m Membership, excludeID string) (covering []*Grant, rec *MembershipRecord, err error) {
+	err = s.store.View(ctx, func(tx Tx) error {
+		if covering, err = tx.CoveringGrants(m, excludeID); err != nil {
+			return err
+		}
+		rec, err = membershipRecord(tx, m)
+		return err
+	})
+	return covering, rec, err
 }
